@@ -1,0 +1,63 @@
+"""Typed errors. Every error names the thing that is wrong and how to fix it.
+
+The CLI maps :class:`UsageError` subclasses to exit code 2 and prints ``str(err)``.
+"""
+
+from __future__ import annotations
+
+
+class FaceblurError(Exception):
+    """Base class. ``hint`` tells the user how to fix the problem."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message if not hint else f"{message}\n  fix: {hint}")
+
+
+class UsageError(FaceblurError):
+    """Bad names, bad options, unusable input: exit code 2."""
+
+    exit_code = 2
+
+
+class UnknownNameError(UsageError):
+    """An unknown method / metric / split / preset name, with 'did you mean' suggestions."""
+
+    def __init__(self, kind: str, name: str, known: list[str], suggestions: list[str]):
+        self.kind, self.name, self.known, self.suggestions = kind, name, known, suggestions
+        msg = f"unknown {kind} {name!r}"
+        if suggestions:
+            msg += f"; did you mean {' or '.join(repr(s) for s in suggestions)}?"
+        hint = f"run `faceblur-bench {kind}s` to list them" if kind in {"method", "metric", "split"} else None
+        super().__init__(msg, hint or f"known: {', '.join(known)}")
+
+
+class DataNotFoundError(UsageError):
+    """A data root or split that is missing or not in the expected layout."""
+
+
+class DataLayoutError(UsageError):
+    """A split whose files do not match the published layout (names a file and what was expected)."""
+
+
+class WeightsMissingError(FaceblurError):
+    """A pretrained file that is not on disk. Says where it was looked for and where it comes from."""
+
+
+class WeightsIntegrityError(FaceblurError):
+    """A pretrained file whose sha256 does not match the known value."""
+
+
+class ImageError(FaceblurError):
+    """An image that cannot be decoded or has an unusable format (per-image failure)."""
+
+
+class MethodOutputError(FaceblurError):
+    """A method output with wrong shape, dtype, range, or non-finite values (per-image failure)."""
+
+
+class ResultsLockedError(UsageError):
+    """Another run holds the lock on the same results directory."""

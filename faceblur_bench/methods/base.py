@@ -1,0 +1,84 @@
+"""The one interface every restoration method implements.
+
+Contract: ``restore(blurred)`` takes a ``(N, 3, H, W)`` float32 tensor in [0, 1] on the method's
+device and returns a ``(N, 3, H*scale, W*scale)`` float32 tensor in [0, 1]. Methods never see
+file paths. Per-sample metadata (e.g. the true kernel for oracle baselines, the moment factor
+for continuous deblurring) arrives through ``meta``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import torch
+from torch import nn
+
+
+class Method:
+    """Base class of a restoration method (registered in ``faceblur_bench.registry.methods``)."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: output size / input size (1 for deblurring, 8 for joint x8 SR + deblurring)
+    scale: ClassVar[int] = 1
+    #: True when the method reads ``meta[i]["kernel"]`` (oracle: uses the true blur kernel)
+    uses_kernel: ClassVar[bool] = False
+    #: True when the method needs a trained checkpoint to be meaningful
+    needs_checkpoint: ClassVar[bool] = False
+
+    def __init__(self, **options: Any):
+        self.options = dict(options)
+        self.device = torch.device("cpu")
+        self.checkpoint: Path | None = None
+
+    def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
+        """Load weights (if any) and move to ``device``. Base: only records the device."""
+        self.device = torch.device(device)
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+
+    def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement restore()")
+
+    def num_parameters(self) -> int | None:
+        """Number of learnable parameters, or None for non-learned methods."""
+        return None
+
+    def identity(self) -> dict[str, Any]:
+        """What distinguishes two runs of this method (name, options, checkpoint sha256)."""
+        ck = None
+        if self.checkpoint is not None and self.checkpoint.is_file():
+            ck = sha256_file(self.checkpoint)
+        return {"method": self.name, "options": self.options, "checkpoint_sha256": ck}
+
+
+class TorchMethod(Method):
+    """A method backed by one ``nn.Module`` in ``self.net`` (built by :meth:`build`)."""
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self.net: nn.Module = self.build()
+
+    def build(self) -> nn.Module:
+        raise NotImplementedError
+
+    def num_parameters(self) -> int | None:
+        return sum(p.numel() for p in self.net.parameters())
+
+    def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
+        super().load(checkpoint, device)
+        if checkpoint is not None:
+            state = torch.load(Path(checkpoint), map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and "model" in state:
+                state = state["model"]
+            self.net.load_state_dict(state)
+        self.net.to(self.device).eval()
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,116 @@
+"""Metric interface: every protocol is a named metric with a one-line definition.
+
+Two kinds:
+- ``paired``: one value per image (``compute`` -> ``(N,)``); the run value is the mean over the
+  images that succeeded (std reported beside it).
+- ``set``: per-image *state* (``features`` -> ``(N, D)`` float array: embeddings, Inception
+  features, detection flags) stored with the results as images complete, then ``aggregate``
+  once over all stored state. Storing per-image state is what makes set metrics resumable and
+  gatherable across processes (concatenate the state of every shard, aggregate once).
+
+Inputs arrive in a :class:`Batch` as uint8 ``(N, 3, H, W)`` tensors on the run device; each
+metric converts them as its protocol says. Networks are built once per run in ``setup`` (eval
+mode, no grad) and can be shared between metrics through ``ctx.shared(key, factory)``; derived
+per-batch tensors (e.g. embeddings of the restored images) through ``batch.cache``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Literal, Sequence
+
+import numpy as np
+import torch
+
+from ..data.base import Sample
+
+
+@dataclass
+class Batch:
+    """Decoded images of a batch of samples, uint8 ``(N, 3, H, W)`` on the run device."""
+
+    samples: Sequence[Sample]
+    restored: torch.Tensor
+    reference: torch.Tensor | None
+    blurred: torch.Tensor | None = None
+    #: per-batch memo shared by metrics (e.g. ``cache["arcface", "restored"]``)
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def memo(self, key: Any, factory: Callable[[], Any]) -> Any:
+        if key not in self.cache:
+            self.cache[key] = factory()
+        return self.cache[key]
+
+
+class MetricContext:
+    """What a metric may use while setting up: device, split, weight overrides, shared nets."""
+
+    def __init__(self, device: torch.device | str = "cpu", split: Any = None,
+                 weights_overrides: dict[str, str] | None = None):
+        self.device = torch.device(device)
+        self.split = split
+        self.weights_overrides = dict(weights_overrides or {})
+        self._shared: dict[Any, Any] = {}
+
+    def shared(self, key: Any, factory: Callable[[], Any]) -> Any:
+        """Build an object (typically a network) once per run and share it between metrics."""
+        if key not in self._shared:
+            self._shared[key] = factory()
+        return self._shared[key]
+
+
+class Metric:
+    """Base class of a metric protocol (registered in ``faceblur_bench.registry.metrics``)."""
+
+    name: ClassVar[str] = ""
+    #: one line: inputs, range, network, layer, distance, aggregation
+    protocol: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = True
+    kind: ClassVar[Literal["paired", "set"]] = "paired"
+    #: names of weight files (see faceblur_bench.weights) the metric needs
+    weights: ClassVar[tuple[str, ...]] = ()
+    #: False for no-reference metrics (usable on real blur without ground truth)
+    needs_reference: ClassVar[bool] = True
+    #: display name for table headers (defaults to name)
+    label: ClassVar[str] = ""
+    #: "paper" (as the papers' code computed it) or "standard"
+    family: ClassVar[Literal["paper", "standard"]] = "standard"
+
+    def setup(self, ctx: MetricContext) -> None:
+        """Build networks / load weights. Raise WeightsMissingError when a file is missing."""
+
+    # paired metrics ----------------------------------------------------------------------------
+    def compute(self, batch: Batch) -> np.ndarray:
+        """Per-image values, float64 ``(N,)``; NaN marks an image the metric could not score."""
+        raise NotImplementedError
+
+    # set metrics -------------------------------------------------------------------------------
+    def features(self, batch: Batch) -> np.ndarray:
+        """Per-image state, float ``(N, D)``, stored with the results (resume, gather)."""
+        raise NotImplementedError
+
+    def aggregate(self, features: np.ndarray, samples: Sequence[Sample],
+                  ctx: MetricContext) -> dict[str, Any]:
+        """Set value from all per-image state: ``{"value": float, ...extra fields}``."""
+        raise NotImplementedError
+
+    # -------------------------------------------------------------------------------------------
+    @classmethod
+    def arrow(cls) -> str:
+        return "↑" if cls.higher_is_better else "↓"
+
+    @classmethod
+    def header(cls) -> str:
+        return f"{cls.label or cls.name} {cls.arrow()}"
+
+
+def finite_mean_std(values: np.ndarray) -> tuple[float, float, int]:
+    """Mean, population std and count over the finite entries of ``values``."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std()), int(v.size)
