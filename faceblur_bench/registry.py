@@ -108,11 +108,11 @@ class Registry(Generic[T]):
 
 
 methods: Registry = Registry(
-    "method", "faceblur_bench.methods", builtin_modules=("faceblur_bench.methods",)
+    "method", "faceblur_bench.methods", builtin_modules=("faceblur_bench.methods.builtin",)
 )
 metrics: Registry = Registry(
-    "metric", "faceblur_bench.metrics", builtin_modules=("faceblur_bench.metrics",)
+    "metric", "faceblur_bench.metrics", builtin_modules=("faceblur_bench.metrics.builtin",)
 )
 splits: Registry = Registry(
-    "split", "faceblur_bench.splits", builtin_modules=("faceblur_bench.data",)
+    "split", "faceblur_bench.splits", builtin_modules=("faceblur_bench.data.builtin",)
 )

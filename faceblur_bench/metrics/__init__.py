@@ -1,4 +1,4 @@
-"""Metric protocols. Importing this package registers every built-in metric."""
+"""Metric protocols. Built-in metrics are registered by importing
+:mod:`faceblur_bench.metrics.builtin` (the registry does this on first lookup)."""
 
 from .base import Batch, Metric, MetricContext  # noqa: F401
-from . import pixel  # noqa: F401  (psnr, ssim)

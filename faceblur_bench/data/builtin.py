@@ -1,0 +1,3 @@
+"""Imports every built-in split module so that each registers itself."""
+
+from . import demo  # noqa: F401

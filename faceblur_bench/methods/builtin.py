@@ -1,0 +1,1 @@
+"""Imports every built-in (paper) method package so that each registers itself."""

@@ -1,0 +1,3 @@
+"""Imports every built-in metric module so that each registers itself."""
+
+from . import pixel  # noqa: F401
