@@ -41,6 +41,34 @@ class WeightFile:
     used_by: tuple[str, ...] = ()
     #: how to obtain it when the URL is not a direct download (e.g. Google Drive zip)
     manual: str = ""
+    #: leading hex digits of the sha256 published in the file name (torch-hub convention:
+    #: ``name-<prefix>.pth``); checked when the full ``sha256`` is unknown
+    sha256_prefix: str | None = None
+    #: when ``url`` is a zip archive: the member to extract (e.g. ``w600k_r50.onnx``)
+    archive_member: str | None = None
+    #: False when ``url`` is a web page (Google Drive, OneDrive), not a direct download
+    downloadable: bool = True
+
+    @property
+    def hash_known(self) -> bool:
+        """True when a full sha256 or a published sha256 prefix can be checked."""
+        return self.sha256 is not None or self.sha256_prefix is not None
+
+    def hash_matches(self, digest: str) -> bool:
+        """Whether a file's full sha256 hex ``digest`` matches this entry (True when nothing known)."""
+        if self.sha256 is not None:
+            return digest == self.sha256
+        if self.sha256_prefix is not None:
+            return digest.startswith(self.sha256_prefix)
+        return True
+
+    def expected_hash(self) -> str:
+        """Human-readable expected hash (full, or ``prefix…`` for torch-hub names)."""
+        if self.sha256 is not None:
+            return self.sha256[:16] + "…"
+        if self.sha256_prefix is not None:
+            return self.sha256_prefix + "… (prefix from the file name)"
+        return "unknown"
 
 
 KNOWN: dict[str, WeightFile] = {}
@@ -128,12 +156,12 @@ def sha256_of(path: Path) -> str:
 
 def check(wf: WeightFile, path: Path) -> None:
     """Raise :class:`WeightsIntegrityError` when ``path`` does not have the known sha256."""
-    if wf.sha256 is None:
+    if not wf.hash_known:
         return
     got = sha256_of(path)
-    if got != wf.sha256:
+    if not wf.hash_matches(got):
         raise WeightsIntegrityError(
-            f"weight file {wf.name!r} at {path} has sha256 {got[:16]}…, expected {wf.sha256[:16]}…",
+            f"weight file {wf.name!r} at {path} has sha256 {got[:16]}…, expected {wf.expected_hash()}",
             f"delete it and run `faceblur-bench weights fetch {wf.name}`, or point the override "
             f"at the genuine {wf.filename} ({wf.url})",
         )
@@ -176,10 +204,10 @@ def status(names: Iterable[str] | None = None, overrides: dict[str, str] | None 
             out.append(Status(wf, None, None, None, "missing"))
             continue
         size = path.stat().st_size
-        if wf.sha256 is None or not hash_files:
-            out.append(Status(wf, path, size, None, "found (no known sha256)" if wf.sha256 is None else "found"))
+        if not wf.hash_known or not hash_files:
+            out.append(Status(wf, path, size, None, "found (no known sha256)" if not wf.hash_known else "found"))
             continue
-        ok = sha256_of(path) == wf.sha256
+        ok = wf.hash_matches(sha256_of(path))
         out.append(Status(wf, path, size, ok, "ok" if ok else "sha256 mismatch"))
     return out
 
@@ -188,8 +216,10 @@ def fetch(name: str, timeout: float = 30.0,
           progress: Callable[[int, int | None], None] | None = None) -> Path:
     """Download ``name`` to its upstream cache location with sha256 check (atomic rename)."""
     wf = get_entry(name)
-    if wf.manual and not wf.url.startswith(("http://", "https://")):
-        raise UsageError(f"{wf.name} cannot be downloaded automatically", wf.manual)
+    if not wf.downloadable or not wf.url.startswith(("http://", "https://")):
+        raise UsageError(f"{wf.name} ({wf.filename}) cannot be downloaded automatically",
+                         wf.manual or f"download it from {wf.url} and place it at "
+                         f"{upstream_dir(wf) / wf.filename}")
     dest = upstream_dir(wf) / wf.filename
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmpname = tempfile.mkstemp(prefix=f".{wf.filename}.", dir=dest.parent)
@@ -214,10 +244,34 @@ def fetch(name: str, timeout: float = 30.0,
                 done += len(block)
                 if progress:
                     progress(done, total)
+        if wf.archive_member is not None:
+            # the download is a zip pack (insightface model packs); the hash applies to the member
+            import zipfile
+
+            member_tmp = tmp.with_name(tmp.name + ".member")
+            try:
+                with zipfile.ZipFile(tmp) as zf:
+                    names = [n for n in zf.namelist()
+                             if n == wf.archive_member or n.endswith("/" + wf.archive_member)]
+                    if not names:
+                        raise WeightsMissingError(
+                            f"{wf.url} does not contain {wf.archive_member}",
+                            f"download the pack by hand and place {wf.filename} at {dest}",
+                        )
+                    with zf.open(names[0]) as src, open(member_tmp, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                shutil.move(str(member_tmp), tmp)
+            finally:
+                if member_tmp.exists():
+                    member_tmp.unlink()
+            h = hashlib.sha256()
+            with open(tmp, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
         got = h.hexdigest()
-        if wf.sha256 is not None and got != wf.sha256:
+        if not wf.hash_matches(got):
             raise WeightsIntegrityError(
-                f"downloaded {wf.name} has sha256 {got[:16]}…, expected {wf.sha256[:16]}…",
+                f"downloaded {wf.name} has sha256 {got[:16]}…, expected {wf.expected_hash()}",
                 "the upstream file changed or the download was corrupted; try again",
             )
         shutil.move(str(tmp), dest)
@@ -225,3 +279,112 @@ def fetch(name: str, timeout: float = 30.0,
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+# -- the files the built-in metrics use ------------------------------------------------------------
+# sha256: torch-hub files carry a sha256 prefix in their names (checked as a prefix); for the
+# others no hash is published upstream and none could be verified here, so ``sha256`` is None.
+_GDRIVE = "https://drive.google.com/file/d/1MGSQpN-wsUe1EzADWSa13R7Czf00Xmmn/view?usp=sharing"
+
+register(WeightFile(
+    name="vggface16",
+    filename="VGGFace16.pth",
+    url=_GDRIVE,
+    sha256=None,
+    cache="faceblur",
+    description="VGGFace16 (torchvision vgg16 layout, 2622 classes, {'state_dict': ...}) from "
+                "Lu et al. via the MSPL-GAN README; no published sha256",
+    used_by=("dvgg",),
+    manual="download VGGFace16.zip from the MSPL-GAN README (Google Drive: " + _GDRIVE + "), "
+           "unzip it and place VGGFace16.pth in ~/.cache/faceblur_bench/weights/ "
+           "(or $FACEBLUR_WEIGHTS/)",
+    downloadable=False,
+))
+register(WeightFile(
+    name="arcface-resnet18",
+    filename="arcface_resnet18.pth",
+    url="https://github.com/TencentARC/GFPGAN/releases/download/v0.1.0/arcface_resnet18.pth",
+    sha256=None,
+    cache="faceblur",
+    description="GFPGAN ResNetArcFace-18 (IRBlock [2,2,2,2], no SE, gray input; keys with "
+                "'module.' prefix); GFPGAN publishes no sha256",
+    used_by=("darc", "verification-darc"),
+))
+register(WeightFile(
+    name="mobilefacenet",
+    filename="model_mobilefacenet.pth",
+    url="https://1drv.ms/u/s!AhMqVPD44cDOhkSMHodSH4rhfb5u",
+    sha256=None,
+    cache="faceblur",
+    description="MobileFaceNet 512-d (TreB1eN/InsightFace_Pytorch) used by the MSPL/DFPG "
+                "verification notebook; no published sha256",
+    used_by=("verification-paper",),
+    manual="download model_mobilefacenet.pth from the TreB1eN/InsightFace_Pytorch README "
+           "(OneDrive https://1drv.ms/u/s!AhMqVPD44cDOhkSMHodSH4rhfb5u or BaiduNetDisk "
+           "https://pan.baidu.com/s/1hqNNkcAjQOSxUjofboN6qg) and place it in "
+           "~/.cache/faceblur_bench/weights/ (or $FACEBLUR_WEIGHTS/)",
+    downloadable=False,
+))
+register(WeightFile(
+    name="arcface-r50",
+    filename="w600k_r50.onnx",
+    url="https://github.com/deepinsight/insightface/releases/download/model-zoo/buffalo_l.zip",
+    sha256=None,
+    cache="insightface:buffalo_l",
+    description="insightface buffalo_l recognition model (IResNet-50, WebFace600K, ONNX); "
+                "member of buffalo_l.zip (the URL insightface's own downloader uses; older releases: "
+                "tag v0.7); no published sha256",
+    used_by=("arcface", "verification-lfw", "identification-top-k"),
+    archive_member="w600k_r50.onnx",
+))
+register(WeightFile(
+    name="lpips-alex-backbone",
+    filename="alexnet-owt-7be5be79.pth",
+    url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    sha256=None,
+    sha256_prefix="7be5be79",
+    cache="torch-hub",
+    description="torchvision AlexNet ImageNet weights (LPIPS 'alex' backbone)",
+    used_by=(),
+))
+register(WeightFile(
+    name="lpips-vgg-backbone",
+    filename="vgg16-397923af.pth",
+    url="https://download.pytorch.org/models/vgg16-397923af.pth",
+    sha256=None,
+    sha256_prefix="397923af",
+    cache="torch-hub",
+    description="torchvision VGG16 ImageNet weights (LPIPS 'vgg' backbone)",
+    used_by=(),
+))
+register(WeightFile(
+    name="fid-inception",
+    filename="pt_inception-2015-12-05-6726825d.pth",
+    url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+        "pt_inception-2015-12-05-6726825d.pth",
+    sha256=None,
+    sha256_prefix="6726825d",
+    cache="torch-hub",
+    description="pytorch-fid Inception-v3 (TF 2015-12-05 port) for FID",
+    used_by=(),
+))
+register(WeightFile(
+    name="facenet-vggface2",
+    filename="20180402-114759-vggface2.pt",
+    url="https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
+        "20180402-114759-vggface2.pt",
+    sha256=None,
+    cache="torch-checkpoints",
+    description="facenet-pytorch InceptionResnetV1 trained on VGGFace2; no published sha256",
+    used_by=(),
+))
+register(WeightFile(
+    name="vgg-face-dag",
+    filename="vgg_face_dag.pth",
+    url="http://www.robots.ox.ac.uk/~albanie/models/pytorch-mcn/vgg_face_dag.pth",
+    sha256=None,
+    cache="faceblur",
+    description="Oxford VGG-Face (Albanie's pytorch-mcn conversion; mean RGB "
+                "[129.186,104.762,93.594], 224x224); no published sha256",
+    used_by=(),
+))
