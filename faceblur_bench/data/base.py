@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -51,7 +52,7 @@ def default_data_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faceblur_bench" / "data"
 
 
-class Split:
+class Split(ABC):
     """Base class of a split layout (registered in ``faceblur_bench.registry.splits``).
 
     Subclasses set ``name``, ``description``, ``layout`` (the expected directory tree, shown
@@ -89,12 +90,13 @@ class Split:
         return f"{self.name}/{self.subset}" if self.subset else self.name
 
     # -- to implement ---------------------------------------------------------------------------
+    @abstractmethod
     def find(self) -> Path:
         """Directory holding this split under ``data_root``; raise :class:`DataNotFoundError`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def samples(self) -> list[Sample]:
-        raise NotImplementedError
+        """Every sample of the split (or subset), in a stable order."""
 
     def kernel(self, sample: Sample) -> np.ndarray | None:
         """The true blur kernel of ``sample`` (K x K, unit sum) when the split provides one."""

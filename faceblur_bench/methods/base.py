@@ -9,6 +9,7 @@ for continuous deblurring) arrives through ``meta``.
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 
-class Method:
+class Method(ABC):
     """Base class of a restoration method (registered in ``faceblur_bench.registry.methods``)."""
 
     name: ClassVar[str] = ""
@@ -38,8 +39,9 @@ class Method:
         self.device = torch.device(device)
         self.checkpoint = Path(checkpoint) if checkpoint else None
 
+    @abstractmethod
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement restore()")
+        """Restore a batch: ``(N,3,H,W)`` float32 in [0,1] -> ``(N,3,H*scale,W*scale)`` in [0,1]."""
 
     def num_parameters(self) -> int | None:
         """Number of learnable parameters, or None for non-learned methods."""
@@ -60,8 +62,9 @@ class TorchMethod(Method):
         super().__init__(**options)
         self.net: nn.Module = self.build()
 
+    @abstractmethod
     def build(self) -> nn.Module:
-        raise NotImplementedError
+        """Construct the network (called once from ``__init__``)."""
 
     def num_parameters(self) -> int | None:
         return sum(p.numel() for p in self.net.parameters())

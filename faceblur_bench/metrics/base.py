@@ -85,17 +85,17 @@ class Metric:
     # paired metrics ----------------------------------------------------------------------------
     def compute(self, batch: Batch) -> np.ndarray:
         """Per-image values, float64 ``(N,)``; NaN marks an image the metric could not score."""
-        raise NotImplementedError
+        raise TypeError(f"{self.name} is a {self.kind} metric: it has no per-image compute()")
 
     # set metrics -------------------------------------------------------------------------------
     def features(self, batch: Batch) -> np.ndarray:
         """Per-image state, float ``(N, D)``, stored with the results (resume, gather)."""
-        raise NotImplementedError
+        raise TypeError(f"{self.name} is a {self.kind} metric: it has no features()")
 
     def aggregate(self, features: np.ndarray, samples: Sequence[Sample],
                   ctx: MetricContext) -> dict[str, Any]:
         """Set value from all per-image state: ``{"value": float, ...extra fields}``."""
-        raise NotImplementedError
+        raise TypeError(f"{self.name} is a {self.kind} metric: it has no aggregate()")
 
     # -------------------------------------------------------------------------------------------
     @classmethod
@@ -107,10 +107,15 @@ class Metric:
         return f"{cls.label or cls.name} {cls.arrow()}"
 
 
-def finite_mean_std(values: np.ndarray) -> tuple[float, float, int]:
-    """Mean, population std and count over the finite entries of ``values``."""
+def nan_mean_std(values: np.ndarray) -> tuple[float, float, int]:
+    """Mean, population std and count over the non-NaN entries of ``values``.
+
+    NaN marks an image the metric could not score (excluded and counted); +inf is a value
+    (PSNR of identical images) and is kept, so the mean is +inf as MATLAB/skimage would give.
+    """
     v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
+    v = v[~np.isnan(v)]
     if v.size == 0:
         return float("nan"), float("nan"), 0
-    return float(v.mean()), float(v.std()), int(v.size)
+    with np.errstate(invalid="ignore"):
+        return float(v.mean()), float(v.std()), int(v.size)

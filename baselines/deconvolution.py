@@ -1,0 +1,64 @@
+"""Non-blind deconvolution baselines with the sample's TRUE kernel (oracle references).
+
+``wiener``: ``skimage.restoration.wiener`` per channel, balance 0.01 (option ``balance``).
+``richardson-lucy``: ``skimage.restoration.richardson_lucy`` per channel, 30 iterations (option
+``num_iter``).
+
+Both read the kernel the split provides (``Split.kernel``); they are oracles, not blind methods —
+an upper reference for what knowing the blur buys. On a split without kernels the run refuses to
+start (the engine checks ``uses_kernel``) with a message naming the split.
+Images are processed as float64 in [0,1]; the FFT-based Wiener filter assumes circular boundaries,
+which the documented reflect-padded blur only approximates (ringing at the borders is expected).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Sequence
+
+import numpy as np
+import torch
+from skimage import restoration
+
+from faceblur_bench.errors import MethodOutputError
+from faceblur_bench.methods.base import Method
+
+
+class _KernelDeconvolution(Method):
+    uses_kernel = True
+
+    @abstractmethod
+    def _deconvolve_channel(self, channel: np.ndarray, psf: np.ndarray) -> np.ndarray:
+        """Deconvolve one float64 [0,1] channel with the unit-sum kernel ``psf``."""
+
+    def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
+        out = torch.empty_like(blurred)
+        imgs = blurred.detach().cpu().double().numpy()
+        for i in range(imgs.shape[0]):
+            psf = None if meta is None else meta[i].get("kernel")
+            if psf is None:
+                raise MethodOutputError(f"{self.name} needs the true blur kernel of each sample",
+                                        "use a split that provides kernels")
+            psf = np.asarray(psf, dtype=np.float64)
+            psf = psf / psf.sum()
+            res = np.stack([self._deconvolve_channel(imgs[i, c], psf) for c in range(imgs.shape[1])])
+            out[i] = torch.from_numpy(np.clip(res, 0.0, 1.0)).to(out)
+        return out
+
+    def num_parameters(self) -> int:
+        return 0
+
+
+class Wiener(_KernelDeconvolution):
+    description = "Oracle Wiener deconvolution with the true kernel (skimage.restoration.wiener, balance 0.01)"
+
+    def _deconvolve_channel(self, channel: np.ndarray, psf: np.ndarray) -> np.ndarray:
+        return restoration.wiener(channel, psf, balance=float(self.options.get("balance", 0.01)), clip=True)
+
+
+class RichardsonLucy(_KernelDeconvolution):
+    description = "Oracle Richardson-Lucy deconvolution with the true kernel (skimage, 30 iterations)"
+
+    def _deconvolve_channel(self, channel: np.ndarray, psf: np.ndarray) -> np.ndarray:
+        n = int(self.options.get("num_iter", 30))
+        return restoration.richardson_lucy(channel, psf, num_iter=n, clip=True)

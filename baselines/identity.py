@@ -1,0 +1,19 @@
+"""``blurred``: returns its input — the "no restoration" row of every table."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from faceblur_bench.methods.base import Method
+
+
+class Blurred(Method):
+    description = "No restoration: returns the blurred input (lower bound row of every table)"
+
+    def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
+        return blurred.clone()
+
+    def num_parameters(self) -> int:
+        return 0

@@ -1,0 +1,55 @@
+"""``faceblur-bench`` command line (typer + rich). Thin: parses options, calls library functions.
+
+Exit codes: 0 success; 1 failure (e.g. a regression found by ``check``, a run error);
+2 unusable input (unknown names, missing data, bad options); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from ..errors import FaceblurError
+
+app = typer.Typer(
+    name="faceblur-bench",
+    help="Benchmark and evaluation harness for face deblurring: run methods on splits, score them "
+    "under named metric protocols, produce paper tables, gate CI on regressions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+from . import core  # noqa: E402
+
+core.register(app)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except FaceblurError as exc:
+        console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        if exc.hint:
+            console.print(f"[yellow]fix:[/] {exc.hint}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/] — results stored so far are kept; re-run the same command to resume")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click's own usage errors and aborts
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise

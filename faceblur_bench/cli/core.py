@@ -1,0 +1,253 @@
+"""Core commands: run, score, methods, splits, metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..errors import FaceblurError, UsageError
+
+
+def parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (numbers, true/false parsed)."""
+    outd: dict[str, Any] = {}
+    for it in items or []:
+        if "=" not in it:
+            raise UsageError(f"{what} {it!r} is not KEY=VALUE", f"write it as {what} key=value")
+        k, v = it.split("=", 1)
+        outd[k.strip()] = _parse_value(v.strip())
+    return outd
+
+
+def _parse_value(v: str) -> Any:
+    if v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """Accept ``--metrics a,b --metrics c`` -> ``[a, b, c]``."""
+    outl: list[str] = []
+    for v in values or []:
+        outl.extend(x.strip() for x in v.split(",") if x.strip())
+    return outl
+
+
+class RichProgress:
+    """Adapter from the engine's progress protocol to a rich progress bar with ETA."""
+
+    def __init__(self, progress: Progress):
+        self.p = progress
+        self.task = None
+
+    def start(self, total: int, done: int, description: str) -> None:
+        self.task = self.p.add_task(description, total=total, completed=done)
+
+    def advance(self, n: int) -> None:
+        self.p.advance(self.task, n)
+
+
+def make_progress() -> Progress:
+    from . import console
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+                    transient=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("score")(score)
+    app.command("methods")(list_methods)
+    app.command("splits")(list_splits)
+    app.command("metrics")(list_metrics)
+
+
+def run(
+    method: Optional[List[str]] = typer.Option(None, "--method", "-m", help="Method name (repeatable). Default: every registered baseline."),
+    split: str = typer.Option("demo", "--split", "-s", help="Split name, or split/subset (e.g. mspl-center/ffhq)."),
+    metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="Comma-separated metric names. Default: every registered metric."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Root directory of the datasets (default $FACEBLUR_DATA or ~/.cache/faceblur_bench/data)."),
+    out_dir: Path = typer.Option(Path("results"), "--out", help="Results directory."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per restore() call."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint of a learned method."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Method option KEY=VALUE (repeatable)."),
+    weights: Optional[List[str]] = typer.Option(None, "--weights", help="Weight file override NAME=PATH (repeatable)."),
+    save_images: bool = typer.Option(False, "--save-images", help="Write restored images under the run directory."),
+    strict: bool = typer.Option(False, "--strict", help="Fail when a metric is unavailable instead of reporting n/a."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Accept an incomplete split (marked partial in results)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N samples (marked partial)."),
+    leaderboard: Path = typer.Option(Path("leaderboard.md"), "--leaderboard", help="Leaderboard file to regenerate."),
+    wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another run holding the same results directory."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (recorded in the summary)."),
+) -> None:
+    """Restore every image of a split with each method, score it, and write results."""
+    from .. import engine
+    from ..registry import methods as method_registry
+    from ..registry import metrics as metric_registry
+    from . import out
+
+    names = list(method) if method else builtin_baselines()
+    metric_names = split_list(metrics) or metric_registry.names()
+    for n in names:  # unknown names fail before any work starts
+        method_registry.get(n)
+    for n in metric_names:
+        metric_registry.get(n)
+    opts = parse_kv(option, "--option")
+    overrides = {k: str(v) for k, v in parse_kv(weights, "--weights").items()}
+    summaries = []
+    with make_progress() as prog:
+        for name in names:
+            cfg = engine.RunConfig(
+                method=name, split=split, metrics=metric_names, data_root=data_root, results_dir=out_dir,
+                device=device, batch_size=batch_size, checkpoint=checkpoint, method_options=opts,
+                save_images=save_images, strict=strict, allow_partial=allow_partial, weights_overrides=overrides,
+                limit=limit, seed=seed, wait=wait)
+            summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
+    md = publish_results(summaries, split, out_dir, leaderboard)
+    out.print(md, markup=False, highlight=False)
+    failed = sum(s["counts"]["failed"] for s in summaries)
+    if failed:
+        from . import console
+
+        console.print(f"[yellow]{failed} image(s) failed[/] — reasons are in the rows of each run "
+                      f"(see the 'failures' field of summary.json)")
+
+
+def publish_results(summaries: list[dict], split: str, out_dir: Path, leaderboard: Path) -> str:
+    """Markdown table of this split's stored runs -> ``<out>/<split>.md``; regenerate the leaderboard."""
+    from ..report.leaderboard import write_leaderboard
+    from ..report.tables import summary_table
+    from ..results import atomic_write_text, load_runs, split_slug
+
+    runs = [s for s in load_runs(out_dir, split=summaries[0]["split"]) if s.get("complete")] or summaries
+    md = summary_table(runs, fmt="md")
+    atomic_write_text(Path(out_dir) / f"{split_slug(summaries[0]['split'])}.md", md)
+    write_leaderboard(out_dir, leaderboard)
+    return md
+
+
+def builtin_baselines() -> list[str]:
+    """Every method registered through an entry point of this distribution that needs no options."""
+    from importlib.metadata import entry_points
+
+    names = []
+    for ep in entry_points(group="faceblur_bench.methods"):
+        if ep.dist is not None and ep.dist.name == "faceblur-bench" and ep.name != "folder":
+            names.append(ep.name)
+    return sorted(names)
+
+
+def score(
+    restored: Path = typer.Option(..., "--restored", help="Directory of restored images."),
+    reference: Path = typer.Option(..., "--reference", help="Directory of ground-truth images."),
+    metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="Comma-separated metric names (default psnr,ssim)."),
+    pattern: str = typer.Option("{stem}{suffix}", "--pattern", help="Restored file name for a reference file: placeholders {stem}, {suffix}, {name}; e.g. '{stem}_out.png'."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary (and per-image values) as JSON here."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Results directory (default: a temporary one)."),
+    device: str = typer.Option("auto", "--device"),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    weights: Optional[List[str]] = typer.Option(None, "--weights", help="Weight file override NAME=PATH."),
+) -> None:
+    """Score images produced by any other code against references, pairing files by name."""
+    import tempfile
+
+    from .. import engine
+    from ..data.folders import PairedFolders
+    from ..registry import metrics as metric_registry
+    from ..report import tables
+    from . import out
+
+    metric_names = split_list(metrics) or ["psnr", "ssim"]
+    for n in metric_names:
+        metric_registry.get(n)
+    split = PairedFolders(restored, reference, pattern)
+    tmp = None
+    if out_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="faceblur-score-")
+        out_dir = Path(tmp.name)
+    try:
+        cfg = engine.RunConfig(method="blurred", split=split, metrics=metric_names, results_dir=out_dir,
+                               device=device, batch_size=batch_size,
+                               weights_overrides={k: str(v) for k, v in parse_kv(weights, "--weights").items()})
+        with make_progress() as prog:
+            summary = engine.evaluate(cfg, progress=RichProgress(prog))
+        summary["method"] = "score"
+        out.print(tables.summary_table([summary], metric_names, fmt="md"), markup=False, highlight=False)
+        if json_path is not None:
+            from ..results import atomic_write_json, read_rows
+
+            rows = read_rows(Path(summary["run_dir"]) / "rows.jsonl") if "run_dir" in summary else []
+            atomic_write_json(json_path, {"summary": summary, "rows": rows})
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def list_methods() -> None:
+    """List registered methods with a one-line description and parameter count."""
+    from ..registry import methods as method_registry
+    from . import out
+
+    t = Table(title="methods")
+    for c in ("name", "params (M)", "description", "from"):
+        t.add_column(c)
+    for name, cls in method_registry.items():
+        params = "–"
+        try:
+            n = cls().num_parameters()
+            if n is not None:
+                params = f"{n / 1e6:.2f}"
+        except FaceblurError:
+            pass
+        t.add_row(name, params, getattr(cls, "description", ""), method_registry.origin(name))
+    out.print(t)
+
+
+def list_splits(
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Where to look (default $FACEBLUR_DATA or ~/.cache/faceblur_bench/data)."),
+) -> None:
+    """List splits: found or not, where it looked, sample count, expected layout when missing."""
+    from ..data.status import split_status
+    from . import out
+
+    t = Table(title="splits")
+    for c in ("name", "found", "samples", "where", "description"):
+        t.add_column(c, overflow="fold")
+    missing = []
+    for st in split_status(data_root):
+        t.add_row(st["name"], "yes" if st["found"] else "no",
+                  "" if st["samples"] is None else str(st["samples"]), st["where"], st["description"])
+        if not st["found"] and st.get("layout"):
+            missing.append(st)
+    out.print(t)
+    for st in missing:
+        out.print(f"[bold]{st['name']}[/] expected layout:\n{st['layout']}", highlight=False)
+
+
+def list_metrics() -> None:
+    """List metric protocols: name, direction, kind, weights needed, one-line definition."""
+    from ..registry import metrics as metric_registry
+    from . import out
+
+    t = Table(title="metrics")
+    for c in ("name", "", "family", "kind", "weights", "protocol"):
+        t.add_column(c, overflow="fold")
+    for name, cls in metric_registry.items():
+        t.add_row(name, cls.arrow(), cls.family, cls.kind, ", ".join(cls.weights) or "–", cls.protocol)
+    out.print(t)
+
+
+def dump_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str)

@@ -1,0 +1,240 @@
+"""Results store: per-image rows appended as they complete, set-metric state, run summary.
+
+Layout of a results directory (default ``results/``)::
+
+    runs/<split-slug>/<method>/<run_key>/
+        rows.jsonl            one JSON object per image, appended + fsynced batch by batch
+        features/<metric>/    set-metric per-image state, one atomically written .npz per batch
+        images/<id>.png       restored images (``--save-images``)
+        summary.json          run summary with provenance, rewritten atomically
+        .lock                 held while a run writes here
+
+``<split-slug>`` is the split name with ``/`` replaced by ``__``; ``<run_key>`` hashes what makes
+two runs comparable (method, options, checkpoint sha256, split and its fingerprint), so a re-run
+with the same key resumes and a run on different data or weights never mixes with it.
+
+Crash safety: a row line is only data once its trailing newline is on disk; a truncated last
+line (killed mid-write) is discarded and cut off before the next append. Rows are written after
+the batch's feature files and images, so a stored row always has its state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from .errors import ResultsLockedError
+
+SCHEMA = 1
+
+
+def split_slug(split_full_name: str) -> str:
+    return split_full_name.replace("/", "__")
+
+
+def run_key(identity: dict[str, Any]) -> str:
+    blob = json.dumps(identity, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same directory + fsync + rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Complete, valid rows of a ``rows.jsonl`` (a truncated or corrupt line is skipped)."""
+    rows, _ = _scan_rows(path)
+    return rows
+
+
+def _scan_rows(path: Path) -> tuple[list[dict], int]:
+    """(valid rows, byte offset just past the last valid complete line)."""
+    if not path.exists():
+        return [], 0
+    data = path.read_bytes()
+    rows: list[dict] = []
+    good_end = 0
+    pos = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            break  # truncated last line: not data
+        line = data[pos:nl]
+        pos = nl + 1
+        if not line.strip():
+            good_end = pos
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue  # corrupt line (e.g. torn write in the middle): skipped
+        if isinstance(row, dict) and "id" in row and "status" in row:
+            rows.append(row)
+            good_end = pos
+    return rows, good_end
+
+
+class RunStore:
+    """Writer for one run directory. Use as a context manager (takes the directory lock)."""
+
+    def __init__(self, directory: Path, wait: float = 0.0):
+        self.dir = Path(directory)
+        self.rows_path = self.dir / "rows.jsonl"
+        self.summary_path = self.dir / "summary.json"
+        self.wait = wait
+        self._lock = FileLock(str(self.dir / ".lock"))
+
+    def __enter__(self) -> "RunStore":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire(timeout=self.wait)
+        except Timeout:
+            raise ResultsLockedError(
+                f"another faceblur-bench run is writing {self.dir}",
+                "wait for it to finish (or pass --wait SECONDS), or use a different --out directory",
+            ) from None
+        self._repair()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._lock.release()
+
+    def _repair(self) -> None:
+        """Cut a half-written last line so the next append starts on a clean line."""
+        if not self.rows_path.exists():
+            return
+        _, good_end = _scan_rows(self.rows_path)
+        size = self.rows_path.stat().st_size
+        if good_end < size:
+            with open(self.rows_path, "r+b") as f:
+                f.truncate(good_end)
+                f.flush()
+                os.fsync(f.fileno())
+
+    # rows ---------------------------------------------------------------------------------------
+    def rows(self) -> list[dict]:
+        return read_rows(self.rows_path)
+
+    def append_rows(self, rows: Iterable[dict]) -> None:
+        blob = "".join(json.dumps(r, default=_json_default) + "\n" for r in rows)
+        if not blob:
+            return
+        with open(self.rows_path, "a", encoding="utf-8") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+
+    # set-metric state -----------------------------------------------------------------------------
+    def write_features(self, metric: str, ids: list[str], feats: np.ndarray) -> None:
+        d = self.dir / "features" / metric
+        d.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256("\0".join(ids).encode()).hexdigest()[:16]
+        path = d / f"{h}.npz"
+        fd, tmp = tempfile.mkstemp(prefix=".feat.", suffix=".npz", dir=d)
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, ids=np.array(ids, dtype=object).astype(str), features=np.asarray(feats))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def read_features(self, metric: str, ids: list[str]) -> np.ndarray | None:
+        """Features of ``ids`` in that order (None when any id has no stored state)."""
+        return read_features(self.dir, metric, ids)
+
+    def write_summary(self, summary: dict) -> None:
+        atomic_write_json(self.summary_path, summary)
+
+
+def read_features(run_dir: Path, metric: str, ids: list[str]) -> np.ndarray | None:
+    d = Path(run_dir) / "features" / metric
+    found: dict[str, np.ndarray] = {}
+    if d.is_dir():
+        for p in sorted(d.glob("*.npz")):
+            try:
+                with np.load(p, allow_pickle=False) as z:
+                    for i, f in zip(z["ids"].tolist(), z["features"]):
+                        found.setdefault(i, f)
+            except Exception:  # a torn feature file: its rows were never written
+                continue
+    if not ids:
+        return np.zeros((0, 0))
+    if any(i not in found for i in ids):
+        return None
+    return np.stack([found[i] for i in ids])
+
+
+# -- reading stored runs ------------------------------------------------------------------------------
+def iter_run_dirs(results_dir: Path) -> Iterator[Path]:
+    base = Path(results_dir) / "runs"
+    if not base.is_dir():
+        return
+    for p in sorted(base.glob("*/*/*/summary.json")):
+        yield p.parent
+
+
+def load_summary(run_dir: Path) -> dict | None:
+    p = Path(run_dir) / "summary.json"
+    try:
+        s = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(s, dict) or s.get("schema") != SCHEMA:
+        return None
+    s["run_dir"] = str(run_dir)
+    return s
+
+
+def load_runs(results_dir: Path, split: str | None = None) -> list[dict]:
+    """Summaries of every run under ``results_dir`` (optionally of one split, by full name)."""
+    out = []
+    for d in iter_run_dirs(results_dir):
+        s = load_summary(d)
+        if s is None:
+            continue
+        if split is not None and s.get("split") != split:
+            continue
+        out.append(s)
+    return out
+
+
+def finite_or_none(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
