@@ -1,0 +1,38 @@
+"""Test isolation: every cache the harness or its dependencies read points into a temporary
+directory for the whole session, so tests never see (or download) real weights or data and
+subprocesses inherit the same environment."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="faceblur-tests-"))
+for var, sub in (("TORCH_HOME", "torch"), ("XDG_CACHE_HOME", "cache"), ("INSIGHTFACE_HOME", "insightface"),
+                 ("FACEBLUR_DATA", "data")):
+    os.environ[var] = str(_SESSION_TMP / sub)
+os.environ.pop("FACEBLUR_WEIGHTS", None)
+for k in [k for k in os.environ if k.startswith("FACEBLUR_WEIGHTS_")]:
+    os.environ.pop(k)
+os.environ.setdefault("PYTHONHASHSEED", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def session_tmp() -> Path:
+    return _SESSION_TMP
+
+
+@pytest.fixture(scope="session")
+def demo_data_root() -> Path:
+    """Data root holding the demo split, built once per test session."""
+    from faceblur_bench.engine import open_split
+
+    root = Path(os.environ["FACEBLUR_DATA"])
+    split = open_split("demo", root)
+    split.samples()  # builds it
+    return root
