@@ -1,0 +1,16 @@
+"""Reports from stored results: paper tables, leaderboard, figures, plots and the CI gate.
+
+Library entry points (the CLI in ``faceblur_bench/cli/report.py`` only wraps these):
+
+- :func:`faceblur_bench.report.tables.summary_table` — method × metric table of run summaries;
+- :func:`faceblur_bench.report.leaderboard.write_leaderboard` — ``leaderboard.md``;
+- :mod:`faceblur_bench.report.store` — readers of ``summary.json`` / ``rows.jsonl``;
+- :mod:`faceblur_bench.report.published` — the papers' numbers (``results/published/*.csv``).
+"""
+
+from .leaderboard import build_leaderboard, write_leaderboard
+from .store import load_summaries, load_summary, read_rows, rows_frame
+from .tables import summary_table
+
+__all__ = ["summary_table", "write_leaderboard", "build_leaderboard", "load_summaries",
+           "load_summary", "read_rows", "rows_frame"]

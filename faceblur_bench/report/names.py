@@ -1,0 +1,142 @@
+"""The one mapping between the papers' words and the harness's names.
+
+- :data:`PAPERS`: short paper keys used in ``results/published/*.csv`` -> citation.
+- :data:`QUANTITIES`: quantity names used in the published CSVs (column ``metric``) -> display
+  label, direction, decimals. Reproduced metrics use the same table when their summary lacks a
+  label / direction.
+- :data:`HARNESS_METRICS`: for a published (quantity, protocol id) the harness metric names that
+  compute that quantity under a *compatible* protocol, most faithful first. A published number is
+  only put in the same column as a reproduced one through this table.
+- :data:`SPLITS`: harness split names with their subsets, and what each paper called them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Paper:
+    key: str
+    seed: str
+    citation: str
+    short: str
+
+
+PAPERS: dict[str, Paper] = {
+    "sappgan": Paper("sappgan", "000",
+                     "S. Han, T. B. Lee, Y. S. Heo, \"Semantic-Aware Face Deblurring With "
+                     "Pixel-Wise Projection Discriminator\", IEEE Access 11, 2023",
+                     "SAPPGAN (Han et al. 2023)"),
+    "yun": Paper("yun", "001",
+                 "J. U. Yun, B. Jo, I. K. Park, \"Joint Face Super-Resolution and Deblurring "
+                 "Using Generative Adversarial Network\", IEEE Access 8, 2020",
+                 "Yun et al. 2020"),
+    "dfpg": Paper("dfpg", "002",
+                  "S. H. Jung, T. B. Lee, Y. S. Heo, \"Deep Feature Prior Guided Face "
+                  "Deblurring\", WACV 2022", "DFPGnet (Jung et al. 2022)"),
+    "cfmd": Paper("cfmd", "003",
+                  "T. B. Lee, S. Han, Y. S. Heo, \"Continuous Facial Motion Deblurring\", "
+                  "IEEE Access 10, 2022", "CFMD-GAN (Lee et al. 2022)"),
+    "shen": Paper("shen", "004",
+                  "Z. Shen, W.-S. Lai, T. Xu, J. Kautz, M.-H. Yang, \"Exploiting Semantics for "
+                  "Face Image Deblurring\", IJCV 128, 2020", "Shen et al. 2020"),
+}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    label: str
+    higher_is_better: bool | None
+    decimals: int
+    description: str
+
+
+QUANTITIES: dict[str, Quantity] = {
+    "psnr": Quantity("PSNR", True, 2, "peak signal-to-noise ratio (dB)"),
+    "ssim": Quantity("SSIM", True, 4, "structural similarity"),
+    "lpips": Quantity("LPIPS", False, 4, "learned perceptual image patch similarity"),
+    "d_vgg": Quantity("d_VGG", False, 2, "MSE between VGGFace pool5 features"),
+    "d_arc": Quantity("d_ARC", False, 4, "MSE between ArcFace embeddings"),
+    "arcface": Quantity("ArcFace", False, 4, "ArcFace embedding distance"),
+    "fid": Quantity("FID", False, 2, "Fréchet Inception distance"),
+    "verification_acc": Quantity("Acc", True, 2, "face verification accuracy (%)"),
+    "detection_rate": Quantity("Detection", True, 2, "face detection success rate (%)"),
+    "top1": Quantity("Top-1", True, 2, "top-1 identification accuracy (%)"),
+    "top3": Quantity("Top-3", True, 2, "top-3 identification accuracy (%)"),
+    "top5": Quantity("Top-5", True, 2, "top-5 identification accuracy (%)"),
+    "runtime_s": Quantity("Time (s)", False, 3, "restoration time per image (s)"),
+    "params_m": Quantity("Params (M)", False, 2, "generator parameters (millions)"),
+    "fscore": Quantity("F-score", True, 2, "face parsing F-score"),
+    "psnr_worst": Quantity("worst PSNR", True, 2, "lowest PSNR over the test set (dB)"),
+    "ssim_worst": Quantity("worst SSIM", True, 4, "lowest SSIM over the test set"),
+    "count": Quantity("count", None, 0, "number of images / items"),
+}
+
+#: (quantity, published protocol id) -> harness metric names of a compatible protocol.
+#: A quantity alone maps through ``(quantity, "*")``.
+HARNESS_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("psnr", "*"): ("psnr",),
+    ("ssim", "*"): ("ssim",),
+    ("ssim", "matlab-rgb-volume"): ("ssim_matlab",),
+    ("lpips", "*"): ("lpips",),
+    ("lpips", "lpips-vgg-0255"): ("lpips_sappgan", "lpips_vgg_0255"),
+    ("lpips", "lpips-alex-01"): ("lpips_cfmd", "lpips_alex_01"),
+    ("d_vgg", "*"): ("d_vgg",),
+    ("d_arc", "*"): ("d_arc",),
+    ("arcface", "*"): ("arcface", "arcface_dist", "arcface_cos"),
+    ("fid", "*"): ("fid",),
+    ("verification_acc", "*"): ("verification_acc", "verification"),
+    ("verification_acc", "mspl-mobilefacenet-kfold"): ("verification_mspl", "verification_acc"),
+    ("detection_rate", "*"): ("detection_rate", "detection"),
+    ("top1", "*"): ("top1", "top_1"),
+    ("top3", "*"): ("top3", "top_3"),
+    ("top5", "*"): ("top5", "top_5"),
+}
+
+#: harness split -> subsets, and the names the papers use for it
+SPLITS: dict[str, dict[str, object]] = {
+    "mspl-center": {"subsets": ("celeba", "celeba-hq", "ffhq"), "paper_names": ("MSPL-Center",)},
+    "mspl-random": {"subsets": ("celeba", "celeba-hq", "ffhq"), "paper_names": ("MSPL-Random",)},
+    "shen-helen": {"subsets": (), "paper_names": ("Helen (Shen et al. test set)",)},
+    "shen-celeba": {"subsets": (), "paper_names": ("CelebA (Shen et al. test set)",)},
+    "300vw": {"subsets": (), "paper_names": ("300VW test set (CFMD-GAN)",)},
+    "celebahq-sr8": {"subsets": (), "paper_names": ("CelebA-HQ 32x32 -> 256x256 (Yun et al.)",)},
+    "lai-real": {"subsets": (), "paper_names": ("Lai et al. real blurred faces",)},
+}
+
+SUBSET_LABELS = {"celeba": "CelebA", "celeba-hq": "CelebA-HQ", "ffhq": "FFHQ"}
+
+
+def quantity_of(metric: str) -> str:
+    """Quantity a harness metric name measures (``lpips_sappgan`` -> ``lpips``)."""
+    if metric in QUANTITIES:
+        return metric
+    for (q, _pid), names in HARNESS_METRICS.items():
+        if metric in names:
+            return q
+    return metric
+
+
+def display(metric: str) -> Quantity:
+    """Label / direction / decimals for a metric or quantity name (unknown -> 4 decimals)."""
+    q = QUANTITIES.get(metric) or QUANTITIES.get(quantity_of(metric))
+    if q is not None:
+        return q
+    return Quantity(metric, None, 4, metric)
+
+
+def harness_metric(quantity: str, protocol_id: str | None = None,
+                   available: set[str] | list[str] | None = None) -> str:
+    """Harness metric name for a published (quantity, protocol id).
+
+    Among the candidates, the first one in ``available`` (e.g. the metrics of the runs being
+    tabulated, or the metric registry) wins; with none available, the first candidate.
+    """
+    cands = HARNESS_METRICS.get((quantity, protocol_id or "*")) or \
+        HARNESS_METRICS.get((quantity, "*")) or (quantity,)
+    if available is not None:
+        for c in cands:
+            if c in available:
+                return c
+    return cands[0]

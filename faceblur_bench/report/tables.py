@@ -1,0 +1,158 @@
+"""Method × metric tables from run summaries (and published rows).
+
+:func:`summary_table` is the generic table used by ``faceblur-bench table`` without a layout and
+by the leaderboard; the papers' layouts live in :mod:`faceblur_bench.report.layouts`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any, Iterable
+
+from . import names
+from .render import Cell, Column, Format, Row, Table, render
+
+STATUS_TEXT = {
+    "unavailable": "n/a",
+    "not-applicable": "not applicable",
+    "error": "error",
+}
+
+
+def metric_order(summaries: Iterable[dict[str, Any]]) -> list[str]:
+    """Metric names in order of first appearance across ``summaries``."""
+    order: list[str] = []
+    for s in summaries:
+        for name in (s.get("metrics") or {}):
+            if name not in order:
+                order.append(name)
+    return order
+
+
+def metric_column(name: str, entry: dict[str, Any] | None, group: str | None = None,
+                  key: str | None = None) -> Column:
+    """Column for harness metric ``name``; label/direction/protocol from the summary entry,
+    falling back to :data:`names.QUANTITIES`."""
+    disp = names.display(name)
+    entry = entry or {}
+    hib = entry.get("higher_is_better")
+    if hib is None:
+        hib = disp.higher_is_better
+    return Column(
+        key=key or name,
+        label=str(entry.get("label") or disp.label),
+        higher_is_better=hib,
+        group=group,
+        decimals=disp.decimals,
+        protocol=entry.get("protocol") or None,
+    )
+
+
+def metric_cell(entry: dict[str, Any] | None) -> Cell:
+    """Cell of one summary metric entry (value ± std, or the reason it has none)."""
+    if entry is None:
+        return Cell(note="metric not computed in this run")
+    status = entry.get("status", "ok")
+    value = entry.get("value")
+    if status == "ok" and value is not None and not (isinstance(value, float) and math.isnan(value)):
+        std = entry.get("std")
+        return Cell(value=float(value), std=None if std is None else float(std))
+    reason = entry.get("reason") or ("no value" if status == "ok" else status)
+    word = STATUS_TEXT.get(status, "no value")
+    return Cell(note=f"{word} — {reason}" if word != reason else word)
+
+
+def run_label(summary: dict[str, Any]) -> str:
+    return str(summary.get("method", "?"))
+
+
+def _disambiguate(summaries: list[dict[str, Any]]) -> list[str]:
+    labels = [run_label(s) for s in summaries]
+    splits = {s.get("split") for s in summaries}
+    if len(splits) > 1:
+        labels = [f"{lab} ({s.get('split')})" for lab, s in zip(labels, summaries)]
+    counts = Counter(labels)
+    out = []
+    for lab, s in zip(labels, summaries):
+        if counts[lab] > 1:
+            ck = s.get("checkpoint")
+            tag = (str(ck).rsplit("/", 1)[-1] if ck else None) or s.get("run_key") or "?"
+            lab = f"{lab} [{tag}]"
+        out.append(lab)
+    counts = Counter(out)
+    return [f"{lab} [{s.get('run_key')}]" if counts[lab] > 1 else lab
+            for lab, s in zip(out, summaries)]
+
+
+def summary_rows(summaries: list[dict[str, Any]], metrics: list[str],
+                 ) -> tuple[list[Row], list[str], bool]:
+    """Rows for ``summaries`` over ``metrics`` plus run-level notes; third item: any failures."""
+    rows: list[Row] = []
+    notes: list[str] = []
+    any_failed = any(int((s.get("counts") or {}).get("failed", 0) or 0) > 0 for s in summaries)
+    for label, s in zip(_disambiguate(summaries), summaries):
+        ms = s.get("metrics") or {}
+        cells = {m: metric_cell(ms.get(m)) if m in ms else
+                 Cell(note=f"{m} not computed in this run") for m in metrics}
+        counts = s.get("counts") or {}
+        total = int(counts.get("total", 0) or 0)
+        failed = int(counts.get("failed", 0) or 0)
+        if any_failed:
+            cells["__failed__"] = Cell(value=float(failed), text=f"{failed}/{total}")
+        if not s.get("complete", True) or s.get("partial"):
+            ok = int(counts.get("ok", 0) or 0)
+            what = "partial split (files missing)" if s.get("partial") else "incomplete run"
+            label = f"{label} †"
+            note = f"† {label[:-2]}: {what}; {ok} of {total} images scored"
+            notes.append(note)
+        if failed:
+            reasons = Counter(str(f.get("reason") or "?").split("\n")[0][:80]
+                              for f in (s.get("failures") or []))
+            if reasons:
+                top = "; ".join(f"{r} ×{n}" for r, n in reasons.most_common(3))
+                notes.append(f"{label}: {failed} of {total} images failed ({top})")
+        rows.append(Row(label=label, cells=cells, source=None))
+    return rows, notes, any_failed
+
+
+def summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
+                  fmt: Format = "md", show_std: bool = False, title: str = "",
+                  published: list[Row] | None = None) -> str:
+    """Method × metric table of run summaries (schema of ``summary.json``).
+
+    ``metrics``: columns in this order (default: every metric of the runs, in their order).
+    Headers carry ↑/↓, best is bold and second underlined (ties share the mark), metrics without a
+    value show "–" with the reason in a footnote, protocols are listed under the table, and a
+    ``failed`` column (``failed/total``) appears when any run has failed images.
+    ``published`` rows (see :mod:`faceblur_bench.report.published`) are appended, marked reported.
+    """
+    table = build_summary_table(summaries, metrics, title=title, published=published)
+    return render(table, fmt, show_std=show_std)
+
+
+def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
+                        title: str = "", published: list[Row] | None = None) -> Table:
+    """The :class:`Table` behind :func:`summary_table`."""
+    metrics = list(metrics) if metrics else metric_order(summaries)
+    entries: dict[str, dict[str, Any]] = {}
+    for s in summaries:
+        for m, e in (s.get("metrics") or {}).items():
+            if m not in entries or (entries[m].get("protocol") is None and e.get("protocol")):
+                entries[m] = e
+    columns = [metric_column(m, entries.get(m)) for m in metrics]
+    rows, notes, any_failed = summary_rows(summaries, metrics)
+    if any_failed:
+        columns.append(Column(key="__failed__", label="failed", higher_is_better=None, decimals=0))
+    if published:
+        for r in rows:
+            r.source = "reproduced"
+        for r in published:
+            if any_failed:
+                r.cells.setdefault("__failed__", Cell(text=""))
+        rows = rows + list(published)
+    return Table(title=title, columns=columns, rows=rows, notes=notes)
+
+
+__all__ = ["summary_table", "build_summary_table", "metric_column", "metric_cell",
+           "metric_order", "summary_rows"]

@@ -1,0 +1,62 @@
+"""Helpers (no tests): writers of small results trees following the results schema."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+PROTOCOLS = {
+    "psnr": ("PSNR", True, "uint8 RGB, peak 255, mean over images"),
+    "ssim": ("SSIM", True, "uint8 RGB, Gaussian window, mean over channels"),
+    "lpips": ("LPIPS", False, "AlexNet v0.1 on [-1,1]"),
+    "d_arc": ("d_ARC", False, "MSE of raw ArcFace-R18 embeddings, 0-255 gray"),
+}
+
+
+def metric_entry(name: str, value: float | None, std: float | None = 0.5, status: str = "ok",
+                 reason: str | None = None, count: int = 4) -> dict[str, Any]:
+    label, hib, proto = PROTOCOLS.get(name, (name, True, f"{name} protocol"))
+    return {"value": value, "std": std, "count": count, "status": status, "reason": reason,
+            "label": label, "protocol": proto, "higher_is_better": hib, "family": "standard",
+            "kind": "paired", "extra": {}}
+
+
+def write_run(results: Path, method: str, split: str, metrics: dict[str, Any],
+              rows: list[dict[str, Any]] | None = None, run_key: str = "k1",
+              failed: int = 0, total: int = 4, complete: bool = True,
+              date: str = "2024-05-01T12:00:00", device: str = "cpu") -> Path:
+    """Write one run. ``metrics`` values: float (ok) or a full entry dict."""
+    d = results / "runs" / split.replace("/", "__") / method / run_key
+    d.mkdir(parents=True, exist_ok=True)
+    name, _, subset = split.partition("/")
+    summ = {
+        "schema": 1, "run_key": run_key, "method": method, "method_options": {},
+        "checkpoint": None, "checkpoint_sha256": None, "num_parameters": 1000,
+        "split": split, "split_name": name, "subset": subset or None,
+        "split_fingerprint": "abc", "partial": False, "complete": complete,
+        "counts": {"total": total, "ok": total - failed, "failed": failed},
+        "failures": [{"id": f"img{i}", "reason": "MethodOutputError: NaN in output"}
+                     for i in range(failed)],
+        "metrics": {k: (v if isinstance(v, dict) else metric_entry(k, v)) for k, v in metrics.items()},
+        "timings": {"total_s": 1.0, "restore_s": 0.5, "metrics_s": 0.5},
+        "provenance": {"faceblur_bench": "0.1.0", "python": "3.11", "torch": "2.x",
+                       "device": device, "device_name": None, "date": date, "seed": 0,
+                       "cudnn_deterministic": True, "autocast": False, "packages": {}},
+    }
+    (d / "summary.json").write_text(json.dumps(summ, allow_nan=True))
+    if rows is not None:
+        with (d / "rows.jsonl").open("w") as fh:
+            for r in rows:
+                fh.write(json.dumps(r, allow_nan=True) + "\n")
+    return d
+
+
+def row(id_: str, metrics: dict[str, float], status: str = "ok", **meta: Any) -> dict[str, Any]:
+    return {"id": id_, "status": status, "reason": None if status == "ok" else "boom",
+            "metrics": metrics, "meta": meta, "restore_s": 0.01}
+
+
+def nan() -> float:
+    return math.nan
