@@ -1,0 +1,76 @@
+"""Loading published state dicts into our modules, with errors that name the file and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import WeightsIntegrityError
+
+
+def read_state_dict(path: str | Path, wrapper_key: str | None = None,
+                    strip_prefix: str | None = None) -> dict[str, torch.Tensor]:
+    """Read a ``.pth`` file with ``weights_only=True`` and return a flat tensor state dict.
+
+    wrapper_key:  when given and present, ``obj[wrapper_key]`` is the state dict
+                  (e.g. ``{'state_dict': ...}`` of VGGFace16.pth).
+    strip_prefix: removed from every key that starts with it (e.g. ``'module.'`` of
+                  DataParallel checkpoints such as arcface_resnet18.pth).
+    Raises :class:`WeightsIntegrityError` when the file is not a readable state dict.
+    """
+    path = Path(path)
+    try:
+        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, truncated files, non-torch files
+        raise WeightsIntegrityError(
+            f"cannot read weight file {path}: {type(exc).__name__}: {exc}",
+            "the file is damaged or not a PyTorch state dict; download it again "
+            "(`faceblur-bench weights` lists the sources)",
+        ) from None
+    if wrapper_key is not None and isinstance(obj, Mapping) and wrapper_key in obj:
+        obj = obj[wrapper_key]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsIntegrityError(
+            f"weight file {path} does not hold a tensor state dict"
+            + (f" (looked under key {wrapper_key!r})" if wrapper_key else ""),
+            "point the override at the genuine upstream file",
+        )
+    sd = dict(obj)
+    if strip_prefix:
+        sd = {(k[len(strip_prefix):] if k.startswith(strip_prefix) else k): v for k, v in sd.items()}
+    return sd
+
+
+def load_exact(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str | Path,
+               what: str) -> nn.Module:
+    """Load ``state_dict`` strictly (same keys, same shapes); eval mode, no grad.
+
+    Raises :class:`WeightsIntegrityError` naming missing/unexpected keys or shape mismatches, so a
+    wrong file (e.g. an ImageNet vgg16 in place of VGGFace16) is refused instead of half-loaded.
+    """
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = [k for k in own if k in state_dict and tuple(own[k].shape) != tuple(state_dict[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})")
+        if shapes:
+            k = shapes[0]
+            parts.append(f"{len(shapes)} shape mismatches (e.g. {k}: file "
+                         f"{tuple(state_dict[k].shape)} vs {what} {tuple(own[k].shape)})")
+        raise WeightsIntegrityError(
+            f"{path} is not a {what} state dict: " + "; ".join(parts),
+            f"use the genuine {Path(path).name} for {what}",
+        )
+    model.load_state_dict(state_dict, strict=True)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
