@@ -9,6 +9,25 @@ C1=(0.01*255)^2, C2=(0.03*255)^2, population covariances, mean over the valid re
 border excluded) and over R, G, B = ``skimage.metrics.structural_similarity(channel_axis=2,
 data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``.
 Both are computed batched on the run device in float64.
+
+Variants (each its own named metric, never a hidden flag):
+
+``psnr-y`` / ``ssim-y`` (BasicSR ``test_y_channel``): luma of MATLAB ``rgb2ycbcr`` (BT.601
+limited range) ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255`` for R, G, B in 0..255, kept as
+float (BasicSR does not round; MATLAB's uint8 ``rgb2ycbcr`` would), then PSNR with peak 255 and
+the Gaussian SSIM above with L=255 on that single channel.
+
+``ssim-gray`` (IQA-PyTorch's SSIM reference, calibrated against the official TID2013 values in
+``tests/data/tid2013``): MATLAB ``rgb2gray`` on uint8 (``0.298936021293775 R + 0.587043074451121 G
++ 0.114020904255103 B`` rounded to uint8), then the Gaussian 11x11 (sigma 1.5) SSIM with L=255 over
+the *valid* region (Wang's ``ssim_index.m`` filtering, no >256 px downsampling).
+
+``ssim-matlab-rgb`` (MSPL's MATLAB ``ssim(gt, out)`` on an H x W x 3 uint8 array): MATLAB treats
+the array as a 3-D volume, so local statistics use a cubic 11x11x11 Gaussian (sigma 1.5, filter
+size ``2*ceil(3*sigma)+1``, the ``imgaussfilt3`` path) with *replicate* padding on all three axes
+(the colour axis too: R, G, B are mixed), same-size output, C1=(0.01*255)^2, C2=(0.03*255)^2,
+value = mean of the whole H x W x 3 SSIM map. Computed in float64 (MATLAB uses single precision
+for integer inputs in recent releases; differences are < 1e-5).
 """
 
 from __future__ import annotations
@@ -75,7 +94,8 @@ class PSNR(Metric):
     higher_is_better = True
 
     def compute(self, batch: Batch) -> np.ndarray:
-        return psnr_u8(batch.restored, batch.reference).cpu().numpy()
+        ref = _check_pair(batch.restored, batch.reference, self.name)
+        return psnr_u8(batch.restored, ref).cpu().numpy()
 
 
 @metrics.register("ssim")
@@ -85,7 +105,134 @@ class SSIM(Metric):
     higher_is_better = True
 
     def compute(self, batch: Batch) -> np.ndarray:
-        return ssim_gaussian(batch.restored, batch.reference).cpu().numpy()
+        ref = _check_pair(batch.restored, batch.reference, self.name)
+        return ssim_gaussian(batch.restored, ref).cpu().numpy()
 
 
-__all__ = ["psnr_u8", "ssim_gaussian", "gaussian_window", "PSNR", "SSIM", "math"]
+# -- colour conversions ---------------------------------------------------------------------------
+#: MATLAB rgb2gray weights (first row of inv of the NTSC YIQ matrix)
+RGB2GRAY_MATLAB = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+#: BT.601 limited-range luma weights of MATLAB rgb2ycbcr for 0..255 input (then +16)
+RGB2Y_BT601 = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
+
+
+def _check_pair(restored: torch.Tensor, reference: torch.Tensor | None, what: str) -> torch.Tensor:
+    if reference is None:
+        raise ValueError(f"{what} needs a reference (ground-truth) image; this split has none")
+    if restored.shape != reference.shape:
+        raise ValueError(
+            f"{what}: restored {tuple(restored.shape)} and reference {tuple(reference.shape)} "
+            "differ in shape; the method's output size must equal the ground-truth size"
+        )
+    if restored.dim() != 4 or restored.shape[1] != 3:
+        raise ValueError(f"{what}: expected (N, 3, H, W) RGB tensors, got {tuple(restored.shape)}")
+    return reference
+
+
+def rgb_to_y_bt601(rgb_u8: torch.Tensor) -> torch.Tensor:
+    """Limited-range BT.601 luma of uint8 RGB ``(N, 3, H, W)`` -> float64 ``(N, 1, H, W)`` in [16, 235].
+
+    Same as BasicSR ``to_y_channel`` (``bgr2ycbcr(y_only=True) * 255``), not rounded.
+    """
+    x = rgb_u8.double()
+    w = torch.tensor(RGB2Y_BT601, dtype=torch.float64, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True) + 16.0
+
+
+def rgb_to_gray_matlab(rgb_u8: torch.Tensor) -> torch.Tensor:
+    """MATLAB ``rgb2gray`` of uint8 RGB ``(N, 3, H, W)``: float64 ``(N, 1, H, W)`` holding uint8 values.
+
+    MATLAB rounds half away from zero when producing uint8; values are >= 0 so that is floor(x + 0.5).
+    """
+    x = rgb_u8.double()
+    w = torch.tensor(RGB2GRAY_MATLAB, dtype=torch.float64, device=x.device).view(1, 3, 1, 1)
+    return torch.floor((x * w).sum(1, keepdim=True) + 0.5).clamp_(0, 255)
+
+
+def psnr_float(restored: torch.Tensor, reference: torch.Tensor, peak: float = 255.0) -> torch.Tensor:
+    """Per-image PSNR of real-valued ``(N, C, H, W)`` tensors on a 0..peak scale (float64 ``(N,)``)."""
+    d = restored.double() - reference.double()
+    mse = d.pow(2).flatten(1).mean(1)
+    return 10.0 * torch.log10((peak * peak) / mse)
+
+
+def ssim_matlab_volume(restored: torch.Tensor, reference: torch.Tensor, data_range: float = 255.0,
+                       sigma: float = 1.5) -> torch.Tensor:
+    """MATLAB ``ssim`` of each ``(3, H, W)`` image treated as an H x W x 3 volume (float64 ``(N,)``).
+
+    Cubic Gaussian of size ``2*ceil(3*sigma)+1`` (11 for sigma 1.5), separable, replicate padding
+    on H, W and the colour axis, same-size map, mean over all H*W*3 entries.
+    """
+    n, c, h, wd = restored.shape
+    radius = math.ceil(3 * sigma)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64, device=restored.device)
+    g = torch.exp(-(x * x) / (2 * sigma * sigma))
+    g = g / g.sum()
+    k = g.numel()
+
+    def blur(t: torch.Tensor) -> torch.Tensor:  # t: (B, 1, C, H, W)
+        t = F.pad(t, (radius, radius, radius, radius, radius, radius), mode="replicate")
+        t = F.conv3d(t, g.view(1, 1, k, 1, 1))
+        t = F.conv3d(t, g.view(1, 1, 1, k, 1))
+        return F.conv3d(t, g.view(1, 1, 1, 1, k))
+
+    a = restored.double().unsqueeze(1)
+    b = reference.double().unsqueeze(1)
+    f = blur(torch.cat([a, b, a * a, b * b, a * b], 0))
+    ux, uy, uxx, uyy, uxy = f.chunk(5, 0)
+    vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1)
+
+
+@metrics.register("psnr-y")
+class PSNRY(Metric):
+    label = "PSNR-Y"
+    protocol = "BT.601 limited-range luma Y=16+(65.481R+128.553G+24.966B)/255 (float, BasicSR test_y_channel, no border crop), peak 255, per image, mean over images"
+    higher_is_better = True
+
+    def compute(self, batch: Batch) -> np.ndarray:
+        ref = _check_pair(batch.restored, batch.reference, self.name)
+        return psnr_float(rgb_to_y_bt601(batch.restored), rgb_to_y_bt601(ref)).cpu().numpy()
+
+
+@metrics.register("ssim-y")
+class SSIMY(Metric):
+    label = "SSIM-Y"
+    protocol = "BT.601 limited-range luma (float, BasicSR test_y_channel), Gaussian 11x11 sigma 1.5, L=255, valid region, mean over images"
+    higher_is_better = True
+
+    def compute(self, batch: Batch) -> np.ndarray:
+        ref = _check_pair(batch.restored, batch.reference, self.name)
+        return ssim_gaussian(rgb_to_y_bt601(batch.restored), rgb_to_y_bt601(ref)).cpu().numpy()
+
+
+@metrics.register("ssim-gray")
+class SSIMGray(Metric):
+    label = "SSIM-gray"
+    protocol = "MATLAB rgb2gray to uint8, Gaussian 11x11 sigma 1.5, L=255, valid region, no downsampling (IQA-PyTorch SSIM reference; matches its official TID2013 values)"
+    higher_is_better = True
+
+    def compute(self, batch: Batch) -> np.ndarray:
+        ref = _check_pair(batch.restored, batch.reference, self.name)
+        return ssim_gaussian(rgb_to_gray_matlab(batch.restored), rgb_to_gray_matlab(ref)).cpu().numpy()
+
+
+@metrics.register("ssim-matlab-rgb")
+class SSIMMatlabRGB(Metric):
+    label = "SSIM (MATLAB RGB volume)"
+    protocol = "MSPL paper: MATLAB ssim(gt,out) on uint8 HxWx3 = 3-D volume SSIM, cubic 11x11x11 Gaussian sigma 1.5, replicate padding (colour axis too), L=255, mean over the HxWx3 map"
+    higher_is_better = True
+    family = "paper"
+
+    def compute(self, batch: Batch) -> np.ndarray:
+        ref = _check_pair(batch.restored, batch.reference, self.name)
+        return ssim_matlab_volume(batch.restored, ref).cpu().numpy()
+
+
+__all__ = [
+    "psnr_u8", "psnr_float", "ssim_gaussian", "ssim_matlab_volume", "gaussian_window",
+    "rgb_to_y_bt601", "rgb_to_gray_matlab", "PSNR", "SSIM", "PSNRY", "SSIMY", "SSIMGray",
+    "SSIMMatlabRGB",
+]
