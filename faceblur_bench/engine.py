@@ -144,7 +144,8 @@ class MetricState:
 
 @dataclass
 class RunConfig:
-    method: str
+    #: method name (registry) or a Method instance
+    method: Any
     #: split name ("mspl-center/ffhq") or a Split instance
     split: Any = "demo"
     metrics: Sequence[str] = DEFAULT_METRICS
@@ -174,9 +175,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     np.random.seed(cfg.seed)
     device = resolve_device(cfg.device)
     split = cfg.split if isinstance(cfg.split, Split) else open_split(cfg.split, cfg.data_root, cfg.allow_partial)
-    method = make_method(cfg.method, cfg.method_options)
-    if method.needs_checkpoint and cfg.checkpoint is None and not getattr(method, "default_checkpoint", None):
-        raise UsageError(f"method {cfg.method!r} needs trained weights", "pass --checkpoint PATH")
+    method = cfg.method if isinstance(cfg.method, Method) else make_method(cfg.method, cfg.method_options)
+    method_name = method.name or type(method).__name__
     method.load(cfg.checkpoint, device)
 
     samples = split.samples()
@@ -186,7 +186,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
         raise UsageError(f"split {split.full_name!r} has no samples under {split.root}",
                          f"expected layout:\n{split.layout}")
     if method.uses_kernel and split.kernel(samples[0]) is None:
-        raise UsageError(f"method {cfg.method!r} deconvolves with the true blur kernel, and split "
+        raise UsageError(f"method {method_name!r} deconvolves with the true blur kernel, and split "
                          f"{split.full_name!r} provides none",
                          "use a split with kernels (demo, a make-split output, MSPL with its test kernels)")
     ids = [s.id for s in samples]
@@ -198,7 +198,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     ident = {**method.identity(), "split": split.full_name, "split_fingerprint": fingerprint,
              "partial": bool(split.partial), "limit": cfg.limit}
     key = run_key(ident)
-    run_dir = Path(cfg.results_dir) / "runs" / split_slug(split.full_name) / _safe(cfg.method) / key
+    run_dir = Path(cfg.results_dir) / "runs" / split_slug(split.full_name) / _safe(method_name) / key
 
     ctx = MetricContext(device=device, split=split, weights_overrides=cfg.weights_overrides)
     states = _setup_metrics(cfg.metrics, split, ctx, cfg.strict)
@@ -212,7 +212,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
         done = {r["id"] for r in store.rows() if r["status"] == "ok"}
         pending = [s for s in samples if s.id not in done]
         if progress is not None:
-            progress.start(len(samples), len(samples) - len(pending), f"{cfg.method} on {split.full_name}")
+            progress.start(len(samples), len(samples) - len(pending), f"{method_name} on {split.full_name}")
         interrupted = False
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
@@ -436,8 +436,8 @@ def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], c
     return {
         "schema": SCHEMA,
         "run_key": key,
-        "method": cfg.method,
-        "method_options": cfg.method_options,
+        "method": method.name or type(method).__name__,
+        "method_options": method.options,
         "checkpoint": str(cfg.checkpoint) if cfg.checkpoint else None,
         "checkpoint_sha256": ident.get("checkpoint_sha256"),
         "num_parameters": method.num_parameters(),

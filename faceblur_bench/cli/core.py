@@ -195,58 +195,65 @@ def score(
             tmp.cleanup()
 
 
-def list_methods() -> None:
-    """List registered methods with a one-line description and parameter count."""
-    from ..registry import methods as method_registry
+JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def _print_records(records: list[dict], columns: list[str], title: str, as_json: bool) -> None:
     from . import out
 
-    t = Table(title="methods")
-    for c in ("name", "params (M)", "description", "from"):
-        t.add_column(c)
+    if as_json:
+        out.print_json(dump_json(records))
+        return
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in records:
+        t.add_row(*["–" if r.get(c) is None else str(r.get(c)) for c in columns])
+    out.print(t)
+
+
+def list_methods(as_json: bool = JSON_OPT) -> None:
+    """List registered methods with a one-line description and parameter count."""
+    from ..registry import methods as method_registry
+
+    records = []
     for name, cls in method_registry.items():
-        params = "–"
+        params = None
         try:
             n = cls().num_parameters()
-            if n is not None:
-                params = f"{n / 1e6:.2f}"
+            params = None if n is None else round(n / 1e6, 3)
         except FaceblurError:
             pass
-        t.add_row(name, params, getattr(cls, "description", ""), method_registry.origin(name))
-    out.print(t)
+        records.append({"name": name, "params_M": params, "description": getattr(cls, "description", ""),
+                        "origin": method_registry.origin(name)})
+    _print_records(records, ["name", "params_M", "description", "origin"], "methods", as_json)
 
 
 def list_splits(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Where to look (default $FACEBLUR_DATA or ~/.cache/faceblur_bench/data)."),
+    layouts: bool = typer.Option(False, "--layouts", help="Also print the expected layout of every missing split."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """List splits: found or not, where it looked, sample count, expected layout when missing."""
     from ..data.status import split_status
     from . import out
 
-    t = Table(title="splits")
-    for c in ("name", "found", "samples", "where", "description"):
-        t.add_column(c, overflow="fold")
-    missing = []
-    for st in split_status(data_root):
-        t.add_row(st["name"], "yes" if st["found"] else "no",
-                  "" if st["samples"] is None else str(st["samples"]), st["where"], st["description"])
-        if not st["found"] and st.get("layout"):
-            missing.append(st)
-    out.print(t)
-    for st in missing:
-        out.print(f"[bold]{st['name']}[/] expected layout:\n{st['layout']}", highlight=False)
+    records = split_status(data_root)
+    _print_records(records, ["name", "found", "samples", "where", "description"], "splits", as_json)
+    if layouts and not as_json:
+        for st in records:
+            if not st["found"] and st.get("layout"):
+                out.print(f"[bold]{st['name']}[/] expected layout:\n{st['layout']}", highlight=False)
 
 
-def list_metrics() -> None:
-    """List metric protocols: name, direction, kind, weights needed, one-line definition."""
+def list_metrics(as_json: bool = JSON_OPT) -> None:
+    """List metric protocols: name, direction, family, kind, weights needed, one-line definition."""
     from ..registry import metrics as metric_registry
-    from . import out
 
-    t = Table(title="metrics")
-    for c in ("name", "", "family", "kind", "weights", "protocol"):
-        t.add_column(c, overflow="fold")
-    for name, cls in metric_registry.items():
-        t.add_row(name, cls.arrow(), cls.family, cls.kind, ", ".join(cls.weights) or "–", cls.protocol)
-    out.print(t)
+    records = [{"name": name, "better": cls.arrow(), "family": cls.family, "kind": cls.kind,
+                "weights": ", ".join(cls.weights) or None, "protocol": cls.protocol}
+               for name, cls in metric_registry.items()]
+    _print_records(records, ["name", "better", "family", "kind", "weights", "protocol"], "metrics", as_json)
 
 
 def dump_json(obj: Any) -> str:

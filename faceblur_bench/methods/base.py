@@ -26,8 +26,6 @@ class Method(ABC):
     scale: ClassVar[int] = 1
     #: True when the method reads ``meta[i]["kernel"]`` (oracle: uses the true blur kernel)
     uses_kernel: ClassVar[bool] = False
-    #: True when the method needs a trained checkpoint to be meaningful
-    needs_checkpoint: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         self.options = dict(options)

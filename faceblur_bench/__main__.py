@@ -1,0 +1,5 @@
+"""``python -m faceblur_bench`` = the ``faceblur-bench`` command."""
+
+from .cli import main
+
+main()
