@@ -121,10 +121,12 @@ def test_leaderboard_sections_protocols_provenance(tmp_path):
     pub = tmp_path / "pub"
     pub.mkdir()
     (pub / "x.csv").write_text(
-        "paper,table,row,method,harness_method,split,subset,kernel_size,n_frames,group,metric,"
-        "protocol_id,protocol,value,std,arrow,note\n"
-        "sappgan,1,1,MSPL-GAN,,mspl-center,ffhq,,,,psnr,matlab-rgb,MATLAB psnr,26.10,,↑,\n"
-        "sappgan,1,1,MSPL-GAN,,mspl-center,ffhq,,,,ssim,matlab-rgb-volume,MATLAB ssim,0.9011,,↑,\n")
+        "paper,table,row,method,harness_method,split,subset,scope,kernel_size,n_frames,group,"
+        "metric,protocol_id,protocol,value,std,arrow,note\n"
+        "sappgan,1,1,MSPL-GAN,,mspl-center,ffhq,main,,,,psnr,matlab-rgb,MATLAB psnr,26.10,,↑,\n"
+        "sappgan,1,1,MSPL-GAN,,mspl-center,ffhq,main,,,,ssim,matlab-rgb-volume,MATLAB ssim,"
+        "0.9011,,↑,\n"
+        "sappgan,3,1,S0,,mspl-center,ffhq,ablation,,,,psnr,matlab-rgb,MATLAB psnr,27.0,,↑,\n")
     import os
 
     os.environ["FACEBLUR_PUBLISHED"] = str(pub)
@@ -143,6 +145,7 @@ def test_leaderboard_sections_protocols_provenance(tmp_path):
     # SSIM protocol, so that cell stays empty with a reason
     assert "| MSPL-GAN | **26.10** | – (a) | reported, SAPPGAN (Han et al. 2023), Table 1 |" in sec
     assert "| alpha | <u>25.00</u> | 0.9000 | reproduced |" in sec
+    assert "S0" not in sec  # ablation rows stay out of the leaderboard
     assert "- PSNR ↑: uint8 RGB, peak 255, mean over images" in sec
     assert "| alpha | k1 | 0.1.0 | 2024-05-01T12:00:00 | cuda:0 | 4/4 | – |" in sec
     assert "2024-06-02T08:00:00" in text.split("## shen-helen")[1]

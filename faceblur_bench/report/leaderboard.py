@@ -44,7 +44,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
     for s in summaries:
         by_split.setdefault(str(s.get("split")), []).append(s)
     pub_entries = published.load(published_dir) if include_published else []
-    pub_splits = {e.split_full for e in pub_entries if e.split}
+    pub_splits = {e.split_full for e in pub_entries if e.split and e.scope == "main"}
     splits = sorted(set(by_split) | pub_splits, key=_split_sort_key)
 
     out = [HEADER.format(results=results_dir.as_posix())]
@@ -66,7 +66,8 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                 # no run yet: show every published quantity of this split under its harness name
                 seen = []
                 for e in pub_entries:
-                    if e.split_full == sp and not (e.kernel_size or e.n_frames or e.group):
+                    if e.split_full == sp and e.scope == "main" and not (
+                            e.kernel_size or e.n_frames or e.group):
                         m = names.harness_metric(e.metric, e.protocol_id)
                         if m not in seen:
                             seen.append(m)

@@ -34,13 +34,13 @@ PAPERS: dict[str, Paper] = {
                  "Yun et al. 2020"),
     "dfpg": Paper("dfpg", "002",
                   "S. H. Jung, T. B. Lee, Y. S. Heo, \"Deep Feature Prior Guided Face "
-                  "Deblurring\", WACV 2022", "DFPGnet (Jung et al. 2022)"),
+                  "Deblurring\" (seed 002; venue not printed in the seed text)", "DFPGnet (Jung et al.)"),
     "cfmd": Paper("cfmd", "003",
-                  "T. B. Lee, S. Han, Y. S. Heo, \"Continuous Facial Motion Deblurring\", "
-                  "IEEE Access 10, 2022", "CFMD-GAN (Lee et al. 2022)"),
+                  "T. B. Lee, S. Han, Y. S. Heo, \"Continuous Facial Motion Deblurring\" "
+                  "(seed 003; venue not printed in the seed text)", "CFMD-GAN (Lee et al.)"),
     "shen": Paper("shen", "004",
                   "Z. Shen, W.-S. Lai, T. Xu, J. Kautz, M.-H. Yang, \"Exploiting Semantics for "
-                  "Face Image Deblurring\", IJCV 128, 2020", "Shen et al. 2020"),
+                  "Face Image Deblurring\", IJCV, 2020", "Shen et al. 2020"),
 }
 
 
@@ -70,7 +70,12 @@ QUANTITIES: dict[str, Quantity] = {
     "fscore": Quantity("F-score", True, 2, "face parsing F-score"),
     "psnr_worst": Quantity("worst PSNR", True, 2, "lowest PSNR over the test set (dB)"),
     "ssim_worst": Quantity("worst SSIM", True, 4, "lowest SSIM over the test set"),
-    "count": Quantity("count", None, 0, "number of images / items"),
+    "rank1_rate": Quantity("Rank-1", True, 2, "rank-1 face recognition rate at a threshold (%)"),
+    "n_blurred": Quantity("# blurred", None, 0, "number of blurred images"),
+    "n_sharp": Quantity("# sharp", None, 0, "number of sharp images / frames"),
+    "n_pairs": Quantity("# pairs", None, 0, "number of (prediction, GT frame) pairs"),
+    "n_clear": Quantity("# clear", None, 0, "number of clear face images"),
+    "n_kernels": Quantity("# kernels", None, 0, "number of blur kernels"),
 }
 
 #: (quantity, published protocol id) -> harness metric names of a compatible protocol.

@@ -9,6 +9,8 @@ One CSV per paper, one line per printed number. Columns (:data:`COLUMNS`):
 ``harness_method``harness method name this row corresponds to ("" when none; "gt" / "blurred"
                   for the ground-truth / blurred-input reference rows)
 ``split``/``subset``  harness split names (:data:`names.SPLITS`); "" when not a test split
+``scope``         "main" (comparison tables), "ablation" (variants of the paper's own model) or
+                  "dataset" (counts describing a test set)
 ``kernel_size``/``n_frames``  set for per-kernel-size / per-frame-count cells, else ""
 ``group``         a column-group label of the printed table when it is not a split/subset/size
                   (e.g. "Average" or an ablation setting), else ""
@@ -34,7 +36,7 @@ from typing import Any
 from ..errors import UsageError
 from . import names
 
-COLUMNS = ("paper", "table", "row", "method", "harness_method", "split", "subset",
+COLUMNS = ("paper", "table", "row", "method", "harness_method", "split", "subset", "scope",
            "kernel_size", "n_frames", "group", "metric", "protocol_id", "protocol", "value",
            "std", "arrow", "note")
 
@@ -60,6 +62,7 @@ class Entry:
     harness_method: str
     split: str
     subset: str
+    scope: str
     kernel_size: str
     n_frames: str
     group: str
@@ -76,7 +79,7 @@ class Entry:
     @property
     def number(self) -> float:
         """The printed value as a float (NaN when the paper printed no number)."""
-        return parse_number(self.value)
+        return parse_number(self.value, self.metric)
 
     @property
     def split_full(self) -> str:
@@ -88,12 +91,25 @@ class Entry:
         return f"reported, {p.short if p else self.paper}, Table {self.table}"
 
 
-def parse_number(text: str) -> float:
-    t = (text or "").strip().replace("%", "").replace(",", "").replace("−", "-")
-    if t in ("", "-", "–", "N/A", "n/a"):
+def parse_number(text: str, metric: str = "") -> float:
+    """A printed number as float; NaN for "" / "-".
+
+    Suffixes as printed: ``%`` is dropped (percent quantities are stored in percent);
+    ``M`` / ``K`` mean millions / thousands: for ``params_m`` the value is in millions
+    (``558K`` -> 0.558), for counts the absolute number (``130 M`` -> 130e6).
+    """
+    t = (text or "").strip().replace("%", "").replace(",", "").replace("−", "-").replace(" ", "")
+    if t in ("", "-", "–", "—", "N/A", "n/a", "N.A."):
         return math.nan
+    mult = 1.0
+    if t[-1:] in ("M", "K"):
+        unit, t = t[-1], t[:-1]
+        if metric == "params_m":
+            mult = 1.0 if unit == "M" else 1e-3
+        else:
+            mult = 1e6 if unit == "M" else 1e3
     try:
-        return float(t)
+        return float(t) * mult
     except ValueError:
         return math.nan
 
@@ -159,7 +175,7 @@ def rows_for_split(split: str, subset: str | None, metrics: list[str],
 
     entries = [e for e in load(directory)
                if e.split == split and (e.subset or None) == (subset or None)
-               and not e.kernel_size and not e.n_frames and not e.group]
+               and e.scope == "main" and not e.kernel_size and not e.n_frames and not e.group]
     by_row: dict[tuple[str, str, int], dict[str, Any]] = {}
     for e in entries:
         col = names.harness_metric(e.metric, e.protocol_id, available=set(metrics))
