@@ -1,3 +1,4 @@
 """Imports every built-in metric module so that each registers itself."""
 
 from . import pixel  # noqa: F401
+from . import identity  # noqa: F401
