@@ -276,6 +276,16 @@ class DemoSplit(Split):
             raise DataLayoutError(f"{path}: unreadable demo manifest ({exc})",
                                   f"delete {path.parent} and it will be rebuilt") from None
 
+    def candidates(self) -> list[Path]:
+        return [self.data_root / "demo"]
+
+    def kernel_dir(self) -> Path:
+        return self.find() / "kernels"
+
+    def expected_counts(self) -> dict[str, int]:
+        recs = [r for r in self.manifest()["samples"] if not self.subset or r["subset"] == self.subset]
+        return {"sharp": len({r["sharp"] for r in recs}), "blurred": len(recs)}
+
     def samples(self) -> list[Sample]:
         root = self.find()
         man = self.manifest()

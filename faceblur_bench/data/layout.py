@@ -1,0 +1,203 @@
+"""Shared layout machinery: the "gt dir + blur dir" test-set format of MSPL and Shen et al.
+
+Both publish a folder of sharp images ``{img}.png`` and a folder of blurred images
+``{img}_ker{NN}_blur_k{K}.png`` (kernel id NN, kernel size K) -- see PROTOCOLS.md §1 and
+``sujyQ/SAPPGAN:test/blur_gen.py``, ``likesum/unsupimg:face_deblur/test.py``. This module scans
+such a pair of folders, checks names, counts and image sizes, and loads kernels stored either as
+the authors' MATLAB files (``blur_k{K}.mat``, variable ``blurs_k{K}``, K x K x N) or as ours
+(``blur_k{K}.npy``, N x K x K float64).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from ..errors import DataLayoutError
+from .kernels import check_kernel
+
+BLUR_NAME = re.compile(r"^(?P<img>.+)_ker(?P<kid>\d{2})_blur_k(?P<k>\d{1,2})\.png$")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def safe_join(root: Path, rel: str | Path) -> Path:
+    """``root / rel`` refusing absolute paths and ``..`` escapes (manifests and file lists)."""
+    relp = Path(rel)
+    if relp.is_absolute() or ".." in relp.parts:
+        raise DataLayoutError(f"path entry {str(rel)!r} escapes the data root {root}",
+                              "manifest and list entries must be relative paths inside the split directory")
+    out = root / relp
+    try:
+        out.resolve().relative_to(root.resolve())
+    except ValueError:
+        raise DataLayoutError(f"path entry {str(rel)!r} resolves outside {root} (symlink?)",
+                              "keep the split's files inside its directory") from None
+    return out
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` read from the file header (no decoding)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataLayoutError(f"{path}: not a readable image ({exc})", "re-extract or re-download this file") from None
+
+
+def check_size(path: Path, expected: tuple[int, int] | None) -> None:
+    """Raise :class:`DataLayoutError` unless the image at ``path`` is ``expected`` = (width, height)."""
+    if expected is None:
+        return
+    size = image_size(path)
+    if size != expected:
+        raise DataLayoutError(
+            f"{path}: image is {size[0]}x{size[1]}, expected {expected[0]}x{expected[1]}",
+            "use the released files unchanged (faces are square crops of the published size)")
+
+
+@dataclass(frozen=True)
+class PairedItem:
+    """One blurred file of a gt/blur folder pair."""
+
+    image: str
+    kernel_id: int
+    kernel_size: int
+    blurred: Path
+    sharp: Path | None
+
+
+def scan_paired(gt_dir: Path, blur_dir: Path, kernel_ids: Iterable[int], sizes: Iterable[int],
+                image_px: int | None = 128, allow_partial: bool = False,
+                expected_images: int | None = None) -> tuple[list[PairedItem], list[str]]:
+    """Scan ``gt_dir/{img}.png`` and ``blur_dir/{img}_ker{NN}_blur_k{K}.png``.
+
+    Every sharp image must have one blurred file per (kernel id, size) in the given sets, every
+    blurred file must parse and have its sharp image, sizes must be ``image_px`` square.
+    Problems raise :class:`DataLayoutError` naming the file, unless ``allow_partial`` -- then
+    missing files are skipped and returned as messages (second element), while files that are
+    actually wrong (bad names, bad sizes) still raise. Returns items sorted by (img, size, id).
+    """
+    kernel_ids, sizes = sorted(set(kernel_ids)), sorted(set(sizes))
+    for d in (gt_dir, blur_dir):
+        if not d.is_dir():
+            raise DataLayoutError(f"folder {d} is missing", f"expected a sibling pair {gt_dir.name}/ and {blur_dir.name}/")
+    issues: list[str] = []
+    expect_px = (image_px, image_px) if image_px else None
+    gts: dict[str, Path] = {}
+    for p in sorted(gt_dir.iterdir()):
+        if p.name.startswith(".") or p.is_dir():
+            continue
+        if p.suffix.lower() not in IMAGE_EXTS:
+            raise DataLayoutError(f"{p}: unexpected file in the ground-truth folder", "expected {name}.png images only")
+        if p.stem in gts:
+            raise DataLayoutError(f"{p}: two ground-truth files named {p.stem!r}", "keep one file per image name")
+        check_size(p, expect_px)
+        gts[p.stem] = p
+    if not gts:
+        raise DataLayoutError(f"{gt_dir}: no ground-truth images", "expected {name}.png files")
+    items: list[PairedItem] = []
+    seen: set[tuple[str, int, int]] = set()
+    for p in sorted(blur_dir.iterdir()):
+        if p.name.startswith(".") or p.is_dir():
+            continue
+        m = BLUR_NAME.match(p.name)
+        if not m:
+            raise DataLayoutError(f"{p}: unexpected file name",
+                                  "blurred files are named {img}_ker{NN}_blur_k{K}.png (NN two digits, K the kernel size)")
+        img, kid, k = m["img"], int(m["kid"]), int(m["k"])
+        if kid not in kernel_ids or k not in sizes:
+            raise DataLayoutError(f"{p}: kernel id {kid:02d} / size {k} not in this release",
+                                  f"expected ids {kernel_ids[0]:02d}..{kernel_ids[-1]:02d} and sizes {sizes}")
+        sharp = gts.get(img)
+        if sharp is None:
+            msg = f"{p}: no ground truth {gt_dir / (img + '.png')}"
+            if not allow_partial:
+                raise DataLayoutError(msg, "restore the missing ground truth, or pass allow_partial=True (--allow-partial)")
+            issues.append(msg)
+            continue
+        check_size(p, expect_px)
+        items.append(PairedItem(img, kid, k, p, sharp))
+        seen.add((img, kid, k))
+    for img in gts:
+        missing = [(kid, k) for k in sizes for kid in kernel_ids if (img, kid, k) not in seen]
+        if missing:
+            kid, k = missing[0]
+            msg = (f"{blur_dir / f'{img}_ker{kid:02d}_blur_k{k}.png'} is missing "
+                   f"({len(missing)} of {len(kernel_ids) * len(sizes)} blurred files of {img!r} missing)")
+            if not allow_partial:
+                raise DataLayoutError(msg, "re-extract the release, or pass allow_partial=True (--allow-partial)")
+            issues.append(msg)
+    if expected_images is not None and len(gts) != expected_images:
+        msg = f"{gt_dir}: {len(gts)} ground-truth images, the release has {expected_images}"
+        if not allow_partial:
+            raise DataLayoutError(msg, "re-extract the release, or pass allow_partial=True (--allow-partial)")
+        issues.append(msg)
+    items.sort(key=lambda it: (it.image, it.kernel_size, it.kernel_id))
+    return items, issues
+
+
+class KernelStore:
+    """Kernels of a test set, loaded lazily per size from ``blur_k{K}.mat`` or ``blur_k{K}.npy``
+    in ``directory``; ``get(K, kernel_id)`` (1-based id) returns a checked K x K float64 kernel."""
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory
+        self._cache: dict[int, np.ndarray | None] = {}
+
+    def available(self) -> bool:
+        return self.directory is not None and self.directory.is_dir() and any(
+            p.name.startswith("blur_k") for p in self.directory.iterdir())
+
+    def _load(self, size: int) -> np.ndarray | None:
+        if size in self._cache:
+            return self._cache[size]
+        arr = None
+        if self.directory is not None:
+            npy = self.directory / f"blur_k{size}.npy"
+            mat = self.directory / f"blur_k{size}.mat"
+            if npy.is_file():
+                arr = np.load(npy, allow_pickle=False)
+                if arr.ndim != 3 or arr.shape[1:] != (size, size):
+                    raise DataLayoutError(f"{npy}: kernel array has shape {arr.shape}, expected (N, {size}, {size})",
+                                          "regenerate the kernel file")
+            elif mat.is_file():
+                import scipy.io
+
+                try:
+                    data = scipy.io.loadmat(mat)
+                except Exception as exc:
+                    raise DataLayoutError(f"{mat}: cannot read MATLAB file ({exc})", "re-download test250kernels") from None
+                var = f"blurs_k{size}"
+                if var not in data:
+                    raise DataLayoutError(f"{mat}: variable {var!r} missing (has {sorted(k for k in data if not k.startswith('__'))})",
+                                          "use the released test250kernels files")
+                raw = np.asarray(data[var], dtype=np.float64)
+                if raw.ndim != 3 or raw.shape[:2] != (size, size):
+                    raise DataLayoutError(f"{mat}: {var} has shape {raw.shape}, expected ({size}, {size}, N)",
+                                          "use the released test250kernels files")
+                arr = np.moveaxis(raw, 2, 0)
+        self._cache[size] = arr
+        return arr
+
+    def get(self, size: int, kernel_id: int) -> np.ndarray | None:
+        arr = self._load(int(size))
+        if arr is None:
+            return None
+        if not 1 <= kernel_id <= arr.shape[0]:
+            raise DataLayoutError(f"{self.directory}/blur_k{size}: kernel id {kernel_id} out of range 1..{arr.shape[0]}",
+                                  "the kernel file does not match the blurred file names")
+        return check_kernel(arr[kernel_id - 1], f"{self.directory}/blur_k{size} #{kernel_id}")
+
+
+def first_dir(candidates: Iterable[Path]) -> Path | None:
+    """The first existing directory among ``candidates``."""
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None

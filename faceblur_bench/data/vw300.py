@@ -1,0 +1,114 @@
+"""300VW frame-averaging blur test windows (CFMD-GAN): split ``300vw``, subsets ``n5`` .. ``n13``.
+
+Layout written by ``dolphin0104/CFMDGAN:prepareDataset/genBlurDataset.py`` (PROTOCOLS.md §1)::
+
+    <data_root>/300vw/blur/{vid}/blur{n:03d}/{mid}.png           blurred = mean of the n frames, 256x256
+    <data_root>/300vw/sharp/{vid}/blur{n:03d}/{mid}/{frame}.png  all n sharp frames of the window
+
+``{mid}`` is the (6-digit, zero-led) name of the window's middle frame, which is the ground truth.
+Only the 9 test videos are read (the script writes train and test videos into the same folders);
+the release test list holds 13,058 windows (2753 / 2677 / 2605 / 2530 / 2493 for n = 5..13).
+``Sample.frames`` are the sharp frames in temporal (file-name) order; meta ``video``, ``n_frames``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import DataLayoutError
+from ..registry import splits
+from .base import Sample, Split
+from .layout import check_size, first_dir
+
+TEST_VIDEOS: tuple[str, ...] = ("009", "010", "037", "039", "053", "158", "211", "406", "522")
+EXPECTED_WINDOWS: dict[int, int] = {5: 2753, 7: 2677, 9: 2605, 11: 2530, 13: 2493}
+_NDIR = re.compile(r"^blur(\d{3})$")
+
+
+@splits.register("300vw")
+class VW300(Split):
+    name = "300vw"
+    description = "300VW test windows (9 videos), blur = mean of n in {5,7,9,11,13} frames, 256x256, GT = middle frame"
+    layout = ("<data_root>/300vw/blur/{vid}/blur{n:03d}/{mid}.png\n"
+              "<data_root>/300vw/sharp/{vid}/blur{n:03d}/{mid}/{frame}.png   (n frames, 256x256)\n"
+              f"test videos: {' '.join(TEST_VIDEOS)}; n in 5,7,9,11,13")
+    subsets = tuple(f"n{n}" for n in EXPECTED_WINDOWS)
+    #: expected windows per n (tests lower it); None = do not check counts
+    EXPECTED: dict[int, int] | None = EXPECTED_WINDOWS
+    IMAGE_PX = 256
+
+    def candidates(self) -> list[Path]:
+        return [self.data_root / "300vw", self.data_root / "300VW"]
+
+    def find(self) -> Path:
+        top = first_dir(self.candidates())
+        if top is None or not (top / "blur").is_dir() or not (top / "sharp").is_dir():
+            raise self.missing(self.data_root / "300vw")
+        return top
+
+    def _ns(self) -> list[int]:
+        return [int(self.subset[1:])] if self.subset else list(EXPECTED_WINDOWS)
+
+    def expected_counts(self) -> dict[str, int]:
+        return {"windows": sum((self.EXPECTED or {}).get(n, 0) for n in self._ns())}
+
+    def samples(self) -> list[Sample]:
+        top = self.find()
+        ns = self._ns()
+        counts = {n: 0 for n in ns}
+        issues: list[str] = []
+        out: list[Sample] = []
+        px = (self.IMAGE_PX, self.IMAGE_PX)
+
+        def problem(msg: str, hint: str) -> None:
+            if not self.allow_partial:
+                raise DataLayoutError(msg, hint + ", or pass allow_partial=True (--allow-partial)")
+            issues.append(msg)
+
+        for vid in TEST_VIDEOS:
+            vdir = top / "blur" / vid
+            if not vdir.is_dir():
+                problem(f"{vdir} is missing (test video {vid})", "regenerate the 300VW test windows")
+                continue
+            for ndir in sorted(vdir.iterdir()):
+                m = _NDIR.match(ndir.name)
+                if not ndir.is_dir() or not m:
+                    raise DataLayoutError(f"{ndir}: unexpected entry", "expected folders blur005, blur007, ..., blur013")
+                n = int(m.group(1))
+                if n not in EXPECTED_WINDOWS:
+                    raise DataLayoutError(f"{ndir}: window length {n} is not one of 5,7,9,11,13",
+                                          "use the CFMD-GAN window lengths")
+                if n not in counts:
+                    continue
+                for bp in sorted(ndir.iterdir()):
+                    if bp.name.startswith("."):
+                        continue
+                    if bp.suffix != ".png" or not bp.stem.isdigit():
+                        raise DataLayoutError(f"{bp}: unexpected file name", "blurred windows are named {mid_frame}.png")
+                    sdir = top / "sharp" / vid / ndir.name / bp.stem
+                    frames = sorted(p for p in sdir.glob("*.png")) if sdir.is_dir() else []
+                    if len(frames) != n:
+                        problem(f"{sdir}: {len(frames)} sharp frames for {bp}, expected {n}",
+                                "regenerate this window's sharp frames")
+                        continue
+                    centre = sdir / f"{bp.stem}.png"
+                    if frames[(n - 1) // 2] != centre:
+                        raise DataLayoutError(f"{sdir}: middle frame {centre.name} is not the centre of the window",
+                                              "window folders are named after their middle frame")
+                    check_size(bp, px)
+                    check_size(centre, px)
+                    counts[n] += 1
+                    out.append(Sample(id=f"{vid}/{ndir.name}/{bp.stem}", blurred=bp, sharp=centre,
+                                      frames=tuple(frames),
+                                      meta={"video": vid, "n_frames": n, "mid_frame": bp.stem,
+                                            "subset": f"n{n}"}))
+        if self.EXPECTED:
+            for n in ns:
+                if counts[n] != self.EXPECTED[n]:
+                    problem(f"{top}: {counts[n]} windows of {n} frames, the release has {self.EXPECTED[n]}",
+                            "regenerate the test windows with genBlurDataset.py (test_filelist.txt)")
+        self.partial = bool(issues)
+        if not out:
+            raise DataLayoutError(f"{top}: no test windows found", f"expected layout:\n{self.layout}")
+        return out
