@@ -83,12 +83,13 @@ QUANTITIES: dict[str, Quantity] = {
 HARNESS_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
     ("psnr", "*"): ("psnr",),
     ("ssim", "*"): ("ssim",),
-    ("ssim", "matlab-rgb-volume"): ("ssim_matlab",),
+    ("ssim", "matlab-rgb-volume"): ("ssim-matlab-rgb",),
     ("lpips", "*"): ("lpips",),
-    ("lpips", "lpips-vgg-0255"): ("lpips_sappgan", "lpips_vgg_0255"),
-    ("lpips", "lpips-alex-01"): ("lpips_cfmd", "lpips_alex_01"),
-    ("d_vgg", "*"): ("d_vgg",),
-    ("d_arc", "*"): ("d_arc",),
+    ("lpips", "lpips-vgg-0255"): ("lpips-sappgan", "lpips-vgg-0255"),
+    ("lpips", "dfpg-lpips"): ("lpips-sappgan", "lpips-vgg-0255"),
+    ("lpips", "cfmd-lpips"): ("lpips-cfmd", "lpips-alex-01"),
+    ("d_vgg", "*"): ("dvgg", "d_vgg"),
+    ("d_arc", "*"): ("darc", "d_arc"),
     ("arcface", "*"): ("arcface", "arcface_dist", "arcface_cos"),
     ("fid", "*"): ("fid",),
     ("verification_acc", "*"): ("verification_acc", "verification"),
@@ -101,6 +102,7 @@ HARNESS_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
 
 #: harness split -> subsets, and the names the papers use for it
 SPLITS: dict[str, dict[str, object]] = {
+    "demo": {"subsets": (), "paper_names": ()},
     "mspl-center": {"subsets": ("celeba", "celeba-hq", "ffhq"), "paper_names": ("MSPL-Center",)},
     "mspl-random": {"subsets": ("celeba", "celeba-hq", "ffhq"), "paper_names": ("MSPL-Random",)},
     "shen-helen": {"subsets": (), "paper_names": ("Helen (Shen et al. test set)",)},

@@ -10,7 +10,9 @@ Rendering rules, shared by every layout:
   best is bold and every row tying for second is underlined; no marks with fewer than two values;
 - a cell without a value shows "–" with a letter that points to a footnote giving the reason;
 - each metric column's protocol is listed under the table (one line per distinct protocol);
-- reported (published) cells show the number exactly as printed in the paper.
+- reported (published) cells show the number exactly as printed in the paper;
+- ``Table.transpose`` renders metrics as rows and methods as columns (Yun et al.'s layout); the
+  marks are still computed per metric.
 
 Markdown marks: ``**x**`` (best) and ``<u>x</u>`` (second). LaTeX: ``\\textbf{x}`` and
 ``\\underline{x}`` in a ``booktabs`` tabular. CSV: plain values (no marks, no footnotes), one
@@ -23,7 +25,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Format = Literal["md", "latex", "csv"]
 FORMATS = ("md", "latex", "csv")
@@ -94,6 +96,8 @@ class Table:
     rows: list[Row]
     row_header: str = "Method"
     notes: list[str] = field(default_factory=list)
+    #: render methods as columns and metrics as rows (ranking stays per metric)
+    transpose: bool = False
 
 
 def format_value(value: float, decimals: int) -> str:
@@ -205,52 +209,99 @@ def _with_source(table: Table) -> bool:
     return any(r.source for r in table.rows)
 
 
+@dataclass
+class _Grid:
+    """Cells as text (marks applied as 'best'/'second'), before any format-specific markup."""
+
+    corner: str
+    col_heads: list[tuple[str | None, str]]      # (group, header)
+    row_heads: list[str]
+    body: list[list[tuple[str, str | None]]]     # (text, mark)
+    sections: list[str | None]
+    missing: dict[str, str]                      # reason -> letter
+    numeric: list[bool]                          # per column: right-align
+
+
+def _grid(table: Table, show_std: bool, latex: bool, arrows: bool = True) -> _Grid:
+    m = marks(table)
+    letters, _ = _notes(table)
+    src = _with_source(table)
+    col_heads = [(c.group, c.header() if arrows else c.label) for c in table.columns]
+    if src:
+        col_heads.append((None, "Source"))
+    body = []
+    for i, row in enumerate(table.rows):
+        cells: list[tuple[str, str | None]] = []
+        for col in table.columns:
+            cell = row.cells.get(col.key)
+            if cell is None or (not cell.has_value and cell.text is None):
+                cells.append((f"\0{letters[_cell_reason(cell)]}", None))
+            else:
+                cells.append((_display(cell, col, show_std), m.get((i, col.key))))
+        if src:
+            cells.append((row.source or "", None))
+        body.append(cells)
+    g = _Grid(table.row_header, col_heads, [r.label for r in table.rows], body,
+              [r.section for r in table.rows], letters,
+              [c.higher_is_better is not None or c.decimals == 0 for c in table.columns]
+              + ([False] if src else []))
+    if table.transpose:
+        g = _Grid(
+            corner=table.row_header,
+            col_heads=[(None, lab) for lab in g.row_heads],
+            row_heads=[f"{grp} {h}" if grp else h for grp, h in g.col_heads],
+            body=[[g.body[i][j] for i in range(len(g.row_heads))] for j in range(len(g.col_heads))],
+            sections=[None] * len(g.col_heads),
+            missing=g.missing,
+            numeric=[True] * len(g.row_heads),
+        )
+    return g
+
+
 def _md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
 
+def _md_cell(text: str, mark: str | None) -> str:
+    if text.startswith("\0"):
+        return f"{DASH} ({text[1:]})"
+    s = _md_escape(text)
+    if mark == "best":
+        return f"**{s}**"
+    if mark == "second":
+        return f"<u>{s}</u>"
+    return s
+
+
+def _footer(table: Table, letters: dict[str, str], protocols: list[str],
+            esc: Any, marker: Any) -> list[str]:
+    foot = []
+    if protocols:
+        foot.append("Protocols:")
+        foot += [f"- {esc(p)}" for p in protocols]
+    if letters:
+        foot.append("Missing cells:")
+        foot += [f"- {marker(letter)} {esc(reason)}" for reason, letter in letters.items()]
+    foot += [esc(n) for n in table.notes]
+    return foot
+
+
 def _render_md(table: Table, show_std: bool) -> str:
-    m = marks(table)
-    letters, protocols = _notes(table)
-    src = _with_source(table)
-    heads = [table.row_header] + [
-        (f"{c.group} {c.header()}" if c.group else c.header()) for c in table.columns
-    ]
-    if src:
-        heads.append("Source")
-    align = ["---"] + ["---:"] * len(table.columns) + (["---"] if src else [])
+    g = _grid(table, show_std, latex=False)
+    _, protocols = _notes(table)
+    heads = [g.corner] + [f"{grp} {h}" if grp else h for grp, h in g.col_heads]
     lines = []
     if table.title:
         lines += [f"**{_md_escape(table.title)}**", ""]
     lines.append("| " + " | ".join(_md_escape(h) for h in heads) + " |")
-    lines.append("|" + "|".join(align) + "|")
-    for i, row in enumerate(table.rows):
-        cells = [_md_escape(row.label)]
-        for col in table.columns:
-            cell = row.cells.get(col.key)
-            if cell is None or (not cell.has_value and cell.text is None):
-                cells.append(f"{DASH} ({letters[_cell_reason(cell)]})")
-                continue
-            s = _md_escape(_display(cell, col, show_std))
-            mk = m.get((i, col.key))
-            if mk == "best":
-                s = f"**{s}**"
-            elif mk == "second":
-                s = f"<u>{s}</u>"
-            cells.append(s)
-        if src:
-            cells.append(_md_escape(row.source or ""))
-        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("|---|" + "|".join("---:" if n else "---" for n in g.numeric) + "|")
+    for label, cells in zip(g.row_heads, g.body):
+        lines.append("| " + " | ".join([_md_escape(label)] + [_md_cell(t, mk) for t, mk in cells])
+                     + " |")
     foot = []
     if any(c.higher_is_better is not None for c in table.columns) and len(table.rows) > 1:
         foot.append("Best in **bold**, second best <u>underlined</u> (ties share the mark).")
-    if protocols:
-        foot.append("Protocols:")
-        foot += [f"- {_md_escape(p)}" for p in protocols]
-    if letters:
-        foot.append("Missing cells:")
-        foot += [f"- ({letter}) {_md_escape(reason)}" for reason, letter in letters.items()]
-    foot += [f"{_md_escape(n)}" for n in table.notes]
+    foot += _footer(table, g.missing, protocols, _md_escape, lambda x: f"({x})")
     if foot:
         lines.append("")
         lines += foot
@@ -260,8 +311,8 @@ def _render_md(table: Table, show_std: bool) -> str:
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "–": "--", "—": "---", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "∞": r"$\infty$",
-    "×": r"$\times$", "σ": r"$\sigma$",
+    "±": r"$\pm$", "–": "--", "—": "---", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
+    "∞": r"$\infty$", "×": r"$\times$", "σ": r"$\sigma$", "✓": r"\checkmark{}",
 }
 
 
@@ -269,115 +320,99 @@ def latex_escape(s: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in s)
 
 
+def _latex_cell(text: str, mark: str | None) -> str:
+    if text.startswith("\0"):
+        return f"--$^{{\\mathrm{{{text[1:]}}}}}$"
+    s = latex_escape(text)
+    if mark == "best":
+        return f"\\textbf{{{s}}}"
+    if mark == "second":
+        return f"\\underline{{{s}}}"
+    return s
+
+
 def _render_latex(table: Table, show_std: bool) -> str:
-    m = marks(table)
-    letters, protocols = _notes(table)
-    src = _with_source(table)
-    ncols = 1 + len(table.columns) + (1 if src else 0)
-    spec = "l" + "r" * len(table.columns) + ("l" if src else "")
-    out = [
-        "% requires \\usepackage{booktabs}",
-        "\\begin{table}[t]",
-        "\\centering",
-    ]
+    g = _grid(table, show_std, latex=True)
+    _, protocols = _notes(table)
+    spec = "l" + "".join("r" if n else "l" for n in g.numeric)
+    out = ["% requires \\usepackage{booktabs}", "\\begin{table}[t]", "\\centering"]
     if table.title:
         out.append(f"\\caption{{{latex_escape(table.title)}}}")
     out += [f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
-    if any(c.group for c in table.columns):
+    groups = [grp for grp, _ in g.col_heads]
+    if any(groups):
         parts, rules = [""], []
         j = 0
-        cols = table.columns
-        while j < len(cols):
-            g = cols[j].group
+        while j < len(groups):
             k = j
-            while k + 1 < len(cols) and cols[k + 1].group == g:
+            while k + 1 < len(groups) and groups[k + 1] == groups[j]:
                 k += 1
             n = k - j + 1
-            parts.append(f"\\multicolumn{{{n}}}{{c}}{{{latex_escape(g or '')}}}" if n > 1
-                         else latex_escape(g or ""))
-            if g:
+            name = latex_escape(groups[j] or "")
+            parts.append(f"\\multicolumn{{{n}}}{{c}}{{{name}}}" if n > 1 else name)
+            if groups[j]:
                 rules.append(f"\\cmidrule(lr){{{j + 2}-{k + 2}}}")
             j = k + 1
-        if src:
-            parts.append("")
         out.append(" & ".join(parts) + " \\\\")
         if rules:
             out.append(" ".join(rules))
-    heads = [latex_escape(table.row_header)]
-    for c in table.columns:
-        heads.append(latex_escape(c.label) + (
-            "" if c.higher_is_better is None else
-            (" $\\uparrow$" if c.higher_is_better else " $\\downarrow$")))
-    if src:
-        heads.append("Source")
-    out.append(" & ".join(heads) + " \\\\")
+    out.append(" & ".join([latex_escape(g.corner)] + [latex_escape(h) for _, h in g.col_heads])
+               + " \\\\")
     out.append("\\midrule")
-    prev_section = table.rows[0].section if table.rows else None
-    for i, row in enumerate(table.rows):
-        if row.section != prev_section:
+    prev = g.sections[0] if g.sections else None
+    for label, cells, sec in zip(g.row_heads, g.body, g.sections):
+        if sec != prev:
             out.append("\\midrule")
-            prev_section = row.section
-        cells = [latex_escape(row.label)]
-        for col in table.columns:
-            cell = row.cells.get(col.key)
-            if cell is None or (not cell.has_value and cell.text is None):
-                cells.append(f"--$^{{\\mathrm{{{letters[_cell_reason(cell)]}}}}}$")
-                continue
-            s = latex_escape(_display(cell, col, show_std))
-            mk = m.get((i, col.key))
-            if mk == "best":
-                s = f"\\textbf{{{s}}}"
-            elif mk == "second":
-                s = f"\\underline{{{s}}}"
-            cells.append(s)
-        if src:
-            cells.append(latex_escape(row.source or ""))
-        out.append(" & ".join(cells) + " \\\\")
+            prev = sec
+        out.append(" & ".join([latex_escape(label)] + [_latex_cell(t, mk) for t, mk in cells])
+                   + " \\\\")
     out += ["\\bottomrule", "\\end{tabular}"]
-    foot = []
-    if protocols:
-        foot += [latex_escape(p) for p in protocols]
-    if letters:
-        foot += [f"$^{{\\mathrm{{{letter}}}}}$ {latex_escape(reason)}"
-                 for reason, letter in letters.items()]
-    foot += [latex_escape(n) for n in table.notes]
+    foot = _footer(table, g.missing, protocols, latex_escape,
+                   lambda x: f"$^{{\\mathrm{{{x}}}}}$")
+    foot = [f for f in foot if f not in ("Protocols:", "Missing cells:")]
+    foot = [f[2:] if f.startswith("- ") else f for f in foot]
     if foot:
         out.append("\\par\\smallskip\\footnotesize")
         out.append(" \\\\\n".join(foot))
     out.append("\\end{table}")
-    del ncols
     return "\n".join(out) + "\n"
 
 
 def _render_csv(table: Table, show_std: bool) -> str:
+    """Plain values: full precision for reproduced cells, printed text for reported ones."""
+    plain = Table(table.title, table.columns, [
+        Row(r.label, {k: (c if c.text is not None or not c.has_value else
+                          Cell(value=c.value, std=c.std, text=repr(float(c.value)),  # type: ignore[arg-type]
+                               note=c.note))
+                      for k, c in r.cells.items()}, r.ranked, r.source, r.section)
+        for r in table.rows], table.row_header, table.notes, table.transpose)
+    g = _grid(plain, show_std=False, latex=False, arrows=False)
+    heads = [g.corner] + [f"{grp}/{h}" if grp else h for grp, h in g.col_heads]
+    body = [[label] + ["" if t.startswith("\0") else t for t, _ in cells]
+            for label, cells in zip(g.row_heads, g.body)]
+    if show_std and not table.transpose:
+        # one <column>_std column after each ranked metric column
+        new_heads = [heads[0]]
+        new_body: list[list[str]] = [[r[0]] for r in body]
+        for j, col in enumerate(table.columns):
+            new_heads.append(heads[j + 1])
+            for i, r in enumerate(body):
+                new_body[i].append(r[j + 1])
+            if col.higher_is_better is not None:
+                new_heads.append(f"{heads[j + 1]}_std")
+                for i, row in enumerate(table.rows):
+                    c = row.cells.get(col.key)
+                    std = c.std if c is not None else None
+                    new_body[i].append("" if std is None or not math.isfinite(std)
+                                       else repr(float(std)))
+        extra = len(heads) - 1 - len(table.columns)
+        for e in range(extra):
+            new_heads.append(heads[len(table.columns) + 1 + e])
+            for i, r in enumerate(body):
+                new_body[i].append(r[len(table.columns) + 1 + e])
+        heads, body = new_heads, new_body
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    src = _with_source(table)
-    heads = [table.row_header]
-    for c in table.columns:
-        name = f"{c.group}/{c.label}" if c.group else c.label
-        heads.append(name)
-        if show_std and c.higher_is_better is not None:
-            heads.append(f"{name}_std")
-    if src:
-        heads.append("source")
     w.writerow(heads)
-    for row in table.rows:
-        vals: list[str] = [row.label]
-        for c in table.columns:
-            cell = row.cells.get(c.key)
-            if cell is None:
-                vals.append("")
-            elif cell.text is not None:
-                vals.append(cell.text)
-            elif cell.has_value:
-                vals.append(repr(float(cell.value)))  # type: ignore[arg-type]
-            else:
-                vals.append("")
-            if show_std and c.higher_is_better is not None:
-                std = cell.std if cell is not None else None
-                vals.append("" if std is None or not math.isfinite(std) else repr(float(std)))
-        if src:
-            vals.append(row.source or "")
-        w.writerow(vals)
+    w.writerows(body)
     return buf.getvalue()
