@@ -1,0 +1,112 @@
+"""``dfpg`` method: DFPGnet generator restored from a trainer checkpoint.
+
+Checkpoints are those written by ``faceblur-bench train dfpg`` (``checkpoints/last.pth`` /
+``best.pth``, format ``faceblur-bench-gan/1``): they carry the generator's configuration, so
+reduced-width and ablation (B1–B6) models load without options. Without ``--checkpoint`` the
+method looks for the default file :func:`default_checkpoint` (``$FACEBLUR_CHECKPOINTS/<name>.pth``,
+else ``~/.cache/faceblur_bench/checkpoints/<name>.pth``) and refuses to run when there is none —
+it never evaluates random weights.
+
+``restore``: ``(N, 3, H, W)`` float32 in [0, 1] -> same shape in [0, 1]; inputs are reflect-padded
+to multiples of 4 internally and cropped back; the network works on [-1, 1].
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ...errors import UsageError, WeightsMissingError
+from ...registry import methods
+from ..base import Method
+from .model import DFPGGenerator, GeneratorConfig, count_parameters
+
+
+def default_checkpoint(name: str) -> Path:
+    """Default checkpoint location of method ``name``."""
+    env = os.environ.get("FACEBLUR_CHECKPOINTS")
+    if env:
+        return Path(env).expanduser() / f"{name}.pth"
+    xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    return Path(xdg) / "faceblur_bench" / "checkpoints" / f"{name}.pth"
+
+
+class DFPGFamilyMethod(Method):
+    """A method whose network is the DFPGnet generator (DFPGnet itself, SAPPGAN)."""
+
+    needs_checkpoint: ClassVar[bool] = True
+    #: checkpoint "method" values this class accepts
+    trained_by: ClassVar[tuple[str, ...]] = ()
+    #: generator configuration reported before any checkpoint is loaded (the paper model)
+    paper_generator: ClassVar[GeneratorConfig] = GeneratorConfig()
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self.net: DFPGGenerator | None = None
+        self.generator_config: GeneratorConfig | None = None
+        self.trained: dict[str, Any] = {}
+
+    def num_parameters(self) -> int | None:
+        """Parameters of the loaded generator, else of the paper configuration (computed on the
+        meta device, once per configuration)."""
+        return count_parameters(self.generator_config or self.paper_generator)
+
+    def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
+        from ...train import checkpoint as ckpt_io
+
+        path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(self.name)
+        if not path.is_file():
+            if checkpoint:
+                raise UsageError(f"{self.name}: checkpoint {path} not found", "check the --checkpoint path")
+            raise WeightsMissingError(
+                f"{self.name} needs trained weights and none were given: no --checkpoint and no file at {path}",
+                f"train one with `faceblur-bench train {self.trained_by[0]} --data-root DIR --out RUN` and pass "
+                f"--checkpoint RUN/checkpoints/best.pth, or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)",
+            )
+        ck = ckpt_io.load(path)
+        if ck.get("method") not in self.trained_by:
+            raise UsageError(f"{path} was trained as {ck.get('method')!r}, not as {self.name}",
+                             f"use `--method {ck.get('method')}` for this checkpoint")
+        gcfg = GeneratorConfig.from_dict(ck["config"]["model"]["generator"])
+        net = DFPGGenerator(gcfg)
+        try:
+            net.load_state_dict(ck["generator"])
+        except RuntimeError as exc:
+            raise UsageError(f"{path}: generator weights do not match its configuration ({exc})",
+                             "the checkpoint is damaged; re-export it from the training run") from None
+        super().load(path, device)
+        self.net = net.to(self.device).eval()
+        self.generator_config = gcfg
+        self.trained = {"ablation": ck.get("ablation"), "epoch": ck.get("epoch"), "step": ck.get("step")}
+
+    @torch.no_grad()
+    def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
+        if self.net is None:
+            raise UsageError(f"{self.name}: no trained weights loaded",
+                             f"call load(checkpoint, device) first (CLI: --checkpoint PATH); "
+                             f"default location {default_checkpoint(self.name)}")
+        if blurred.dim() != 4 or blurred.shape[1] != 3:
+            raise UsageError(f"{self.name}.restore expects (N, 3, H, W), got {tuple(blurred.shape)}")
+        x = blurred.to(self.device, torch.float32) * 2.0 - 1.0
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % 4, (-w) % 4
+        if ph or pw:
+            mode = "reflect" if (ph < h and pw < w) else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        y = self.net(x)[0][..., :h, :w]
+        return ((y.float() + 1.0) / 2.0).clamp_(0.0, 1.0)
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident["trained"] = self.trained
+        return ident
+
+
+@methods.register("dfpg")
+class DFPG(DFPGFamilyMethod):
+    description = "DFPGnet (Jung et al., WACV 2022): deep feature prior guided generator, from a trained checkpoint"
+    trained_by = ("dfpg",)
