@@ -1,14 +1,19 @@
 """Non-blind deconvolution baselines with the sample's TRUE kernel (oracle references).
 
-``wiener``: ``skimage.restoration.wiener`` per channel, balance 0.01 (option ``balance``).
-``richardson-lucy``: ``skimage.restoration.richardson_lucy`` per channel, 30 iterations (option
+``wiener``: ``skimage.restoration.wiener`` per channel, balance 0.05 (option ``balance``).
+``richardson-lucy``: ``skimage.restoration.richardson_lucy`` per channel, 10 iterations (option
 ``num_iter``).
+
+Both pad each channel by the kernel size with reflection before deconvolving and crop after
+(the FFT Wiener filter assumes circular boundaries and RL zero padding; without the padding,
+border ringing costs 3-6 dB on 128x128 faces). The defaults were chosen on the demo split (RL
+with 30 iterations and Wiener with balance 0.01 amplify the sigma=2/255 noise below the blurred
+input's PSNR).
 
 Both read the kernel the split provides (``Split.kernel``); they are oracles, not blind methods —
 an upper reference for what knowing the blur buys. On a split without kernels the run refuses to
 start (the engine checks ``uses_kernel``) with a message naming the split.
-Images are processed as float64 in [0,1]; the FFT-based Wiener filter assumes circular boundaries,
-which the documented reflect-padded blur only approximates (ringing at the borders is expected).
+Images are processed as float64 in [0,1].
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ class _KernelDeconvolution(Method):
                                         "use a split that provides kernels")
             psf = np.asarray(psf, dtype=np.float64)
             psf = psf / psf.sum()
-            res = np.stack([self._deconvolve_channel(imgs[i, c], psf) for c in range(imgs.shape[1])])
+            p = psf.shape[0]
+            res = np.stack([self._deconvolve_channel(np.pad(imgs[i, c], p, mode="reflect"), psf)[p:-p, p:-p]
+                            for c in range(imgs.shape[1])])
             out[i] = torch.from_numpy(np.clip(res, 0.0, 1.0)).to(out)
         return out
 
@@ -50,15 +57,15 @@ class _KernelDeconvolution(Method):
 
 
 class Wiener(_KernelDeconvolution):
-    description = "Oracle Wiener deconvolution with the true kernel (skimage.restoration.wiener, balance 0.01)"
+    description = "Oracle Wiener deconvolution with the true kernel (skimage.restoration.wiener, balance 0.05)"
 
     def _deconvolve_channel(self, channel: np.ndarray, psf: np.ndarray) -> np.ndarray:
-        return restoration.wiener(channel, psf, balance=float(self.options.get("balance", 0.01)), clip=True)
+        return restoration.wiener(channel, psf, balance=float(self.options.get("balance", 0.05)), clip=True)
 
 
 class RichardsonLucy(_KernelDeconvolution):
-    description = "Oracle Richardson-Lucy deconvolution with the true kernel (skimage, 30 iterations)"
+    description = "Oracle Richardson-Lucy deconvolution with the true kernel (skimage, 10 iterations)"
 
     def _deconvolve_channel(self, channel: np.ndarray, psf: np.ndarray) -> np.ndarray:
-        n = int(self.options.get("num_iter", 30))
+        n = int(self.options.get("num_iter", 10))
         return restoration.richardson_lucy(channel, psf, num_iter=n, clip=True)

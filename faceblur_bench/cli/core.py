@@ -116,7 +116,7 @@ def run(
                 limit=limit, seed=seed, wait=wait)
             summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
     md = publish_results(summaries, split, out_dir, leaderboard)
-    out.print(md, markup=False, highlight=False)
+    print_plain(md)
     failed = sum(s["counts"]["failed"] for s in summaries)
     if failed:
         from . import console
@@ -184,7 +184,7 @@ def score(
         with make_progress() as prog:
             summary = engine.evaluate(cfg, progress=RichProgress(prog))
         summary["method"] = "score"
-        out.print(tables.summary_table([summary], metric_names, fmt="md"), markup=False, highlight=False)
+        print_plain(tables.summary_table([summary], metric_names, fmt="md"))
         if json_path is not None:
             from ..results import atomic_write_json, read_rows
 
@@ -254,6 +254,14 @@ def list_metrics(as_json: bool = JSON_OPT) -> None:
                 "weights": ", ".join(cls.weights) or None, "protocol": cls.protocol}
                for name, cls in metric_registry.items()]
     _print_records(records, ["name", "better", "family", "kind", "weights", "protocol"], "metrics", as_json)
+
+
+def print_plain(text: str) -> None:
+    """Markdown goes to stdout unwrapped and unstyled, ready to paste or pipe."""
+    import sys
+
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
 
 
 def dump_json(obj: Any) -> str:
