@@ -28,6 +28,10 @@ from . import core  # noqa: E402
 
 core.register(app)
 
+from . import train as train_cli  # noqa: E402
+
+train_cli.register(app)
+
 
 def main() -> None:
     try:
