@@ -87,11 +87,26 @@ def make_arcface_onnx(root: Path, seed: int = 0) -> Path:
 
 # -- d_VGG ----------------------------------------------------------------------------------------
 def _save_vggface16(dirpath: Path, num_classes: int = 2622, seed: int = 0) -> dict:
+    """VGGFace16.pth layout: ``{'state_dict': torchvision vgg16 keys}`` with ``num_classes`` outputs.
+
+    The convolutional weights are random; the (large, unused by d_VGG) classifier matrices are
+    stride-0 expansions of one random value each, so the file has every key and shape of the
+    published one but is ~60 MB instead of ~540 MB.
+    """
     from torchvision.models import vgg16
 
-    torch.manual_seed(seed)
-    net = vgg16(weights=None, num_classes=num_classes)
-    sd = net.state_dict()
+    g = torch.Generator().manual_seed(seed)
+    with torch.device("meta"):
+        keys = vgg16(weights=None, num_classes=num_classes).state_dict()
+    sd = {}
+    for k, v in keys.items():
+        shape = tuple(v.shape)
+        if k.startswith("classifier"):
+            sd[k] = torch.randn(1, generator=g).expand(shape)
+        elif k.endswith("weight"):  # He-scaled so activations stay finite through 13 convs
+            sd[k] = torch.randn(shape, generator=g) * (2.0 / (shape[1] * 9)) ** 0.5
+        else:
+            sd[k] = torch.randn(shape, generator=g) * 0.01
     torch.save({"state_dict": sd}, dirpath / "VGGFace16.pth")
     return sd
 
@@ -109,8 +124,9 @@ def test_dvgg_equals_torchvision_vgg16_pool5_mse(weight_dirs):
     m.setup(MetricContext("cpu"))
     got = m.compute(to_batch(out, gt))
 
-    ref_net = vgg16(weights=None, num_classes=2622)
-    ref_net.load_state_dict(sd)
+    with torch.device("meta"):
+        ref_net = vgg16(weights=None, num_classes=2622)
+    ref_net.load_state_dict(sd, assign=True)
     feats = ref_net.eval().features[:31]
     expect = []
     for o, g in zip(out, gt):

@@ -48,6 +48,9 @@ def load_exact(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: s
                what: str) -> nn.Module:
     """Load ``state_dict`` strictly (same keys, same shapes); eval mode, no grad.
 
+    ``model`` may live on the meta device (build it under ``torch.device("meta")``): its
+    parameters are replaced by the file's tensors.
+
     Raises :class:`WeightsIntegrityError` naming missing/unexpected keys or shape mismatches, so a
     wrong file (e.g. an ImageNet vgg16 in place of VGGFace16) is refused instead of half-loaded.
     """
@@ -69,7 +72,10 @@ def load_exact(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: s
             f"{path} is not a {what} state dict: " + "; ".join(parts),
             f"use the genuine {Path(path).name} for {what}",
         )
-    model.load_state_dict(state_dict, strict=True)
+    # assign=True: the model may have been built on the meta device (no costly random init);
+    # floating tensors are brought to float32 so half-precision files still run in fp32
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in state_dict.items()}
+    model.load_state_dict(sd, strict=True, assign=True)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

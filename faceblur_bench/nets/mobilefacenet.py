@@ -98,4 +98,6 @@ class MobileFaceNet(nn.Module):
 
 def load_mobilefacenet(path: str | Path, device: torch.device | str = "cpu") -> MobileFaceNet:
     """MobileFaceNet from ``model_mobilefacenet.pth`` (eval, no grad) on ``device``."""
-    return load_exact(MobileFaceNet(512), read_state_dict(path), path, "MobileFaceNet").to(device)
+    with torch.device("meta"):
+        skeleton = MobileFaceNet(512)
+    return load_exact(skeleton, read_state_dict(path), path, "MobileFaceNet").to(device)

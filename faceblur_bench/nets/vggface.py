@@ -31,5 +31,7 @@ def load_vggface16_features(path: str | Path, device: torch.device | str = "cpu"
 
     Input ``(N, 3, H, W)`` float RGB in 0–255; output ``(N, 512, H//32, W//32)`` (pool5).
     """
-    net = load_exact(vggface16(), read_state_dict(path, wrapper_key="state_dict"), path, "VGGFace16")
+    with torch.device("meta"):
+        skeleton = vggface16()
+    net = load_exact(skeleton, read_state_dict(path, wrapper_key="state_dict"), path, "VGGFace16")
     return net.features[: POOL5 + 1].to(device).eval()
