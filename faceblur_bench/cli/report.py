@@ -1,0 +1,198 @@
+"""Report commands: ``table``, ``figure``, ``plot``, ``check``, ``leaderboard``.
+
+Thin wrappers over :mod:`faceblur_bench.report`; see each function's ``--help``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import UsageError
+
+FORMATS = ("md", "latex", "csv")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("table")(table)
+    app.command("figure")(figure)
+    app.command("plot")(plot)
+    app.command("check")(check)
+    app.command("leaderboard")(leaderboard)
+
+
+def _split_csv(values: Optional[List[str]]) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out += [x.strip() for x in v.split(",") if x.strip()]
+    return out
+
+
+def _write_or_print(text: str, output: Optional[Path]) -> None:
+    from . import out
+
+    if output is None:
+        out.print(text, markup=False, highlight=False, end="", soft_wrap=True)
+        return
+    from ..results import atomic_write_text
+
+    atomic_write_text(output, text)
+    from . import console
+
+    console.print(f"wrote {output}", highlight=False)
+
+
+def table(
+    split: Optional[str] = typer.Option(None, "--split", "-s", help="Split name or split/subset (e.g. mspl-center, shen-helen, mspl-center/ffhq). Required unless --layout implies it."),
+    methods: Optional[List[str]] = typer.Option(None, "--methods", "-m", help="Only these methods (comma-separated or repeated); published rows are kept only when they map to one of them."),
+    layout: Optional[str] = typer.Option(None, "--layout", "-l", help="Paper table layout, e.g. sappgan-t1, dfpg-t2, shen-t9, cfmd-t4, yun-t1 (see --list-layouts). Default: a plain method x metric table."),
+    fmt: str = typer.Option("md", "--format", "-f", help="Output format: md | latex | csv."),
+    results: Path = typer.Option(Path("results"), "--results", help="Results directory (holding runs/) or one run directory."),
+    metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="Columns of the plain table (comma-separated); default every metric of the runs."),
+    show_std: bool = typer.Option(False, "--std", help="Show mean ± std in the plain table."),
+    no_published: bool = typer.Option(False, "--no-published", help="Leave out the numbers reported in the papers."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    list_layouts: bool = typer.Option(False, "--list-layouts", help="List the paper layouts and exit."),
+) -> None:
+    """Print a results table: a paper layout (published + reproduced rows) or a plain table."""
+    from ..report import layouts as L
+    from ..report import published, store
+    from ..report.tables import summary_table
+
+    if list_layouts:
+        lines = [f"{name:12s} {ly.citation}: {ly.title} (splits: {', '.join(ly.splits)})"
+                 for name, ly in L.LAYOUTS.items()]
+        _write_or_print("\n".join(lines) + "\n", output)
+        return
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}", f"use one of {', '.join(FORMATS)}")
+    meths = _split_csv(methods) or None
+    if layout is None and split is None:
+        raise UsageError("--split is required without --layout",
+                         "e.g. `faceblur-bench table --split mspl-center --layout sappgan-t1`")
+    if layout is None and split is not None and "/" not in split and split in L.DEFAULT_LAYOUT \
+            and not metrics:
+        layout = L.DEFAULT_LAYOUT[split]
+    results_exists = results.exists()
+    if layout is not None:
+        ly = L.get_layout(layout)
+        summaries = store.load_summaries(results) if results_exists else []
+        text = L.render_layout(ly, summaries, split=split, methods=meths, fmt=fmt,
+                               include_published=not no_published)
+        _write_or_print(text, output)
+        return
+    assert split is not None
+    summaries = store.load_summaries(results, split=split, methods=meths)
+    name, _, subset = split.partition("/")
+    pub_rows = []
+    ms = _split_csv(metrics) or None
+    if not summaries and (no_published or not published.rows_for_split(name, subset or None, ms or [])):
+        raise UsageError(f"no runs of split {split!r} under {results}",
+                         f"run `faceblur-bench run --split {split}` first, or pass --results DIR")
+    if not no_published:
+        from ..report.tables import metric_order
+
+        pub_rows = published.rows_for_split(name, subset or None, ms or metric_order(summaries))
+        if meths:
+            pub_rows = []
+    text = summary_table(summaries, metrics=ms, fmt=fmt, show_std=show_std,  # type: ignore[arg-type]
+                         title=f"{split}", published=pub_rows or None)
+    _write_or_print(text, output)
+
+
+def _parse_zoom(zoom: Optional[str]) -> Optional[tuple[int, int, int, int]]:
+    if not zoom:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in zoom.split(","))
+    except ValueError:
+        raise UsageError(f"bad --zoom {zoom!r}", "use --zoom X,Y,W,H in ground-truth pixels") from None
+    return x, y, w, h
+
+
+def figure(
+    split: str = typer.Option(..., "--split", "-s", help="Split name or split/subset whose images to show."),
+    methods: List[str] = typer.Option(..., "--methods", "-m", help="Methods (columns), comma-separated or repeated; their runs must have used --save-images."),
+    ids: Optional[List[str]] = typer.Option(None, "--ids", help="Sample ids (rows), comma-separated or repeated. Default: the first --max-images with saved images for every method."),
+    results: Path = typer.Option(Path("results"), "--results", help="Results directory."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Dataset root (default $FACEBLUR_DATA or ~/.cache/faceblur_bench/data)."),
+    zoom: Optional[str] = typer.Option(None, "--zoom", help="Zoomed crop X,Y,W,H (ground-truth pixels) shown under each image."),
+    max_images: int = typer.Option(4, "--max-images", min=1, help="Rows when --ids is not given."),
+    output: Path = typer.Option(Path("figure.png"), "--output", "-o", help="PNG file to write."),
+) -> None:
+    """Write a qualitative comparison grid (blurred | methods | ground truth) as PNG."""
+    from ..report.figures import qualitative_figure
+    from . import console
+
+    path = qualitative_figure(split, _split_csv(methods), output, results_dir=results,
+                              ids=_split_csv(ids) or None, data_root=data_root,
+                              zoom=_parse_zoom(zoom), max_images=max_images)
+    console.print(f"wrote {path}", highlight=False)
+
+
+def plot(
+    split: str = typer.Option(..., "--split", "-s", help="Split name or split/subset."),
+    kind: str = typer.Option("kernel-size", "--kind", "-k", help="kernel-size (mean metric per blur-kernel size) | distribution (per-image values per method)."),
+    metric: str = typer.Option("psnr", "--metric", help="Metric name as stored in the runs (e.g. psnr, ssim)."),
+    methods: Optional[List[str]] = typer.Option(None, "--methods", "-m", help="Only these methods (comma-separated or repeated)."),
+    results: Path = typer.Option(Path("results"), "--results", help="Results directory."),
+    output: Path = typer.Option(Path("plot.png"), "--output", "-o", help="PNG file to write."),
+) -> None:
+    """Plot a metric against blur-kernel size, or its per-image distribution, per method."""
+    from ..report import plots, store
+    from . import console
+
+    summaries = store.load_summaries(results, split=split, methods=_split_csv(methods) or None)
+    if not summaries:
+        raise UsageError(f"no runs of split {split!r} under {results}",
+                         f"run `faceblur-bench run --split {split}` first")
+    if kind == "kernel-size":
+        path = plots.metric_vs_kernel_size(summaries, metric, output, title=split)
+    elif kind == "distribution":
+        path = plots.metric_distribution(summaries, metric, output, title=split)
+    else:
+        raise UsageError(f"unknown --kind {kind!r}", "use kernel-size or distribution")
+    console.print(f"wrote {path}", highlight=False)
+
+
+def check(
+    baseline: Path = typer.Option(..., "--baseline", help="Baseline: a run directory or a results directory."),
+    current: Path = typer.Option(..., "--current", help="Current results: a run directory or a results directory."),
+    tolerance: Optional[List[str]] = typer.Option(None, "--tolerance", "-t", help="METRIC=ABS, METRIC=PCT% or METRIC=rel:R|abs:A (repeatable; METRIC '*' sets the default, which is 0.1% relative)."),
+    no_images: bool = typer.Option(False, "--no-images", help="Compare aggregates only (skip the image-by-image comparison)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    max_images: int = typer.Option(20, "--max-images", help="Per-image regressions listed in the report."),
+) -> None:
+    """Compare current results with a baseline; exit 1 on a regression beyond tolerance."""
+    from ..report.check import compare, parse_tolerances
+    from . import out
+
+    res = compare(baseline, current, parse_tolerances(_split_csv_keep(tolerance)),
+                  per_image=not no_images)
+    if as_json:
+        out.print(json.dumps(res.to_json(), indent=2, default=str), markup=False, highlight=False)
+    else:
+        out.print(res.render(max_images=max_images), markup=False, highlight=False, end="",
+                  soft_wrap=True)
+    raise typer.Exit(res.exit_code)
+
+
+def _split_csv_keep(values: Optional[List[str]]) -> list[str]:
+    # tolerances may be comma-separated: "psnr=0.05,ssim=0.5%"
+    return _split_csv(values)
+
+
+def leaderboard(
+    results: Path = typer.Option(Path("results"), "--results", help="Results directory (holding runs/)."),
+    output: Path = typer.Option(Path("leaderboard.md"), "--output", "-o", help="Markdown file to (re)write."),
+    no_published: bool = typer.Option(False, "--no-published", help="Only reproduced rows."),
+) -> None:
+    """Regenerate leaderboard.md from every stored run (+ published numbers), one section per split."""
+    from ..report.leaderboard import write_leaderboard
+    from . import console
+
+    write_leaderboard(results, output, include_published=not no_published)
+    console.print(f"wrote {output}", highlight=False)

@@ -1,0 +1,314 @@
+"""CI gate: compare a current result set with a baseline, image by image and in aggregate.
+
+``baseline`` / ``current`` are each a run directory (``runs/<split>/<method>/<run_key>``) or a
+results directory. Runs are paired by (split, method, method options); two run directories given
+directly are paired with each other.
+
+A metric *regresses* when it moves in its bad direction (``higher_is_better`` from the summary)
+by more than its tolerance:
+
+- ``abs``: ``worse > tol``; ``rel``: ``worse > tol * |baseline|``;
+- the default tolerance is :data:`DEFAULT_TOLERANCE` (relative 1e-3), overridden per metric with
+  ``metric=0.05`` (absolute), ``metric=0.5%`` (relative, percent), ``metric=rel:0.001`` or
+  ``metric=abs:0.01``, and for every metric with ``*=...``;
+- a value that becomes NaN / unavailable / error, an image that was scored in the baseline and
+  failed or is missing in the current run, and a baseline run with no current counterpart are
+  regressions too; better values beyond tolerance are listed as improvements (exit 0).
+
+Per-image comparisons use the same tolerances on the per-image values of ``rows.jsonl``.
+Exit codes: 0 within tolerance, 1 regression, 2 unusable input (raised as :class:`UsageError`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .store import ResultsInputError, iter_run_dirs, load_summary, read_rows
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    kind: str  # "abs" | "rel"
+    value: float
+
+    def limit(self, base: float) -> float:
+        return self.value if self.kind == "abs" else self.value * abs(base)
+
+    def __str__(self) -> str:
+        return f"{self.value:g}" if self.kind == "abs" else f"{self.value * 100:g}%"
+
+
+DEFAULT_TOLERANCE = Tolerance("rel", 1e-3)
+
+
+def parse_tolerances(specs: list[str] | None) -> dict[str, Tolerance]:
+    """``["psnr=0.05", "ssim=0.5%", "*=rel:1e-4"]`` -> ``{name: Tolerance}``."""
+    out: dict[str, Tolerance] = {}
+    for spec in specs or []:
+        name, sep, val = spec.partition("=")
+        name, val = name.strip(), val.strip()
+        if not sep or not name or not val:
+            raise UsageError(f"bad --tolerance {spec!r}",
+                             "use METRIC=ABS, METRIC=PCT% or METRIC=rel:R / abs:A (METRIC may be *)")
+        kind = "abs"
+        if val.endswith("%"):
+            kind, val = "rel", val[:-1]
+            scale = 0.01
+        else:
+            scale = 1.0
+            if ":" in val:
+                kind, val = val.split(":", 1)
+                kind = kind.strip().lower()
+        if kind not in ("abs", "rel"):
+            raise UsageError(f"bad --tolerance {spec!r}: kind must be abs or rel", None)
+        try:
+            num = float(val) * scale
+        except ValueError:
+            raise UsageError(f"bad --tolerance {spec!r}: {val!r} is not a number",
+                             "e.g. --tolerance psnr=0.05 --tolerance ssim=0.5%") from None
+        if not math.isfinite(num) or num < 0:
+            raise UsageError(f"bad --tolerance {spec!r}: must be a finite number >= 0", None)
+        out[name] = Tolerance(kind, num)
+    return out
+
+
+@dataclass
+class Change:
+    """One compared quantity: aggregate (``image`` None) or per image."""
+
+    split: str
+    method: str
+    metric: str
+    baseline: float | None
+    current: float | None
+    tolerance: str
+    verdict: str  # "regression" | "improvement" | "ok"
+    image: str | None = None
+    reason: str = ""
+
+    @property
+    def delta(self) -> float | None:
+        if self.baseline is None or self.current is None:
+            return None
+        if not (math.isfinite(self.baseline) and math.isfinite(self.current)):
+            return None
+        return self.current - self.baseline
+
+
+@dataclass
+class CheckResult:
+    changes: list[Change] = field(default_factory=list)
+    compared_runs: int = 0
+    compared_images: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Change]:
+        return [c for c in self.changes if c.verdict == "regression"]
+
+    @property
+    def improvements(self) -> list[Change]:
+        return [c for c in self.changes if c.verdict == "improvement"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.regressions else 0
+
+    def render(self, max_images: int = 20) -> str:
+        """Markdown report: verdict line, aggregate table, worst per-image moves."""
+        lines = []
+        reg, imp = self.regressions, self.improvements
+        verdict = "REGRESSION" if reg else "OK"
+        lines.append(f"check: {verdict} — {self.compared_runs} run(s), {self.compared_images} "
+                     f"image(s) compared; {len(reg)} regression(s), {len(imp)} improvement(s)")
+        agg = [c for c in self.changes if c.image is None and c.verdict != "ok"]
+        if agg:
+            lines += ["", "Aggregate:", "",
+                      "| split | method | metric | baseline | current | Δ | tolerance | verdict |",
+                      "|---|---|---|---:|---:|---:|---:|---|"]
+            for c in agg:
+                lines.append(_row(c))
+        img = [c for c in self.changes if c.image is not None and c.verdict == "regression"]
+        if img:
+            img.sort(key=lambda c: -abs(c.delta) if c.delta is not None else -math.inf)
+            lines += ["", f"Per image (regressions, worst first; {len(img)} in all):", "",
+                      "| split | method | image | metric | baseline | current | Δ | tolerance | reason |",
+                      "|---|---|---|---|---:|---:|---:|---:|---|"]
+            for c in img[:max_images]:
+                lines.append(f"| {c.split} | {c.method} | {c.image} | {c.metric} | {_fmt(c.baseline)} "
+                             f"| {_fmt(c.current)} | {_fmt(c.delta, signed=True)} | {c.tolerance} "
+                             f"| {c.reason} |")
+            if len(img) > max_images:
+                lines.append(f"| … {len(img) - max_images} more | | | | | | | | |")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"exit_code": self.exit_code, "compared_runs": self.compared_runs,
+                "compared_images": self.compared_images, "notes": self.notes,
+                "changes": [dict(c.__dict__, delta=c.delta) for c in self.changes
+                            if c.verdict != "ok"]}
+
+
+def _fmt(v: float | None, signed: bool = False) -> str:
+    if v is None:
+        return "–"
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    return f"{v:+.6g}" if signed else f"{v:.6g}"
+
+
+def _row(c: Change) -> str:
+    verdict = c.verdict + (f" ({c.reason})" if c.reason else "")
+    return (f"| {c.split} | {c.method} | {c.metric} | {_fmt(c.baseline)} | {_fmt(c.current)} | "
+            f"{_fmt(c.delta, signed=True)} | {c.tolerance} | {verdict} |")
+
+
+def _collect(path: Path) -> tuple[bool, list[dict[str, Any]]]:
+    if not path.exists():
+        raise ResultsInputError(f"{path} does not exist",
+                                "pass a run directory or a results directory (holding runs/)")
+    if (path / "summary.json").is_file():
+        return True, [load_summary(path)]
+    runs = [load_summary(d) for d in iter_run_dirs(path)]
+    if not runs:
+        raise ResultsInputError(f"no runs (summary.json) under {path}",
+                                "pass a run directory or a results directory written by "
+                                "`faceblur-bench run`")
+    return False, runs
+
+
+def _key(s: dict[str, Any]) -> tuple[str, str, str]:
+    return (str(s.get("split")), str(s.get("method")),
+            json.dumps(s.get("method_options") or {}, sort_keys=True))
+
+
+def _verdict(base: float | None, cur: float | None, hib: bool, tol: Tolerance) -> tuple[str, str]:
+    b = math.nan if base is None else float(base)
+    c = math.nan if cur is None else float(cur)
+    if math.isnan(b) and math.isnan(c):
+        return "ok", ""
+    if math.isnan(c):
+        return "regression", "became NaN / missing"
+    if math.isnan(b):
+        return "improvement", "baseline had no value"
+    if b == c:
+        return "ok", ""
+    if math.isinf(b) or math.isinf(c):
+        better = (c > b) if hib else (c < b)
+        return ("improvement", "") if better else ("regression", "infinite change")
+    worse = (b - c) if hib else (c - b)
+    lim = tol.limit(b)
+    if worse > lim:
+        return "regression", ""
+    if -worse > lim:
+        return "improvement", ""
+    return "ok", ""
+
+
+def compare(baseline: str | Path, current: str | Path,
+            tolerances: dict[str, Tolerance] | None = None, per_image: bool = True) -> CheckResult:
+    """Compare two result sets (see module docstring). Raises UsageError on unusable input."""
+    tolerances = dict(tolerances or {})
+    default = tolerances.pop("*", DEFAULT_TOLERANCE)
+    b_single, b_runs = _collect(Path(baseline))
+    c_single, c_runs = _collect(Path(current))
+    res = CheckResult()
+    pairs: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    if b_single and c_single:
+        pairs = [(b_runs[0], c_runs[0])]
+    else:
+        cur_by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for s in c_runs:
+            cur_by_key[_key(s)] = s  # later (sorted) runs win
+        for b in b_runs:
+            pairs.append((b, cur_by_key.get(_key(b))))
+        extra = set(cur_by_key) - {_key(b) for b in b_runs}
+        for k in sorted(extra):
+            res.notes.append(f"run only in current (not gated): {k[1]} on {k[0]}")
+    if all(c is None for _, c in pairs):
+        raise ResultsInputError(
+            "no run of the baseline has a counterpart in the current results",
+            "runs are paired by split, method and method options; run the same methods on the "
+            "same split, or pass two run directories")
+    for b, c in pairs:
+        split, method = str(b.get("split")), str(b.get("method"))
+        if c is None:
+            res.changes.append(Change(split, method, "(run)", None, None, "–", "regression",
+                                      reason="no current run for this baseline run"))
+            continue
+        fb, fc = b.get("split_fingerprint"), c.get("split_fingerprint")
+        if fb and fc and fb != fc:
+            raise ResultsInputError(
+                f"{method} on {split}: baseline and current ran on different data "
+                f"(split fingerprint {str(fb)[:12]} vs {str(fc)[:12]})",
+                "compare runs of the same split files; regenerate the baseline if the data "
+                "changed on purpose")
+        res.compared_runs += 1
+        _compare_run(res, b, c, tolerances, default, per_image)
+    return res
+
+
+def _compare_run(res: CheckResult, b: dict[str, Any], c: dict[str, Any],
+                 tols: dict[str, Tolerance], default: Tolerance, per_image: bool) -> None:
+    split, method = str(b.get("split")), str(b.get("method"))
+    bm, cm = b.get("metrics") or {}, c.get("metrics") or {}
+    hib: dict[str, bool] = {}
+    for name, be in bm.items():
+        tol = tols.get(name, default)
+        ce = cm.get(name)
+        hib[name] = bool(be.get("higher_is_better", True))
+        if be.get("status", "ok") != "ok":
+            continue  # nothing to gate: the baseline had no value
+        if ce is None or ce.get("status", "ok") != "ok":
+            why = "metric missing" if ce is None else f"status {ce.get('status')}: {ce.get('reason')}"
+            res.changes.append(Change(split, method, name, be.get("value"), None, str(tol),
+                                      "regression", reason=why))
+            continue
+        verdict, why = _verdict(be.get("value"), ce.get("value"), hib[name], tol)
+        res.changes.append(Change(split, method, name, be.get("value"), ce.get("value"), str(tol),
+                                  verdict, reason=why))
+    bc, cc = b.get("counts") or {}, c.get("counts") or {}
+    if int(cc.get("failed", 0) or 0) > int(bc.get("failed", 0) or 0):
+        res.changes.append(Change(split, method, "(failed images)", float(bc.get("failed", 0)),
+                                  float(cc.get("failed", 0)), "0", "regression",
+                                  reason="more images failed"))
+    if not per_image:
+        return
+    bdir, cdir = b.get("_run_dir"), c.get("_run_dir")
+    brows = {str(r["id"]): r for r in read_rows(bdir)} if bdir else {}
+    crows = {str(r["id"]): r for r in read_rows(cdir)} if cdir else {}
+    if not brows:
+        res.notes.append(f"{method} on {split}: baseline has no rows.jsonl; aggregate check only")
+        return
+    complete = bool(c.get("complete", True)) and not c.get("partial")
+    for iid, br in brows.items():
+        if br.get("status", "ok") != "ok":
+            continue
+        cr = crows.get(iid)
+        if cr is None:
+            if complete:
+                res.changes.append(Change(split, method, "(image)", None, None, "–", "regression",
+                                          image=iid, reason="missing in current run"))
+            continue
+        res.compared_images += 1
+        if cr.get("status", "ok") != "ok":
+            res.changes.append(Change(split, method, "(image)", None, None, "–", "regression",
+                                      image=iid, reason=f"failed: {cr.get('reason')}"))
+            continue
+        for name, bv in (br.get("metrics") or {}).items():
+            if name not in hib:
+                continue
+            cv = (cr.get("metrics") or {}).get(name)
+            tol = tols.get(name, default)
+            verdict, why = _verdict(bv, cv, hib[name], tol)
+            if verdict == "regression":
+                res.changes.append(Change(split, method, name, bv, cv, str(tol), verdict,
+                                          image=iid, reason=why))
