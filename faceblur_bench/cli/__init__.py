@@ -32,6 +32,10 @@ from . import train as train_cli  # noqa: E402
 
 train_cli.register(app)
 
+from . import report as report_cli  # noqa: E402
+
+report_cli.register(app)
+
 
 def main() -> None:
     try:
