@@ -177,7 +177,10 @@ def check(
     else:
         out.print(res.render(max_images=max_images), markup=False, highlight=False, end="",
                   soft_wrap=True)
-    raise typer.Exit(res.exit_code)
+    # SystemExit, not typer.Exit: the app runs with standalone_mode=False, where click turns
+    # typer.Exit into a return value that would lose the exit code
+    if res.exit_code:
+        raise SystemExit(res.exit_code)
 
 
 def _split_csv_keep(values: Optional[List[str]]) -> list[str]:
