@@ -22,6 +22,21 @@ from .kernels import check_kernel
 
 BLUR_NAME = re.compile(r"^(?P<img>.+)_ker(?P<kid>\d{2})_blur_k(?P<k>\d{1,2})\.png$")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+#: written by ``make-split`` beside the gt/blur folders; its image count replaces the release count
+MADE_MANIFEST = "make_split.json"
+
+
+def made_count(folder: Path) -> int | None:
+    """Number of sharp images recorded by ``make-split`` in ``folder/make_split.json`` (None if absent)."""
+    import json
+
+    p = folder / MADE_MANIFEST
+    if not p.is_file():
+        return None
+    try:
+        return len(json.loads(p.read_text())["images"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataLayoutError(f"{p}: unreadable make-split manifest ({exc})", "re-run make-split into an empty folder") from None
 
 
 def safe_join(root: Path, rel: str | Path) -> Path:

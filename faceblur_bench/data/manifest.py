@@ -12,7 +12,8 @@ writable, else ``~/.cache/faceblur_bench/manifests/<sha256(data_root)[:12]>/{spl
 to the data root; entries that are absolute or climb out with ``..`` are refused.
 
 ``manifest_hash(split)`` is the sha256 over the sorted ``path<TAB>sha256`` lines -- the value a
-run records to identify the exact bytes it was evaluated on.
+run records to identify the exact bytes it was evaluated on. Manifests also store each file's
+size and modification time so that ``manifest_hash`` can reuse them without re-hashing.
 """
 
 from __future__ import annotations
@@ -70,10 +71,9 @@ def manifest_dir(data_root: Path) -> Path:
         return local
     if data_root.is_dir() and os.access(data_root, os.W_OK):
         return local
-    from ..weights import faceblur_cache
-
+    cache = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "faceblur_bench"
     key = hashlib.sha256(str(data_root.resolve()).encode()).hexdigest()[:12]
-    return Path(faceblur_cache()) / "manifests" / key
+    return cache / "manifests" / key
 
 
 def manifest_path(split: Split) -> Path:
@@ -94,12 +94,16 @@ def build_manifest(split: Split, samples: list[Sample] | None = None,
     samples = split.samples() if samples is None else samples
     paths = split_files(split, samples)
     files: dict[str, str] = {}
+    stats: dict[str, list[int]] = {}
     for i, p in enumerate(paths):
-        files[_rel(split.data_root, p)] = _sha256(p)
+        rel = _rel(split.data_root, p)
+        st = p.stat()
+        files[rel] = _sha256(p)
+        stats[rel] = [st.st_size, st.st_mtime_ns]
         if progress:
             progress(i + 1, len(paths))
     return {"version": MANIFEST_VERSION, "split": split.full_name, "samples": len(samples),
-            "partial": bool(split.partial), "files": files, "hash": files_hash(files)}
+            "partial": bool(split.partial), "files": files, "stat": stats, "hash": files_hash(files)}
 
 
 def load_manifest(path: Path, data_root: Path) -> dict[str, Any]:
@@ -182,13 +186,17 @@ def verify(split: Split, write: bool = True, rewrite: bool = False,
 def manifest_hash(split: Split, samples: list[Sample] | None = None) -> str:
     """sha256 identifying the exact files of ``split`` (see module doc).
 
-    Uses the stored manifest when its file list matches the split's current files (names and
-    count; sizes are not re-hashed), else hashes the files now (nothing is written)."""
+    Uses the stored manifest when the split's current files are exactly its files with the same
+    sizes and modification times (no re-hashing), else hashes the files now (nothing is written)."""
     samples = split.samples() if samples is None else samples
     path = manifest_path(split)
     if path.is_file():
         old = load_manifest(path, split.data_root)
-        rels = {_rel(split.data_root, p) for p in split_files(split, samples)}
-        if rels == set(old["files"]):
+        stats = old.get("stat") or {}
+        now = {}
+        for p in split_files(split, samples):
+            st = p.stat()
+            now[_rel(split.data_root, p)] = [st.st_size, st.st_mtime_ns]
+        if now == stats and set(now) == set(old["files"]):
             return files_hash(old["files"])
     return build_manifest(split, samples)["hash"]

@@ -24,7 +24,7 @@ from ..errors import DataLayoutError
 from ..registry import splits
 from .base import Sample, Split
 from .kernels import KERNEL_SIZES
-from .layout import KernelStore, first_dir, scan_paired
+from .layout import KernelStore, first_dir, made_count, scan_paired
 
 #: subset name -> (folder name, kernel ids)
 MSPL_SUBSETS: dict[str, tuple[str, range]] = {
@@ -59,9 +59,12 @@ class _MSPL(Split):
         return first_dir([top.parent / "test250kernels", self.data_root / "test250kernels", top / "test250kernels"])
 
     def expected_counts(self) -> dict[str, int]:
-        n = self.EXPECTED_IMAGES or 0
-        subs = [self.subset] if self.subset else list(MSPL_SUBSETS)
-        return {"sharp": n * len(subs), "blurred": n * len(subs) * 80}
+        """Release counts (or those recorded by make-split) of the selected subsets."""
+        top = self.find()
+        n = 0
+        for sub in ([self.subset] if self.subset else list(MSPL_SUBSETS)):
+            n += made_count(top / f"Test_data_{MSPL_SUBSETS[sub][0]}") or self.EXPECTED_IMAGES or 0
+        return {"sharp": n, "blurred": n * 80}
 
     def samples(self) -> list[Sample]:
         top = self.find()
@@ -78,7 +81,7 @@ class _MSPL(Split):
                                       f"place it as {top.name}/Test_data_{folder}/{folder}_gt and {folder}_blur, "
                                       f"or select present subsets with {self.name}/<subset>, or --allow-partial")
             items, issues = scan_paired(sub_dir / f"{folder}_gt", sub_dir / f"{folder}_blur", ids, KERNEL_SIZES,
-                                        128, self.allow_partial, self.EXPECTED_IMAGES)
+                                        128, self.allow_partial, made_count(sub_dir) or self.EXPECTED_IMAGES)
             self.partial = self.partial or bool(issues)
             for it in items:
                 out.append(Sample(

@@ -21,7 +21,7 @@ import numpy as np
 from ..registry import splits
 from .base import Sample, Split
 from .kernels import KERNEL_SIZES
-from .layout import KernelStore, first_dir, scan_paired
+from .layout import KernelStore, first_dir, made_count, scan_paired
 
 
 class _Shen(Split):
@@ -44,14 +44,14 @@ class _Shen(Split):
         return top
 
     def expected_counts(self) -> dict[str, int]:
-        n = self.EXPECTED_IMAGES or 0
+        n = made_count(self.find()) or self.EXPECTED_IMAGES or 0
         return {"sharp": n, "blurred": n * 80}
 
     def samples(self) -> list[Sample]:
         top = self.find()
         f = self.folder
         items, issues = scan_paired(top / f"final_{f}_gt", top / f"final_{f}_blur", range(1, 11), KERNEL_SIZES,
-                                    128, self.allow_partial, self.EXPECTED_IMAGES)
+                                    128, self.allow_partial, made_count(top) or self.EXPECTED_IMAGES)
         self.partial = bool(issues)
         sub = f.lower()
         return [Sample(id=it.blurred.stem, blurred=it.blurred, sharp=it.sharp,

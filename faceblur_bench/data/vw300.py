@@ -68,8 +68,7 @@ class VW300(Split):
 
         for vid in TEST_VIDEOS:
             vdir = top / "blur" / vid
-            if not vdir.is_dir():
-                problem(f"{vdir} is missing (test video {vid})", "regenerate the 300VW test windows")
+            if not vdir.is_dir():  # absent videos show up in the window counts below
                 continue
             for ndir in sorted(vdir.iterdir()):
                 m = _NDIR.match(ndir.name)

@@ -1,0 +1,162 @@
+"""``make-split``: synthesise an MSPL- or Shen-protocol test split from the user's own sharp faces.
+
+The output is exactly the layout the ``mspl-*`` / ``shen-*`` loaders read, so
+``--out`` can be used as (or inside) a ``--data-root``:
+
+* ``protocol="mspl"``: ``<out>/Test_data_{variant}/Test_data_{Sub}/{Sub}_gt/{img}.png`` and
+  ``{Sub}_blur/{img}_ker{NN}_blur_k{K}.png`` for the subset's 10 kernel ids x 8 sizes; kernels in
+  ``<out>/test250kernels/blur_k{K}.npy`` (30 x K x K; ids 01-10 CelebA, 11-20 CelebA-HQ,
+  21-30 FFHQ); no noise by default (as the released MSPL files). ``variant="random"`` first
+  applies :func:`~faceblur_bench.data.degrade.random_rotate_crop` to each sharp face (documented
+  parameters; the authors did not publish theirs) and stores the result as the ground truth.
+* ``protocol="shen"``: ``<out>/Test_data_{Helen|CelebA}/final_{X}_gt/{img}.png`` and
+  ``final_{X}_blur/{img}_ker{01..10}_blur_k{K}.png``; kernels in ``Test_data_X/kernels/``;
+  noise σ = 0.01 by default (Shen preset).
+
+Kernels come from :func:`~faceblur_bench.data.kernels.kernel_bank` with the given seed; noise of
+blurred image (face f, size K, id NN) is drawn from ``numpy.random.default_rng(noise_seed)`` with
+the seed recorded in ``make_split.json`` next to the gt/blur folders (also: protocol, seed, generator, σ, sha256 of
+every written file; no timestamps or absolute paths, so the same inputs + seed give
+byte-identical output). Blurring uses the batched FFT path in float64 on the float32-rounded
+image, which matches the authors' per-image ``scipy.signal.convolve`` to ~1e-15.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..errors import DataLayoutError, UsageError
+from ..imageio import IMAGE_SUFFIXES, read_image, write_png
+from .degrade import (NOISE_PRESETS, ROTATE_CROP_DEFAULTS, blur_all_pairs, gaussian_noise, noise_sigma,
+                      quantize_uint8, random_rotate_crop)
+from .kernels import KERNEL_SIZES, kernel_bank
+from .layout import MADE_MANIFEST
+from .mspl import MSPL_SUBSETS
+
+SHEN_SUBSETS = {"helen": "Helen", "celeba": "CelebA"}
+PROTOCOLS = ("mspl", "shen")
+
+
+def read_sharp_dir(sharp_dir: str | Path, size: int = 128) -> list[tuple[str, np.ndarray]]:
+    """Sorted ``[(stem, uint8 (size, size, 3))]`` of the images in ``sharp_dir``; every image must
+    be ``size x size`` (:class:`DataLayoutError` naming the file otherwise)."""
+    d = Path(sharp_dir)
+    if not d.is_dir():
+        raise UsageError(f"--sharp {d} is not a directory", "pass a folder of 128x128 face images")
+    out: list[tuple[str, np.ndarray]] = []
+    seen: set[str] = set()
+    for p in sorted(d.iterdir()):
+        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if p.stem in seen:
+            raise DataLayoutError(f"{p}: two images named {p.stem!r}", "image names (without extension) must be unique")
+        if "_ker" in p.stem:
+            raise DataLayoutError(f"{p}: name contains '_ker'", "rename it; '_ker' separates image and kernel in blurred names")
+        img = read_image(p)
+        if img.shape[:2] != (size, size):
+            raise DataLayoutError(f"{p}: image is {img.shape[1]}x{img.shape[0]}, expected {size}x{size}",
+                                  f"crop the faces square and resize them to {size}x{size} first")
+        seen.add(p.stem)
+        out.append((p.stem, img))
+    if not out:
+        raise UsageError(f"--sharp {d} holds no images", f"expected {', '.join(IMAGE_SUFFIXES)} files")
+    return out
+
+
+def _noise_seed(seed: int, face: int, size: int, kid: int) -> int:
+    return int(np.random.SeedSequence([int(seed), 11, face, size, kid]).generate_state(1)[0])
+
+
+def blur_face_all(img_u8: np.ndarray, kernels: list[np.ndarray], device: str | torch.device = "cpu") -> np.ndarray:
+    """Blur one uint8 ``(H, W, 3)`` face with every kernel (batched FFT, float64):
+    returns float64 ``(B, H, W, 3)`` in [0, 1] (unclipped, unquantised)."""
+    x = torch.from_numpy((img_u8 / 255.0).astype(np.float32).astype(np.float64)).permute(2, 0, 1)[None]
+    y = blur_all_pairs(x.to(device), kernels)[0]
+    return y.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int = 0, subset: str | None = None,
+               variant: str = "center", noise: str | float | None = None, kernel_kind: str = "spline",
+               device: str = "cpu", progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Write a split (see module doc); returns the manifest written to ``make_split.json`` beside the gt/blur folders."""
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol {protocol!r}", f"use one of {', '.join(PROTOCOLS)}")
+    out = Path(out)
+    faces = read_sharp_dir(sharp_dir)
+    if protocol == "mspl":
+        subset = subset or "celeba"
+        if subset not in MSPL_SUBSETS:
+            raise UsageError(f"unknown MSPL subset {subset!r}", f"use one of {', '.join(MSPL_SUBSETS)}")
+        if variant not in ("center", "random"):
+            raise UsageError(f"unknown MSPL variant {variant!r}", "use center or random")
+        folder, ids = MSPL_SUBSETS[subset]
+        top = out / f"Test_data_{variant}" / f"Test_data_{folder}"
+        gt_dir, blur_dir, kdir = top / f"{folder}_gt", top / f"{folder}_blur", out / "test250kernels"
+        n_bank = 30
+        sigma = noise_sigma("none" if noise is None else noise)
+    else:
+        subset = subset or "helen"
+        if subset not in SHEN_SUBSETS:
+            raise UsageError(f"unknown Shen subset {subset!r}", f"use one of {', '.join(SHEN_SUBSETS)}")
+        if variant != "center":
+            raise UsageError("--variant applies to the mspl protocol only", "drop --variant")
+        folder, ids = SHEN_SUBSETS[subset], range(1, 11)
+        top = out / f"Test_data_{folder}"
+        gt_dir, blur_dir, kdir = top / f"final_{folder}_gt", top / f"final_{folder}_blur", top / "kernels"
+        n_bank = 10
+        sigma = noise_sigma("shen" if noise is None else noise)
+    if gt_dir.exists() and any(gt_dir.iterdir()):
+        raise UsageError(f"{gt_dir} already holds images", "choose an empty --out directory")
+    bank = kernel_bank(n_bank, KERNEL_SIZES, seed=seed, kind=kernel_kind)
+    kdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for k, arr in bank.items():
+        p = kdir / f"blur_k{k}.npy"
+        np.save(p, arr)
+        written.append(p)
+    pairs = [(k, kid) for k in KERNEL_SIZES for kid in ids]
+    kernels = [bank[k][kid - 1] for k, kid in pairs]
+    records: list[dict[str, Any]] = []
+    for fi, (name, img) in enumerate(faces):
+        rec: dict[str, Any] = {"image": name}
+        if protocol == "mspl" and variant == "random":
+            img, params = random_rotate_crop(img, seed=int(np.random.SeedSequence([seed, 13, fi]).generate_state(1)[0]),
+                                             **ROTATE_CROP_DEFAULTS)
+            rec["rotate_crop"] = params
+        p = gt_dir / f"{name}.png"
+        write_png(p, img)
+        written.append(p)
+        blurred = blur_face_all(img, kernels, device)
+        seeds = {}
+        for j, (k, kid) in enumerate(pairs):
+            y = blurred[j]
+            if sigma > 0:
+                ns = _noise_seed(seed, fi, k, kid)
+                y = y + gaussian_noise(y.shape, sigma, ns)
+                seeds[f"ker{kid:02d}_blur_k{k}"] = ns
+            p = blur_dir / f"{name}_ker{kid:02d}_blur_k{k}.png"
+            write_png(p, quantize_uint8(y))
+            written.append(p)
+        if seeds:
+            rec["noise_seeds"] = seeds
+        records.append(rec)
+        if progress:
+            progress(fi + 1, len(faces))
+    files = {q.relative_to(out).as_posix(): hashlib.sha256(q.read_bytes()).hexdigest() for q in sorted(written)}
+    manifest = {
+        "protocol": protocol, "subset": subset, "variant": variant if protocol == "mspl" else None,
+        "seed": int(seed), "kernel_generator": kernel_kind, "kernel_ids": [int(i) for i in ids],
+        "kernel_sizes": list(KERNEL_SIZES), "noise_sigma": sigma,
+        "noise_preset": next((n for n, v in NOISE_PRESETS.items() if v == sigma), None),
+        "rotate_crop": ROTATE_CROP_DEFAULTS if protocol == "mspl" and variant == "random" else None,
+        "blur": "reflect pad (K-1)/2 + 'valid' convolution per channel (batched FFT, float64), round/clip uint8",
+        "images": records, "files": files,
+    }
+    (top / MADE_MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return manifest
