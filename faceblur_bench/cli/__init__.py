@@ -36,6 +36,10 @@ from . import report as report_cli  # noqa: E402
 
 report_cli.register(app)
 
+from . import data as data_cli  # noqa: E402
+
+data_cli.register(app)
+
 
 def main() -> None:
     try:
