@@ -55,7 +55,8 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
     from ..registry import splits
 
     name, _, subset = split.partition("/")
-    sp = splits.get(name)(data_root, subset or None)
+    # a partial copy of the split is enough to show the chosen images
+    sp = splits.get(name)(data_root, subset or None, allow_partial=True)
     samples = {s.id: s for s in sp.samples()}
     summaries = load_summaries(results_dir, split=split)
     img_dirs: dict[str, Path] = {}
@@ -76,13 +77,14 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                              "ids are the 'id' fields of rows.jsonl")
         chosen = list(ids)
     else:
-        chosen = [i for i in samples if all((img_dirs[m] / f"{i}.png").is_file() for m in methods)]
-        chosen = chosen[:max_images]
+        cand = [i for i in samples if all((img_dirs[m] / f"{i}.png").is_file() for m in methods)]
+        step = max(1, len(cand) // max_images)  # spread over the split, not one face's kernels
+        chosen = cand[::step][:max_images]
         if not chosen:
             raise UsageError("no sample has a saved image for every method",
                              "pass --ids of images that were saved, or re-run with --save-images")
     has_gt = any(samples[i].sharp is not None for i in chosen)
-    cols = ["Blurred"] + list(methods) + (["Ground truth"] if has_gt else [])
+    cols = ["Input (blurred)"] + list(methods) + (["Ground truth"] if has_gt else [])
     per_img = 2 if zoom else 1
     nrows = len(chosen) * per_img
     fig, axes = plt.subplots(nrows, len(cols), figsize=(2.0 * len(cols), 2.0 * nrows),
