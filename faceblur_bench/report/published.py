@@ -194,6 +194,11 @@ def rows_for_split(split: str, subset: str | None, metrics: list[str],
             continue
         cells = {m: rec["cells"].get(m, Cell(note=f"not reported in {e.source.split(', ', 1)[1]}"))
                  for m in metrics}
-        out.append(Row(label=e.method, cells=cells, ranked=e.harness_method not in ("gt", "blurred"),
+        label = e.method
+        if label.strip().lower() in ("ours", "proposed"):
+            # "Ours" is ambiguous once rows of several papers share a table
+            p = names.PAPERS.get(e.paper)
+            label = f"{p.short.split(' (')[0] if p else e.paper} (\"{label}\")"
+        out.append(Row(label=label, cells=cells, ranked=e.harness_method not in ("gt", "blurred"),
                        source=e.source))
     return out

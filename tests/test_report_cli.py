@@ -1,0 +1,78 @@
+"""CLI: table (layouts, formats, errors), leaderboard."""
+
+from __future__ import annotations
+
+import sys
+
+from test_report_helpers import row, write_run
+
+
+def _cli(args, capsys):
+    from faceblur_bench.cli import main
+
+    old, code = sys.argv, 0
+    sys.argv = ["faceblur-bench", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old
+    cap = capsys.readouterr()
+    return code, cap.out, " ".join(cap.err.split())
+
+
+def test_table_layout_md_csv_latex(tmp_path, capsys):
+    write_run(tmp_path, "shen", "shen-helen", {"psnr": 25.0, "ssim": 0.8},
+              rows=[row("a", {"psnr": 25.0, "ssim": 0.8}, kernel_size=13)])
+    code, out, _ = _cli(["table", "--split", "shen-helen", "--layout", "shen-t9",
+                         "--results", str(tmp_path)], capsys)
+    assert code == 0
+    assert "| shen | 25.00 | 0.8000 | – (" in out
+    assert "| Ours | **27.58** | **0.905** |" in out
+    code, out, _ = _cli(["table", "--split", "shen-helen", "--layout", "shen-t9", "-f", "csv",
+                         "--results", str(tmp_path)], capsys)
+    lines = out.splitlines()
+    assert lines[0].startswith("Method,13×13/PSNR,13×13/SSIM,15×15/PSNR")
+    assert lines[-1].startswith("shen,25.0,0.8,,")
+    code, out, _ = _cli(["table", "--layout", "dfpg-t3", "-f", "latex",
+                         "--results", str(tmp_path)], capsys)
+    assert code == 0 and "DFPG-A (ours) & \\underline{96.41} & \\textbf{89.87}" in out
+    # the split alone picks the split's default layout
+    code, out, _ = _cli(["table", "--split", "shen-helen", "--results", str(tmp_path)], capsys)
+    assert "Table 9" in out
+
+
+def test_table_plain_and_methods_filter(tmp_path, capsys):
+    write_run(tmp_path, "a", "demo", {"psnr": 25.0})
+    write_run(tmp_path, "b", "demo", {"psnr": 26.0})
+    code, out, _ = _cli(["table", "--split", "demo", "--results", str(tmp_path), "-m", "b"],
+                        capsys)
+    assert code == 0 and "| b | 26.00 |" in out and "| a |" not in out
+
+
+def test_table_errors_exit_2(tmp_path, capsys):
+    code, _, err = _cli(["table", "--layout", "sappgan-t9", "--results", str(tmp_path)], capsys)
+    assert code == 2 and "unknown layout 'sappgan-t9'" in err
+    code, _, err = _cli(["table", "--split", "demo", "--results", str(tmp_path)], capsys)
+    assert code == 2 and "no runs of split 'demo'" in err
+    code, _, err = _cli(["table", "--layout", "sappgan-t1", "--split", "300vw"], capsys)
+    assert code == 2 and "does not cover split '300vw'" in err
+    code, _, err = _cli(["table", "--split", "demo", "-f", "html"], capsys)
+    assert code == 2 and "unknown --format 'html'" in err
+
+
+def test_leaderboard_command(tmp_path, capsys):
+    write_run(tmp_path / "res", "a", "shen-celeba", {"psnr": 25.0})
+    out_md = tmp_path / "lb.md"
+    code, _, err = _cli(["leaderboard", "--results", str(tmp_path / "res"), "-o", str(out_md)],
+                        capsys)
+    assert code == 0 and f"wrote {out_md}" in err
+    text = out_md.read_text()
+    sec = text.split("## shen-celeba")[1].split("\n## ")[0]
+    # published whole-split PSNR of the Shen CelebA set share the column with the run
+    assert "| a | 25.00 | reproduced |" in sec
+    assert "| DFPG-A (ours) | <u>26.56</u> | reported, DFPGnet (Jung et al.), Table 1 |" in sec
+    assert "| Yasarla et al. [42] | **26.62** |" in sec
+    # "Ours" of a paper is named after the paper in the mixed leaderboard
+    assert '| Shen et al. 2020 ("Ours") | 24.89 ± 2.32 | reported, Shen et al. 2020, Table 10 |' in sec
