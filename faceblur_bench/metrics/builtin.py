@@ -1,4 +1,5 @@
 """Imports every built-in metric module so that each registers itself."""
 
 from . import pixel  # noqa: F401
+from . import lpips_metric  # noqa: F401
 from . import identity  # noqa: F401
