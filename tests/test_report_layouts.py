@@ -51,7 +51,7 @@ def test_sappgan_t1_subsets_and_protocol_mismatch_footnote(tmp_path):
     assert cells[2].startswith("– (")  # no d_ARC in the run
     assert cells[4] == "**29.50**"     # PSNR: matlab psnr == harness psnr, best of the column
     # SSIM: the run has only the skimage protocol; used, and the footnote says it differs
-    assert "SSIM ↑ — reproduced: harness metric `ssim` (a different protocol than the paper's)" in text
+    assert "SSIM ↑ — reproduced: harness metric `ssim` (not the paper's protocol, or the paper does not state it)" in text
     assert "PSNR ↑ — reproduced: harness metric `psnr`: uint8 RGB" in text
     assert "d_arc: metric not computed in the run (harness metric 'darc')" in text
     # the reported best of CelebA d_VGG is demoted to second

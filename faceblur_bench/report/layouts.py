@@ -245,9 +245,10 @@ class Resolver:
 
     def pick(self, quantity: str, available: dict[str, Any]) -> str | None:
         pid = self.protocol_id.get(quantity)
-        exact = names.harness_metric(quantity, pid, available=set(available))
-        if exact in available:
-            return exact
+        if names.exact_protocol(quantity, pid):
+            exact = names.harness_metric(quantity, pid, available=set(available))
+            if exact in available:
+                return exact
         loose = names.harness_metric(quantity, None, available=set(available))
         if loose in available:
             self.mismatch.setdefault(quantity, set()).add(loose)
@@ -297,7 +298,8 @@ def reproduced_cell(layout: Layout, g: RunGroup, split: str, group: str | None,
         available.update(s.get("metrics") or {})
     metric = res.pick(q, available)
     if metric is None:
-        want = names.harness_metric(q, res.protocol_id.get(q))
+        want = names.harness_metric(q, res.protocol_id.get(q)
+                                    if names.exact_protocol(q, res.protocol_id.get(q)) else None)
         return Cell(note=f"{q}: metric not computed in the run (harness metric {want!r})")
     res.note_use(q, metric, available.get(metric))
     kind = (available.get(metric) or {}).get("kind", "paired")
@@ -428,7 +430,7 @@ def _build_one(layout: Layout, summaries: list[dict[str, Any]], split: str | Non
         if q in proto_of:
             proto_lines.append(f"{header} — reported: {proto_of[q]}")
         for m, p in sorted(res.used.get(src, {}).items()):
-            flag = (" (a different protocol than the paper's)"
+            flag = (" (not the paper's protocol, or the paper does not state it)"
                     if m in res.mismatch.get(src, set()) else "")
             stat = {"min": "minimum over images of ", "mean_std": "mean ± std over images of "}.get(
                 spec.stat, "")

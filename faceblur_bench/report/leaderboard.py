@@ -68,8 +68,8 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                 for e in pub_entries:
                     if e.split_full == sp and e.scope == "main" and not (
                             e.kernel_size or e.n_frames or e.group):
-                        m = names.harness_metric(e.metric, e.protocol_id)
-                        if m not in seen:
+                        m = names.harness_metric(e.metric, e.protocol_id, strict=True)
+                        if m is not None and m not in seen:
                             seen.append(m)
                 metrics = seen
             pub_rows = published.rows_for_split(name, subset, metrics, published_dir)

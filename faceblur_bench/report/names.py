@@ -81,24 +81,35 @@ QUANTITIES: dict[str, Quantity] = {
 #: (quantity, published protocol id) -> harness metric names of a compatible protocol.
 #: A quantity alone maps through ``(quantity, "*")``.
 HARNESS_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
+    # (quantity, "*"): the harness's standard protocol(s) of the quantity
     ("psnr", "*"): ("psnr",),
     ("ssim", "*"): ("ssim",),
-    ("ssim", "matlab-rgb-volume"): ("ssim-matlab-rgb",),
-    ("lpips", "*"): ("lpips",),
-    ("lpips", "lpips-vgg-0255"): ("lpips-sappgan", "lpips-vgg-0255"),
-    ("lpips", "dfpg-lpips"): ("lpips-sappgan", "lpips-vgg-0255"),
-    ("lpips", "cfmd-lpips"): ("lpips-cfmd", "lpips-alex-01"),
-    ("d_vgg", "*"): ("dvgg", "d_vgg"),
-    ("d_arc", "*"): ("darc", "d_arc"),
-    ("arcface", "*"): ("arcface", "arcface_dist", "arcface_cos"),
+    ("lpips", "*"): ("lpips-alex", "lpips-vgg", "lpips"),
+    ("d_vgg", "*"): ("dvgg",),
+    ("d_arc", "*"): ("darc",),
+    ("arcface", "*"): ("arcface",),
     ("fid", "*"): ("fid",),
-    ("verification_acc", "*"): ("verification_acc", "verification"),
-    ("verification_acc", "mspl-mobilefacenet-kfold"): ("verification_mspl", "verification_acc"),
-    ("detection_rate", "*"): ("detection_rate", "detection"),
-    ("top1", "*"): ("top1", "top_1"),
-    ("top3", "*"): ("top3", "top_3"),
-    ("top5", "*"): ("top5", "top_5"),
+    ("verification_acc", "*"): ("verification-lfw", "verification-paper"),
+    ("detection_rate", "*"): ("detection-rate",),
+    ("top1", "*"): ("identification-top1",),
+    ("top3", "*"): ("identification-top3",),
+    ("top5", "*"): ("identification-top5",),
+    # protocols the harness reproduces as the papers' code computed them
+    ("psnr", "matlab-rgb"): ("psnr",),
+    ("ssim", "matlab-rgb-volume"): ("ssim-matlab-rgb",),
+    ("d_vgg", "sappgan-dvgg"): ("dvgg",),
+    ("d_vgg", "dfpg-dvgg"): ("dvgg",),
+    ("d_arc", "sappgan-darc"): ("darc",),
+    ("lpips", "lpips-vgg-0255"): ("lpips-vgg-255",),
+    ("lpips", "dfpg-lpips"): ("lpips-vgg-255",),
+    ("lpips", "cfmd-lpips"): ("lpips-alex-01",),
+    ("verification_acc", "mspl-mobilefacenet-kfold"): ("verification-paper",),
 }
+
+#: quantities whose published numbers may share a leaderboard column with the harness's
+#: standard protocol even when the paper does not state its implementation (RGB uint8 PSNR is
+#: what every paper here means)
+LOOSE_OK = frozenset({"psnr"})
 
 #: harness split -> subsets, and the names the papers use for it
 SPLITS: dict[str, dict[str, object]] = {
@@ -133,13 +144,23 @@ def display(metric: str) -> Quantity:
     return Quantity(metric, None, 4, metric)
 
 
+def exact_protocol(quantity: str, protocol_id: str | None) -> bool:
+    """True when the harness has a metric computing ``quantity`` as the paper's protocol did."""
+    return (quantity, protocol_id or "*") in HARNESS_METRICS and bool(protocol_id)
+
+
 def harness_metric(quantity: str, protocol_id: str | None = None,
-                   available: set[str] | list[str] | None = None) -> str:
+                   available: set[str] | list[str] | None = None, strict: bool = False
+                   ) -> str | None:
     """Harness metric name for a published (quantity, protocol id).
 
     Among the candidates, the first one in ``available`` (e.g. the metrics of the runs being
     tabulated, or the metric registry) wins; with none available, the first candidate.
+    ``strict``: None unless the protocol is one the harness reproduces (or the quantity is in
+    :data:`LOOSE_OK`).
     """
+    if strict and not exact_protocol(quantity, protocol_id) and quantity not in LOOSE_OK:
+        return None
     cands = HARNESS_METRICS.get((quantity, protocol_id or "*")) or \
         HARNESS_METRICS.get((quantity, "*")) or (quantity,)
     if available is not None:

@@ -178,8 +178,8 @@ def rows_for_split(split: str, subset: str | None, metrics: list[str],
                and e.scope == "main" and not e.kernel_size and not e.n_frames and not e.group]
     by_row: dict[tuple[str, str, int], dict[str, Any]] = {}
     for e in entries:
-        col = names.harness_metric(e.metric, e.protocol_id, available=set(metrics))
-        if col not in metrics:
+        col = names.harness_metric(e.metric, e.protocol_id, available=set(metrics), strict=True)
+        if col is None or col not in metrics:
             continue
         key = (e.paper, e.table, e.row)
         rec = by_row.setdefault(key, {"entry": e, "cells": {}})
