@@ -11,8 +11,10 @@ Two implementations of the same blur:
 
 * :func:`blur_image` -- the reference, per image and channel with ``scipy.signal.convolve``
   exactly as the authors' script does (float32 image, float64 kernel);
-* :func:`blur_batch` / :func:`blur_all_pairs` -- batched FFT convolution in torch on any
-  device, for synthesis at scale and for on-the-fly blurring in trainers. They agree with the
+* :func:`blur_batch` / :func:`blur_all_pairs` -- batched FFT convolution on any torch device
+  (``torch.fft``; on CPU, for plain float tensors without autograd, scipy's multi-threaded
+  pocketfft in cache-sized chunks, which is ~2.5x faster than torch's CPU FFT on this
+  machine), for synthesis at scale and for on-the-fly blurring in trainers. They agree with the
   reference to ~1e-6 in float32 and ~1e-12 in float64 (tested).
 """
 
@@ -128,6 +130,38 @@ def stack_kernels(kernels: torch.Tensor | Sequence[np.ndarray | torch.Tensor],
     return out.to(device)
 
 
+#: kernels per inverse-FFT call on CPU (keeps the working set in cache)
+CPU_CHUNK = 4
+
+
+def _blur_fft_cpu(x: torch.Tensor, kernels: torch.Tensor, pairs: bool, lh: int, lw: int, h: int, w: int,
+                  ksz: int) -> torch.Tensor:
+    """CPU branch: scipy's pocketfft (multi-threaded, faster than torch's CPU FFT here), chunked."""
+    import os
+
+    import scipy.fft as sfft
+
+    workers = os.cpu_count() or 1
+    xn, kn = x.numpy(), kernels.numpy()
+    fx = sfft.rfft2(xn, s=(lh, lw), workers=workers)  # (N, C, lh, lw//2+1)
+    fk = sfft.rfft2(kn, s=(lh, lw), workers=workers)  # (B, lh, lw//2+1)
+    n, c = xn.shape[:2]
+    b = kn.shape[0]
+    sl = (Ellipsis, slice(ksz - 1, ksz - 1 + h), slice(ksz - 1, ksz - 1 + w))
+    if pairs:
+        out = np.empty((n, b, c, h, w), dtype=xn.dtype)
+        for i in range(n):
+            for j in range(0, b, CPU_CHUNK):
+                prod = fx[i][None] * fk[j:j + CPU_CHUNK, None]
+                out[i, j:j + CPU_CHUNK] = sfft.irfft2(prod, s=(lh, lw), workers=workers)[sl]
+    else:
+        out = np.empty((n, c, h, w), dtype=xn.dtype)
+        for j in range(0, n, CPU_CHUNK):
+            prod = fx[j:j + CPU_CHUNK] * fk[j:j + CPU_CHUNK, None]
+            out[j:j + CPU_CHUNK] = sfft.irfft2(prod, s=(lh, lw), workers=workers)[sl]
+    return torch.from_numpy(out)
+
+
 def _blur_fft(images: torch.Tensor, kernels: torch.Tensor, pairs: bool) -> torch.Tensor:
     n, c, h, w = images.shape
     ksz = kernels.shape[-1]
@@ -136,6 +170,8 @@ def _blur_fft(images: torch.Tensor, kernels: torch.Tensor, pairs: bool) -> torch
         raise UsageError(f"kernel size {ksz} too large for a {h}x{w} image", "reflect padding needs K <= 2*min(H, W) - 1")
     x = F.pad(images, (pad, pad, pad, pad), mode="reflect") if pad else images
     lh, lw = _fast_len(h + ksz - 1), _fast_len(w + ksz - 1)
+    if x.device.type == "cpu" and not x.requires_grad and x.dtype in (torch.float32, torch.float64):
+        return _blur_fft_cpu(x.contiguous(), kernels.contiguous(), pairs, lh, lw, h, w, ksz)
     fx = torch.fft.rfft2(x, s=(lh, lw))  # (N, C, lh, lw//2+1)
     fk = torch.fft.rfft2(kernels, s=(lh, lw))  # (B, lh, lw//2+1)
     if pairs:  # every image with every kernel -> (N, B, C, ...)
