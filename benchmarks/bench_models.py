@@ -1,0 +1,160 @@
+"""Speed of the SAPPGAN / DFPGnet models at 128x128: training images/s and inference runtime.
+
+    python benchmarks/bench_models.py [--device cpu|cuda] [--quick]
+
+Measures, for the paper-size models (generator 44.66 M parameters, SAPP discriminator ch 64,
+CA feature discriminator width 64):
+
+- inference: ``restore()``-equivalent generator forward at batch 1 and 16, fp32 and bf16
+  autocast (median of timed repeats after warm-up; CUDA synchronised);
+- training: one full SAPPGAN (S5) and DFPGnet (B6) step — generator forward, discriminator
+  step, generator step with VGGFace features — in images/s at batch 16 (fp32 and bf16 autocast).
+
+Weights are random (format-faithful VGGFace16 file written to a temp dir): speed does not
+depend on their values; no quality number is produced here. Results go to
+``benchmarks/results/models_<device>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from faceblur_bench.methods.dfpg.model import DFPGGenerator, GeneratorConfig, count_parameters  # noqa: E402
+from faceblur_bench.methods.dfpg.vggface import VGGFaceFeatures, save_random_vggface16  # noqa: E402
+from faceblur_bench.train.config import build_config  # noqa: E402
+from faceblur_bench.train.task import task_class  # noqa: E402
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _autocast(dev: torch.device, bf16: bool):
+    if not bf16:
+        return nullcontext()
+    return torch.autocast(dev.type, dtype=torch.bfloat16)
+
+
+def time_it(fn, dev: torch.device, warmup: int, repeats: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    _sync(dev)
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        _sync(dev)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def bench_inference(dev: torch.device, quick: bool) -> list[dict]:
+    g = DFPGGenerator(GeneratorConfig()).to(dev).eval()
+    res = []
+    for bs in (1, 16):
+        for bf16 in (False, True):
+            x = torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1
+
+            @torch.no_grad()
+            def run():
+                with _autocast(dev, bf16):
+                    g(x)
+
+            reps = 3 if quick or dev.type == "cpu" else 20
+            t = time_it(run, dev, warmup=1 if dev.type == "cpu" else 5, repeats=reps)
+            med = statistics.median(t)
+            res.append({"batch": bs, "dtype": "bf16-autocast" if bf16 else "fp32", "median_s_per_batch": round(med, 5),
+                        "ms_per_image": round(1000 * med / bs, 3), "repeats": reps})
+            print(f"inference bs={bs:2d} {res[-1]['dtype']:14s} {med * 1000:9.2f} ms/batch "
+                  f"{res[-1]['ms_per_image']:8.2f} ms/image", flush=True)
+    return res
+
+
+def bench_training(dev: torch.device, quick: bool, weights_dir: Path) -> list[dict]:
+    vgg_path = save_random_vggface16(weights_dir / "VGGFace16.pth")
+
+    def loader(layers, overrides=None, device="cpu"):
+        return VGGFaceFeatures(layers).load_vggface16(vgg_path).to(device)
+
+    res = []
+    bs = 16 if not (quick and dev.type == "cpu") else 2
+    for method in ("sappgan", "dfpg"):
+        cfg = build_config(method)
+        cfg["model"]["discriminator"].setdefault("n_classes", 19)
+        task = task_class(method)(cfg, dev, vgg_loader=loader)
+        g, d = task.generator, task.discriminator
+        og = torch.optim.Adam(g.parameters(), lr=1e-4)
+        od = torch.optim.Adam(d.parameters(), lr=1e-5)
+        for bf16 in (False, True):
+            batch = {"sharp": torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1,
+                     "blurred": torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1,
+                     "labels": torch.randint(0, 19, (bs, 128, 128), device=dev)}
+
+            def step():
+                b = dict(batch)
+                with _autocast(dev, bf16):
+                    out = g(b["blurred"])
+                d.requires_grad_(True)
+                with _autocast(dev, bf16):
+                    ld, _ = task.discriminator_loss(b, (out[0].detach(), tuple(p.detach() for p in out[1])), 0, d)
+                od.zero_grad(set_to_none=True)
+                ld.backward()
+                od.step()
+                d.requires_grad_(False)
+                with _autocast(dev, bf16):
+                    lg, _ = task.generator_loss(b, out, 0, d)
+                og.zero_grad(set_to_none=True)
+                lg.backward()
+                og.step()
+
+            reps = 2 if dev.type == "cpu" else (5 if quick else 15)
+            t = time_it(step, dev, warmup=1 if dev.type == "cpu" else 3, repeats=reps)
+            med = statistics.median(t)
+            res.append({"method": method, "ablation": cfg["ablation"], "batch": bs,
+                        "dtype": "bf16-autocast" if bf16 else "fp32", "median_s_per_step": round(med, 4),
+                        "images_per_s": round(bs / med, 2), "repeats": reps})
+            print(f"train {method:8s} bs={bs} {res[-1]['dtype']:14s} {med:8.3f} s/step "
+                  f"{res[-1]['images_per_s']:8.2f} img/s", flush=True)
+        del task, g, d, og, od
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (and batch 2 for CPU training)")
+    ap.add_argument("--out", default=None, help="JSON output path (default benchmarks/results/models_<device>.json)")
+    args = ap.parse_args()
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    info = {"device": dev.type, "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": args.quick,
+            "generator_parameters": count_parameters(GeneratorConfig()), "image_size": 128}
+    print(json.dumps(info), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = {**info, "inference": bench_inference(dev, args.quick), "training": bench_training(dev, args.quick, Path(tmp))}
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"models_{dev.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
