@@ -69,7 +69,7 @@ class MTCNNDetector:
             if images.ndim != 3 or images.shape[2] != 3 or images.dtype != np.uint8:
                 raise ValueError(f"expected one (H, W, 3) uint8 RGB image, got {images.shape} "
                                  f"{images.dtype}")
-            hwc = torch.from_numpy(np.ascontiguousarray(images))[None]
+            hwc = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True))[None]
         else:
             if images.ndim != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
                 raise ValueError(f"expected uint8 (N, 3, H, W) images, got {tuple(images.shape)} "
