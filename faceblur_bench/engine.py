@@ -34,6 +34,7 @@ from .errors import (
     WeightsIntegrityError,
     WeightsMissingError,
 )
+from .faults import crash_point
 from .imageio import read_image, write_png
 from .methods.base import Method
 from .metrics.base import Batch, Metric, MetricContext, nan_mean_std
@@ -318,6 +319,7 @@ def _process_batch(decoded: list[Decoded], method: Method, live: list[MetricStat
         errors: dict[str, str] = {}
         for st in live:
             m = st.metric
+            crash_point("metrics")
             try:
                 with torch.inference_mode():
                     if m.kind == "set":
@@ -362,6 +364,7 @@ def _restore_group(group: list[Decoded], method: Method, device: torch.device, s
             m["kernel"] = split.kernel(d.sample)
         meta.append(m)
     expected = (x.shape[0], 3, x.shape[2] * method.scale, x.shape[3] * method.scale)
+    crash_point("restore")
     t = time.perf_counter()
     try:
         with torch.inference_mode():

@@ -32,6 +32,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from .errors import ResultsLockedError
+from .faults import crash_point
 
 SCHEMA = 1
 
@@ -54,6 +55,8 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        if path.name == "summary.json":
+            crash_point("summary-write")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -156,7 +159,12 @@ class RunStore:
         if not blob:
             return
         with open(self.rows_path, "a", encoding="utf-8") as f:
-            f.write(blob)
+            half = len(blob) - (len(blob) - blob.rfind("\n", 0, len(blob) - 1)) // 2  # inside the last line
+            f.write(blob[:half])
+            f.flush()
+            os.fsync(f.fileno())
+            crash_point("rows-write")  # a crash here leaves a torn line: the reader must discard it
+            f.write(blob[half:])
             f.flush()
             os.fsync(f.fileno())
 
@@ -171,6 +179,7 @@ class RunStore:
             np.savez(f, ids=np.array(ids, dtype=object).astype(str), features=np.asarray(feats))
             f.flush()
             os.fsync(f.fileno())
+        crash_point("features-write")
         os.replace(tmp, path)
 
     def read_features(self, metric: str, ids: list[str]) -> np.ndarray | None:

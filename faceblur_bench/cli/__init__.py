@@ -40,10 +40,15 @@ from . import data as data_cli  # noqa: E402
 
 data_cli.register(app)
 
+from . import weights as weights_cli  # noqa: E402
+
+weights_cli.register(app)
+
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # click returns typer.Exit codes instead of raising
+        sys.exit(rc if isinstance(rc, int) else 0)
     except FaceblurError as exc:
         console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
         if exc.hint:
