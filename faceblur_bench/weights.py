@@ -38,6 +38,7 @@ class WeightFile:
     #: "torch-hub" | "torch-checkpoints" | "insightface:<pack>" | "faceblur"
     cache: str
     description: str
+    #: users other than registered metrics (metrics are found through their ``weights`` attribute)
     used_by: tuple[str, ...] = ()
     #: how to obtain it when the URL is not a direct download (e.g. Google Drive zip)
     manual: str = ""
@@ -294,7 +295,7 @@ register(WeightFile(
     cache="faceblur",
     description="VGGFace16 (torchvision vgg16 layout, 2622 classes, {'state_dict': ...}) from "
                 "Lu et al. via the MSPL-GAN README; no published sha256",
-    used_by=("dvgg",),
+    used_by=("dvgg", "DFPGnet training (VGGFace prior targets)"),
     manual="download VGGFace16.zip from the MSPL-GAN README (Google Drive: " + _GDRIVE + "), "
            "unzip it and place VGGFace16.pth in ~/.cache/faceblur_bench/weights/ "
            "(or $FACEBLUR_WEIGHTS/)",
@@ -308,7 +309,7 @@ register(WeightFile(
     cache="faceblur",
     description="GFPGAN ResNetArcFace-18 (IRBlock [2,2,2,2], no SE, gray input; keys with "
                 "'module.' prefix); GFPGAN publishes no sha256",
-    used_by=("darc", "verification-darc"),
+    used_by=(),
 ))
 register(WeightFile(
     name="mobilefacenet",
@@ -318,7 +319,7 @@ register(WeightFile(
     cache="faceblur",
     description="MobileFaceNet 512-d (TreB1eN/InsightFace_Pytorch) used by the MSPL/DFPG "
                 "verification notebook; no published sha256",
-    used_by=("verification-paper",),
+    used_by=(),
     manual="download model_mobilefacenet.pth from the TreB1eN/InsightFace_Pytorch README "
            "(OneDrive https://1drv.ms/u/s!AhMqVPD44cDOhkSMHodSH4rhfb5u or BaiduNetDisk "
            "https://pan.baidu.com/s/1hqNNkcAjQOSxUjofboN6qg) and place it in "
@@ -334,7 +335,7 @@ register(WeightFile(
     description="insightface buffalo_l recognition model (IResNet-50, WebFace600K, ONNX); "
                 "member of buffalo_l.zip (the URL insightface's own downloader uses; older releases: "
                 "tag v0.7); no published sha256",
-    used_by=("arcface", "verification-lfw", "identification-top-k"),
+    used_by=(),
     archive_member="w600k_r50.onnx",
 ))
 register(WeightFile(
