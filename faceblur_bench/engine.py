@@ -27,6 +27,7 @@ import torch
 from . import __version__
 from .data.base import Sample, Split
 from .errors import (
+    DataLayoutError,
     FaceblurError,
     ImageError,
     MethodOutputError,
@@ -181,6 +182,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     method.load(cfg.checkpoint, device)
 
     samples = split.samples()
+    fingerprint = split_fingerprint(split, samples)
     if cfg.limit is not None:
         samples = samples[: cfg.limit]
     if not samples:
@@ -195,7 +197,6 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
         dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
         raise UsageError(f"split {split.full_name!r} has duplicate sample ids: {', '.join(dup)}",
                          "sample ids must be unique; check the split layout for duplicated files")
-    fingerprint = split.fingerprint(samples)
     ident = {**method.identity(), "split": split.full_name, "split_fingerprint": fingerprint,
              "partial": bool(split.partial), "limit": cfg.limit}
     key = run_key(ident)
@@ -239,6 +240,26 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     if interrupted:
         raise KeyboardInterrupt
     return summary
+
+
+def split_fingerprint(split: Split, samples: list[Sample]) -> str:
+    """sha256 of the split's exact files (the manifest hash); refuses data changed since its manifest.
+
+    When ``faceblur-bench data verify`` wrote a manifest for this split, files that changed,
+    appeared or disappeared since are an error: results must never mix data silently.
+    """
+    from .data.manifest import load_manifest, manifest_hash, manifest_path
+
+    current = manifest_hash(split, samples)
+    path = manifest_path(split)
+    if path.is_file():
+        stored = load_manifest(path, split.data_root)
+        if stored.get("hash") and stored["hash"] != current:
+            raise DataLayoutError(
+                f"split {split.full_name!r} changed on disk since its manifest was written ({path})",
+                f"run `faceblur-bench data verify {split.full_name}` to see which files changed; if the change "
+                f"is intended, accept it with `faceblur-bench data verify {split.full_name} --rewrite`")
+    return current
 
 
 def _safe(name: str) -> str:
