@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import functools
 import warnings
 from pathlib import Path
@@ -17,7 +18,8 @@ from faceblur_bench.metrics.base import MetricContext
 from faceblur_bench.metrics.verification import (
     NotApplicableError, balanced_folds, build_pairs, kfold_unshuffled, lfw_10fold, pack, topk_identification,
     unpack, verification_accuracy_paper)
-from test_metrics_identity import face_crop, group_photo, make_arcface_onnx, randomise_bn, to_batch, weight_dirs  # noqa: F401
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared helpers, any import mode
+from test_metrics_identity import face_crop, group_photo, make_arcface_onnx, randomise_bn, to_batch, weight_dirs  # noqa: F401,E402
 
 
 # -- brute-force references (written independently of the module) -----------------------------------
