@@ -2,6 +2,7 @@
 
 from . import pixel  # noqa: F401
 from . import lpips_metric  # noqa: F401
+from . import fid  # noqa: F401
 from . import identity  # noqa: F401
 from . import verification  # noqa: F401
 from . import detection  # noqa: F401
