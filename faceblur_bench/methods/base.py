@@ -70,10 +70,21 @@ class TorchMethod(Method):
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
         super().load(checkpoint, device)
         if checkpoint is not None:
-            state = torch.load(Path(checkpoint), map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and "model" in state:
-                state = state["model"]
-            self.net.load_state_dict(state)
+            from ..errors import WeightsIntegrityError
+
+            try:
+                state = torch.load(Path(checkpoint), map_location="cpu", weights_only=True)
+                if isinstance(state, dict) and "model" in state:
+                    state = state["model"]
+                self.net.load_state_dict(state)
+            except FileNotFoundError:
+                raise WeightsIntegrityError(f"checkpoint {checkpoint} does not exist", "check --checkpoint") from None
+            except Exception as exc:  # unpickling refused (code inside), wrong keys, damaged file
+                raise WeightsIntegrityError(
+                    f"cannot load checkpoint {checkpoint} for {self.name or type(self).__name__}: "
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                    "checkpoints are read with torch.load(weights_only=True) and must hold a state dict "
+                    "(optionally under 'model') of this method's network") from None
         self.net.to(self.device).eval()
 
 
