@@ -21,9 +21,9 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .errors import UsageError, WeightsIntegrityError, WeightsMissingError
 

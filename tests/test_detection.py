@@ -12,7 +12,7 @@ import torch
 from faceblur_bench.metrics.base import MetricContext
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared helpers, any import mode
-from test_metrics_identity import face_crop, to_batch  # noqa: E402
+from test_metrics_identity import face_crop, to_batch
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 import functools
+import sys
 import warnings
 from pathlib import Path
 
@@ -16,10 +16,26 @@ from faceblur_bench.data.base import Sample
 from faceblur_bench.errors import UsageError
 from faceblur_bench.metrics.base import MetricContext
 from faceblur_bench.metrics.verification import (
-    NotApplicableError, balanced_folds, build_pairs, kfold_unshuffled, lfw_10fold, pack, topk_identification,
-    unpack, verification_accuracy_paper)
+    NotApplicableError,
+    balanced_folds,
+    build_pairs,
+    kfold_unshuffled,
+    lfw_10fold,
+    pack,
+    topk_identification,
+    unpack,
+    verification_accuracy_paper,
+)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared helpers, any import mode
-from test_metrics_identity import face_crop, group_photo, make_arcface_onnx, randomise_bn, to_batch, weight_dirs  # noqa: F401,E402
+from test_metrics_identity import (  # noqa: F401
+    face_crop,
+    group_photo,
+    make_arcface_onnx,
+    randomise_bn,
+    to_batch,
+    weight_dirs,
+)
 
 
 # -- brute-force references (written independently of the module) -----------------------------------
@@ -312,7 +328,7 @@ def test_verification_paper_end_to_end_matches_manual_pipeline(tmp_path, weight_
     assert feats.shape == (len(restored), 2 * 512 + 2)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _t1_faces(n: int = 6) -> list[np.ndarray]:
     """Square 128x128 crops of the n left-most faces of insightface's t1.jpg (computed once)."""
     from faceblur_bench.nets.align import MTCNNDetector
@@ -331,7 +347,11 @@ def _t1_faces(n: int = 6) -> list[np.ndarray]:
 
 def test_lfw_and_identification_share_arcface_embeddings(weight_dirs):
     from faceblur_bench.metrics.identity import ArcFaceDistance
-    from faceblur_bench.metrics.verification import IdentificationTop1, IdentificationTop5, VerificationLFW
+    from faceblur_bench.metrics.verification import (
+        IdentificationTop1,
+        IdentificationTop5,
+        VerificationLFW,
+    )
 
     make_arcface_onnx(weight_dirs["insightface"])
     gts = _t1_faces(6) + [face_crop(128)]

@@ -11,7 +11,6 @@ import sys
 import threading
 import zipfile
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -132,7 +131,7 @@ class _Server:
         files = self.files
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 body = files.get(self.path)
                 if body is None:
                     self.send_response(404)

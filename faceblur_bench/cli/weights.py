@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
@@ -27,7 +26,7 @@ weights_app = typer.Typer(
 )
 
 
-def _overrides(items: Optional[List[str]]) -> dict[str, str]:
+def _overrides(items: list[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for it in items or []:
         if "=" not in it:
@@ -104,7 +103,7 @@ def _show(overrides: dict[str, str], hash_files: bool, as_json: bool) -> None:
 @weights_app.callback()
 def weights_table(
     ctx: typer.Context,
-    weights: Optional[List[str]] = typer.Option(None, "--weights", help="Override NAME=PATH (repeatable), "
+    weights: list[str] | None = typer.Option(None, "--weights", help="Override NAME=PATH (repeatable), "
                                                 "as in `run`: show the status of that file instead."),
     no_hash: bool = typer.Option(False, "--no-hash", help="Do not hash files (faster; sha256 column "
                                  "shows 'not checked')."),
@@ -118,7 +117,7 @@ def weights_table(
 
 @weights_app.command("fetch")
 def weights_fetch(
-    names: Optional[List[str]] = typer.Argument(None, help="Weight entry names (see `faceblur-bench weights`)."),
+    names: list[str] | None = typer.Argument(None, help="Weight entry names (see `faceblur-bench weights`)."),
     all_: bool = typer.Option(False, "--all", help="Fetch every known file that is missing."),
     force: bool = typer.Option(False, "--force", help="Download again even when a verified file exists."),
     timeout: float = typer.Option(30.0, "--timeout", help="Network timeout in seconds per request."),
@@ -151,7 +150,7 @@ def weights_fetch(
                       TransferSpeedColumn(), console=console, transient=True) as prog:
             task = prog.add_task(f"{n} ({e.filename})", total=None)
 
-            def report(done: int, total: int | None) -> None:
+            def report(done: int, total: int | None, task=task) -> None:
                 prog.update(task, completed=done, total=total)
 
             try:

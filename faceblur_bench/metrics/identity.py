@@ -27,13 +27,21 @@ verification and identification metrics reuse them. Networks are built once per 
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .. import weights as wts
 from ..errors import UsageError, WeightsIntegrityError
-from ..nets.align import DETECTOR_PROTOCOL, FaceDetection, MTCNNDetector, align_face, main_face, to_hwc_numpy
+from ..nets.align import (
+    DETECTOR_PROTOCOL,
+    FaceDetection,
+    MTCNNDetector,
+    align_face,
+    main_face,
+    to_hwc_numpy,
+)
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
 

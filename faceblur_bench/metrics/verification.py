@@ -39,9 +39,10 @@ its own identity.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,8 +54,14 @@ from ..imageio import read_image
 from ..nets.align import DETECTOR_PROTOCOL, MTCNNDetector, align_face, main_face, to_hwc_numpy
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
-from .identity import (ARCFACE_DEFAULT, ArcFaceONNXEmbedder, arcface_embedder, arcface_pair_embeddings,
-                       batch_faces, mtcnn_detector)
+from .identity import (
+    ARCFACE_DEFAULT,
+    ArcFaceONNXEmbedder,
+    arcface_embedder,
+    arcface_pair_embeddings,
+    batch_faces,
+    mtcnn_detector,
+)
 
 PAPER_THRESHOLDS = np.arange(0, 4, 0.0001)
 LFW_THRESHOLDS = np.arange(0, 4, 0.01)

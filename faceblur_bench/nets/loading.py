@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,7 +41,7 @@ def read_state_dict(path: str | Path, wrapper_key: str | None = None,
         )
     sd = dict(obj)
     if strip_prefix:
-        sd = {(k[len(strip_prefix):] if k.startswith(strip_prefix) else k): v for k, v in sd.items()}
+        sd = {(k.removeprefix(strip_prefix)): v for k, v in sd.items()}
     return sd
 
 
