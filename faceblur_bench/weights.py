@@ -180,7 +180,7 @@ def resolve(name: str, overrides: dict[str, str] | None = None, verify: bool = T
     where = "\n".join(f"    {p}" for p in looked)
     how = wf.manual or f"run `faceblur-bench weights fetch {wf.name}`"
     raise WeightsMissingError(
-        f"weights missing: {wf.name} ({wf.filename}, {wf.description}); looked in:\n{where}",
+        f"{wf.filename} not found ({wf.name}: {wf.description}); looked in:\n{where}",
         f"{how}; or place the file at {upstream_dir(wf) / wf.filename}; "
         f"or set {env_override_var(wf.name)}=PATH (source: {wf.url})",
     )
