@@ -44,6 +44,10 @@ from . import weights as weights_cli  # noqa: E402
 
 weights_cli.register(app)
 
+from . import bench as bench_cli  # noqa: E402
+
+bench_cli.register(app)
+
 
 def main() -> None:
     try:
