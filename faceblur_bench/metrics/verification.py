@@ -8,7 +8,12 @@ distance = squared L2; pairs ordered all-positive then all-negative; thresholds
 ``arange(0, 4, 1e-4)``; unshuffled 10-fold (``KFold(10, shuffle=False)``): the threshold with the
 best accuracy on nine folds is applied to the tenth; value = mean test-fold accuracy. Because of
 the ordering every test fold holds a single class — the value is reported as published, with a
-warning; use ``verification-lfw`` for a sound number.
+warning; use ``verification-lfw`` for a sound number. Known differences from the MSPL code: the
+landmarks come from facenet-pytorch's MTCNN (same P/R/O-Net cascade, minimum face 20 px, stage
+thresholds 0.6/0.7/0.8, pyramid factor 0.707 as the notebook's TropComplique ``mtcnn-pytorch``,
+but a different resampling and NMS implementation, so landmarks can differ slightly); the warp is
+insightface's least-squares similarity onto the same 112×112 template (MSPL's ``cp2tform`` also
+tries a reflected fit, which does not win on an upright face).
 
 ``verification-lfw`` — the standard LFW protocol on ArcFace embeddings (insightface ONNX,
 buffalo_l ``w600k_r50`` by default): restored faces aligned with the ground truth's landmarks
