@@ -329,3 +329,17 @@ def test_shared_networks_and_detections_built_once(weight_dirs):
     assert va[0] == vb[0] and abs(va[0]) < 1e-5  # identical images
     faces = batch_faces(batch, "reference", a.detector)
     assert batch_faces(batch, "reference", a.detector) is faces and len(faces[0]) == 1
+
+
+def test_faceless_batch_gives_nan_rows_of_the_model_width(weight_dirs):
+    from faceblur_bench.metrics.identity import ArcFaceDistance, arcface_pair_embeddings
+
+    make_arcface_onnx(weight_dirs["insightface"])
+    m = ArcFaceDistance()
+    ctx = MetricContext("cpu")
+    m.setup(ctx)
+    blank = np.full((128, 128, 3), 77, np.uint8)
+    batch = to_batch([blank, blank], [blank, blank])
+    assert np.isnan(m.compute(batch)).all()
+    e = arcface_pair_embeddings(batch, ctx, m.embedder, m.detector)
+    assert e["restored"].shape == (2, 512) and not e["face"].any()

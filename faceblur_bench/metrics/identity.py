@@ -151,8 +151,8 @@ def embed_aligned(embedder: ArcFaceONNXEmbedder, images_hwc: np.ndarray,
     crops = np.stack([align_face(images_hwc[i], landmarks[i]) for i in idx]) if idx else \
         np.zeros((0, 112, 112, 3), np.uint8)
     emb = embedder.embed(crops)
-    out = np.full((len(landmarks), emb.shape[1] if emb.ndim == 2 and emb.shape[0] else 512),
-                  np.nan, np.float32)
+    width = emb.shape[1] if emb.ndim == 2 and emb.shape[0] else (embedder.dim or 512)
+    out = np.full((len(landmarks), width), np.nan, np.float32)
     if idx:
         out[idx] = emb
     return out
