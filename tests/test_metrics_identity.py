@@ -343,3 +343,15 @@ def test_faceless_batch_gives_nan_rows_of_the_model_width(weight_dirs):
     assert np.isnan(m.compute(batch)).all()
     e = arcface_pair_embeddings(batch, ctx, m.embedder, m.detector)
     assert e["restored"].shape == (2, 512) and not e["face"].any()
+
+
+def test_damaged_weight_file_is_refused_with_its_path(weight_dirs):
+    from faceblur_bench.metrics.identity import DARC
+
+    bad = weight_dirs["faceblur"] / "arcface_resnet18.pth"
+    bad.write_bytes(b"<html>Google Drive virus scan warning</html>")
+    with pytest.raises(WeightsIntegrityError, match="cannot read weight file .*arcface_resnet18.pth"):
+        DARC().setup(MetricContext("cpu"))
+    torch.save({"module.conv1.weight": [1, 2, 3]}, bad)
+    with pytest.raises(WeightsIntegrityError, match="does not hold a tensor state dict"):
+        DARC().setup(MetricContext("cpu"))
