@@ -69,7 +69,7 @@ def brute_lfw(e1, e2, issame, thresholds, n_folds=10):
     neg = [i for i in range(len(issame)) if not issame[i]]
     accs = []
     for k in range(n_folds):
-        def chunk(lst):
+        def chunk(lst, k=k):
             q, r = divmod(len(lst), n_folds)
             start = k * q + min(k, r)
             return lst[start:start + q + (1 if k < r else 0)]

@@ -77,9 +77,9 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = 17) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     dummy = torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE)
-    kwargs = dict(input_names=["input.1"], output_names=["embedding"],
-                  dynamic_axes={"input.1": {0: "batch"}, "embedding": {0: "batch"}},
-                  opset_version=opset)
+    kwargs = {"input_names": ["input.1"], "output_names": ["embedding"],
+              "dynamic_axes": {"input.1": {0: "batch"}, "embedding": {0: "batch"}},
+              "opset_version": opset}
     with torch.no_grad():
         try:
             torch.onnx.export(model, (dummy,), str(path), dynamo=False, **kwargs)
