@@ -32,10 +32,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faceblur_bench.methods.dfpg.model import DFPGGenerator, GeneratorConfig, count_parameters  # noqa: E402
-from faceblur_bench.methods.dfpg.vggface import VGGFaceFeatures, save_random_vggface16  # noqa: E402
-from faceblur_bench.train.config import build_config  # noqa: E402
-from faceblur_bench.train.task import task_class  # noqa: E402
+from faceblur_bench.methods.dfpg.model import DFPGGenerator, GeneratorConfig, count_parameters
+from faceblur_bench.methods.dfpg.vggface import VGGFaceFeatures, save_random_vggface16
+from faceblur_bench.train.config import build_config
+from faceblur_bench.train.task import task_class
 
 
 def _sync(dev: torch.device) -> None:
@@ -62,26 +62,65 @@ def time_it(fn, dev: torch.device, warmup: int, repeats: int) -> list[float]:
     return out
 
 
+def _inference_case(g: torch.nn.Module, dev: torch.device, bs: int, bf16: bool, quick: bool) -> dict:
+    x = torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1
+
+    @torch.no_grad()
+    def run() -> None:
+        with _autocast(dev, bf16):
+            g(x)
+
+    reps = 3 if quick or dev.type == "cpu" else 20
+    med = statistics.median(time_it(run, dev, warmup=1 if dev.type == "cpu" else 5, repeats=reps))
+    row = {"batch": bs, "dtype": "bf16-autocast" if bf16 else "fp32", "median_s_per_batch": round(med, 5),
+           "ms_per_image": round(1000 * med / bs, 3), "repeats": reps}
+    print(f"inference bs={bs:2d} {row['dtype']:14s} {med * 1000:9.2f} ms/batch {row['ms_per_image']:8.2f} ms/image",
+          flush=True)
+    return row
+
+
 def bench_inference(dev: torch.device, quick: bool) -> list[dict]:
     g = DFPGGenerator(GeneratorConfig()).to(dev).eval()
-    res = []
-    for bs in (1, 16):
-        for bf16 in (False, True):
-            x = torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1
+    return [_inference_case(g, dev, bs, bf16, quick) for bs in (1, 16) for bf16 in (False, True)]
 
-            @torch.no_grad()
-            def run():
-                with _autocast(dev, bf16):
-                    g(x)
 
-            reps = 3 if quick or dev.type == "cpu" else 20
-            t = time_it(run, dev, warmup=1 if dev.type == "cpu" else 5, repeats=reps)
-            med = statistics.median(t)
-            res.append({"batch": bs, "dtype": "bf16-autocast" if bf16 else "fp32", "median_s_per_batch": round(med, 5),
-                        "ms_per_image": round(1000 * med / bs, 3), "repeats": reps})
-            print(f"inference bs={bs:2d} {res[-1]['dtype']:14s} {med * 1000:9.2f} ms/batch "
-                  f"{res[-1]['ms_per_image']:8.2f} ms/image", flush=True)
-    return res
+def _training_case(method: str, dev: torch.device, bs: int, quick: bool, loader) -> list[dict]:
+    cfg = build_config(method)
+    task = task_class(method)(cfg, dev, vgg_loader=loader)
+    g, d = task.generator, task.discriminator
+    og = torch.optim.Adam(g.parameters(), lr=1e-4)
+    od = torch.optim.Adam(d.parameters(), lr=1e-5)
+    rows = []
+    for bf16 in (False, True):
+        batch = {"sharp": torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1,
+                 "blurred": torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1,
+                 "labels": torch.randint(0, 19, (bs, 128, 128), device=dev)}
+
+        def step(bf16: bool = bf16, batch: dict = batch) -> None:
+            b = dict(batch)
+            with _autocast(dev, bf16):
+                out = g(b["blurred"])
+            d.requires_grad_(True)
+            with _autocast(dev, bf16):
+                ld, _ = task.discriminator_loss(b, (out[0].detach(), tuple(p.detach() for p in out[1])), 0, d)
+            od.zero_grad(set_to_none=True)
+            ld.backward()
+            od.step()
+            d.requires_grad_(False)
+            with _autocast(dev, bf16):
+                lg, _ = task.generator_loss(b, out, 0, d)
+            og.zero_grad(set_to_none=True)
+            lg.backward()
+            og.step()
+
+        reps = 2 if dev.type == "cpu" else (5 if quick else 15)
+        med = statistics.median(time_it(step, dev, warmup=1 if dev.type == "cpu" else 3, repeats=reps))
+        rows.append({"method": method, "ablation": cfg["ablation"], "batch": bs,
+                     "dtype": "bf16-autocast" if bf16 else "fp32", "median_s_per_step": round(med, 4),
+                     "images_per_s": round(bs / med, 2), "repeats": reps})
+        print(f"train {method:8s} bs={bs} {rows[-1]['dtype']:14s} {med:8.3f} s/step "
+              f"{rows[-1]['images_per_s']:8.2f} img/s", flush=True)
+    return rows
 
 
 def bench_training(dev: torch.device, quick: bool, weights_dir: Path) -> list[dict]:
@@ -90,46 +129,10 @@ def bench_training(dev: torch.device, quick: bool, weights_dir: Path) -> list[di
     def loader(layers, overrides=None, device="cpu"):
         return VGGFaceFeatures(layers).load_vggface16(vgg_path).to(device)
 
+    bs = 2 if (quick and dev.type == "cpu") else 16
     res = []
-    bs = 16 if not (quick and dev.type == "cpu") else 2
     for method in ("sappgan", "dfpg"):
-        cfg = build_config(method)
-        cfg["model"]["discriminator"].setdefault("n_classes", 19)
-        task = task_class(method)(cfg, dev, vgg_loader=loader)
-        g, d = task.generator, task.discriminator
-        og = torch.optim.Adam(g.parameters(), lr=1e-4)
-        od = torch.optim.Adam(d.parameters(), lr=1e-5)
-        for bf16 in (False, True):
-            batch = {"sharp": torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1,
-                     "blurred": torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1,
-                     "labels": torch.randint(0, 19, (bs, 128, 128), device=dev)}
-
-            def step():
-                b = dict(batch)
-                with _autocast(dev, bf16):
-                    out = g(b["blurred"])
-                d.requires_grad_(True)
-                with _autocast(dev, bf16):
-                    ld, _ = task.discriminator_loss(b, (out[0].detach(), tuple(p.detach() for p in out[1])), 0, d)
-                od.zero_grad(set_to_none=True)
-                ld.backward()
-                od.step()
-                d.requires_grad_(False)
-                with _autocast(dev, bf16):
-                    lg, _ = task.generator_loss(b, out, 0, d)
-                og.zero_grad(set_to_none=True)
-                lg.backward()
-                og.step()
-
-            reps = 2 if dev.type == "cpu" else (5 if quick else 15)
-            t = time_it(step, dev, warmup=1 if dev.type == "cpu" else 3, repeats=reps)
-            med = statistics.median(t)
-            res.append({"method": method, "ablation": cfg["ablation"], "batch": bs,
-                        "dtype": "bf16-autocast" if bf16 else "fp32", "median_s_per_step": round(med, 4),
-                        "images_per_s": round(bs / med, 2), "repeats": reps})
-            print(f"train {method:8s} bs={bs} {res[-1]['dtype']:14s} {med:8.3f} s/step "
-                  f"{res[-1]['images_per_s']:8.2f} img/s", flush=True)
-        del task, g, d, og, od
+        res += _training_case(method, dev, bs, quick, loader)
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     return res

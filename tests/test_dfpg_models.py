@@ -10,10 +10,17 @@ import torch
 from faceblur_bench.errors import UnknownNameError, UsageError, WeightsMissingError
 from faceblur_bench.methods.dfpg import losses as L
 from faceblur_bench.methods.dfpg import presets
-from faceblur_bench.methods.dfpg.discriminator import (ChannelAttentionFeatureDiscriminator,
-                                                       FeatureDiscriminatorConfig)
-from faceblur_bench.methods.dfpg.model import (DFPGGenerator, GeneratorConfig, SelfFeatureTransform,
-                                               SpatialFeatureTransform, count_parameters)
+from faceblur_bench.methods.dfpg.discriminator import (
+    ChannelAttentionFeatureDiscriminator,
+    FeatureDiscriminatorConfig,
+)
+from faceblur_bench.methods.dfpg.model import (
+    DFPGGenerator,
+    GeneratorConfig,
+    SelfFeatureTransform,
+    SpatialFeatureTransform,
+    count_parameters,
+)
 from faceblur_bench.methods.dfpg.vggface import VGGFaceFeatures, load_vggface, save_random_vggface16
 from faceblur_bench.registry import methods
 
@@ -48,7 +55,7 @@ def test_ablation_generators_differ_as_table_4_says():
     b3 = DFPGGenerator(GeneratorConfig(**TINY, feature_transform=False))
     b4 = DFPGGenerator(GeneratorConfig(**TINY))
     assert b1(torch.zeros(1, 3, 16, 16))[1] == ()
-    kinds = lambda m: {type(x) for x in m.modules()}  # noqa: E731
+    kinds = lambda m: {type(x) for x in m.modules()}
     assert SelfFeatureTransform not in kinds(b3) and SpatialFeatureTransform not in kinds(b3)
     assert SelfFeatureTransform in kinds(b4) and SpatialFeatureTransform in kinds(b4)
     n1, n3, n4 = (sum(p.numel() for p in m.parameters()) for m in (b1, b3, b4))
@@ -86,7 +93,7 @@ def test_prior_loss_by_hand_with_and_without_attention():
     assert got.item() == pytest.approx(3 * per_level_mean, rel=1e-6)
     assert L.prior_loss([p, p, p], [t, t, t], reduction="sum").item() == pytest.approx(3 * 2.08, rel=1e-6)
     # attention weights (2, 1) per channel: p' = (6,4),(0,1) ; t' = (8,3),(4,0)
-    attend = lambda i, x: x * torch.tensor([2.0, 1.0]).view(1, 2, 1, 1)  # noqa: E731
+    attend = lambda i, x: x * torch.tensor([2.0, 1.0]).view(1, 2, 1, 1)
     a = torch.tensor([6.0, 4.0]) / math.hypot(6, 4)
     b = torch.tensor([8.0, 3.0]) / math.hypot(8, 3)
     d1 = float(((a - b) ** 2).sum())

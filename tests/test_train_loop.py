@@ -15,7 +15,13 @@ from faceblur_bench.errors import DataLayoutError, DataNotFoundError, UsageError
 from faceblur_bench.methods.dfpg.vggface import save_random_vggface16
 from faceblur_bench.train import checkpoint as ckpt_io
 from faceblur_bench.train.config import build_config
-from faceblur_bench.train.data import CLS19_TO_CLS4, Degrader, MSPLTrainSet, load_kernel_mat, read_label
+from faceblur_bench.train.data import (
+    CLS19_TO_CLS4,
+    Degrader,
+    MSPLTrainSet,
+    load_kernel_mat,
+    read_label,
+)
 from faceblur_bench.train.loop import train
 from faceblur_bench.train.synthetic import make_layout, write_kernel_mat
 

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -19,7 +19,7 @@ train_app = typer.Typer(help="Train SAPPGAN / DFPGnet from scratch on the MSPL t
                         no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
-def _parse_weights(items: Optional[List[str]]) -> dict[str, str]:
+def _parse_weights(items: Optional[list[str]]) -> dict[str, str]:
     from ..errors import UsageError
 
     out: dict[str, str] = {}
@@ -33,7 +33,7 @@ def _parse_weights(items: Optional[List[str]]) -> dict[str, str]:
 
 def _train(method: str, data_root: Path, out: Path, config: Optional[Path], epochs: Optional[int],
            batch_size: Optional[int], ablation: Optional[str], resume: bool, device: Optional[str],
-           weights: Optional[List[str]], progress: bool) -> None:
+           weights: Optional[list[str]], progress: bool) -> None:
     from ..train.loop import train
 
     res = train(method, data_root, out, config=config, ablation=ablation, epochs=epochs, batch_size=batch_size,
@@ -56,7 +56,7 @@ def _make_command(method: str, presets_help: str):
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from checkpoints/last.pth (exactly)."),
         device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | cuda:N (default: cuda when available; "
                                              "under torchrun: cuda:LOCAL_RANK)."),
-        weights: Optional[List[str]] = typer.Option(None, "--weights", help="Weight file override NAME=PATH "
+        weights: Optional[list[str]] = typer.Option(None, "--weights", help="Weight file override NAME=PATH "
                                                     "(e.g. vggface16=/path/VGGFace16.pth)."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     ) -> None:

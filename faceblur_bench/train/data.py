@@ -38,7 +38,6 @@ Kernels come from MSPL's ``.mat`` files or from the project's generators
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +47,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
-from ..errors import DataLayoutError, DataNotFoundError, UsageError
+from ..errors import DataLayoutError, DataNotFoundError
 from ..imageio import IMAGE_SUFFIXES, read_image
 
 CLS19_TO_CLS4: tuple[int, ...] = (
@@ -395,14 +394,3 @@ def build_validation(root: Path, data_cfg: dict[str, Any], bank: dict[int, np.nd
     blurred = blur_batch(sharp_t.double() / 255.0, kernels)
     blurred_u8 = torch.clamp(torch.round(blurred * 255.0), 0, 255).to(torch.uint8)
     return ValidationSet(blurred_u8, sharp_t, f"{len(files)} held-out training images, seeded blur, no noise")
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        return os.cpu_count() or 1
-
-
-__all__ = ["MSPLTrainSet", "Degrader", "ValidationSet", "build_validation", "kernel_source",
-           "load_kernel_mat", "read_label", "resolve_labels", "CLS19_TO_CLS4", "N_CLASSES", "UsageError"]

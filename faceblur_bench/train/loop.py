@@ -10,6 +10,7 @@ checkpoint ``checkpoints/last.pth`` is rewritten.
 Output folder::
 
     config.json          resolved configuration
+    tensorboard/         the log.csv scalars, when the tensorboard package is installed
     log.csv              one row per epoch: losses, lr, images/s, val_psnr, val_ssim
     steps.csv            every ``log_every`` steps: losses of that step
     samples/epoch_XXXX.png  blurred | restored | sharp of the first 4 validation images
@@ -42,7 +43,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
 
 from ..errors import DataNotFoundError, UsageError
 from ..metrics.pixel import psnr_u8, ssim_gaussian
@@ -325,10 +325,24 @@ class Trainer:
                 self.log(f"[train] nothing to do: {self.start_epoch} of {epochs} epochs already done")
             return result
         log_every = max(1, int(cfg["log_every"]))
+        tb = None
+        if self.dist.main:
+            try:  # optional: TensorBoard scalars beside the CSV logs when tensorboard is installed
+                from torch.utils.tensorboard import SummaryWriter
+
+                tb = SummaryWriter(str(self.out / "tensorboard"))
+            except ImportError:
+                tb = None
         progress_cm = nullcontext()
         task_id = None
         if self.progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             progress_cm = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=False)
@@ -376,6 +390,11 @@ class Trainer:
                 if self.dist.main:
                     row |= self.validate(epoch)
                     self._append_csv("log.csv", row)
+                    if tb is not None:
+                        for k, v in row.items():
+                            if isinstance(v, (int, float)) and k not in ("epoch", "step"):
+                                tb.add_scalar(k, v, epoch + 1)
+                        tb.flush()
                     ck = self._checkpoint(epoch + 1)
                     ckpt_io.save_atomic(ck, self.ck_path)
                     keep = int(cfg["keep_every"])
@@ -392,6 +411,8 @@ class Trainer:
                 result.history.append(row)
                 result.epochs_done = epoch + 1
                 result.steps = self.step
+        if tb is not None:
+            tb.close()
         result.checkpoint = self.ck_path
         return result
 
@@ -416,4 +437,4 @@ def train(method: str, data_root: str | Path, out: str | Path, *, config: str | 
         trainer.close()
 
 
-__all__ = ["Trainer", "TrainResult", "train", "init_distributed", "nn"]
+__all__ = ["TrainResult", "Trainer", "init_distributed", "train"]

@@ -39,7 +39,7 @@ class FeatureDiscriminatorConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FeatureDiscriminatorConfig":
+    def from_dict(cls, d: dict[str, Any]) -> FeatureDiscriminatorConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -63,7 +63,7 @@ class GeneratorConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GeneratorConfig":
+    def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -66,7 +66,7 @@ class VGGFaceFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "VGGFaceFeatures":  # always frozen, always eval
+    def train(self, mode: bool = True) -> VGGFaceFeatures:  # always frozen, always eval
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -78,7 +78,7 @@ class VGGFaceFeatures(nn.Module):
                 feats[i] = h
         return tuple(feats[t] for t in self.taps)
 
-    def load_vggface16(self, path: str | Path) -> "VGGFaceFeatures":
+    def load_vggface16(self, path: str | Path) -> VGGFaceFeatures:
         """Load the conv weights from ``VGGFace16.pth`` (``{'state_dict': ...}`` or a bare state dict)."""
         path = Path(path)
         try:

@@ -44,7 +44,7 @@ class SAPPDiscriminatorConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SAPPDiscriminatorConfig":
+    def from_dict(cls, d: dict[str, Any]) -> SAPPDiscriminatorConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
