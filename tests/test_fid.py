@@ -19,8 +19,12 @@ from faceblur_bench.data.base import Sample, Split
 from faceblur_bench.errors import UsageError, WeightsMissingError
 from faceblur_bench.imageio import read_image, write_png
 from faceblur_bench.metrics.base import Batch, MetricContext
-from faceblur_bench.metrics.fid import (MIN_RELIABLE_N, fid_inception_architecture, frechet_distance,
-                                        pil_bicubic_299)
+from faceblur_bench.metrics.fid import (
+    MIN_RELIABLE_N,
+    fid_inception_architecture,
+    frechet_distance,
+    pil_bicubic_299,
+)
 from faceblur_bench.registry import metrics
 
 FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -60,7 +64,9 @@ def env(fake_torch_home, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("FACEBLUR_WEIGHTS", raising=False)
     e = weights.KNOWN["fid-inception"]  # random file: skip the upstream sha256-prefix check
-    monkeypatch.setitem(weights.KNOWN, "fid-inception", dataclasses.replace(e, sha256=None, sha256_prefix=None))
+    monkeypatch.setitem(
+        weights.KNOWN, "fid-inception", dataclasses.replace(e, sha256=None, sha256_prefix=None)
+    )
 
     def no_download(*a, **k):
         raise AssertionError("a download was attempted")
@@ -84,21 +90,36 @@ class _FolderSplit(Split):
     def samples(self) -> list[Sample]:
         out = []
         for i, sub in sorted(self._subsets.items()):
-            out.append(Sample(id=i, blurred=self._root / "blurred" / f"{i}.png",
-                              sharp=self._root / "sharp" / f"{i}.png", meta={"subset": sub}))
+            out.append(
+                Sample(
+                    id=i,
+                    blurred=self._root / "blurred" / f"{i}.png",
+                    sharp=self._root / "sharp" / f"{i}.png",
+                    meta={"subset": sub},
+                )
+            )
         # a second sample sharing a sharp image (different kernel): reference deduplication
         first = sorted(self._subsets)[0]
-        out.append(Sample(id=first + "-k2", blurred=self._root / "blurred" / f"{first}.png",
-                          sharp=self._root / "sharp" / f"{first}.png",
-                          meta={"subset": self._subsets[first]}))
+        out.append(
+            Sample(
+                id=first + "-k2",
+                blurred=self._root / "blurred" / f"{first}.png",
+                sharp=self._root / "sharp" / f"{first}.png",
+                meta={"subset": self._subsets[first]},
+            )
+        )
         return out
 
 
 def _images(n: int, seed: int, size: int = 64) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     base = np.linspace(0, 255, size)[None, :, None] * np.ones((size, 1, 3))
-    return [np.clip(base * rng.uniform(0.3, 1.0) + rng.normal(0, 25, (size, size, 3)), 0, 255).astype(np.uint8)
-            for _ in range(n)]
+    return [
+        np.clip(base * rng.uniform(0.3, 1.0) + rng.normal(0, 25, (size, size, 3)), 0, 255).astype(
+            np.uint8
+        )
+        for _ in range(n)
+    ]
 
 
 @pytest.fixture()
@@ -123,7 +144,9 @@ def _pytorch_fid_activations(folder: Path) -> np.ndarray:
     files = sorted(folder.glob("*.png"))
     from pytorch_fid.fid_score import get_activations
 
-    return get_activations(files, model, batch_size=len(files), dims=2048, device="cpu", num_workers=0)
+    return get_activations(
+        files, model, batch_size=len(files), dims=2048, device="cpu", num_workers=0
+    )
 
 
 def test_fid_matches_pytorch_fid(env, folders):
@@ -137,7 +160,9 @@ def test_fid_matches_pytorch_fid(env, folders):
     act_restored = _pytorch_fid_activations(root / "restored")
     act_sharp = _pytorch_fid_activations(root / "sharp")
     assert act_restored.std() > 1e-3  # the fake weights give non-degenerate features
-    np.testing.assert_allclose(feats, act_restored, rtol=1e-4, atol=1e-5 * np.abs(act_restored).max())
+    np.testing.assert_allclose(
+        feats, act_restored, rtol=1e-4, atol=1e-5 * np.abs(act_restored).max()
+    )
     out = m.aggregate(feats, samples, ctx)
     want = frechet_distance(act_restored, act_sharp)
     assert out["value"] == pytest.approx(want, rel=1e-4)
@@ -147,7 +172,9 @@ def test_fid_matches_pytorch_fid(env, folders):
     # same value as pytorch-fid's own formula (mu, sigma, scipy sqrtm) on the first 4 feature dims,
     # where the covariances are non-singular and sqrtm is accurate
     a, b = act_restored[:, :4], act_sharp[:, :4]
-    ref4 = calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    ref4 = calculate_frechet_distance(
+        a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+    )
     assert frechet_distance(a, b) == pytest.approx(ref4, rel=1e-7)
 
 
@@ -156,7 +183,9 @@ def test_frechet_distance_matches_pytorch_fid_formula():
     for n1, n2, d in ((50, 70, 8), (400, 300, 32), (20, 30, 64)):
         a = rng.normal(size=(n1, d)) @ rng.normal(size=(d, d))
         b = rng.normal(0.3, 1.0, size=(n2, d)) @ rng.normal(size=(d, d))
-        ref = calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+        ref = calculate_frechet_distance(
+            a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+        )
         assert frechet_distance(a, b) == pytest.approx(ref, rel=1e-7, abs=1e-7), (n1, n2, d)
     a = rng.normal(size=(30, 5))
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
@@ -174,7 +203,9 @@ def test_reference_cache_subsets_and_dedup(env, folders):
     first = m.aggregate(feats, samples_a, ctx)
     assert first["n_reference"] == 4  # subset 'a' only, the shared sharp image counted once
     assert first["reference"].startswith("computed")
-    cached = list((Path(os.environ["XDG_CACHE_HOME"]) / "faceblur_bench" / "fid_stats").glob("fid-*.npz"))
+    cached = list(
+        (Path(os.environ["XDG_CACHE_HOME"]) / "faceblur_bench" / "fid_stats").glob("fid-*.npz")
+    )
     assert len(cached) == 1
     second = m.aggregate(feats, samples_a, ctx)
     assert second["reference"].startswith("cache") and second["value"] == first["value"]

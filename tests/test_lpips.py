@@ -46,7 +46,9 @@ def env(fake_torch_home, monkeypatch, tmp_path):
     # the random files cannot have upstream's sha256 prefix: test files skip the hash check
     for name in ("lpips-alex-backbone", "lpips-vgg-backbone"):
         e = weights.KNOWN[name]
-        monkeypatch.setitem(weights.KNOWN, name, dataclasses.replace(e, sha256=None, sha256_prefix=None))
+        monkeypatch.setitem(
+            weights.KNOWN, name, dataclasses.replace(e, sha256=None, sha256_prefix=None)
+        )
 
     def no_download(*a, **k):
         raise AssertionError("a download was attempted")
@@ -60,8 +62,10 @@ def _pairs():
     rng = np.random.default_rng(1)
     gts, outs = [], []
     for i in range(3):
-        gt = img[30 + 10 * i:126 + 10 * i, 170 + 8 * i:266 + 8 * i]
-        o = gaussian_filter(gt.astype(float), (0.5 + 0.5 * i, 0.5 + 0.5 * i, 0)) + rng.normal(0, 3, gt.shape)
+        gt = img[30 + 10 * i : 126 + 10 * i, 170 + 8 * i : 266 + 8 * i]
+        o = gaussian_filter(gt.astype(float), (0.5 + 0.5 * i, 0.5 + 0.5 * i, 0)) + rng.normal(
+            0, 3, gt.shape
+        )
         gts.append(gt)
         outs.append(np.clip(np.round(o), 0, 255).astype(np.uint8))
     return outs, gts
@@ -72,8 +76,11 @@ def _t(imgs):
 
 
 def _batch(outs, gts):
-    return Batch(samples=[Sample(id=str(i), blurred=Path(f"{i}.png")) for i in range(len(outs))],
-                 restored=_t(outs), reference=_t(gts))
+    return Batch(
+        samples=[Sample(id=str(i), blurred=Path(f"{i}.png")) for i in range(len(outs))],
+        restored=_t(outs),
+        reference=_t(gts),
+    )
 
 
 _REF: dict[str, torch.nn.Module] = {}
@@ -98,10 +105,13 @@ def _reference_values(net: str, outs, gts, mode: str) -> np.ndarray:
     return np.array(vals)
 
 
-@pytest.mark.parametrize("net,protocols", [
-    ("alex", (("lpips-alex", "pm1"), ("lpips-alex-01", "01"))),
-    ("vgg", (("lpips-vgg", "pm1"), ("lpips-vgg-255", "255"))),
-])
+@pytest.mark.parametrize(
+    "net,protocols",
+    [
+        ("alex", (("lpips-alex", "pm1"), ("lpips-alex-01", "01"))),
+        ("vgg", (("lpips-vgg", "pm1"), ("lpips-vgg-255", "255"))),
+    ],
+)
 def test_lpips_matches_package(env, net, protocols):
     outs, gts = _pairs()
     ctx = MetricContext("cpu")  # one network per run, shared by both protocols of a backbone
@@ -126,8 +136,12 @@ def test_lpips_alex_on_tid2013_matches_package(env):
     ref = [read_image(TID / "ref_dir" / n)[96:288, 128:384] for n in names]
     m = metrics.get("lpips-alex")()
     m.setup(MetricContext("cpu"))
-    np.testing.assert_allclose(m.compute(_batch(dist, ref)), _reference_values("alex", dist, ref, "pm1"),
-                               rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        m.compute(_batch(dist, ref)),
+        _reference_values("alex", dist, ref, "pm1"),
+        rtol=2e-5,
+        atol=1e-6,
+    )
 
 
 def test_lpips_network_shared_between_protocols(env):
@@ -159,8 +173,11 @@ def test_lpips_wrong_file_is_refused(fake_torch_home, monkeypatch, tmp_path):
     bad = tmp_path / "alexnet-owt-7be5be79.pth"
     torch.save({"features.0.weight": torch.zeros(3, 3, 3, 3)}, bad)
     e = weights.KNOWN["lpips-alex-backbone"]
-    monkeypatch.setitem(weights.KNOWN, "lpips-alex-backbone",
-                        dataclasses.replace(e, sha256=None, sha256_prefix=None))
+    monkeypatch.setitem(
+        weights.KNOWN,
+        "lpips-alex-backbone",
+        dataclasses.replace(e, sha256=None, sha256_prefix=None),
+    )
     ctx = MetricContext("cpu", weights_overrides={"lpips-alex-backbone": str(bad)})
     with pytest.raises(WeightsIntegrityError, match="does not fit"):
         metrics.get("lpips-alex")().setup(ctx)

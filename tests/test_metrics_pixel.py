@@ -25,7 +25,9 @@ def _batch(restored: list[np.ndarray], reference: list[np.ndarray] | None) -> Ba
         return torch.from_numpy(np.stack(imgs).transpose(0, 3, 1, 2).copy())
 
     samples = [Sample(id=str(i), blurred=Path(f"{i}.png")) for i in range(len(restored))]
-    return Batch(samples=samples, restored=t(restored), reference=None if reference is None else t(reference))
+    return Batch(
+        samples=samples, restored=t(restored), reference=None if reference is None else t(reference)
+    )
 
 
 def _metric(name: str):
@@ -39,7 +41,7 @@ def _face_pairs(n: int = 6, size: int = 128, seed: int = 0):
     gts, outs = [], []
     for i in range(n):
         y, x = 20 + 12 * i, 150 + 9 * i
-        gt = img[y:y + size, x:x + size]
+        gt = img[y : y + size, x : x + size]
         blurred = gaussian_filter(gt.astype(np.float64), sigma=(0.6 + 0.3 * i, 0.6 + 0.3 * i, 0))
         noisy = blurred + rng.normal(0, 2 + i, gt.shape)
         gts.append(gt)
@@ -67,8 +69,15 @@ def test_psnr_ssim_match_skimage_on_face_crops():
     s = _metric("ssim").compute(b)
     for i, (o, g) in enumerate(zip(outs, gts)):
         assert p[i] == pytest.approx(peak_signal_noise_ratio(g, o, data_range=255), abs=1e-10)
-        ref = structural_similarity(g, o, channel_axis=2, data_range=255, gaussian_weights=True,
-                                    sigma=1.5, use_sample_covariance=False)
+        ref = structural_similarity(
+            g,
+            o,
+            channel_axis=2,
+            data_range=255,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
         assert s[i] == pytest.approx(ref, abs=1e-9)
     assert p.dtype == np.float64 and p.shape == (len(outs),)
     # the degradations grow with i, so quality must fall
@@ -85,7 +94,9 @@ def test_tid2013_official_values():
         # official rows carry 2 (psnr) and 4 (ssim) decimals
         assert round(psnr[i], 2) == pytest.approx(off_psnr[n], abs=1e-9), n
         assert abs(ssim_gray[i] - off_ssim[n]) <= 0.5e-4 + 1e-12, (n, ssim_gray[i], off_ssim[n])
-        assert psnr[i] == pytest.approx(peak_signal_noise_ratio(ref[i], dist[i], data_range=255), abs=1e-10)
+        assert psnr[i] == pytest.approx(
+            peak_signal_noise_ratio(ref[i], dist[i], data_range=255), abs=1e-10
+        )
     # the RGB-mean Gaussian SSIM is a different protocol: it must not reproduce the gray values
     rgb = _metric("ssim").compute(b)
     assert np.max(np.abs(rgb - np.array([off_ssim[n] for n in names]))) > 1e-3
@@ -99,9 +110,9 @@ def _basicsr_y(img_rgb_u8: np.ndarray) -> np.ndarray:
 
 
 def test_y_variants_match_basicsr_formula():
-    outs, gts = _face_pairs(n=4, seed=3)
+    faces = _face_pairs(n=4, seed=3)
     _, dist, ref = _tid_pairs()
-    for outs, gts in ((outs, gts), (dist[:2], ref[:2])):
+    for outs, gts in (faces, (dist[:2], ref[:2])):
         _check_y(outs, gts)
 
 
@@ -112,9 +123,10 @@ def _check_y(outs, gts):
     for i, (o, g) in enumerate(zip(outs, gts)):
         yo, yg = _basicsr_y(o), _basicsr_y(g)
         mse = np.mean((yo - yg) ** 2)
-        assert py[i] == pytest.approx(10 * np.log10(255.0 ** 2 / mse), abs=1e-9)
-        ref_ssim = structural_similarity(yg, yo, data_range=255, gaussian_weights=True, sigma=1.5,
-                                         use_sample_covariance=False)
+        assert py[i] == pytest.approx(10 * np.log10(255.0**2 / mse), abs=1e-9)
+        ref_ssim = structural_similarity(
+            yg, yo, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
         assert sy[i] == pytest.approx(ref_ssim, abs=1e-9)
     # Y is a different protocol from RGB: values must differ
     assert not np.allclose(py, _metric("psnr").compute(b), atol=1e-3)

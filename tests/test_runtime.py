@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 import torch
@@ -19,7 +19,9 @@ class TinyNet(TorchMethod):
     name = "tiny-net"
 
     def build(self) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1)
+        )
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -58,13 +60,19 @@ class WrongSize(Method):
 def test_structure_counts_and_parameters():
     m = TinyNet()
     m.load(None, "cpu")
-    info = measure_runtime(m, "cpu", sizes=((32, 48),), batches=(1, 3), dtypes=("fp32", "bf16"),
-                           repeats=4, warmup=2)
+    info = measure_runtime(
+        m, "cpu", sizes=((32, 48),), batches=(1, 3), dtypes=("fp32", "bf16"), repeats=4, warmup=2
+    )
     assert info["device_type"] == "cpu" and info["timer"] == "perf_counter" and info["device"]
     n = sum(p.numel() for p in m.net.parameters())
     assert info["parameters"] == n and info["parameters_m"] == pytest.approx(n / 1e6, abs=1e-3)
     rows = info["results"]
-    assert [(r["batch"], r["dtype"]) for r in rows] == [(1, "fp32"), (1, "bf16"), (3, "fp32"), (3, "bf16")]
+    assert [(r["batch"], r["dtype"]) for r in rows] == [
+        (1, "fp32"),
+        (1, "bf16"),
+        (3, "fp32"),
+        (3, "bf16"),
+    ]
     for r in rows:
         assert "error" not in r, r
         assert r["size"] == [32, 48]
@@ -76,12 +84,14 @@ def test_structure_counts_and_parameters():
     seen = m.autocast_seen
     per = 1 + 2 + 4
     assert all(s == (False, torch.float32) for s in seen[:per])
-    assert all(s == (True, torch.bfloat16) for s in seen[per:2 * per])
+    assert all(s == (True, torch.bfloat16) for s in seen[per : 2 * per])
 
 
 def test_median_reflects_call_time_and_kernel_meta():
     m = Sleeper()
-    info = measure_runtime(m, "cpu", sizes=((16, 16),), batches=(2,), dtypes=("fp32",), repeats=5, warmup=1)
+    info = measure_runtime(
+        m, "cpu", sizes=((16, 16),), batches=(2,), dtypes=("fp32",), repeats=5, warmup=1
+    )
     r = info["results"][0]
     assert r["median_ms"] >= 4.0
     assert info["parameters"] is None and info["parameters_m"] is None
@@ -91,8 +101,9 @@ def test_median_reflects_call_time_and_kernel_meta():
 
 
 def test_wrong_output_shape_is_reported_not_timed():
-    info = measure_runtime(WrongSize(), "cpu", sizes=((8, 8),), batches=(1,), dtypes=("fp32",),
-                           repeats=2, warmup=0)
+    info = measure_runtime(
+        WrongSize(), "cpu", sizes=((8, 8),), batches=(1,), dtypes=("fp32",), repeats=2, warmup=0
+    )
     assert "expected (1, 3, 16, 16)" in info["results"][0]["error"]
     assert "median_ms" not in info["results"][0]
 
@@ -133,8 +144,24 @@ def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
 
 
 def test_cli_runtime_json_and_errors(monkeypatch, capsys):
-    code, out, err = _cli(monkeypatch, capsys, "runtime", "--method", "blurred", "--device", "cpu",
-                          "--repeats", "3", "--warmup", "0", "--batch", "2", "--size", "16x24", "--json")
+    code, out, err = _cli(
+        monkeypatch,
+        capsys,
+        "runtime",
+        "--method",
+        "blurred",
+        "--device",
+        "cpu",
+        "--repeats",
+        "3",
+        "--warmup",
+        "0",
+        "--batch",
+        "2",
+        "--size",
+        "16x24",
+        "--json",
+    )
     assert code == 0, err
     info = json.loads(out)
     assert info["method"] == "blurred" and [r["batch"] for r in info["results"]] == [2, 2]

@@ -34,8 +34,9 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -314,6 +315,16 @@ class FIDClean(_FIDBase):
     resize = "clean"
 
 
-__all__ = ["FID", "FIDClean", "FIDInceptionPool", "build_fid_inception", "fid_inception_architecture",
-           "frechet_distance", "inception_features", "pil_bicubic_299", "reference_paths",
-           "fid_stats_dir", "MIN_RELIABLE_N"]
+__all__ = [
+    "FID",
+    "MIN_RELIABLE_N",
+    "FIDClean",
+    "FIDInceptionPool",
+    "build_fid_inception",
+    "fid_inception_architecture",
+    "fid_stats_dir",
+    "frechet_distance",
+    "inception_features",
+    "pil_bicubic_299",
+    "reference_paths",
+]

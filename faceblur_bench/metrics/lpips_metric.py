@@ -34,8 +34,8 @@ from .base import Batch, Metric, MetricContext
 
 #: lpips trunk slice k holds torchvision ``features[i]`` for i in these ranges
 _SLICES: dict[str, tuple[range, ...]] = {
-    "alex": (range(0, 2), range(2, 5), range(5, 8), range(8, 10), range(10, 12)),
-    "vgg": (range(0, 4), range(4, 9), range(9, 16), range(16, 23), range(23, 30)),
+    "alex": (range(2), range(2, 5), range(5, 8), range(8, 10), range(10, 12)),
+    "vgg": (range(4), range(4, 9), range(9, 16), range(16, 23), range(23, 30)),
 }
 _BACKBONE_WEIGHTS = {"alex": "lpips-alex-backbone", "vgg": "lpips-vgg-backbone"}
 
@@ -173,5 +173,11 @@ class LPIPSAlex01(_LPIPSBase):
     family = "paper"
 
 
-__all__: list[Any] = ["build_lpips", "backbone_state_for_lpips", "LPIPSAlex", "LPIPSVGG",
-                      "LPIPSVGG255", "LPIPSAlex01"]
+__all__: list[Any] = [
+    "LPIPSVGG",
+    "LPIPSVGG255",
+    "LPIPSAlex",
+    "LPIPSAlex01",
+    "backbone_state_for_lpips",
+    "build_lpips",
+]

@@ -163,7 +163,6 @@ def ssim_matlab_volume(restored: torch.Tensor, reference: torch.Tensor, data_ran
     Cubic Gaussian of size ``2*ceil(3*sigma)+1`` (11 for sigma 1.5), separable, replicate padding
     on H, W and the colour axis, same-size map, mean over all H*W*3 entries.
     """
-    n, c, h, wd = restored.shape
     radius = math.ceil(3 * sigma)
     x = torch.arange(-radius, radius + 1, dtype=torch.float64, device=restored.device)
     g = torch.exp(-(x * x) / (2 * sigma * sigma))
@@ -232,7 +231,17 @@ class SSIMMatlabRGB(Metric):
 
 
 __all__ = [
-    "psnr_u8", "psnr_float", "ssim_gaussian", "ssim_matlab_volume", "gaussian_window",
-    "rgb_to_y_bt601", "rgb_to_gray_matlab", "PSNR", "SSIM", "PSNRY", "SSIMY", "SSIMGray",
+    "PSNR",
+    "PSNRY",
+    "SSIM",
+    "SSIMY",
+    "SSIMGray",
     "SSIMMatlabRGB",
+    "gaussian_window",
+    "psnr_float",
+    "psnr_u8",
+    "rgb_to_gray_matlab",
+    "rgb_to_y_bt601",
+    "ssim_gaussian",
+    "ssim_matlab_volume",
 ]

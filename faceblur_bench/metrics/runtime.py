@@ -19,7 +19,8 @@ import contextlib
 import platform
 import statistics
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -134,7 +135,7 @@ def measure_runtime(method: Method, device: torch.device | str,
                 if progress:
                     progress(f"{h}x{w} batch {b} {dt}")
                 try:
-                    def call() -> None:
+                    def call(x: torch.Tensor = x, meta: list[dict] | None = meta, dt: str = dt) -> None:
                         with _autocast(device, dt), torch.inference_mode():
                             method.restore(x, meta)
 
@@ -156,7 +157,6 @@ def measure_runtime(method: Method, device: torch.device | str,
                 except RuntimeError as exc:  # e.g. an op without a bf16 kernel
                     row["error"] = str(exc).splitlines()[0][:200]
                 results.append(row)
-            del x
     info: dict[str, Any] = {
         "method": method.name or type(method).__name__,
         "device": device_name(device),
@@ -175,4 +175,4 @@ def measure_runtime(method: Method, device: torch.device | str,
     return info
 
 
-__all__ = ["measure_runtime", "time_calls", "device_name", "timing_meta", "DTYPES"]
+__all__ = ["DTYPES", "device_name", "measure_runtime", "time_calls", "timing_meta"]
