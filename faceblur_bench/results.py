@@ -13,6 +13,8 @@ Layout of a results directory (default ``results/``)::
 two runs comparable (method, options, checkpoint sha256, split and its fingerprint), so a re-run
 with the same key resumes and a run on different data or weights never mixes with it.
 
+Readers for tables and checks live in :mod:`faceblur_bench.report.store`.
+
 Crash safety: a row line is only data once its trailing newline is on disk; a truncated last
 line (killed mid-write) is discarded and cut off before the next append. Rows are written after
 the batch's feature files and images, so a stored row always has its state.
@@ -22,11 +24,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -206,44 +207,3 @@ def read_features(run_dir: Path, metric: str, ids: list[str]) -> np.ndarray | No
     if any(i not in found for i in ids):
         return None
     return np.stack([found[i] for i in ids])
-
-
-# -- reading stored runs ------------------------------------------------------------------------------
-def iter_run_dirs(results_dir: Path) -> Iterator[Path]:
-    base = Path(results_dir) / "runs"
-    if not base.is_dir():
-        return
-    for p in sorted(base.glob("*/*/*/summary.json")):
-        yield p.parent
-
-
-def load_summary(run_dir: Path) -> dict | None:
-    p = Path(run_dir) / "summary.json"
-    try:
-        s = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    if not isinstance(s, dict) or s.get("schema") != SCHEMA:
-        return None
-    s["run_dir"] = str(run_dir)
-    return s
-
-
-def load_runs(results_dir: Path, split: str | None = None) -> list[dict]:
-    """Summaries of every run under ``results_dir`` (optionally of one split, by full name)."""
-    out = []
-    for d in iter_run_dirs(results_dir):
-        s = load_summary(d)
-        if s is None:
-            continue
-        if split is not None and s.get("split") != split:
-            continue
-        out.append(s)
-    return out
-
-
-def finite_or_none(x: float | None) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None

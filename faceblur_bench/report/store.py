@@ -20,7 +20,9 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import results
 from ..errors import UsageError
+from ..results import split_slug  # noqa: F401  (re-exported for report modules)
 
 SUMMARY = "summary.json"
 ROWS = "rows.jsonl"
@@ -28,11 +30,6 @@ ROWS = "rows.jsonl"
 
 class ResultsInputError(UsageError):
     """A results path that does not hold usable results (exit code 2)."""
-
-
-def split_slug(split: str) -> str:
-    """``mspl-center/ffhq`` -> ``mspl-center__ffhq`` (the directory name of a split)."""
-    return split.replace("/", "__")
 
 
 def _json_constant(name: str) -> float:
@@ -66,31 +63,13 @@ def load_summary(run_dir: str | Path) -> dict[str, Any]:
 
 
 def read_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Per-image rows of a run (``rows.jsonl``), in file order.
+    """Per-image rows of a run (``rows.jsonl``), in file order, parsed by the results store.
 
-    A truncated last line is skipped. When an id occurs more than once (a resumed run that
-    re-scored an image) the last occurrence wins. Missing file -> empty list.
+    Torn or corrupt lines are not data (the engine re-scores those images on resume). When an
+    id occurs more than once (a retried failure) the last occurrence wins. Missing file -> [].
     """
-    path = Path(run_dir) / ROWS
-    if not path.is_file():
-        return []
-    text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
     out: dict[str, dict[str, Any]] = {}
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line, parse_constant=_json_constant)
-        except json.JSONDecodeError:
-            is_last = all(not rest.strip() for rest in lines[i + 1:])
-            if is_last:
-                break  # crash mid-write: ignore the partial record
-            raise ResultsInputError(f"{path}:{i + 1}: corrupt JSON line",
-                                    "delete the line (the image is re-scored on resume)") from None
-        if not isinstance(row, dict) or "id" not in row:
-            raise ResultsInputError(f"{path}:{i + 1}: row without an 'id'",
-                                    "rows.jsonl must hold one JSON object per image")
+    for row in results.read_rows(Path(run_dir) / ROWS):
         out[str(row["id"])] = row
     return list(out.values())
 
