@@ -142,6 +142,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     ap.add_argument("--quick", action="store_true", help="fewer repeats (and batch 2 for CPU training)")
+    ap.add_argument("--only", choices=("inference", "training"), default=None, help="run one part only")
     ap.add_argument("--out", default=None, help="JSON output path (default benchmarks/results/models_<device>.json)")
     args = ap.parse_args()
     dev = torch.device(args.device)
@@ -151,11 +152,20 @@ def main() -> None:
             "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": args.quick,
             "generator_parameters": count_parameters(GeneratorConfig()), "image_size": 128}
     print(json.dumps(info), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = {**info, "inference": bench_inference(dev, args.quick), "training": bench_training(dev, args.quick, Path(tmp))}
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"models_{dev.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    result = dict(info)
+
+    def save() -> None:  # after every part, so an interrupted run keeps what it measured
+        out.write_text(json.dumps(result, indent=2) + "\n")
+
+    if args.only in (None, "inference"):
+        result["inference"] = bench_inference(dev, args.quick)
+        save()
+    if args.only in (None, "training"):
+        with tempfile.TemporaryDirectory() as tmp:
+            result["training"] = bench_training(dev, args.quick, Path(tmp))
+        save()
     print(f"wrote {out}")
 
 
