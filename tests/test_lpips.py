@@ -181,3 +181,25 @@ def test_lpips_wrong_file_is_refused(fake_torch_home, monkeypatch, tmp_path):
     ctx = MetricContext("cpu", weights_overrides={"lpips-alex-backbone": str(bad)})
     with pytest.raises(WeightsIntegrityError, match="does not fit"):
         metrics.get("lpips-alex")().setup(ctx)
+
+
+def test_lpips_alex_official_tid2013_values_with_genuine_weights():
+    """Calibration against IQA-PyTorch's official LPIPS (AlexNet v0.1) values; runs only where the
+    genuine torchvision AlexNet file is installed (its sha256 prefix is checked by the lookup)."""
+    try:
+        weights.resolve("lpips-alex-backbone")
+    except (WeightsMissingError, WeightsIntegrityError):
+        pytest.skip("genuine alexnet-owt-7be5be79.pth not installed (faceblur-bench weights fetch lpips-alex-backbone)")
+    import csv
+
+    with open(TID / "results_official.csv", newline="") as f:
+        rows = {r[0]: r[1:] for r in csv.reader(f)}
+    official = dict(zip(rows["Method"], map(float, rows["lpips"])))
+    names = sorted(official)
+    dist = [read_image(TID / "dist_dir" / n) for n in names]
+    ref = [read_image(TID / "ref_dir" / n) for n in names]
+    m = metrics.get("lpips-alex")()
+    m.setup(MetricContext("cpu"))
+    got = m.compute(_batch(dist, ref))
+    for n, v in zip(names, got):
+        assert v == pytest.approx(official[n], abs=2e-4), n
