@@ -163,6 +163,9 @@ class RunConfig:
     weights_overrides: dict[str, str] = field(default_factory=dict)
     limit: int | None = None
     seed: int = 0
+    #: also time restore() (metrics.runtime.measure_runtime) and store it as summary["runtime"]
+    runtime: bool = False
+    runtime_repeats: int = 50
     wait: float = 0.0
 
 
@@ -232,14 +235,44 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                         progress.advance(len(rows))
         except KeyboardInterrupt:
             interrupted = True
+        runtime = _previous_runtime(store.summary_path)
+        if cfg.runtime and not interrupted:
+            runtime = measure_method_runtime(method, device, cfg.runtime_repeats)
         summary = summarise(store.dir, samples, states, ctx, method=method, cfg=cfg, split=split,
                             ident=ident, key=key, device=device,
                             timings={**timings, "total_s": time.perf_counter() - t0})
+        if runtime is not None:
+            summary["runtime"] = runtime
         store.write_summary(summary)
     summary["run_dir"] = str(run_dir)
     if interrupted:
         raise KeyboardInterrupt
     return summary
+
+
+def measure_method_runtime(method: Method, device: torch.device, repeats: int = 50) -> dict:
+    """The runtime protocol of metrics.runtime at 128x128 (batch 1 and 16; fp32, and bf16 on CUDA).
+
+    ``per_image_s`` (batch 1, fp32 median) is the figure the papers' runtime columns report.
+    """
+    from .metrics.runtime import measure_runtime
+
+    dtypes = ("fp32", "bf16") if device.type == "cuda" else ("fp32",)
+    info = measure_runtime(method, device, batches=(1, 16), dtypes=dtypes, repeats=repeats,
+                           warmup=max(1, min(10, repeats // 5)))
+    first = next((r for r in info["results"] if r["batch"] == 1 and r["dtype"] == "fp32" and "median_ms" in r), None)
+    info["per_image_s"] = None if first is None else first["per_image_ms"] / 1000.0
+    return info
+
+
+def _previous_runtime(summary_path: Path) -> dict | None:
+    """Keep a runtime measured by an earlier invocation of the same run."""
+    import json
+
+    try:
+        return json.loads(summary_path.read_text()).get("runtime")
+    except (OSError, ValueError):
+        return None
 
 
 def split_fingerprint(split: Split, samples: list[Sample]) -> str:
@@ -474,6 +507,7 @@ def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], c
         "data_root": str(split.data_root),
         "split_fingerprint": ident["split_fingerprint"],
         "partial": bool(split.partial) or cfg.limit is not None,
+        "limit": cfg.limit,
         "complete": len(rows) == len(wanted),
         "counts": {"total": len(samples), "done": len(rows), "ok": len(ok_rows), "failed": len(failures)},
         "failures": failures,

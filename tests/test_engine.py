@@ -206,3 +206,14 @@ def test_check_output_rules():
         engine.check_output((x * 255).to(torch.uint8), (2, 3, 8, 8))
     with pytest.raises(Exception, match="shape"):
         engine.check_output(x, (2, 3, 16, 16))
+
+
+def test_runtime_is_measured_and_kept_on_resume(tmp_path):
+    root = make_tree(tmp_path / "d", n=2)
+    s = engine.evaluate(cfg("blurred", root, tmp_path / "r", runtime=True, runtime_repeats=3))
+    rt = s["runtime"]
+    assert rt["timer"] == "perf_counter" and rt["parameters"] == 0
+    assert [(r["batch"], r["dtype"]) for r in rt["results"]] == [(1, "fp32"), (16, "fp32")]
+    assert rt["per_image_s"] == pytest.approx(rt["results"][0]["median_ms"] / 1000)
+    again = engine.evaluate(cfg("blurred", root, tmp_path / "r"))  # resumed without --runtime
+    assert again["runtime"] == rt

@@ -91,6 +91,8 @@ def run(
     leaderboard: Path = typer.Option(Path("leaderboard.md"), "--leaderboard", help="Leaderboard file to regenerate."),
     wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another run holding the same results directory."),
     seed: int = typer.Option(0, "--seed", help="Random seed (recorded in the summary)."),
+    runtime: bool = typer.Option(False, "--runtime", help="Also time restore() at 128x128, batch 1 and 16 (fp32; bf16 on CUDA): CUDA events or perf_counter, median of --runtime-repeats calls."),
+    runtime_repeats: int = typer.Option(50, "--runtime-repeats", min=1, help="Timed calls per runtime configuration."),
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
     from .. import engine
@@ -113,7 +115,7 @@ def run(
                 method=name, split=split, metrics=metric_names, data_root=data_root, results_dir=out_dir,
                 device=device, batch_size=batch_size, checkpoint=checkpoint, method_options=opts,
                 save_images=save_images, strict=strict, allow_partial=allow_partial, weights_overrides=overrides,
-                limit=limit, seed=seed, wait=wait)
+                limit=limit, seed=seed, wait=wait, runtime=runtime, runtime_repeats=runtime_repeats)
             summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
     md = publish_results(summaries, split, out_dir, leaderboard)
     print_plain(md)

@@ -102,7 +102,12 @@ def summary_rows(summaries: list[dict[str, Any]], metrics: list[str],
             cells["__failed__"] = Cell(value=float(failed), text=f"{failed}/{total}")
         if not s.get("complete", True) or s.get("partial"):
             ok = int(counts.get("ok", 0) or 0)
-            what = "partial split (files missing)" if s.get("partial") else "incomplete run"
+            if s.get("limit"):
+                what = f"first {s['limit']} samples only (--limit)"
+            elif s.get("partial"):
+                what = "partial split (files missing)"
+            else:
+                what = "incomplete run"
             label = f"{label} †"
             note = f"† {label[:-2]}: {what}; {ok} of {total} images scored"
             notes.append(note)
