@@ -49,9 +49,16 @@ from . import bench as bench_cli  # noqa: E402
 bench_cli.register(app)
 
 
-def main() -> None:
+def run_app(typer_app: typer.Typer) -> None:
+    """Run a typer app and exit with the documented codes (shared by ``python -m ...train``).
+
+    Typer (>= 0.29 vendors its own click) is called with ``standalone_mode=False`` so that our
+    typed errors reach this handler; its usage errors, aborts and exits are recognised by their
+    interface (``show``/``exit_code``) rather than by importing click, which typer no longer
+    requires.
+    """
     try:
-        rc = app(standalone_mode=False)  # click returns typer.Exit codes instead of raising
+        rc = typer_app(standalone_mode=False)  # returns typer.Exit codes instead of raising
         sys.exit(rc if isinstance(rc, int) else 0)
     except FaceblurError as exc:
         console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
@@ -63,14 +70,17 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click's own usage errors and aborts
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        if isinstance(exc, click.exceptions.Exit):
+    except Exception as exc:
+        name = type(exc).__name__
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()  # a click-style usage error (exit code 2) or other CLI exception
             sys.exit(exc.exit_code)
+        if name == "Abort":
+            sys.exit(130)
+        if name == "Exit":
+            sys.exit(int(getattr(exc, "exit_code", 0) or 0))
         raise
+
+
+def main() -> None:
+    run_app(app)

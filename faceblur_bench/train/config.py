@@ -89,7 +89,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     text = p.read_text()
     try:
         if p.suffix.lower() == ".toml":
-            import tomllib
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
 
             return tomllib.loads(text)
         return json.loads(text)
