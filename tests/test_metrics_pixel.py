@@ -181,3 +181,19 @@ def test_registered_with_protocols():
         cls = metrics.get(name)
         assert cls.protocol and cls.kind == "paired" and cls.higher_is_better
     assert metrics.get("ssim-matlab-rgb").family == "paper"
+
+
+def test_matrix_filter_path_equals_cpu_filter_path():
+    """The banded-matrix filtering used on GPUs gives the CPU (scipy) results, valid and replicate."""
+    from faceblur_bench.metrics.pixel import _correlate_cpu, _filter_valid, filter_matrix, gaussian_window
+
+    w = gaussian_window()
+    x = torch.rand(3, 2, 23, 31, dtype=torch.float64)
+    via_matrix = filter_matrix(23, w).T @ (x @ filter_matrix(31, w))
+    assert via_matrix.shape == (3, 2, 13, 21)
+    torch.testing.assert_close(via_matrix, _filter_valid(x, w), rtol=0, atol=1e-12)
+    rep = torch.einsum("bchw,cd->bdhw", filter_matrix(23, w, "replicate").T @ (x @ filter_matrix(31, w, "replicate")),
+                       filter_matrix(2, w, "replicate"))
+    torch.testing.assert_close(rep, _correlate_cpu(x, w, (-1, -2, -3)), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="mode"):
+        filter_matrix(5, w, "wrap")
