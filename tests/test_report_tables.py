@@ -159,3 +159,14 @@ def test_load_summary_errors(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps({"x": 1}))
     with pytest.raises(store.ResultsInputError, match="not a run summary"):
         store.load_summary(tmp_path)
+
+
+def test_latest_runs_keeps_one_run_per_method(tmp_path):
+    write_run(tmp_path, "alpha", "demo", {"psnr": 20.0}, run_key="old", date="2024-01-01T00:00:00")
+    write_run(tmp_path, "alpha", "demo", {"psnr": 21.0}, run_key="new", date="2024-02-01T00:00:00")
+    write_run(tmp_path, "alpha", "demo", {"psnr": 22.0}, run_key="newest-incomplete", complete=False,
+              date="2024-03-01T00:00:00")
+    write_run(tmp_path, "beta", "demo", {"psnr": 19.0}, run_key="b")
+    runs = store.latest_runs(store.load_summaries(tmp_path))
+    by = {r["method"]: r["metrics"]["psnr"]["value"] for r in runs}
+    assert by == {"alpha": 21.0, "beta": 19.0}

@@ -131,10 +131,10 @@ def publish_results(summaries: list[dict], split: str, out_dir: Path, leaderboar
     """Markdown table of this split's stored runs -> ``<out>/<split>.md``; regenerate the leaderboard."""
     from ..report.leaderboard import write_leaderboard
     from ..report.tables import summary_table
-    from ..report.store import load_summaries
+    from ..report.store import latest_runs, load_summaries
     from ..results import atomic_write_text, split_slug
 
-    runs = [s for s in load_summaries(out_dir, split=summaries[0]["split"]) if s.get("complete")] or summaries
+    runs = latest_runs(load_summaries(out_dir, split=summaries[0]["split"])) or summaries
     md = summary_table(runs, fmt="md")
     atomic_write_text(Path(out_dir) / f"{split_slug(summaries[0]['split'])}.md", md)
     write_leaderboard(out_dir, leaderboard)

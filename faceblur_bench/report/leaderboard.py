@@ -15,7 +15,7 @@ from typing import Any
 
 from . import names, published
 from .render import render
-from .store import load_summaries, summary_split
+from .store import latest_runs, load_summaries, summary_split
 from .tables import _disambiguate, build_summary_table, metric_order
 
 HEADER = (
@@ -39,7 +39,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                       published_dir: str | Path | None = None) -> str:
     """Markdown text of the leaderboard (see module docstring)."""
     results_dir = Path(results_dir)
-    summaries = load_summaries(results_dir) if results_dir.exists() else []
+    summaries = latest_runs(load_summaries(results_dir)) if results_dir.exists() else []
     by_split: dict[str, list[dict[str, Any]]] = {}
     for s in summaries:
         by_split.setdefault(str(s.get("split")), []).append(s)

@@ -125,6 +125,22 @@ def load_summaries(path: str | Path, split: str | None = None,
     return out
 
 
+def latest_runs(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One run per (split, method, options, checkpoint): complete before incomplete, then newest.
+
+    Re-running on regenerated data (a new split fingerprint) makes a new run directory; tables
+    and the leaderboard show the current one instead of both.
+    """
+    best: dict[str, tuple[tuple[bool, str], dict[str, Any]]] = {}
+    for s in summaries:
+        key = json.dumps([s.get("split"), s.get("method"), s.get("method_options"), s.get("checkpoint_sha256")],
+                         sort_keys=True, default=str)
+        rank = (bool(s.get("complete")), str((s.get("provenance") or {}).get("date", "")))
+        if key not in best or rank >= best[key][0]:
+            best[key] = (rank, s)
+    return [v[1] for v in best.values()]
+
+
 def split_matches(summary: dict[str, Any], split: str) -> bool:
     full = str(summary.get("split") or "")
     name = summary.get("split_name") or full.split("/")[0]
