@@ -321,7 +321,7 @@ def _setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, stric
                     raise
                 st.status = "unavailable"
                 st.reason = ("weights missing: " if isinstance(exc, WeightsMissingError) else "weights rejected: ") + \
-                    _first_line(exc.message)
+                    (getattr(exc, "short", None) or _first_line(exc.message))
             except UsageError as exc:  # e.g. a split without identity metadata
                 if strict:
                     raise

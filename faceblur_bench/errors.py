@@ -44,7 +44,12 @@ class DataLayoutError(UsageError):
 
 
 class WeightsMissingError(FaceblurError):
-    """A pretrained file that is not on disk. Says where it was looked for and where it comes from."""
+    """A pretrained file that is not on disk. Says where it was looked for and where it comes from.
+
+    ``short`` (when set) is a one-line form for table cells and summaries.
+    """
+
+    short: str | None = None
 
 
 class WeightsIntegrityError(FaceblurError):

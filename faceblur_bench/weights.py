@@ -179,11 +179,13 @@ def resolve(name: str, overrides: dict[str, str] | None = None, verify: bool = T
             return p
     where = "\n".join(f"    {p}" for p in looked)
     how = wf.manual or f"run `faceblur-bench weights fetch {wf.name}`"
-    raise WeightsMissingError(
+    err = WeightsMissingError(
         f"{wf.filename} not found ({wf.name}: {wf.description}); looked in:\n{where}",
         f"{how}; or place the file at {upstream_dir(wf) / wf.filename}; "
         f"or set {env_override_var(wf.name)}=PATH (source: {wf.url})",
     )
+    err.short = f"{wf.filename} not found (`faceblur-bench weights fetch {wf.name}` or --weights {wf.name}=PATH)"
+    raise err
 
 
 @dataclass

@@ -141,6 +141,8 @@ def display(metric: str) -> Quantity:
     q = QUANTITIES.get(metric) or QUANTITIES.get(quantity_of(metric))
     if q is not None:
         return q
+    if metric.startswith("psnr"):  # psnr-y and other PSNR variants: dB, two decimals
+        return Quantity(metric, True, 2, metric)
     return Quantity(metric, None, 4, metric)
 
 
