@@ -241,8 +241,17 @@ def list_splits(
     from ..data.status import split_status
     from . import out
 
+    from ..data.base import default_data_root
+
     records = split_status(data_root)
-    _print_records(records, ["name", "found", "samples", "where", "description"], "splits", as_json)
+    if as_json:
+        _print_records(records, [], "splits", True)
+    else:
+        root = str(Path(data_root).expanduser() if data_root else default_data_root())
+        shown = [{**r, "found": "yes" if r["found"] else "no",
+                  "where": r["where"].replace(root + "/", "").replace(" | " + root + "/", " | ")}
+                 for r in records]
+        _print_records(shown, ["name", "found", "samples", "where", "description"], f"splits under {root}", False)
     if layouts and not as_json:
         for st in records:
             if not st["found"] and st.get("layout"):
