@@ -229,3 +229,12 @@ def test_split_status_reports_found_and_missing(tmp_path, small):
     assert "CelebA_blur" in recs["mspl-center"]["layout"]
     assert not recs["demo"]["found"] and "first use" in recs["demo"]["error"]
     assert not (tmp_path / "demo").exists()
+
+
+def test_mspl_center_accepts_the_authors_folder_name(tmp_path, small):
+    """SAPPGAN's test/blur_gen.py writes MSPL-Center under Test_data_ver01_CentorCrop."""
+    make_mspl(tmp_path)
+    (tmp_path / "Test_data_center").rename(tmp_path / "Test_data_ver01_CentorCrop")
+    split = open_split("mspl-center/celeba", tmp_path)
+    assert split.find().name == "Test_data_ver01_CentorCrop"
+    assert len(split.samples()) == 2 * 80

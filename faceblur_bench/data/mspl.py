@@ -8,7 +8,9 @@ Released layout (``sujyQ/SAPPGAN:test/test.py`` and ``test/blur_gen.py``; PROTOC
     ...                         /Test_data_FFHQ/FFHQ_gt|FFHQ_blur
     <data_root>/test250kernels/blur_k{K}.mat   (optional; variable blurs_k{K}, K x K x N)
 
-(``Test_data_random`` likewise; a ``mspl/`` folder level under the data root is also accepted.)
+(``Test_data_random`` likewise; a ``mspl/`` folder level under the data root is also accepted, and
+for MSPL-Center the folder name ``Test_data_ver01_CentorCrop`` that SAPPGAN's ``test/blur_gen.py``
+writes.)
 Each sharp image has 8 sizes (K = 13..27) x 10 kernels = 80 blurred images; kernel ids are
 01-10 for CelebA, 11-20 for CelebA-HQ and 21-30 for FFHQ (columns of the kernel files).
 The released files carry no noise.
@@ -45,8 +47,10 @@ class _MSPL(Split):
         self._kernels: KernelStore | None = None
 
     def candidates(self) -> list[Path]:
-        d = f"Test_data_{self.variant}"
-        return [self.data_root / d, self.data_root / "mspl" / d, self.data_root / "MSPL" / d]
+        names = [f"Test_data_{self.variant}"]
+        if self.variant == "center":  # the folder name SAPPGAN's test/blur_gen.py writes
+            names.append("Test_data_ver01_CentorCrop")
+        return [root / d for d in names for root in (self.data_root, self.data_root / "mspl", self.data_root / "MSPL")]
 
     def find(self) -> Path:
         top = first_dir(self.candidates())
