@@ -60,20 +60,30 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     return path
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Load a trainer or exported checkpoint (``weights_only=True``) and check its format."""
+def read(path: str | Path) -> Any:
+    """The object stored in ``path``, read with ``weights_only=True`` (no code can run)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"checkpoint {path} not found", "pass the path of a .pth written by `faceblur-bench train`")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise UsageError(f"checkpoint {path} cannot be loaded ({type(exc).__name__}: {exc})",
                          "use a checkpoint written by `faceblur-bench train` (weights_only format)") from None
+
+
+def check_format(ck: Any, path: str | Path) -> dict[str, Any]:
+    """``ck`` when it is a faceblur-bench GAN checkpoint, else a UsageError naming ``path``."""
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise UsageError(f"{path} is not a faceblur-bench GAN checkpoint (format {FORMAT!r})",
-                         "train with `faceblur-bench train sappgan|dfpg` or export with `faceblur-bench train export`")
+                         "train with `faceblur-bench train sappgan|dfpg` or export with `faceblur-bench train export`; "
+                         "the generator weights saved by the authors' code (G_*_best.pth) also load")
     return ck
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Load a trainer or exported checkpoint (``weights_only=True``) and check its format."""
+    return check_format(read(path), path)
 
 
 def export_generator(ck: dict[str, Any], path: str | Path) -> Path:

@@ -1,6 +1,7 @@
 """``dfpg`` method: DFPGnet generator restored from a trainer checkpoint.
 
-Checkpoints are those written by ``faceblur-bench train dfpg`` (``checkpoints/last.pth`` /
+Checkpoints are the generator weights saved by the authors' code (see :mod:`.official`) or those
+written by ``faceblur-bench train dfpg`` (``checkpoints/last.pth`` /
 ``best.pth``, format ``faceblur-bench-gan/1``): they carry the generator's configuration, so
 reduced-width and ablation (B1–B6) models load without options. Without ``--checkpoint`` the
 method looks for the default file :func:`default_checkpoint` (``$FACEBLUR_CHECKPOINTS/<name>.pth``,
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from ...errors import UsageError, WeightsMissingError
 from ...registry import methods
 from ..base import Method
+from . import official
 from .model import DFPGGenerator, GeneratorConfig, count_parameters
 
 
@@ -67,21 +69,29 @@ class DFPGFamilyMethod(Method):
                 f"train one with `faceblur-bench train {self.trained_by[0]} --data-root DIR --out RUN` and pass "
                 f"--checkpoint RUN/checkpoints/best.pth, or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)",
             )
-        ck = ckpt_io.load(path)
-        if ck.get("method") not in self.trained_by:
-            raise UsageError(f"{path} was trained as {ck.get('method')!r}, not as {self.name}",
-                             f"use `--method {ck.get('method')}` for this checkpoint")
-        gcfg = GeneratorConfig.from_dict(ck["config"]["model"]["generator"])
-        net = DFPGGenerator(gcfg)
-        try:
-            net.load_state_dict(ck["generator"])
-        except RuntimeError as exc:
-            raise UsageError(f"{path}: generator weights do not match its configuration ({exc})",
-                             "the checkpoint is damaged; re-export it from the training run") from None
+        obj = ckpt_io.read(path)
+        if isinstance(obj, dict) and official.is_official(obj):  # the authors' released generator
+            gcfg = GeneratorConfig()
+            net = DFPGGenerator(gcfg)
+            net.load_state_dict(official.convert(obj, net.state_dict(), str(path)))
+            trained: dict[str, Any] = {"source": "authors' generator weights (renamed by methods/dfpg/official.py)"}
+        else:
+            ck = ckpt_io.check_format(obj, path)
+            if ck.get("method") not in self.trained_by:
+                raise UsageError(f"{path} was trained as {ck.get('method')!r}, not as {self.name}",
+                                 f"use `--method {ck.get('method')}` for this checkpoint")
+            gcfg = GeneratorConfig.from_dict(ck["config"]["model"]["generator"])
+            net = DFPGGenerator(gcfg)
+            try:
+                net.load_state_dict(ck["generator"])
+            except RuntimeError as exc:
+                raise UsageError(f"{path}: generator weights do not match its configuration ({exc})",
+                                 "the checkpoint is damaged; re-export it from the training run") from None
+            trained = {"ablation": ck.get("ablation"), "epoch": ck.get("epoch"), "step": ck.get("step")}
         super().load(path, device)
         self.net = net.to(self.device).eval()
         self.generator_config = gcfg
-        self.trained = {"ablation": ck.get("ablation"), "epoch": ck.get("epoch"), "step": ck.get("step")}
+        self.trained = trained
 
     @torch.no_grad()
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
