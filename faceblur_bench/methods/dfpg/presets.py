@@ -69,10 +69,14 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def preset(name: str) -> dict[str, Any]:
-    """Override dict of an ablation preset (case-insensitive name)."""
+def lookup(kind: str, table: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """Override dict ``table[name]`` (case-insensitive); unknown -> UnknownNameError naming ``kind``."""
     key = name.upper()
-    if key not in PRESETS:
-        raise UnknownNameError("DFPG ablation", name, list(PRESETS),
-                               difflib.get_close_matches(key, list(PRESETS), n=2))
-    return PRESETS[key]
+    if key not in table:
+        raise UnknownNameError(kind, name, list(table), difflib.get_close_matches(key, list(table), n=2))
+    return table[key]
+
+
+def preset(name: str) -> dict[str, Any]:
+    """Override dict of a DFPG ablation preset (case-insensitive name)."""
+    return lookup("DFPG ablation", PRESETS, name)

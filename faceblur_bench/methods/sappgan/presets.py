@@ -16,10 +16,9 @@ S5    S4 + coarse-to-fine α (the full SAPPGAN)
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
-from ...errors import UnknownNameError
+from ..dfpg.presets import lookup
 from ..dfpg.model import GeneratorConfig
 from .discriminator import SAPPDiscriminatorConfig
 
@@ -70,9 +69,5 @@ DESCRIPTIONS: dict[str, str] = {
 
 
 def preset(name: str) -> dict[str, Any]:
-    """Override dict of an ablation preset (case-insensitive name)."""
-    key = name.upper()
-    if key not in PRESETS:
-        raise UnknownNameError("SAPPGAN ablation", name, list(PRESETS),
-                               difflib.get_close_matches(key, list(PRESETS), n=2))
-    return PRESETS[key]
+    """Override dict of a SAPPGAN ablation preset (case-insensitive name)."""
+    return lookup("SAPPGAN ablation", PRESETS, name)
