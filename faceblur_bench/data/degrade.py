@@ -7,7 +7,7 @@ is flipped) keeping the ``'valid'`` part, so the output has the input's size. No
 (σ on the [0, 1] scale) are in :data:`NOISE_PRESETS`. Files are written as
 ``round(255 x).clip(0, 255)`` uint8.
 
-Two implementations of the same blur:
+Three implementations of the same blur:
 
 * :func:`blur_image` -- the reference, per image and channel with ``scipy.signal.convolve``
   exactly as the authors' script does (float32 image, float64 kernel);
@@ -15,7 +15,11 @@ Two implementations of the same blur:
   (``torch.fft``; on CPU, for plain float tensors without autograd, scipy's multi-threaded
   pocketfft in cache-sized chunks, which is ~2.5x faster than torch's CPU FFT on this
   machine), for synthesis at scale and for on-the-fly blurring in trainers. They agree with the
-  reference to ~1e-6 in float32 and ~1e-12 in float64 (tested).
+  reference to ~1e-6 in float32 and ~1e-12 in float64 (tested);
+* :class:`~faceblur_bench.data.direct.DirectBlur` / :func:`~faceblur_bench.data.direct.blur_all_pairs_u8`
+  -- sparse direct convolution compiled with numba, straight to uint8: the CPU engine of
+  ``make-split`` and of ``benchmarks/bench_synthesis.py`` (motion-blur kernels have few non-zero
+  taps, so this beats one inverse FFT per blurred image).
 """
 
 from __future__ import annotations
