@@ -115,7 +115,7 @@ def make_split_cmd(
     variant: str = typer.Option("center", "--variant", help="mspl only: center, or random (documented random rotation/crop)."),
     noise: Optional[str] = typer.Option(None, "--noise", help="Noise preset none|mspl-train|shen or a σ on [0,1] (default: the protocol's)."),
     kernels: str = typer.Option("spline", "--kernels", help="Kernel generator: spline or random-walk."),
-    device: str = typer.Option("cpu", "--device", help="Device of the batched blur (cpu, cuda)."),
+    device: str = typer.Option("cpu", "--device", help="cpu: sparse direct convolution (numba); cuda: batched FFT on the GPU."),
 ) -> None:
     """Synthesise a test split from your own faces in exactly the layout the loaders read."""
     from ..data.synth import make_split
