@@ -66,21 +66,6 @@ def reference(img_u8: np.ndarray, kernels: list[np.ndarray]) -> np.ndarray:
     return np.stack(outs)
 
 
-
-def reference(img_u8: np.ndarray, kernels: list[np.ndarray]) -> np.ndarray:
-    """The authors' loop: float32 image, reflect pad, scipy.signal.convolve 'valid' per channel."""
-    x = (img_u8 / 255.0).astype(np.float32)
-    outs = []
-    for k in kernels:
-        p = (k.shape[0] - 1) // 2
-        padded = reflect_pad(x, p)
-        y = np.empty(x.shape, np.float32)
-        for c in range(3):
-            y[:, :, c] = signal.convolve(padded[:, :, c], k, mode="valid")
-        outs.append((y * 255.0).round().clip(0, 255).astype(np.uint8))
-    return np.stack(outs)
-
-
 def run_direct(imgs: np.ndarray, blur: DirectBlur, buf: np.ndarray, keep: int) -> tuple[float, np.ndarray]:
     """All faces through ``blur`` in chunks into the reused buffer ``buf`` (chunk, B, H, W, C);
     returns (seconds, first ``keep`` faces' output)."""

@@ -37,11 +37,15 @@ def _accumulate(src, base, offs, ws, t0, t1, acc, width):  # pragma: no cover - 
 
 
 @njit(parallel=True, cache=True)
-def direct_u8(pad, row_stride, height, width, starts, offs, ws, lims, out):  # pragma: no cover - compiled
-    """``out[n, b]`` = rint(clip(sum of kernel b's taps over face n, 0, 255)) as uint8; weights carry
-    the 255. ``lims`` = (0, 255, 1.5 * 2**mantissa_bits) in the pad's dtype: adding and subtracting
-    the last rounds to the nearest integer, ties to even (IEEE default), like ``np.rint``, in a
-    form that vectorises."""
+def direct_blur(pad, row_stride, height, width, starts, offs, ws, lims, out_u8, out_f):  # pragma: no cover - compiled
+    """Kernel b over face n -> ``out_u8[n, b]`` when ``out_u8`` is not empty, else ``out_f[n, b]``.
+
+    uint8: ``rint(clip(acc, 0, 255))`` with the weights carrying the 255; ``lims`` =
+    (0, 255, 1.5 * 2**mantissa_bits) in the pad's dtype -- adding and subtracting the last rounds to
+    the nearest integer, ties to even (IEEE default), like ``np.rint``, in a form that vectorises.
+    float: the sum itself, in the pad's precision.
+    """
+    quantize = out_u8.shape[0] > 0
     lo = lims[0]
     hi = lims[1]
     magic = lims[2]
@@ -51,29 +55,15 @@ def direct_u8(pad, row_stride, height, width, starts, offs, ws, lims, out):  # p
         n = job // n_k
         b = job - n * n_k
         src = pad[n]
-        dst = out[n, b]
         acc = np.empty(width, pad.dtype)
         for r in range(height):
             _accumulate(src, r * row_stride, offs, ws, starts[b], starts[b + 1], acc, width)
-            d = dst[r * width:(r + 1) * width]
-            for j in range(width):
-                v = min(max(acc[j], lo), hi)
-                d[j] = np.uint8((v + magic) - magic)
-
-
-@njit(parallel=True, cache=True)
-def direct_float(pad, row_stride, height, width, starts, offs, ws, out):  # pragma: no cover - compiled
-    """``out[n, b]`` = sum of kernel b's taps over face n, in the pad's precision."""
-    n_img = pad.shape[0]
-    n_k = starts.shape[0] - 1
-    for job in prange(n_img * n_k):
-        n = job // n_k
-        b = job - n * n_k
-        src = pad[n]
-        dst = out[n, b]
-        acc = np.empty(width, pad.dtype)
-        for r in range(height):
-            _accumulate(src, r * row_stride, offs, ws, starts[b], starts[b + 1], acc, width)
-            d = dst[r * width:(r + 1) * width]
-            for j in range(width):
-                d[j] = acc[j]
+            if quantize:
+                d = out_u8[n, b, r * width:(r + 1) * width]
+                for j in range(width):
+                    v = min(max(acc[j], lo), hi)
+                    d[j] = np.uint8((v + magic) - magic)
+            else:
+                f = out_f[n, b, r * width:(r + 1) * width]
+                for j in range(width):
+                    f[j] = acc[j]

@@ -42,7 +42,7 @@ from ..errors import UsageError
 DIRECT_MAX_TAPS = 160
 PRECISIONS = ("float32", "float64")
 
-_KERNELS: dict[str, object] = {}
+_KERNEL: list = []
 
 
 def numba_available() -> bool:
@@ -53,15 +53,15 @@ def numba_available() -> bool:
     return True
 
 
-def _compiled() -> dict[str, object]:
-    """The numba kernels (compiled on first use, then cached on disk by numba)."""
-    if not _KERNELS:
+def _kernel():
+    """The numba kernel (compiled on first use, then cached on disk by numba)."""
+    if not _KERNEL:
         try:
-            from . import _direct_kernels as dk
+            from ._direct_kernels import direct_blur
         except ImportError as e:  # pragma: no cover - numba is a declared dependency
             raise UsageError(f"the direct blur engine needs numba ({e})", "pip install numba, or use engine='fft'") from e
-        _KERNELS.update(u8=dk.direct_u8, float=dk.direct_float)
-    return _KERNELS
+        _KERNEL.append(direct_blur)
+    return _KERNEL[0]
 
 
 def _check_kernel(i: int, k: np.ndarray) -> np.ndarray:
@@ -153,12 +153,11 @@ class DirectBlur:
             out = np.empty(shape, want)
         elif out.shape != shape or out.dtype != want or not out.flags.c_contiguous:
             raise UsageError(f"out buffer is {out.shape} {out.dtype}", f"expected a C-contiguous {shape} {want} array")
-        key = "u8" if quantize else "float"
-        starts, offs, ws = self._taps[key]
-        args = (self.padded(imgs), self.row_stride, h, w * c, starts, offs, ws)
-        if quantize:
-            args += (self._lims,)
-        _compiled()[key](*args, out.reshape(n, self.n_kernels, h * w * c))
+        starts, offs, ws = self._taps["u8" if quantize else "float"]
+        flat = out.reshape(n, self.n_kernels, h * w * c)
+        empty_u8, empty_f = np.empty((0, 0, 0), np.uint8), np.empty((0, 0, 0), self.dtype)
+        _kernel()(self.padded(imgs), self.row_stride, h, w * c, starts, offs, ws, self._lims,
+                  flat if quantize else empty_u8, empty_f if quantize else flat)
         return out
 
 
