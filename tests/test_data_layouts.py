@@ -238,3 +238,40 @@ def test_mspl_center_accepts_the_authors_folder_name(tmp_path, small):
     split = open_split("mspl-center/celeba", tmp_path)
     assert split.find().name == "Test_data_ver01_CentorCrop"
     assert len(split.samples()) == 2 * 80
+
+
+def test_300vw_follows_the_authors_test_list(tmp_path, small):
+    from faceblur_bench.data.manifest import split_files
+
+    make_300vw(tmp_path, {5: [("009", 1), ("522", 6)], 7: [("037", 1)]})
+    lst = tmp_path / "300vw" / vw300.FILE_LIST
+    # FMR order differs from temporal order; 522's window is on disk but not listed
+    lst.write_text("009 blur005 000003 000005 000004 000003 000002 000001\n"
+                   "037 blur007 000004 000002 000001 000003 000004 000007 000006 000005\n")
+    split = open_split("300vw", tmp_path)
+    samples = split.samples()
+    assert [s.id for s in samples] == ["009/blur005/000003", "037/blur007/000004"]
+    assert [f.stem for f in samples[0].frames] == ["000005", "000004", "000003", "000002", "000001"]
+    assert samples[0].sharp.name == "000003.png" and samples[1].meta["frame_order"] == "fmr-list"
+    assert split.expected_counts() == {"windows": 2} and not split.partial
+    assert open_split("300vw/n7", tmp_path).expected_counts() == {"windows": 1}
+    assert lst in split_files(split, samples)
+    # without the list: every window on disk, temporal order
+    lst.rename(tmp_path / "list.txt")
+    plain = open_split("300vw", tmp_path).samples()
+    assert len(plain) == 3 and plain[0].meta["frame_order"] == "temporal"
+    assert [f.stem for f in plain[0].frames] == sorted(f.stem for f in plain[0].frames)
+    (tmp_path / "list.txt").rename(lst)
+    # a listed frame missing -> named; usable (marked partial) only with allow_partial
+    (tmp_path / "300vw/sharp/037/blur007/000004/000007.png").unlink()
+    with pytest.raises(DataLayoutError, match=r"000007\.png: listed in .*test_filelist\.txt but missing"):
+        open_split("300vw", tmp_path).samples()
+    p = open_split("300vw", tmp_path, allow_partial=True)
+    assert [s.id for s in p.samples()] == ["009/blur005/000003"] and p.partial
+    # malformed lines name the file and line
+    lst.write_text("009 blur005 000003 000005 000004 000003 000002 000001\n009 blur005 000008 000006 000007\n")
+    with pytest.raises(DataLayoutError, match=r"test_filelist\.txt:2: window 009/blur005/000008 lists 2 frames"):
+        open_split("300vw", tmp_path).samples()
+    lst.write_text("009 blur05 000003 000005\n")
+    with pytest.raises(DataLayoutError, match=r"test_filelist\.txt:1: cannot read"):
+        open_split("300vw", tmp_path).samples()

@@ -26,7 +26,8 @@ class Sample:
     id:       stable, unique within the split (used to resume and to pair results)
     blurred:  path of the degraded input image
     sharp:    path of the ground truth (None for real blur without ground truth)
-    frames:   all sharp frames of a window (300VW), in temporal order; empty otherwise
+    frames:   all sharp frames of a window (300VW; temporal order, or the test list's FMR order --
+              meta ``frame_order``); empty otherwise
     meta:     JSON-serialisable metadata: subset, kernel_id, kernel_size, identity, n_frames, ...
     """
 

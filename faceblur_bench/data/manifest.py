@@ -49,7 +49,8 @@ def _rel(data_root: Path, p: Path) -> str:
 
 
 def split_files(split: Split, samples: list[Sample] | None = None) -> list[Path]:
-    """Every file the split uses: sample files plus kernel files (sorted, unique)."""
+    """Every file the split uses: sample files, kernel files and the split's ``extra_files()``
+    (e.g. 300VW's test list) -- sorted, unique."""
     samples = split.samples() if samples is None else samples
     files: set[Path] = set()
     for s in samples:
@@ -60,6 +61,9 @@ def split_files(split: Split, samples: list[Sample] | None = None) -> list[Path]
         kdir = kd()
     if kdir is not None and Path(kdir).is_dir():
         files.update(p for p in Path(kdir).iterdir() if p.is_file() and p.name.startswith("blur_k"))
+    extra = getattr(split, "extra_files", None)
+    if callable(extra):
+        files.update(extra())
     return sorted(files)
 
 
