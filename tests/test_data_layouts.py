@@ -275,3 +275,35 @@ def test_300vw_follows_the_authors_test_list(tmp_path, small):
     lst.write_text("009 blur05 000003 000005\n")
     with pytest.raises(DataLayoutError, match=r"test_filelist\.txt:1: cannot read"):
         open_split("300vw", tmp_path).samples()
+
+
+def test_shen_celeba_mspl_verification_lists(tmp_path, small):
+    from faceblur_bench.data import shen as shen_mod
+    from faceblur_bench.data.manifest import split_files
+    from faceblur_bench.metrics.verification import build_pairs, pair_source
+
+    top = make_shen(tmp_path, "CelebA", names=("1", "10"))
+    assert "positive" not in open_split("shen-celeba", tmp_path).samples()[0].meta
+    (top / shen_mod.PAIR_LISTS[0]).write_text("1 024091.jpg\n10 038345.jpg\n")
+    (top / shen_mod.PAIR_LISTS[1]).write_text("1 005330.jpg\n10 020531.jpg\n")
+    with pytest.raises(DataLayoutError, match="no CelebA image folder"):
+        open_split("shen-celeba", tmp_path).samples()
+    cdir = tmp_path / "celebA" / "img_align_celeba"
+    for f in ("024091", "038345", "005330", "020531"):
+        png(cdir / f"{f}.jpg", 178, 218)
+    split = open_split("shen-celeba", tmp_path)
+    samples = split.samples()
+    s = [x for x in samples if x.meta["image"] == "10"][0]
+    assert s.meta["positive"] == str(cdir / "038345.jpg") and s.meta["negative"] == str(cdir / "020531.jpg")
+    assert pair_source(samples, None) == "meta-files"
+    pairs, _ = build_pairs(samples, None)
+    assert len(pairs) == 2 * len(samples) and pairs[0].same and not pairs[-1].same
+    files = split_files(split, samples)
+    assert top / shen_mod.PAIR_LISTS[0] in files and cdir / "024091.jpg" in files
+    # a face without a partner, and a malformed line, are named
+    (top / shen_mod.PAIR_LISTS[1]).write_text("1 005330.jpg\n")
+    with pytest.raises(DataLayoutError, match="no partner for face 10"):
+        open_split("shen-celeba", tmp_path).samples()
+    (top / shen_mod.PAIR_LISTS[1]).write_text("1 005330.jpg extra\n")
+    with pytest.raises(DataLayoutError, match=r"negative_mod\.txt:1: cannot read"):
+        open_split("shen-celeba", tmp_path).samples()
