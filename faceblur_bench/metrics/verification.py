@@ -390,6 +390,24 @@ class _PairedEmbeddingSetMetric(Metric):
             out.append(e)
         return out, missing
 
+    def _usable_pairs(self, features: np.ndarray, samples: Sequence[Sample], ctx: MetricContext):
+        """``(result, None)`` when not applicable, else ``(None, (r_ok, e1, e2, issame, source, unusable))``:
+        pairs whose restored image has a face (MSPL: images without exactly one face are skipped)
+        and whose partner has an embedding, as stacked arrays."""
+        r_ok, r_emb, g_ok, g_emb = unpack(features)
+        try:
+            pairs, source = build_pairs(samples, ctx, g_ok)
+        except NotApplicableError as exc:
+            return {"value": None, "reason": exc.message}, None
+        pairs = [p for p in pairs if r_ok[p.index]]
+        partners, unusable = self._partner_embeddings(pairs, g_ok, g_emb)
+        keep = [k for k, e in enumerate(partners) if e is not None]
+        dim = r_emb.shape[1]
+        e1 = np.stack([r_emb[pairs[k].index] for k in keep]) if keep else np.empty((0, dim), r_emb.dtype)
+        e2 = np.stack([partners[k] for k in keep]) if keep else np.empty((0, dim), r_emb.dtype)
+        issame = np.array([pairs[k].same for k in keep], dtype=bool)
+        return None, (r_ok, e1, e2, issame, source, unusable)
+
 
 # -- MSPL / DFPG paper protocol ----------------------------------------------------------------------
 @metrics.register("verification-paper")
@@ -455,21 +473,13 @@ class VerificationPaper(_PairedEmbeddingSetMetric):
                   ctx: MetricContext) -> dict[str, Any]:
         if not hasattr(self, "net"):
             self.setup(ctx)
-        r_ok, r_emb, g_ok, g_emb = unpack(features)
-        try:
-            pairs, source = build_pairs(samples, ctx, g_ok)
-        except NotApplicableError as exc:
-            return {"value": None, "reason": exc.message}
-        pairs = [p for p in pairs if r_ok[p.index]]  # MSPL: images without exactly one face skipped
-        partners, unusable = self._partner_embeddings(pairs, g_ok, g_emb)
-        keep = [k for k, e in enumerate(partners) if e is not None]
-        pairs = [pairs[k] for k in keep]
-        if len(pairs) < N_FOLDS:
-            return {"value": None, "reason": f"only {len(pairs)} usable pairs (need >= {N_FOLDS})"}
-        e1 = np.stack([r_emb[p.index] for p in pairs]).astype(np.float32)
-        e2 = np.stack([partners[k] for k in keep]).astype(np.float32)
-        dist = np.sum(np.square(np.subtract(e1, e2)), 1)  # float32, as the notebook
-        issame = np.array([p.same for p in pairs])
+        na, got = self._usable_pairs(features, samples, ctx)
+        if na is not None:
+            return na
+        r_ok, e1, e2, issame, source, unusable = got
+        if len(issame) < N_FOLDS:
+            return {"value": None, "reason": f"only {len(issame)} usable pairs (need >= {N_FOLDS})"}
+        dist = np.sum(np.square(np.subtract(e1.astype(np.float32), e2.astype(np.float32))), 1)  # float32, as the notebook
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = verification_accuracy_paper(dist, issame)
@@ -519,18 +529,12 @@ class VerificationLFW(_ArcFaceSetMetric):
                   ctx: MetricContext) -> dict[str, Any]:
         if not hasattr(self, "embedder"):
             self.setup(ctx)
-        r_ok, r_emb, g_ok, g_emb = unpack(features)
+        na, got = self._usable_pairs(features, samples, ctx)
+        if na is not None:
+            return na
+        r_ok, e1, e2, issame, source, unusable = got
         try:
-            pairs, source = build_pairs(samples, ctx, g_ok)
-        except NotApplicableError as exc:
-            return {"value": None, "reason": exc.message}
-        pairs = [p for p in pairs if r_ok[p.index]]
-        partners, unusable = self._partner_embeddings(pairs, g_ok, g_emb)
-        keep = [k for k, e in enumerate(partners) if e is not None]
-        try:
-            res = lfw_10fold(np.stack([r_emb[pairs[k].index] for k in keep]),
-                             np.stack([partners[k] for k in keep]),
-                             np.array([pairs[k].same for k in keep]))
+            res = lfw_10fold(e1, e2, issame)
         except ValueError as exc:
             return {"value": None, "reason": str(exc)}
         out = res.as_dict()

@@ -45,7 +45,7 @@ COMMON: dict[str, Any] = {
     "seed": 0,
     "amp": "bf16",              # bf16 autocast on CUDA; ignored on CPU; "off" disables it
     "log_every": 50,            # steps between lines in steps.csv
-    "keep_every": 50,           # also keep checkpoints/epoch_XXXX.pth every N epochs (0: never)
+    "keep_every": 50,           # also keep checkpoints/epoch_NNNN.pth every N epochs (0: never)
     "vgg_layers": ["relu1_2", "relu2_2", "relu3_3"],
 }
 

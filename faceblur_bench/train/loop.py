@@ -13,8 +13,8 @@ Output folder::
     tensorboard/         the log.csv scalars, when the tensorboard package is installed
     log.csv              one row per epoch: losses, lr, images/s, val_psnr, val_ssim
     steps.csv            every ``log_every`` steps: losses of that step
-    samples/epoch_XXXX.png  blurred | restored | sharp of the first 4 validation images
-    checkpoints/last.pth (every epoch), epoch_XXXX.pth (every ``keep_every``), best.pth
+    samples/epoch_NNNN.png  blurred | restored | sharp of the first 4 validation images
+    checkpoints/last.pth (every epoch), epoch_NNNN.pth (every ``keep_every``), best.pth
 
 Mixed precision: bf16 autocast on CUDA (``amp = "bf16"``); losses are computed in float32.
 Distributed: launched by ``torchrun`` (``WORLD_SIZE`` > 1), each process trains on its shard
