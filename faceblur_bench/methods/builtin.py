@@ -4,5 +4,7 @@ A new method package adds one line here; its ``__init__`` imports its ``method``
 ``training`` modules, whose decorators fill ``registry.methods`` and ``registry.trainers``.
 """
 
-from . import dfpg  # noqa: F401
-from . import sappgan  # noqa: F401
+from . import (
+    dfpg,  # noqa: F401
+    sappgan,  # noqa: F401
+)
