@@ -2,3 +2,4 @@
 
 from .dfpg import method as _dfpg  # noqa: F401,E402
 from .sappgan import method as _sappgan  # noqa: F401,E402
+from . import mspl  # noqa: F401
