@@ -24,7 +24,12 @@ from faceblur_bench.methods.dfpg.vggface import VGGFaceFeatures
 from faceblur_bench.methods.mspl import losses as L
 from faceblur_bench.methods.mspl import official
 from faceblur_bench.methods.mspl.networks import (
-    DiscriminatorConfig, GeneratorConfig, MSPLGenerator, MultiStageDiscriminator, count_parameters)
+    DiscriminatorConfig,
+    GeneratorConfig,
+    MSPLGenerator,
+    MultiStageDiscriminator,
+    count_parameters,
+)
 from faceblur_bench.metrics.pixel import psnr_u8
 from faceblur_bench.registry import methods
 
@@ -49,7 +54,13 @@ def authors_state_dict(width: int = 128, middle=(4, 4, 4, 4), level: int = 2, se
 
     conv("from_rgb", 3, width, 1)
     for k in range(4):
-        for grp, n in (("en1", level), ("en2", level), ("middle", middle[k]), ("de1", level), ("de2", level)):
+        for grp, n in (
+            ("en1", level),
+            ("en2", level),
+            ("middle", middle[k]),
+            ("de1", level),
+            ("de2", level),
+        ):
             for i in range(n):
                 block(f"net{k}.{grp}.{i}")
         conv(f"net{k}.down1", width, width, 4)
@@ -65,12 +76,22 @@ def authors_forward(sd, x):
 
     def c(name, t, stride=1, pad=None):
         w = sd[f"{name}.weight"]
-        return F.conv2d(t, w, sd[f"{name}.bias"], stride=stride, padding=w.shape[-1] // 2 if pad is None else pad)
+        return F.conv2d(
+            t,
+            w,
+            sd[f"{name}.bias"],
+            stride=stride,
+            padding=w.shape[-1] // 2 if pad is None else pad,
+        )
 
     def rb(p, t):
         r = c(f"{p}.blocks.2", F.leaky_relu(c(f"{p}.blocks.0", t), 0.2))
-        a = torch.sigmoid(c(f"{p}.blocks.3.channel_attention.2",
-                            F.relu(c(f"{p}.blocks.3.channel_attention.0", r.mean((2, 3), keepdim=True)))))
+        a = torch.sigmoid(
+            c(
+                f"{p}.blocks.3.channel_attention.2",
+                F.relu(c(f"{p}.blocks.3.channel_attention.0", r.mean((2, 3), keepdim=True))),
+            )
+        )
         return t + r * a
 
     def seq(p, t):
@@ -159,7 +180,9 @@ def test_authors_paper_file_restores_like_their_network(paper_file):
 
 def test_reduced_authors_file_infers_its_configuration_and_pads_odd_sizes(tiny_file):
     sd, path = tiny_file
-    assert official.config_of(sd) == GeneratorConfig(width=16, middle_blocks=(1, 2, 1, 2), level_blocks=1)
+    assert official.config_of(sd) == GeneratorConfig(
+        width=16, middle_blocks=(1, 2, 1, 2), level_blocks=1
+    )
     m = methods.get("mspl-gan")()
     m.load(path, "cpu")
     x = torch.rand(1, 3, 30, 26, generator=torch.Generator().manual_seed(2))
@@ -233,8 +256,10 @@ def test_stage_masks_targets_and_l1_by_hand():
     assert onehot.shape == (1, 4, 2, 2) and torch.equal(onehot.sum(1), torch.ones(1, 2, 2))
     t = L.stage_targets(sharp, onehot)
     assert torch.equal(t[0][0, 0], torch.tensor([[0.0, -0.5], [0.0, 0.0]]))  # class 1 pixel only
-    assert torch.equal(t[1][0, 0], torch.tensor([[0.0, 0.0], [1.0, 0.0]]))   # class 2
-    assert torch.equal(t[2][0, 0], torch.tensor([[0.0, 0.0], [0.0, 0.0]]))   # class 3 (sharp = 0 there)
+    assert torch.equal(t[1][0, 0], torch.tensor([[0.0, 0.0], [1.0, 0.0]]))  # class 2
+    assert torch.equal(
+        t[2][0, 0], torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    )  # class 3 (sharp = 0 there)
     assert torch.equal(t[3], sharp)
     # stage 0: only the class-1 pixel differs: |0.1 - (-0.5)| = 0.6 over 4 pixels -> 0.15
     # stage 1: |0.2 - 1.0| = 0.8 -> 0.2; stage 2: |0.3 - 0| = 0.3 -> 0.075
@@ -244,7 +269,7 @@ def test_stage_masks_targets_and_l1_by_hand():
 
 
 def test_adversarial_and_vgg_terms_by_hand():
-    sp = float(np.log1p(np.exp(-2.0)))   # softplus(-2)
+    sp = float(np.log1p(np.exp(-2.0)))  # softplus(-2)
     sp_pos = float(np.log1p(np.exp(1.0)))  # softplus(1)
     real, fake = torch.full((2, 1, 3, 3), 2.0), torch.full((2, 1, 3, 3), 1.0)
     # D: ½ (-log σ(2) - log(1 - σ(1))) = ½ (softplus(-2) + softplus(1))
@@ -259,8 +284,13 @@ def test_adversarial_and_vgg_terms_by_hand():
 def test_generator_objective_weights_and_totals():
     sharp, labels, outs = _tiny_batch()
     onehot = L.one_hot(labels)
-    disc = lambda stages: torch.full((1, 1, 2, 2), 2.0) + 0 * sum(s.sum() for s in stages)  # noqa: E731
-    vgg = lambda x: (x * 3.0,)  # noqa: E731  (a linear "feature" map: hand-computable)
+
+    def disc(stages):  # constant logits 2 (kept in the graph of its inputs)
+        return torch.full((1, 1, 2, 2), 2.0) + 0 * sum(s.sum() for s in stages)
+
+    def vgg(x):  # a linear "feature" map: hand-computable
+        return (x * 3.0,)
+
     total, logs = L.generator_objective(outs, sharp, onehot, disc, vgg)
     l1 = 0.925
     adv = float(np.log1p(np.exp(-2.0)))
@@ -273,10 +303,14 @@ def test_generator_objective_weights_and_totals():
 
 def _tiny_nets(seed=0):
     torch.manual_seed(seed)
-    g = MSPLGenerator(GeneratorConfig(width=8, middle_blocks=(1, 1, 1, 1), level_blocks=1, se_reduction=4))
+    g = MSPLGenerator(
+        GeneratorConfig(width=8, middle_blocks=(1, 1, 1, 1), level_blocks=1, se_reduction=4)
+    )
     d = MultiStageDiscriminator(DiscriminatorConfig(width=4))
     vgg = VGGFaceFeatures((L.VGG_LAYER,))
-    for p in vgg.features.parameters():  # random frozen weights: only the gradient path matters here
+    for (
+        p
+    ) in vgg.features.parameters():  # random frozen weights: only the gradient path matters here
         p.data.normal_(0, 0.1)
     return g, d, vgg
 
@@ -289,22 +323,34 @@ def test_adversarial_and_vgg_gradients_reach_the_generator(term):
     labels = torch.randint(0, 4, (2, 32, 32), generator=torch.Generator().manual_seed(0))
     outs = g(torch.rand(2, 3, 32, 32) * 2 - 1)
     d.requires_grad_(False)  # frozen in the generator step, as the trainer does
-    total, logs = L.generator_objective(outs, sharp, L.one_hot(labels), d if term == "adv" else None,
-                                        vgg if term == "vgg" else None, lambda_l1=0.0)
+    total, logs = L.generator_objective(
+        outs,
+        sharp,
+        L.one_hot(labels),
+        d if term == "adv" else None,
+        vgg if term == "vgg" else None,
+        lambda_l1=0.0,
+    )
     assert f"g_{term}" in logs and float(logs["g_total"]) > 0
     total.backward()
     grads = [p.grad for p in g.parameters()]
     assert all(gr is not None for gr in grads)
     assert sum(float(gr.abs().sum()) for gr in grads) > 0
-    assert float(g.head.weight.grad.abs().sum()) > 0  # reaches the first layer, not only out3's tail
-    assert all(p.grad is None for p in d.parameters()) and all(p.grad is None for p in vgg.parameters())
+    assert (
+        float(g.head.weight.grad.abs().sum()) > 0
+    )  # reaches the first layer, not only out3's tail
+    assert all(p.grad is None for p in d.parameters()) and all(
+        p.grad is None for p in vgg.parameters()
+    )
 
 
 def test_discriminator_objective_does_not_reach_the_generator():
     g, d, _ = _tiny_nets()
     sharp = torch.rand(2, 3, 32, 32) * 2 - 1
     labels = torch.randint(0, 4, (2, 32, 32), generator=torch.Generator().manual_seed(1))
-    loss, logs = L.discriminator_objective(g(torch.rand(2, 3, 32, 32) * 2 - 1), sharp, L.one_hot(labels), d)
+    loss, logs = L.discriminator_objective(
+        g(torch.rand(2, 3, 32, 32) * 2 - 1), sharp, L.one_hot(labels), d
+    )
     loss.backward()
     assert all(p.grad is None for p in g.parameters())
     assert sum(float(p.grad.abs().sum()) for p in d.parameters() if p.grad is not None) > 0
@@ -326,30 +372,66 @@ def mspl_root(tmp_path_factory):
     rng = np.random.default_rng(0)
     write_png(tmp / "sharp" / "face1.png", rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
     for variant in ("center", "random"):
-        r = runner.invoke(app, ["make-split", "--sharp", str(tmp / "sharp"), "--protocol", "mspl",
-                                "--variant", variant, "--out", str(tmp / "data"), "--subset", "ffhq"])
+        r = runner.invoke(
+            app,
+            [
+                "make-split",
+                "--sharp",
+                str(tmp / "sharp"),
+                "--protocol",
+                "mspl",
+                "--variant",
+                variant,
+                "--out",
+                str(tmp / "data"),
+                "--subset",
+                "ffhq",
+            ],
+        )
         assert r.exit_code == 0, r.output
     return tmp / "data"
 
 
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["faceblur-bench", *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["faceblur-bench", *args], check=False, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.parametrize("split", ["mspl-center/ffhq", "mspl-random/ffhq"])
 def test_run_on_mspl_splits_with_the_authors_file(split, tiny_file, mspl_root, tmp_path):
     sd, path = tiny_file
     out = tmp_path / "results"
-    proc = _cli("run", "--method", "mspl-gan", "--checkpoint", str(path), "--split", split,
-                "--data-root", str(mspl_root), "--out", str(out), "--metrics", "psnr,ssim",
-                "--limit", "12", "--leaderboard", str(tmp_path / "lb.md"), "--device", "cpu",
-                env=dict(os.environ))
+    proc = _cli(
+        "run",
+        "--method",
+        "mspl-gan",
+        "--checkpoint",
+        str(path),
+        "--split",
+        split,
+        "--data-root",
+        str(mspl_root),
+        "--out",
+        str(out),
+        "--metrics",
+        "psnr,ssim",
+        "--limit",
+        "12",
+        "--leaderboard",
+        str(tmp_path / "lb.md"),
+        "--device",
+        "cpu",
+        env=dict(os.environ),
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     summaries = list(out.glob(f"runs/{split.split('/')[0]}*/mspl-gan/*/summary.json"))
     assert len(summaries) == 1, list(out.rglob("summary.json"))
     s = json.loads(summaries[0].read_text())
     assert s["counts"]["ok"] == 12 and s["num_parameters"] == sum(v.numel() for v in sd.values())
-    rows = [json.loads(line) for line in (summaries[0].parent / "rows.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (summaries[0].parent / "rows.jsonl").read_text().splitlines()
+    ]
     from faceblur_bench.engine import open_split
 
     sample = next(x for x in open_split(split, mspl_root).samples() if x.id == rows[5]["id"])
@@ -357,15 +439,32 @@ def test_run_on_mspl_splits_with_the_authors_file(split, tiny_file, mspl_root, t
     with torch.no_grad():
         ref = ((authors_forward(sd, blurred * 2 - 1)[3] + 1) / 2).clamp(0, 1)
     sharp = torch.from_numpy(np.array(read_image(sample.sharp))).permute(2, 0, 1)[None]
-    assert float(psnr_u8(quantize(ref), sharp)[0]) == pytest.approx(rows[5]["metrics"]["psnr"], abs=1e-4)
+    assert float(psnr_u8(quantize(ref), sharp)[0]) == pytest.approx(
+        rows[5]["metrics"]["psnr"], abs=1e-4
+    )
 
 
 def test_run_without_weights_refuses(mspl_root, tmp_path):
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
     env.pop("FACEBLUR_CHECKPOINTS", None)
-    proc = _cli("run", "--method", "mspl-gan", "--split", "mspl-center/ffhq", "--data-root", str(mspl_root),
-                "--out", str(tmp_path / "r"), "--metrics", "psnr", "--leaderboard", str(tmp_path / "lb.md"),
-                "--device", "cpu", env=env)
+    proc = _cli(
+        "run",
+        "--method",
+        "mspl-gan",
+        "--split",
+        "mspl-center/ffhq",
+        "--data-root",
+        str(mspl_root),
+        "--out",
+        str(tmp_path / "r"),
+        "--metrics",
+        "psnr",
+        "--leaderboard",
+        str(tmp_path / "lb.md"),
+        "--device",
+        "cpu",
+        env=env,
+    )
     assert proc.returncode != 0
     msg = proc.stdout + proc.stderr
     assert "mspl-gan needs trained weights" in msg and "netG_last.pth" in msg

@@ -52,8 +52,10 @@ def one_hot(labels: torch.Tensor, n_classes: int = N_CLASSES) -> torch.Tensor:
 def stage_masks(onehot: torch.Tensor) -> list[torch.Tensor]:
     """Masks ``(N, 1, H, W)`` of stages 0, 1, 2: channels 1, 2, 3 of the one-hot label map."""
     if onehot.dim() != 4 or onehot.shape[1] != N_CLASSES:
-        raise ValueError(f"one-hot label maps must be (N, {N_CLASSES}, H, W), got {tuple(onehot.shape)}")
-    return [onehot[:, k + 1:k + 2] for k in range(N_STAGES - 1)]
+        raise ValueError(
+            f"one-hot label maps must be (N, {N_CLASSES}, H, W), got {tuple(onehot.shape)}"
+        )
+    return [onehot[:, k + 1 : k + 2] for k in range(N_STAGES - 1)]
 
 
 def stage_targets(sharp: torch.Tensor, onehot: torch.Tensor) -> list[torch.Tensor]:
@@ -68,7 +70,9 @@ def masked_stages(outputs: Sequence[torch.Tensor], onehot: torch.Tensor) -> list
     return [o * m for o, m in zip(outputs, stage_masks(onehot))] + [outputs[-1]]
 
 
-def stage_l1_loss(outputs: Sequence[torch.Tensor], sharp: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+def stage_l1_loss(
+    outputs: Sequence[torch.Tensor], sharp: torch.Tensor, onehot: torch.Tensor
+) -> torch.Tensor:
     """``Σ_k mean |out_k' - target_k|`` over the four stages (weight 1 each)."""
     total = sharp.new_zeros(())
     for o, t in zip(masked_stages(outputs, onehot), stage_targets(sharp, onehot)):
@@ -89,12 +93,18 @@ def generator_adv_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 def vgg_l1_loss(fake_features: torch.Tensor, real_features: torch.Tensor) -> torch.Tensor:
     """``mean |φ(out_3) - φ(S)|`` (unweighted; the trainer multiplies by λ_vgg)."""
     if fake_features.shape != real_features.shape:
-        raise ValueError(f"VGG features {tuple(fake_features.shape)} vs {tuple(real_features.shape)}")
+        raise ValueError(
+            f"VGG features {tuple(fake_features.shape)} vs {tuple(real_features.shape)}"
+        )
     return (fake_features - real_features).abs().mean()
 
 
-def discriminator_objective(outputs: Sequence[torch.Tensor], sharp: torch.Tensor, onehot: torch.Tensor,
-                            disc: Callable[[list[torch.Tensor]], torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def discriminator_objective(
+    outputs: Sequence[torch.Tensor],
+    sharp: torch.Tensor,
+    onehot: torch.Tensor,
+    disc: Callable[[list[torch.Tensor]], torch.Tensor],
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``L_D`` of one batch: real = the stage targets, fake = the masked outputs (detached here,
     so the discriminator step never reaches the generator). Returns (loss, detached logs)."""
     real = stage_targets(sharp, onehot)
@@ -103,17 +113,26 @@ def discriminator_objective(outputs: Sequence[torch.Tensor], sharp: torch.Tensor
     # one forward over real and fake together (one spectral-norm power iteration per step)
     logits = disc([torch.cat([r, f], 0) for r, f in zip(real, fake)]).float()
     loss = discriminator_loss(logits[:n], logits[n:])
-    return loss, {"d_loss": loss.detach(), "d_real_p": torch.sigmoid(logits[:n]).mean().detach(),
-                  "d_fake_p": torch.sigmoid(logits[n:]).mean().detach()}
+    return loss, {
+        "d_loss": loss.detach(),
+        "d_real_p": torch.sigmoid(logits[:n]).mean().detach(),
+        "d_fake_p": torch.sigmoid(logits[n:]).mean().detach(),
+    }
 
 
-def generator_objective(outputs: Sequence[torch.Tensor], sharp: torch.Tensor, onehot: torch.Tensor,
-                        disc: Callable[[list[torch.Tensor]], torch.Tensor] | None,
-                        vgg: Callable[[torch.Tensor], Sequence[torch.Tensor]] | None,
-                        lambda_l1: float = LAMBDA_L1, lambda_adv: float = LAMBDA_ADV,
-                        lambda_vgg: float = LAMBDA_VGG) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def generator_objective(
+    outputs: Sequence[torch.Tensor],
+    sharp: torch.Tensor,
+    onehot: torch.Tensor,
+    disc: Callable[[list[torch.Tensor]], torch.Tensor] | None,
+    vgg: Callable[[torch.Tensor], Sequence[torch.Tensor]] | None,
+    lambda_l1: float = LAMBDA_L1,
+    lambda_adv: float = LAMBDA_ADV,
+    lambda_vgg: float = LAMBDA_VGG,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``L_G`` of one batch (module docstring). ``disc`` (frozen by the caller) and ``vgg`` see the
-    outputs *with* their graph; either may be None to drop its term. Returns (loss, detached logs)."""
+    outputs *with* their graph; either may be None to drop its term.
+    Returns (loss, detached logs)."""
     outs = [o.float() for o in outputs]
     l1 = stage_l1_loss(outs, sharp, onehot)
     total = lambda_l1 * l1

@@ -40,15 +40,19 @@ def _read(path: Path) -> Any:
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
         # unpickling refused (code inside the file), truncated or damaged archive
         raise WeightsIntegrityError(
-            f"cannot read {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            f"cannot read {path}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}",
             "pass the authors' netG_last.pth or a faceblur-bench mspl-gan checkpoint "
-            "(read with torch.load(weights_only=True))") from None
+            "(read with torch.load(weights_only=True))",
+        ) from None
 
 
 @methods.register("mspl-gan")
 class MSPLGAN(Method):
-    description = ("MSPL-GAN (Lee et al., IEEE Access 2020): 4 stacked U-Nets restoring face parts "
-                   "progressively, from the authors' netG_last.pth or a trained checkpoint")
+    description = (
+        "MSPL-GAN (Lee et al., IEEE Access 2020): 4 stacked U-Nets restoring face parts "
+        "progressively, from the authors' netG_last.pth or a trained checkpoint"
+    )
 
     paper_generator: ClassVar[GeneratorConfig] = GeneratorConfig()
 
@@ -66,45 +70,61 @@ class MSPLGAN(Method):
         path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(self.name)
         if not path.is_file():
             if checkpoint:
-                raise UsageError(f"{self.name}: checkpoint {path} not found", "check the --checkpoint path")
+                raise UsageError(
+                    f"{self.name}: checkpoint {path} not found", "check the --checkpoint path"
+                )
             raise WeightsMissingError(
-                f"{self.name} needs trained weights and none were given: no --checkpoint and no file at {path}",
+                f"{self.name} needs trained weights and none were given: no --checkpoint and "
+                f"no file at {path}",
                 f"pass the authors' netG_last.pth (MSPL-GAN README, Google Drive) or a run of "
                 f"`faceblur-bench train mspl-gan` with --checkpoint, or copy it to {path} "
-                f"(or set $FACEBLUR_CHECKPOINTS)")
+                f"(or set $FACEBLUR_CHECKPOINTS)",
+            )
         obj = _read(path)
         if isinstance(obj, dict) and official.is_official(obj):
             gcfg = official.config_of(obj, str(path))
             net = MSPLGenerator(gcfg)
             net.load_state_dict(official.convert(obj, net.state_dict(), str(path)))
-            trained: dict[str, Any] = {"source": "authors' generator weights (renamed by methods/mspl/official.py)"}
+            trained: dict[str, Any] = {
+                "source": "authors' generator weights (renamed by methods/mspl/official.py)"
+            }
         else:
             gcfg, state, trained = self._trained(obj, path)
             net = MSPLGenerator(gcfg)
             try:
                 net.load_state_dict(state)
             except RuntimeError as exc:
-                raise WeightsIntegrityError(f"{path}: generator weights do not match its configuration ({exc})",
-                                            "the checkpoint is damaged; re-export it from the training run") from None
+                raise WeightsIntegrityError(
+                    f"{path}: generator weights do not match its configuration ({exc})",
+                    "the checkpoint is damaged; re-export it from the training run",
+                ) from None
         super().load(path, device)
         self.net = net.to(self.device).eval()
         self.generator_config = gcfg
         self.trained = trained
 
-    def _trained(self, obj: Any, path: Path) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:
+    def _trained(
+        self, obj: Any, path: Path
+    ) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:
         """(configuration, generator state dict, provenance) of a faceblur-bench checkpoint."""
         raise WeightsIntegrityError(
-            f"{path} is not the authors' MSPL-GAN generator (no from_rgb / net0.en1 / to_rgb3 keys)",
-            "pass the authors' netG_last.pth or a faceblur-bench mspl-gan checkpoint")
+            f"{path} is not the authors' MSPL-GAN generator "
+            "(no from_rgb / net0.en1 / to_rgb3 keys)",
+            "pass the authors' netG_last.pth or a faceblur-bench mspl-gan checkpoint",
+        )
 
     @torch.no_grad()
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
         if self.net is None:
-            raise UsageError(f"{self.name}: no trained weights loaded",
-                             f"call load(checkpoint, device) first (CLI: --checkpoint PATH); "
-                             f"default location {default_checkpoint(self.name)}")
+            raise UsageError(
+                f"{self.name}: no trained weights loaded",
+                f"call load(checkpoint, device) first (CLI: --checkpoint PATH); "
+                f"default location {default_checkpoint(self.name)}",
+            )
         if blurred.dim() != 4 or blurred.shape[1] != 3:
-            raise UsageError(f"{self.name}.restore expects (N, 3, H, W), got {tuple(blurred.shape)}")
+            raise UsageError(
+                f"{self.name}.restore expects (N, 3, H, W), got {tuple(blurred.shape)}"
+            )
         x = blurred.to(self.device, torch.float32) * 2.0 - 1.0
         h, w = x.shape[-2:]
         ph, pw = (-h) % 4, (-w) % 4

@@ -73,7 +73,10 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         if len(self.middle_blocks) != N_STAGES:
-            raise ValueError(f"MSPL-GAN has {N_STAGES} U-Nets; middle_blocks has {len(self.middle_blocks)} entries")
+            raise ValueError(
+                f"MSPL-GAN has {N_STAGES} U-Nets; "
+                f"middle_blocks has {len(self.middle_blocks)} entries"
+            )
         if self.width < 1 or self.level_blocks < 1 or min(self.middle_blocks) < 1:
             raise ValueError(f"generator sizes must be positive: {self}")
 
@@ -97,7 +100,9 @@ def _group(width: int, n: int, se_reduction: int) -> nn.Sequential:
 class UNet(nn.Module):
     """One stage: ``(N, C, H, W)`` features -> ``(N, C, H, W)`` features (H, W multiples of 4)."""
 
-    def __init__(self, width: int, middle_blocks: int, level_blocks: int = 2, se_reduction: int = 16):
+    def __init__(
+        self, width: int, middle_blocks: int, level_blocks: int = 2, se_reduction: int = 16
+    ):
         super().__init__()
         self.enc1 = _group(width, level_blocks, se_reduction)
         self.down1 = nn.Conv2d(width, width, 4, 2, 1)
@@ -129,7 +134,8 @@ class MSPLGenerator(nn.Module):
         self.config = cfg
         self.head = nn.Conv2d(3, cfg.width, 1)
         self.unets = nn.ModuleList(
-            [UNet(cfg.width, n, cfg.level_blocks, cfg.se_reduction) for n in cfg.middle_blocks])
+            [UNet(cfg.width, n, cfg.level_blocks, cfg.se_reduction) for n in cfg.middle_blocks]
+        )
         self.tails = nn.ModuleList([nn.Conv2d(cfg.width, 3, 1) for _ in cfg.middle_blocks])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -191,18 +197,28 @@ class MultiStageDiscriminator(nn.Module):
         act = nn.LeakyReLU(0.2)
         self.stems = nn.ModuleList([sn(nn.Conv2d(3, w, 3, 1, 1)) for _ in range(N_STAGES)])
         self.fuse = nn.ModuleList(
-            [nn.Sequential(sn(nn.Conv2d(w if k == 0 else 2 * w, w, 3, 1, 1)), act) for k in range(N_STAGES)])
+            [
+                nn.Sequential(sn(nn.Conv2d(w if k == 0 else 2 * w, w, 3, 1, 1)), act)
+                for k in range(N_STAGES)
+            ]
+        )
         self.trunk = nn.Sequential(
-            sn(nn.Conv2d(w, w, 4, 2, 1)), act,
-            sn(nn.Conv2d(w, 2 * w, 4, 2, 1)), act,
-            sn(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), act,
-            sn(nn.Conv2d(4 * w, 8 * w, 4, 1, 1)), act,
+            sn(nn.Conv2d(w, w, 4, 2, 1)),
+            act,
+            sn(nn.Conv2d(w, 2 * w, 4, 2, 1)),
+            act,
+            sn(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)),
+            act,
+            sn(nn.Conv2d(4 * w, 8 * w, 4, 1, 1)),
+            act,
             sn(nn.Conv2d(8 * w, 1, 4, 1, 1)),
         )
 
     def forward(self, stages: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(stages) != N_STAGES:
-            raise ValueError(f"the MSPL discriminator takes {N_STAGES} stage images, got {len(stages)}")
+            raise ValueError(
+                f"the MSPL discriminator takes {N_STAGES} stage images, got {len(stages)}"
+            )
         h: torch.Tensor | None = None
         for k, (img, stem, fuse) in enumerate(zip(stages, self.stems, self.fuse)):
             s = stem(img)

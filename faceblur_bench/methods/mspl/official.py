@@ -31,11 +31,16 @@ from .networks import N_STAGES, GeneratorConfig
 
 _GROUP = {"en1": "enc1", "en2": "enc2", "de1": "dec2", "de2": "dec1"}
 _CONV = {"down1": "down1", "down2": "down2", "up1": "up2", "up2": "up1"}
-_PART = {"blocks.0": "conv1", "blocks.2": "conv2",
-         "blocks.3.channel_attention.0": "se.reduce", "blocks.3.channel_attention.2": "se.expand"}
+_PART = {
+    "blocks.0": "conv1",
+    "blocks.2": "conv2",
+    "blocks.3.channel_attention.0": "se.reduce",
+    "blocks.3.channel_attention.2": "se.expand",
+}
 _BLOCK_KEY = re.compile(
     r"^net(\d+)\.(en1|en2|de1|de2|middle)\.(\d+)\."
-    r"(blocks\.0|blocks\.2|blocks\.3\.channel_attention\.0|blocks\.3\.channel_attention\.2)\.(weight|bias)$")
+    r"(blocks\.0|blocks\.2|blocks\.3\.channel_attention\.0|blocks\.3\.channel_attention\.2)\.(weight|bias)$"
+)
 _CONV_KEY = re.compile(r"^net(\d+)\.(down1|down2|up1|up2)\.(weight|bias)$")
 _END_KEY = re.compile(r"^(from_rgb|to_rgb(\d+))\.(weight|bias)$")
 
@@ -47,7 +52,11 @@ def _strip(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def is_official(state: Mapping[str, object]) -> bool:
     """True for a state dict in the authors' naming (``from_rgb.weight``, ``net0.en1...``)."""
     keys = {k.removeprefix("module.") for k in state}
-    return "from_rgb.weight" in keys and "to_rgb3.weight" in keys and any(k.startswith("net0.en1.") for k in keys)
+    return (
+        "from_rgb.weight" in keys
+        and "to_rgb3.weight" in keys
+        and any(k.startswith("net0.en1.") for k in keys)
+    )
 
 
 def rename(key: str) -> str | None:
@@ -73,8 +82,10 @@ def config_of(state: Mapping[str, torch.Tensor], source: str = "<state dict>") -
     sd = _strip(state)
     w = sd.get("from_rgb.weight")
     if not isinstance(w, torch.Tensor) or w.dim() != 4 or tuple(w.shape[1:]) != (3, 1, 1):
-        raise WeightsIntegrityError(f"{source}: no from_rgb.weight of shape (C, 3, 1, 1)",
-                                    "pass the authors' netG_last.pth (a plain generator state dict)")
+        raise WeightsIntegrityError(
+            f"{source}: no from_rgb.weight of shape (C, 3, 1, 1)",
+            "pass the authors' netG_last.pth (a plain generator state dict)",
+        )
     width = int(w.shape[0])
     counts: dict[tuple[int, str], set[int]] = {}
     for key in sd:
@@ -86,15 +97,24 @@ def config_of(state: Mapping[str, torch.Tensor], source: str = "<state dict>") -
     se = sd.get("net0.en1.0.blocks.3.channel_attention.0.weight")
     if min(middle) == 0 or level == 0 or not isinstance(se, torch.Tensor) or se.dim() != 4:
         raise WeightsIntegrityError(
-            f"{source}: not the authors' MSPL-GAN generator layout (middle blocks per stage {middle}, "
-            f"{level} blocks in net0.en1, channel attention {'present' if se is not None else 'missing'})",
-            "pass the authors' netG_last.pth or a faceblur-bench mspl-gan checkpoint")
-    return GeneratorConfig(width=width, middle_blocks=tuple(middle), level_blocks=level,
-                           se_reduction=max(1, width // int(se.shape[0])))
+            f"{source}: not the authors' MSPL-GAN generator layout (middle blocks per stage "
+            f"{middle}, {level} blocks in net0.en1, channel attention "
+            f"{'present' if se is not None else 'missing'})",
+            "pass the authors' netG_last.pth or a faceblur-bench mspl-gan checkpoint",
+        )
+    return GeneratorConfig(
+        width=width,
+        middle_blocks=tuple(middle),
+        level_blocks=level,
+        se_reduction=max(1, width // int(se.shape[0])),
+    )
 
 
-def convert(state: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
-            source: str = "<state dict>") -> dict[str, torch.Tensor]:
+def convert(
+    state: Mapping[str, torch.Tensor],
+    target: Mapping[str, torch.Tensor],
+    source: str = "<state dict>",
+) -> dict[str, torch.Tensor]:
     """The authors' generator state dict renamed to ours; checked against ``target`` (our model's
     own state dict: every key present once, same shapes)."""
     out: dict[str, torch.Tensor] = {}
@@ -106,15 +126,24 @@ def convert(state: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor
             continue
         if tuple(v.shape) != tuple(target[ours].shape):
             raise WeightsIntegrityError(
-                f"{source}: {k} has shape {tuple(v.shape)}, the generator's {ours} has {tuple(target[ours].shape)}",
-                "this file is not an MSPL-GAN generator of the configuration its from_rgb/middle keys give")
+                f"{source}: {k} has shape {tuple(v.shape)}, the generator's {ours} has "
+                f"{tuple(target[ours].shape)}",
+                "this file is not an MSPL-GAN generator of the configuration "
+                "its from_rgb / middle keys give",
+            )
         out[ours] = v
     missing = sorted(set(target) - set(out))
     if unknown or missing:
         raise WeightsIntegrityError(
             f"{source}: not the authors' MSPL-GAN generator layout ("
-            + (f"unexpected keys {unknown[:4]}{' …' if len(unknown) > 4 else ''}" if unknown else "")
+            + (
+                f"unexpected keys {unknown[:4]}{' …' if len(unknown) > 4 else ''}"
+                if unknown
+                else ""
+            )
             + ("; " if unknown and missing else "")
-            + (f"missing {missing[:4]}{' …' if len(missing) > 4 else ''}" if missing else "") + ")",
-            "pass the authors' netG_last.pth or a faceblur-bench mspl-gan checkpoint")
+            + (f"missing {missing[:4]}{' …' if len(missing) > 4 else ''}" if missing else "")
+            + ")",
+            "pass the authors' netG_last.pth or a faceblur-bench mspl-gan checkpoint",
+        )
     return out
