@@ -469,3 +469,151 @@ def test_run_without_weights_refuses(mspl_root, tmp_path):
     msg = proc.stdout + proc.stderr
     assert "mspl-gan needs trained weights" in msg and "netG_last.pth" in msg
     assert not list((tmp_path / "r").rglob("rows.jsonl"))
+
+
+# -- `faceblur-bench train mspl-gan` -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def train_env(tmp_path_factory):
+    from faceblur_bench.methods.dfpg.vggface import save_random_vggface16
+    from faceblur_bench.registry import trainers
+
+    tmp = tmp_path_factory.mktemp("mspl_train")
+    root = trainers.get("mspl-gan").write_smoke_data(tmp / "data")
+    save_random_vggface16(tmp / "w" / "VGGFace16.pth")
+    return root, dict(os.environ, FACEBLUR_WEIGHTS=str(tmp / "w")), tmp
+
+
+def _train(root, out, env, *extra):
+    proc = _cli(
+        "train",
+        "mspl-gan",
+        "--data-root",
+        str(root),
+        "--out",
+        str(out),
+        "--tiny",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--no-progress",
+        *extra,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc
+
+
+def _csv(path):
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_two_steps_resume_exact_then_run_the_checkpoint(train_env, mspl_root, tmp_path):
+    from faceblur_bench.methods import checkpoint as ckpt_io
+
+    root, env, _ = train_env
+    # 4 synthetic images, 2 held out for validation -> one step of batch 2 per epoch
+    _train(root, tmp_path / "full", env, "--epochs", "2")
+    _train(root, tmp_path / "half", env, "--epochs", "1")
+    _train(root, tmp_path / "half", env, "--epochs", "2", "--resume")
+    a, b = _csv(tmp_path / "full" / "steps.csv"), _csv(tmp_path / "half" / "steps.csv")
+    assert len(a) == len(b) == 2
+    for key in ("g_total", "g_l1", "g_adv", "g_vgg", "d_loss", "kernel"):
+        assert np.isfinite(float(a[1][key])) and a[1][key] == b[1][key], key
+    assert a[0]["g_total"] != a[1]["g_total"]
+    ca = ckpt_io.load(tmp_path / "full" / "checkpoints" / "last.pth")
+    cb = ckpt_io.load(tmp_path / "half" / "checkpoints" / "last.pth")
+    assert ca["trainer"] == "mspl-gan" and ca["preset"] == "full" and ca["step"] == 2
+    assert set(ca["modules"]) == {"generator", "discriminator"}
+    for name in ca["modules"]:
+        assert all(
+            torch.equal(ca["modules"][name][k], cb["modules"][name][k]) for k in ca["modules"][name]
+        )
+    cfg = ca["config"]
+    assert cfg["data"]["labels"] == "cls4" and cfg["data"]["color_jitter"] == 0.5
+    assert cfg["vgg_layers"] == ["conv3_2"] and cfg["optim"]["lr_d"] == 1e-4
+    assert float(_csv(tmp_path / "full" / "log.csv")[1]["lr_generator"]) == pytest.approx(
+        1e-4 * 0.99
+    )
+
+    # the trained (tiny) generator runs through `run --method mspl-gan`, exported or not
+    exported = tmp_path / "mspl_tiny.pth"
+    proc = _cli(
+        "train",
+        "export",
+        str(tmp_path / "full" / "checkpoints" / "last.pth"),
+        str(exported),
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = tmp_path / "results"
+    proc = _cli(
+        "run",
+        "--method",
+        "mspl-gan",
+        "--checkpoint",
+        str(exported),
+        "--split",
+        "mspl-center/ffhq",
+        "--data-root",
+        str(mspl_root),
+        "--out",
+        str(out),
+        "--metrics",
+        "psnr",
+        "--limit",
+        "3",
+        "--leaderboard",
+        str(tmp_path / "lb.md"),
+        "--device",
+        "cpu",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    s = json.loads(next(out.glob("runs/*/mspl-gan/*/summary.json")).read_text())
+    m = methods.get("mspl-gan")()
+    m.load(exported, "cpu")
+    assert s["counts"]["ok"] == 3 and s["num_parameters"] == m.num_parameters() < 100_000
+    assert m.identity()["trained"] == {"preset": "full", "epoch": 2, "step": 2}
+    g = MSPLGenerator(GeneratorConfig.from_dict(cfg["model"]["generator"]))
+    g.load_state_dict(ca["modules"]["generator"])
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(m.restore(x), ((g(x * 2 - 1)[3] + 1) / 2).clamp(0, 1), atol=1e-6)
+
+
+def test_checkpoint_of_another_trainer_is_refused(train_env, tmp_path):
+    from faceblur_bench.methods import checkpoint as ckpt_io
+
+    ck = {
+        "format": ckpt_io.FORMAT,
+        "trainer": "dfpg",
+        "method": "dfpg",
+        "config": {},
+        "modules": {},
+    }
+    p = tmp_path / "dfpg.pth"
+    torch.save(ck, p)
+    with pytest.raises(UsageError, match="trained by 'dfpg'"):
+        methods.get("mspl-gan")().load(p, "cpu")
+
+
+def test_label_maps_auto_choose_four_classes(tmp_path):
+    from faceblur_bench.data.training import make_layout
+    from faceblur_bench.registry import trainers
+    from faceblur_bench.train.config import build_config
+
+    cls = trainers.get("mspl-gan")
+    cfg = build_config("mspl-gan")
+    assert cfg["epochs"] == 200 and cfg["batch_size"] == 16 and cfg["loss"]["lambda_adv"] == 0.05
+    r19 = make_layout(tmp_path / "a", n_images=1, size=32, labels="cls19", kernel_sizes=())
+    assert cls.prepare_config(build_config("mspl-gan"), r19, False)["data"]["labels"] == "cls19to4"
+    r4 = make_layout(tmp_path / "b", n_images=1, size=32, labels="cls4", kernel_sizes=())
+    assert cls.prepare_config(build_config("mspl-gan"), r4, False)["data"]["labels"] == "cls4"
+    with pytest.raises(UsageError, match="4-class label maps"):
+        build_config("mspl-gan", overrides={"data": {"labels": "cls19"}})
+    with pytest.raises(UsageError, match="did you mean"):
+        build_config("mspl-gan", preset="no_adv")

@@ -13,8 +13,8 @@ Semantic progression: stage ``k < 3`` restores only the face region of class ``k
 ``|·|_1`` is the mean absolute difference over all elements (masked-out pixels included, as
 ``nn.L1Loss`` averages them); ``D`` is the multi-stage discriminator on the four stage images
 (:class:`.networks.MultiStageDiscriminator`); ``L_adv = BCE(D(outs'), 1)``; ``φ`` is VGGFace16
-``conv3_2`` (``vgg16.features[:13]``, before its ReLU), inputs in [-1, 1]. All images are in
-[-1, 1].
+``conv3_2`` (``vgg16.features[:13]``, before its ReLU; with several layers configured, the
+sum of their L1 terms), inputs in [-1, 1]. All images are in [-1, 1].
 
 Unlike the released trainer, which feeds *detached* outputs to ``D`` and ``φ`` in the generator
 step (so only the L1 terms trained the generator), these losses keep the graph: the adversarial
@@ -143,8 +143,9 @@ def generator_objective(
         logs["g_adv"] = adv.detach()
     if vgg is not None:
         with torch.no_grad():
-            real = vgg(sharp)[0].float()
-        feat = vgg_l1_loss(vgg(outs[-1])[0].float(), real)
+            real = [f.float() for f in vgg(sharp)]
+        fake = [f.float() for f in vgg(outs[-1])]
+        feat = sum((vgg_l1_loss(f, r) for f, r in zip(fake, real)), sharp.new_zeros(()))
         total = total + lambda_vgg * feat
         logs["g_vgg"] = feat.detach()
     logs["g_total"] = total.detach()

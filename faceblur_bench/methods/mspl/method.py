@@ -25,10 +25,12 @@ import torch.nn.functional as F
 
 from ...errors import UsageError, WeightsIntegrityError, WeightsMissingError
 from ...registry import methods
+from .. import checkpoint as ckpt_io
 from ..base import Method
 from ..dfpg.method import default_checkpoint
 from . import official
 from .networks import GeneratorConfig, MSPLGenerator, count_parameters
+from .presets import SMOKE_MODEL
 
 #: checkpoint ``method`` values this method runs
 TRAINED_BY: tuple[str, ...] = ("mspl-gan",)
@@ -55,6 +57,7 @@ class MSPLGAN(Method):
     )
 
     paper_generator: ClassVar[GeneratorConfig] = GeneratorConfig()
+    contract_options: ClassVar[dict[str, Any]] = {"generator": SMOKE_MODEL["generator"]}
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -107,11 +110,32 @@ class MSPLGAN(Method):
         self, obj: Any, path: Path
     ) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, Any]]:
         """(configuration, generator state dict, provenance) of a faceblur-bench checkpoint."""
-        raise WeightsIntegrityError(
-            f"{path} is not the authors' MSPL-GAN generator "
-            "(no from_rgb / net0.en1 / to_rgb3 keys)",
-            "pass the authors' netG_last.pth or a faceblur-bench mspl-gan checkpoint",
-        )
+        if not ckpt_io.is_trained(obj):
+            raise WeightsIntegrityError(
+                f"{path} is neither the authors' MSPL-GAN generator (no from_rgb / net0.en1 / "
+                f"to_rgb3 keys) nor a checkpoint of `faceblur-bench train mspl-gan`",
+                "pass the authors' netG_last.pth or RUN/checkpoints/best.pth of a training run",
+            )
+        ck = ckpt_io.load_trained(path, TRAINED_BY)
+        try:
+            gcfg = GeneratorConfig.from_dict(ck["config"]["model"]["generator"])
+            state = ck["modules"]["generator"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WeightsIntegrityError(
+                f"{path}: no usable generator configuration / weights "
+                f"({type(exc).__name__}: {exc})",
+                "re-export it with `faceblur-bench train export`",
+            ) from None
+        trained = {"preset": ck.get("preset"), "epoch": ck.get("epoch"), "step": ck.get("step")}
+        return gcfg, state, trained
+
+    def init_untrained(self, device: torch.device | str) -> None:
+        """Random weights of :attr:`contract_options`' size: the contract tests only."""
+        gcfg = GeneratorConfig.from_dict(self.contract_options["generator"])
+        super().load(None, device)
+        self.net = MSPLGenerator(gcfg).to(self.device).eval()
+        self.generator_config = gcfg
+        self.trained = {"source": "untrained (contract tests only)"}
 
     @torch.no_grad()
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
