@@ -226,7 +226,7 @@ def test_dataparallel_prefix_and_layout_errors(tiny_file, tmp_path):
 def test_file_with_code_inside_is_refused(tmp_path):
     p = tmp_path / "evil.pth"
     torch.save({"from_rgb.weight": torch.zeros(1), "x": np.float64(1.0), "f": os.getcwd}, p)
-    with pytest.raises(WeightsIntegrityError, match="weights_only"):
+    with pytest.raises(UsageError, match="weights_only"):
         methods.get("mspl-gan")().load(p, "cpu")
 
 

@@ -15,7 +15,6 @@ last stage image ``out_3`` mapped back by ``(y + 1) / 2``.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,21 +31,8 @@ from . import official
 from .networks import GeneratorConfig, MSPLGenerator, count_parameters
 from .presets import SMOKE_MODEL
 
-#: checkpoint ``method`` values this method runs
+#: trainers whose checkpoints this method runs
 TRAINED_BY: tuple[str, ...] = ("mspl-gan",)
-
-
-def _read(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
-        # unpickling refused (code inside the file), truncated or damaged archive
-        raise WeightsIntegrityError(
-            f"cannot read {path}: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}",
-            "pass the authors' netG_last.pth or a faceblur-bench mspl-gan checkpoint "
-            "(read with torch.load(weights_only=True))",
-        ) from None
 
 
 @methods.register("mspl-gan")
@@ -83,7 +69,7 @@ class MSPLGAN(Method):
                 f"`faceblur-bench train mspl-gan` with --checkpoint, or copy it to {path} "
                 f"(or set $FACEBLUR_CHECKPOINTS)",
             )
-        obj = _read(path)
+        obj = ckpt_io.read(path)  # weights_only=True: no code in the file can run
         if isinstance(obj, dict) and official.is_official(obj):
             gcfg = official.config_of(obj, str(path))
             net = MSPLGenerator(gcfg)
