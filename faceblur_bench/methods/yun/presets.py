@@ -44,8 +44,15 @@ DEFAULTS: dict[str, Any] = {
     },
     "data": {
         "hflip": False,
-        # on-the-fly synthesis from sharp faces (used when --data-root holds no trainx8/)
-        "kernel_size": 21,
+        # images held out for validation ("auto": 10 %, at most 100); the release's valx8/ +
+        # val_GT/ are used instead when the data root holds them
+        "val_images": "auto",
+        # on-the-fly synthesis from sharp faces (used when --data-root holds no trainx8/);
+        # Gong et al.'s motion flow is not released: the project's kernels stand in (methods/yun/data.py)
+        "kernel_kind": "random-walk",
+        "kernel_sizes": [13, 15, 17, 19, 21, 23, 25, 27],
+        "kernel_bank_size": 32,
+        "kernel_seed": 0,
         "noise_sigma": 0.0,
     },
 }
