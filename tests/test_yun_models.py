@@ -134,3 +134,14 @@ def test_pickled_code_is_refused(tmp_path):
     torch.save({"upscale8.0.weight": Evil()}, p)
     with pytest.raises(WeightsIntegrityError, match="weights_only"):
         methods.get("yun")().load(p, "cpu")
+
+
+def test_contract_options_give_a_small_untrained_net():
+    cls = methods.get("yun")
+    m = cls(**cls.contract_options)
+    m.init_untrained("cpu")
+    y = m.restore(torch.rand(2, 3, 32, 32))
+    assert y.shape == (2, 3, 256, 256) and 0 <= float(y.min()) and float(y.max()) <= 1
+    assert m.num_parameters() < 100_000
+    with pytest.raises(UsageError, match="unknown option"):
+        cls(width=3)
