@@ -142,6 +142,6 @@ def test_contract_options_give_a_small_untrained_net():
     m.init_untrained("cpu")
     y = m.restore(torch.rand(2, 3, 32, 32))
     assert y.shape == (2, 3, 256, 256) and 0 <= float(y.min()) and float(y.max()) <= 1
-    assert m.num_parameters() < 100_000
+    assert m.num_parameters() < 1_000_000  # vs 58.3 M
     with pytest.raises(UsageError, match="unknown option"):
         cls(width=3)
