@@ -192,3 +192,19 @@ def test_run_method_yun_on_a_checkpoint_trained_here(release_tree, tmp_path):
     assert r.returncode == 0
     rec = next(x for x in json.loads(r.stdout) if x["name"] == "yun")
     assert rec["scale"] == 8 and rec["params_M"] == pytest.approx(58.295, abs=1e-3)
+
+
+def test_two_process_gloo_ddp_run(tmp_path):
+    # every parameter must get a gradient under DDP (incl. conv8 before the 1x1 instance norm)
+    root = D.write_release_tree(tmp_path / "data", n_images=6)  # 4 train + 2 held out
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "faceblur_bench.train", "yun", "--data-root", str(root), "--out", str(tmp_path / "run"),
+           "--tiny", "--epochs", "1", "--batch-size", "1", "--device", "cpu", "--no-progress"]
+    proc = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "cpu x2" in proc.stdout
+    (row,) = _rows(tmp_path / "run" / "log.csv")
+    assert int(row["images"]) == 4 and int(row["step"]) == 2
+    gen = ckpt_io.load(tmp_path / "run" / "checkpoints" / "last.pth")["modules"]["generator"]
+    assert "module." not in next(iter(gen)) and all(torch.isfinite(v).all() for v in gen.values())

@@ -80,7 +80,9 @@ class InstanceNorm2d(nn.InstanceNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] * x.shape[-2] == 1:
-            return torch.zeros_like(x)
+            # x - mean(x): exactly 0, but kept in the graph so that the layers before it still
+            # receive (zero) gradients — DistributedDataParallel requires every parameter to
+            return x - x.mean(dim=(-2, -1), keepdim=True)
         return super().forward(x)
 
 
