@@ -208,3 +208,20 @@ def test_two_process_gloo_ddp_run(tmp_path):
     assert int(row["images"]) == 4 and int(row["step"]) == 2
     gen = ckpt_io.load(tmp_path / "run" / "checkpoints" / "last.pth")["modules"]["generator"]
     assert "module." not in next(iter(gen)) and all(torch.isfinite(v).all() for v in gen.values())
+
+
+def test_release_validation_folders_are_used_when_present(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_yun_run import write_sr8_tree
+
+    root = D.write_release_tree(tmp_path / "rel", n_images=3)
+    top = write_sr8_tree(tmp_path / "sr", n=2) / "celebahq-sr8"
+    for d in ("valx8", "val_GT"):
+        (top / d).rename(root / d)
+    from faceblur_bench.train.config import build_config
+
+    task = YunTask(build_config("yun", None, SMOKE), torch.device("cpu"))
+    ds, val = task.build_data(root, rank=0, world=1)
+    assert len(ds) == 3  # nothing held out: the release's valx8/ + val_GT/ validate
+    assert "valx8" in val.source and val.blurred.shape == (2, 3, 32, 32) and val.sharp.shape == (2, 3, 256, 256)
+    assert val.blurred.dtype == torch.uint8
