@@ -205,7 +205,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     run_dir = results_run_dir(cfg.results_dir, split.full_name, method_name, key)
 
     ctx = MetricContext(device=device, split=split, weights_overrides=cfg.weights_overrides)
-    states = _setup_metrics(cfg.metrics, split, ctx, cfg.strict)
+    states = _setup_metrics(cfg.metrics, split, ctx, cfg.strict, scale=method.scale)
     live = [st for st in states if st.status == "ok"]
     need_reference = split.has_reference
 
@@ -257,7 +257,10 @@ def measure_method_runtime(method: Method, device: torch.device, repeats: int = 
     from .metrics.runtime import measure_runtime
 
     dtypes = ("fp32", "bf16") if device.type == "cuda" else ("fp32",)
-    info = measure_runtime(method, device, batches=(1, 16), dtypes=dtypes, repeats=repeats,
+    # SR methods are timed at their input size for a 256x256 output (Yun et al.: 32x32)
+    size = 128 if method.scale == 1 else 256 // method.scale
+    info = measure_runtime(method, device, sizes=((size, size),), batches=(1, 16), dtypes=dtypes,
+                           repeats=repeats,
                            warmup=max(1, min(10, repeats // 5)))
     first = next((r for r in info["results"] if r["batch"] == 1 and r["dtype"] == "fp32" and "median_ms" in r), None)
     info["per_image_s"] = None if first is None else first["per_image_ms"] / 1000.0
@@ -301,13 +304,18 @@ def _decode_batch(samples: list[Sample], need_reference: bool) -> list[Decoded]:
     return [_decode(s, need_reference) for s in samples]
 
 
-def _setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, strict: bool) -> list[MetricState]:
+def _setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, strict: bool,
+                   scale: int = 1) -> list[MetricState]:
     states = []
     for name in names:
         cls = metric_registry.get(name)
         st = MetricState(cls())
         if cls.needs_reference and not split.has_reference:
             st.status, st.reason = "not-applicable", f"{split.full_name} has no ground truth"
+        elif getattr(cls, "needs_blurred", False) and scale != 1:
+            st.status, st.reason = "not-applicable", (
+                f"{name} compares the output with the same-size blurred input; the method "
+                f"changes the size (x{scale})")
         else:
             try:
                 st.metric.setup(ctx)

@@ -348,6 +348,16 @@ register(WeightFile(
     used_by=(),
 ))
 register(WeightFile(
+    name="vgg19",
+    filename="vgg19-dcbb9e9d.pth",
+    url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    sha256=None,
+    sha256_prefix="dcbb9e9d",
+    cache="torch-hub",
+    description="torchvision VGG19 ImageNet weights (Yun et al. perceptual loss)",
+    used_by=("Yun et al. training (VGG-19 perceptual loss)",),
+))
+register(WeightFile(
     name="fid-inception",
     filename="pt_inception-2015-12-05-6726825d.pth",
     url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"

@@ -46,7 +46,7 @@ def run(
     leaderboard: Path = typer.Option(Path("leaderboard.md"), "--leaderboard", help="Leaderboard file to regenerate."),
     wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another run holding the same results directory."),
     seed: int = typer.Option(0, "--seed", help="Random seed (recorded in the summary)."),
-    runtime: bool = typer.Option(False, "--runtime", help="Also time restore() at 128x128, batch 1 and 16 (fp32; bf16 on CUDA): CUDA events or perf_counter, median of --runtime-repeats calls."),
+    runtime: bool = typer.Option(False, "--runtime", help="Also time restore() at 128x128 (SR methods: 256/scale, e.g. 32x32 for x8), batch 1 and 16 (fp32; bf16 on CUDA): CUDA events or perf_counter, median of --runtime-repeats calls."),
     runtime_repeats: int = typer.Option(50, "--runtime-repeats", min=1, help="Timed calls per runtime configuration."),
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
@@ -140,9 +140,10 @@ def list_methods(as_json: bool = JSON_OPT) -> None:
             params = None if n is None else round(n / 1e6, 3)
         except FaceblurError:
             pass
-        records.append({"name": name, "params_M": params, "description": getattr(cls, "description", ""),
+        records.append({"name": name, "params_M": params, "scale": getattr(cls, "scale", 1),
+                        "description": getattr(cls, "description", ""),
                         "origin": method_registry.origin(name)})
-    print_records(records, ["name", "params_M", "description", "origin"], "methods", as_json)
+    print_records(records, ["name", "params_M", "scale", "description", "origin"], "methods", as_json)
 
 
 def list_splits(

@@ -11,6 +11,7 @@ PACKAGES = (
     "dfpg",
     "mspl",
     "sappgan",
+    "yun",
 )
 
 for _package in PACKAGES:
