@@ -1,0 +1,34 @@
+"""The evaluation engine: ``evaluate(RunConfig)`` restores every image of a split with a method,
+scores it and stores per-image rows and the run summary.
+
+One image from disk to a table cell: ``Split.samples()`` lists files -> :func:`scoring.decode`
+reads each file once (uint8 RGB) -> ``Method.restore()`` on a float [0,1] batch ->
+:func:`check_output` validates and quantises to uint8 (as saving a PNG would) -> every metric
+scores the uint8 batch through one protocol (:class:`scoring.MetricState`) -> rows are appended
+to the run's ``rows.jsonl`` -> :func:`summary.summarise` aggregates stored rows and set-metric
+state into ``summary.json``.
+
+Modules: :mod:`.run` (the run loop: resume, batches, runtime), :mod:`.scoring` (one batch and the
+metric protocol), :mod:`.summary` (aggregates and provenance).
+
+Per-image problems (unreadable file, size mismatch, NaN/inf or wrong-shape output) become
+``failed`` rows with the reason; the run goes on. Rows already stored are never recomputed.
+"""
+
+from ..devices import resolve_device
+from .run import (
+    DEFAULT_METRICS,
+    RunConfig,
+    builtin_baselines,
+    evaluate,
+    make_method,
+    measure_method_runtime,
+    open_split,
+    split_fingerprint,
+)
+from .scoring import MetricState, check_output
+from .summary import provenance, summarise
+
+__all__ = ["DEFAULT_METRICS", "MetricState", "RunConfig", "builtin_baselines", "check_output", "evaluate",
+           "make_method", "measure_method_runtime", "open_split", "provenance", "resolve_device", "split_fingerprint",
+           "summarise"]

@@ -1,0 +1,326 @@
+"""Scoring one batch: decode, restore, validate the output, and the metric protocol.
+
+Every metric, whatever its kind, runs through one protocol (:class:`MetricState`, as
+torchmetrics' update/compute): ``update`` once per batch (per-image values, or per-image state
+written to the run store), ``compute`` once per run from what is stored — so the engine never
+branches on the kind of metric, and set metrics resume and gather like paired ones.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..data.base import Sample, Split
+from ..errors import (
+    FaceblurError,
+    ImageError,
+    MethodOutputError,
+    UsageError,
+    WeightsIntegrityError,
+    WeightsMissingError,
+)
+from ..faults import crash_point
+from ..imageio import read_image, write_png
+from ..methods.base import Method
+from ..metrics.base import Batch, Metric, MetricContext, nan_mean_std
+from ..registry import metrics as metric_registry
+from ..results import RunStore, image_path, read_features
+
+
+def check_output(out: Any, expected_shape: tuple[int, ...]) -> tuple[torch.Tensor, list[str | None]]:
+    """Validate ``restore()`` output; return (float32 tensor clamped to [0,1], per-image reason).
+
+    A per-image reason (not None) marks that image as failed: non-finite values, or values far
+    outside [0,1] (the usual sign of a [-1,1] or [0,255] convention). Values within 0.5 of the
+    range are clamped, as writing a PNG would. A wrong type, dtype or shape fails the whole batch.
+    """
+    if not isinstance(out, torch.Tensor):
+        raise MethodOutputError(f"restore() returned {type(out).__name__}, expected a torch.Tensor",
+                                "return a (N,3,H,W) float32 tensor in [0,1]")
+    if not out.is_floating_point():
+        raise MethodOutputError(f"restore() returned dtype {out.dtype}, expected float32 in [0,1]",
+                                "convert with .float() / 255 before returning")
+    if tuple(out.shape) != tuple(expected_shape):
+        raise MethodOutputError(
+            f"restore() returned shape {tuple(out.shape)}, expected {tuple(expected_shape)}",
+            "return (N,3,H*scale,W*scale) for an (N,3,H,W) input (check Method.scale)")
+    out = out.detach().float()
+    reasons: list[str | None] = []
+    flat = out.flatten(1)
+    finite = torch.isfinite(flat).all(1)
+    lo = torch.where(torch.isfinite(flat), flat, torch.zeros_like(flat)).amin(1)
+    hi = torch.where(torch.isfinite(flat), flat, torch.zeros_like(flat)).amax(1)
+    for i in range(out.shape[0]):
+        if not bool(finite[i]):
+            n_bad = int((~torch.isfinite(flat[i])).sum())
+            reasons.append(f"method output has {n_bad} NaN/inf values")
+        elif float(lo[i]) < -0.5 or float(hi[i]) > 1.5:
+            reasons.append(f"method output range [{float(lo[i]):.3g}, {float(hi[i]):.3g}] is not [0,1] "
+                           "(a [-1,1] or [0,255] convention?)")
+        else:
+            reasons.append(None)
+    out = torch.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0).clamp_(0.0, 1.0)
+    return out, reasons
+
+
+# -- decoding ------------------------------------------------------------------------------------------
+@dataclass
+class Decoded:
+    sample: Sample
+    blurred: np.ndarray | None = None
+    reference: np.ndarray | None = None
+    error: str | None = None
+    restored: torch.Tensor | None = None  # uint8 (3, H, W), cpu
+    restore_s: float = 0.0
+
+
+def decode(sample: Sample, need_reference: bool) -> Decoded:
+    """Read a sample's files once (uint8 RGB); an unreadable file becomes the sample's error."""
+    d = Decoded(sample)
+    try:
+        d.blurred = read_image(sample.blurred)
+        if need_reference:
+            if sample.sharp is None:
+                raise ImageError(f"{sample.id}: no ground truth for this sample",
+                                 "restore the missing ground-truth file, or use --allow-partial")
+            d.reference = read_image(sample.sharp)
+    except ImageError as exc:
+        d.error = str(exc).splitlines()[0]
+    return d
+
+
+def decode_batch(samples: list[Sample], need_reference: bool) -> list[Decoded]:
+    return [decode(s, need_reference) for s in samples]
+
+
+def first_line(s: str) -> str:
+    return str(s).strip().splitlines()[0] if str(s).strip() else ""
+
+
+# -- the metric protocol -------------------------------------------------------------------------------
+@dataclass
+class MetricState:
+    """A metric within one run: availability (``ok | unavailable | not-applicable | error``) and
+    the two steps every kind of metric has."""
+
+    metric: Metric
+    status: str = "ok"
+    reason: str | None = None
+
+    def update(self, batch: Batch, store: RunStore) -> np.ndarray | None:
+        """Score one batch: per-image values ``(N,)`` to store in the rows, or None when the
+        per-image state went to the store."""
+        raise NotImplementedError
+
+    def compute(self, ok_rows: list[dict], samples: list[Sample], run_dir: Path,
+                ctx: MetricContext) -> dict[str, Any]:
+        """The run value from what is stored: ``value, std, count`` (+ ``status, reason``
+        when it cannot be given) and ``extra`` fields."""
+        raise NotImplementedError
+
+
+class PairedState(MetricState):
+    """One value per image, stored in the rows; the run value is their mean (NaN = unscored)."""
+
+    def update(self, batch: Batch, store: RunStore) -> np.ndarray | None:
+        v = np.asarray(self.metric.compute(batch), dtype=np.float64).reshape(-1)
+        if v.shape[0] != len(batch):
+            raise ValueError(f"compute() returned {v.shape[0]} values for {len(batch)} images")
+        return v
+
+    def compute(self, ok_rows, samples, run_dir, ctx):
+        name = self.metric.name
+        vals = np.array([r["metrics"].get(name, np.nan) for r in ok_rows], dtype=np.float64)
+        mean, std, n = nan_mean_std(vals)
+        out: dict[str, Any] = {"value": None if np.isnan(mean) else mean, "std": None if np.isnan(std) else std,
+                               "count": n, "extra": {}}
+        n_nan = int(np.isnan(vals).sum())
+        if n_nan:
+            out["extra"]["unscored"] = n_nan
+        errs = {r.get("metric_errors", {}).get(name) for r in ok_rows} - {None}
+        if errs:
+            out["extra"]["errors"] = sorted(errs)[:5]
+        return out
+
+
+class SetState(MetricState):
+    """Per-image state (embeddings, features, flags) stored with the run; one value per set."""
+
+    def update(self, batch: Batch, store: RunStore) -> np.ndarray | None:
+        feats = np.asarray(self.metric.features(batch))
+        if feats.shape[0] != len(batch):
+            raise ValueError(f"features() returned {feats.shape[0]} rows for {len(batch)} images")
+        store.write_features(self.metric.name, [s.id for s in batch.samples], feats)
+        return None
+
+    def compute(self, ok_rows, samples, run_dir, ctx):
+        ok_ids = [r["id"] for r in ok_rows]
+        out: dict[str, Any] = {"value": None, "std": None, "count": 0, "extra": {}}
+        feats = read_features(Path(run_dir), self.metric.name, ok_ids)
+        if feats is None:
+            return out | {"status": "error", "reason": "per-image state missing for some images"}
+        if not ok_ids:
+            return out
+        try:
+            ok_set = set(ok_ids)
+            agg = dict(self.metric.aggregate(feats, [s for s in samples if s.id in ok_set], ctx))
+        except FaceblurError as exc:
+            return out | {"status": "error", "reason": first_line(exc.message)}
+        out["value"] = agg.pop("value", None)
+        out["std"] = agg.pop("std", None)
+        out["count"] = int(agg.pop("count", len(ok_ids)))
+        if agg.get("reason") and out["value"] is None:
+            out["status"], out["reason"] = "not-applicable", agg.pop("reason")
+        out["extra"] = agg
+        return out
+
+
+def metric_state(metric: Metric) -> MetricState:
+    """The state object of ``metric``'s kind (the one place the kind is looked at)."""
+    return {"paired": PairedState, "set": SetState}[metric.kind](metric)
+
+
+def setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, strict: bool,
+                   scale: int = 1) -> list[MetricState]:
+    """Build and set up every metric of a run; one that cannot run here gets its status and reason
+    (``not-applicable``, ``unavailable``) instead of failing the run (unless ``strict``)."""
+    states = []
+    for name in names:
+        cls = metric_registry.get(name)
+        st = metric_state(cls())
+        if cls.needs_reference and not split.has_reference:
+            st.status, st.reason = "not-applicable", f"{split.full_name} has no ground truth"
+        elif getattr(cls, "needs_blurred", False) and scale != 1:
+            st.status, st.reason = "not-applicable", (
+                f"{name} compares the output with the same-size blurred input; the method "
+                f"changes the size (x{scale})")
+        else:
+            try:
+                st.metric.setup(ctx)
+            except (WeightsMissingError, WeightsIntegrityError) as exc:
+                if strict:
+                    raise
+                st.status = "unavailable"
+                st.reason = ("weights missing: " if isinstance(exc, WeightsMissingError) else "weights rejected: ") + \
+                    (getattr(exc, "short", None) or first_line(exc.message))
+            except UsageError as exc:  # e.g. a split without identity metadata
+                if strict:
+                    raise
+                st.status, st.reason = "not-applicable", first_line(exc.message)
+        states.append(st)
+    return states
+
+
+
+
+# -- one batch -----------------------------------------------------------------------------------------
+def process_batch(decoded: list[Decoded], method: Method, live: list[MetricState], store: RunStore,
+                  device: torch.device, save_images: bool, timings: dict, split: Split) -> list[dict]:
+    """Restore, validate and score one batch; returns its rows (split order) for the store."""
+    rows: dict[str, dict] = {}
+    ok: list[Decoded] = []
+    for d in decoded:
+        if d.error is not None:
+            rows[d.sample.id] = failed_row(d.sample, d.error)
+        else:
+            ok.append(d)
+    # group by input size: a batch is one tensor
+    groups: dict[tuple, list[Decoded]] = {}
+    for d in ok:
+        groups.setdefault(d.blurred.shape, []).append(d)
+    for group in groups.values():
+        for d, restored, reason, dt in restore_group(group, method, device, split):
+            if reason is not None:
+                rows[d.sample.id] = failed_row(d.sample, reason)
+                continue
+            d.restored, d.restore_s = restored, dt
+            timings["restore_s"] += dt
+    scored = [d for d in ok if d.sample.id not in rows]
+    # size check against the reference
+    by_size: dict[tuple, list[Decoded]] = {}
+    for d in scored:
+        if d.reference is not None and tuple(d.reference.shape[:2]) != tuple(d.restored.shape[-2:]):
+            rows[d.sample.id] = failed_row(
+                d.sample, f"restored size {tuple(d.restored.shape[-2:])} != ground truth size "
+                f"{tuple(d.reference.shape[:2])} ({d.sample.sharp})")
+            continue
+        by_size.setdefault(tuple(d.restored.shape), []).append(d)
+    tm = time.perf_counter()
+    for group in by_size.values():
+        restored = torch.stack([d.restored for d in group]).to(device)
+        reference = None
+        if group[0].reference is not None:
+            reference = torch.from_numpy(np.stack([d.reference for d in group])).permute(0, 3, 1, 2).to(device)
+        blurred = torch.from_numpy(np.stack([d.blurred for d in group])).permute(0, 3, 1, 2).to(device)
+        batch = Batch([d.sample for d in group], restored, reference, blurred)
+        values: dict[str, np.ndarray] = {}
+        errors: dict[str, str] = {}
+        for st in live:
+            crash_point("metrics")
+            try:
+                with torch.inference_mode():
+                    v = st.update(batch, store)
+                if v is not None:
+                    values[st.metric.name] = v
+            except FaceblurError as exc:
+                errors[st.metric.name] = first_line(exc.message)
+            except Exception as exc:  # a metric bug must not lose the batch
+                errors[st.metric.name] = f"{type(exc).__name__}: {first_line(str(exc))}"
+        if save_images:
+            for d in group:
+                write_png(image_path(store.dir, d.sample.id), d.restored.permute(1, 2, 0).cpu().numpy())
+        for j, d in enumerate(group):
+            row = {"id": d.sample.id, "status": "ok", "reason": None,
+                   "metrics": {k: float(v[j]) for k, v in values.items()},
+                   "meta": d.sample.meta, "restore_s": round(d.restore_s, 6)}
+            if errors:
+                row["metric_errors"] = errors
+            rows[d.sample.id] = row
+    timings["metrics_s"] += time.perf_counter() - tm
+    # keep split order
+    return [rows[d.sample.id] for d in decoded if d.sample.id in rows]
+
+
+def restore_group(group: list[Decoded], method: Method, device: torch.device, split: Split):
+    """Yield (decoded, uint8 restored (3,H,W) cpu tensor | None, failure reason | None, seconds)."""
+    from ..imageio import quantize, to_tensor01
+
+    x = to_tensor01([d.blurred for d in group]).to(device)
+    meta = []
+    for d in group:
+        m = {**d.sample.meta, "id": d.sample.id, "blurred_name": d.sample.blurred.name}
+        if method.uses_kernel:
+            m["kernel"] = split.kernel(d.sample)
+        meta.append(m)
+    expected = (x.shape[0], 3, x.shape[2] * method.scale, x.shape[3] * method.scale)
+    crash_point("restore")
+    t = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            out = method.restore(x, meta)
+        out, reasons = check_output(out, expected)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    except Exception as exc:
+        if len(group) > 1:  # isolate the image(s) that break the method
+            for d in group:
+                yield from restore_group([d], method, device, split)
+            return
+        reason = first_line(exc.message) if isinstance(exc, FaceblurError) else \
+            f"restore() raised {type(exc).__name__}: {first_line(str(exc))}"
+        yield group[0], None, reason, 0.0
+        return
+    dt = (time.perf_counter() - t) / len(group)
+    q = quantize(out).cpu()
+    for i, d in enumerate(group):
+        yield d, q[i], reasons[i], dt
+
+
+def failed_row(sample: Sample, reason: str) -> dict:
+    return {"id": sample.id, "status": "failed", "reason": reason, "metrics": {}, "meta": sample.meta}
