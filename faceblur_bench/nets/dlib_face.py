@@ -92,7 +92,8 @@ class DlibFaceRecognizer:
     @staticmethod
     def _image(image: np.ndarray) -> np.ndarray:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected one (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+            raise ValueError(f"expected one (H, W, 3) uint8 RGB image, got {image.shape} "
+                             f"{image.dtype}")
         return np.ascontiguousarray(image)
 
     def landmarks(self, image: np.ndarray, box: Sequence[float]) -> np.ndarray:
@@ -106,7 +107,8 @@ class DlibFaceRecognizer:
         # the chip warp uses only the points; the rectangle is their bounding box
         rect = self.dlib.rectangle(int(pts[:, 0].min()), int(pts[:, 1].min()),
                                    int(pts[:, 0].max()), int(pts[:, 1].max()))
-        return self.dlib.full_object_detection(rect, [self.dlib.point(int(x), int(y)) for x, y in pts])
+        points = [self.dlib.point(int(x), int(y)) for x, y in pts]
+        return self.dlib.full_object_detection(rect, points)
 
     def chips(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
         """``(K, 150, 150, 3)`` uint8 chips of ``image``, one per landmark set (dlib's warp)."""
@@ -115,7 +117,8 @@ class DlibFaceRecognizer:
         shapes = self.dlib.full_object_detections()
         for lm in landmarks:
             shapes.append(self._shape(lm))
-        out = self.dlib.get_face_chips(self._image(image), shapes, size=CHIP_SIZE, padding=CHIP_PADDING)
+        out = self.dlib.get_face_chips(self._image(image), shapes, size=CHIP_SIZE,
+                                       padding=CHIP_PADDING)
         return np.stack([np.asarray(c, dtype=np.uint8) for c in out])
 
     def descriptors(self, chips: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
@@ -125,12 +128,14 @@ class DlibFaceRecognizer:
             return np.zeros((0, DESCRIPTOR_DIM), np.float64)
         for c in batch:
             if c.shape != (CHIP_SIZE, CHIP_SIZE, 3):
-                raise ValueError(f"dlib descriptor chips are {CHIP_SIZE}x{CHIP_SIZE}x3, got {c.shape}")
-        return np.array([np.asarray(d) for d in self.net.compute_face_descriptor(batch)], np.float64)
+                raise ValueError(f"dlib descriptor chips are {CHIP_SIZE}x{CHIP_SIZE}x3, "
+                                 f"got {c.shape}")
+        descs = self.net.compute_face_descriptor(batch)
+        return np.array([np.asarray(d) for d in descs], np.float64)
 
     def describe(self, images: Sequence[np.ndarray],
                  landmarks: Sequence[np.ndarray | None]) -> np.ndarray:
-        """Descriptors ``(N, 128)`` of ``images[i]`` cut with ``landmarks[i]``; NaN rows where None."""
+        """Descriptors ``(N, 128)`` of ``images[i]`` cut with ``landmarks[i]`` (NaN row: None)."""
         if len(images) != len(landmarks):
             raise ValueError(f"{len(images)} images but {len(landmarks)} landmark sets")
         out = np.full((len(images), DESCRIPTOR_DIM), np.nan, np.float64)
