@@ -341,3 +341,20 @@ def test_verification_dlib_on_demo_fallback_and_meta_file_partners(demo_data_roo
     _, got = m._usable_pairs(feats, with_files, ctx)
     _, e1, e2, issame, _, _ = got
     assert np.allclose(np.linalg.norm(e1.astype(np.float64) - e2, axis=1)[issame], d_id, atol=1e-5)
+
+
+def test_cli_metrics_lists_the_family_with_protocols(monkeypatch, capsys):
+    from faceblur_bench.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["faceblur-bench", "metrics", "--json"])
+    with pytest.raises(SystemExit) as ei:
+        main()
+    assert int(ei.value.code or 0) == 0
+    recs = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    for name in DLIB_METRICS:
+        r = recs[name]
+        assert r["weights"] == "dlib-resnet-v1, dlib-shape-predictor-5"
+        assert "150x150" in r["protocol"] and "padding 0.25" in r["protocol"]
+        assert "MTCNN" in r["protocol"] and "5-point" in r["protocol"]
+    assert recs["identity-kept-dlib"]["better"] == "↑" and recs["identity-dlib"]["better"] == "↓"
+    assert "own-gt-fallback" in recs["verification-dlib"]["protocol"]

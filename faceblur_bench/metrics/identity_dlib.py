@@ -160,8 +160,9 @@ class IdentityKeptDlib(_DlibPaired):
     label = "dlib kept"
     higher_is_better = True
     protocol = (f"fraction of restored faces that dlib still matches to their ground truth: "
-                f"identity-dlib distance < {SAME_PERSON_DISTANCE} (dlib's same-person threshold); "
-                "images without a ground-truth face unscored")
+                f"Euclidean distance < {SAME_PERSON_DISTANCE} (dlib's same-person threshold) of "
+                "the dlib ResNet descriptors of both (as identity-dlib), both " + _ALIGN +
+                "; images without a ground-truth face unscored")
 
     def compute(self, batch: Batch) -> np.ndarray:
         d = self.distances(batch)
