@@ -204,7 +204,8 @@ def lfw_10fold_distances(dist: np.ndarray, issame: np.ndarray, thresholds: np.nd
     dist = np.asarray(dist, np.float64)
     issame = np.asarray(issame, dtype=bool)
     if dist.shape != issame.shape or dist.ndim != 1:
-        raise ValueError(f"dist {dist.shape} and issame {issame.shape} must be equal-length 1-D arrays")
+        raise ValueError(f"dist {dist.shape} and issame {issame.shape} must be equal-length "
+                         "1-D arrays")
     thresholds = LFW_THRESHOLDS if thresholds is None else np.asarray(thresholds)
     accs, ths = _best_threshold_folds(dist, issame, balanced_folds(issame, n_folds), thresholds)
     return VerificationResult(float(accs.mean()), float(accs.std()), tuple(accs), tuple(ths),
