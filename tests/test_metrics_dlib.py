@@ -358,3 +358,22 @@ def test_cli_metrics_lists_the_family_with_protocols(monkeypatch, capsys):
         assert "MTCNN" in r["protocol"] and "5-point" in r["protocol"]
     assert recs["identity-kept-dlib"]["better"] == "↑" and recs["identity-dlib"]["better"] == "↓"
     assert "own-gt-fallback" in recs["verification-dlib"]["protocol"]
+
+
+def test_ground_truth_described_once_per_run(faces, monkeypatch):
+    """A ground truth seen again (the demo blurs each face 8 ways) reuses its landmarks and
+    descriptor: no second MTCNN pass, no second landmark fit, identical values."""
+    ctx = MetricContext("cpu")  # a fresh run
+    m = metrics.get("identity-dlib")()
+    m.setup(ctx)
+    calls = []
+    real = m.recognizer.landmarks
+    monkeypatch.setattr(m.recognizer, "landmarks", lambda img, box: calls.append(1) or real(img, box))
+    a, b = list(faces.values())[:2]
+    blurred = np.asarray(Image.fromarray(a).filter(ImageFilter.GaussianBlur(2)))
+    first = m.compute(_batch([a, blurred, b], [a, a, b]))
+    assert len(calls) == 2
+    again = _batch([blurred, b], [a, b])
+    second = m.compute(again)
+    assert len(calls) == 2 and ("faces", "mtcnn", "reference") not in again.cache
+    assert second.tolist() == [first[1], first[2]]

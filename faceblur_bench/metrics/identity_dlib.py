@@ -40,6 +40,7 @@ from ..nets.align import DETECTOR_PROTOCOL, MTCNNDetector, main_face, to_hwc_num
 from ..nets.dlib_face import (
     CHIP_PADDING,
     CHIP_SIZE,
+    DESCRIPTOR_DIM,
     MODEL_PACKAGE,
     PREDICTOR,
     RECOGNIZER,
@@ -92,8 +93,10 @@ def dlib_recognizer(ctx: MetricContext) -> DlibFaceRecognizer:
                       lambda: DlibFaceRecognizer(predictor, recognizer))
 
 
-def _reference_cache(ctx: MetricContext) -> dict[str, tuple[np.ndarray | None, np.ndarray]]:
-    return ctx.shared(("dlib-face", "reference-cache"), dict)
+def _reference_cache(ctx: MetricContext, recognizer: DlibFaceRecognizer) -> dict[str, Any]:
+    key = ("dlib-face", "reference-cache", str(recognizer.predictor_path),
+           str(recognizer.recognizer_path))
+    return ctx.shared(key, dict)
 
 
 def dlib_pair_descriptors(batch: Batch, ctx: MetricContext, recognizer: DlibFaceRecognizer,
@@ -102,24 +105,23 @@ def dlib_pair_descriptors(batch: Batch, ctx: MetricContext, recognizer: DlibFace
 
     Returns ``{"restored": (N, 128), "reference": (N, 128), "face": (N,) bool}`` float64; rows
     are NaN where the reference has no detectable face. Computed once per batch; the
-    reference's landmarks and descriptor once per run and image content.
+    reference's face box, landmarks and descriptor once per run and image content.
     """
     def run() -> dict[str, np.ndarray]:
         reference = to_hwc_numpy(_require_reference(batch, "identity-dlib"))
         restored = to_hwc_numpy(batch.restored)
-        faces = batch_faces(batch, "reference", detector)
-        cache = _reference_cache(ctx)
-        lms: list[np.ndarray | None] = []
-        ref = np.full((len(batch), 128), np.nan)
-        for i, img in enumerate(reference):
-            key = hashlib.sha1(img.tobytes()).hexdigest() + str(img.shape)
-            if key not in cache:
-                face = main_face(faces[i])
-                lm = None if face is None else recognizer.landmarks(img, face.box)
-                cache[key] = (lm, recognizer.describe([img], [lm])[0])
-            lm, desc = cache[key]
-            lms.append(lm)
-            ref[i] = desc
+        cache = _reference_cache(ctx, recognizer)
+        keys = [hashlib.sha1(img.tobytes()).hexdigest() + str(img.shape) for img in reference]
+        if any(k not in cache for k in keys):  # MTCNN only for ground truths not seen yet
+            faces = batch_faces(batch, "reference", detector)
+            for i, (k, img) in enumerate(zip(keys, reference)):
+                if k not in cache:
+                    face = main_face(faces[i])
+                    lm = None if face is None else recognizer.landmarks(img, face.box)
+                    cache[k] = (lm, recognizer.describe([img], [lm])[0])
+        lms = [cache[k][0] for k in keys]
+        ref = np.stack([cache[k][1] for k in keys]) if keys else \
+            np.zeros((0, DESCRIPTOR_DIM), np.float64)
         res = recognizer.describe(list(restored), lms)
         return {"restored": res, "reference": ref,
                 "face": np.array([lm is not None for lm in lms], dtype=bool)}
