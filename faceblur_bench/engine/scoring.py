@@ -21,6 +21,7 @@ from ..errors import (
     FaceblurError,
     ImageError,
     MethodOutputError,
+    PackageMissingError,
     UsageError,
     WeightsIntegrityError,
     WeightsMissingError,
@@ -207,8 +208,10 @@ def setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, strict
                 if strict:
                     raise
                 st.status = "unavailable"
-                st.reason = ("weights missing: " if isinstance(exc, WeightsMissingError) else "weights rejected: ") + \
-                    (getattr(exc, "short", None) or first_line(exc.message))
+                # a missing package reads "n/a — install ..."; missing files "weights missing: ..."
+                prefix = ("" if isinstance(exc, PackageMissingError) else "weights missing: "
+                          if isinstance(exc, WeightsMissingError) else "weights rejected: ")
+                st.reason = prefix + (getattr(exc, "short", None) or first_line(exc.message))
             except UsageError as exc:  # e.g. a split without identity metadata
                 if strict:
                     raise

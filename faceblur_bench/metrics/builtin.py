@@ -8,6 +8,7 @@ MODULES = (
     "lpips_metric",
     "fid",
     "identity",
+    "identity_dlib",
     "verification",
     "detection",
 )
