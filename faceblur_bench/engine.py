@@ -28,6 +28,7 @@ from . import __version__
 from .data.base import Sample, Split
 from .errors import (
     DataLayoutError,
+    DependencyMissingError,
     FaceblurError,
     ImageError,
     MethodOutputError,
@@ -59,7 +60,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def open_split(name: str, data_root: str | Path | None = None, allow_partial: bool = False) -> Split:
-    """``name`` is ``split`` or ``split/subset`` (e.g. ``mspl-center/ffhq``)."""
+    """``name`` is ``split``, ``split/subset`` (e.g. ``mspl-center/ffhq``) or ``split:ARGUMENT``
+    (e.g. ``folder:DIR``; the split class's ``from_argument`` builds it)."""
+    head, colon, arg = name.partition(":")
+    if colon and "/" not in head:
+        return split_registry.get(head).from_argument(arg, data_root=data_root, allow_partial=allow_partial)
     base, _, subset = name.partition("/")
     cls = split_registry.get(base)
     return cls(data_root=data_root, subset=subset or None, allow_partial=allow_partial)
@@ -322,6 +327,10 @@ def _setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, stric
                 st.status = "unavailable"
                 st.reason = ("weights missing: " if isinstance(exc, WeightsMissingError) else "weights rejected: ") + \
                     (getattr(exc, "short", None) or _first_line(exc.message))
+            except DependencyMissingError as exc:  # an optional extra not installed
+                if strict:
+                    raise
+                st.status, st.reason = "unavailable", exc.short or _first_line(exc.message)
             except UsageError as exc:  # e.g. a split without identity metadata
                 if strict:
                     raise
@@ -506,6 +515,7 @@ def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], c
         "subset": split.subset,
         "data_root": str(split.data_root),
         "split_fingerprint": ident["split_fingerprint"],
+        "has_reference": bool(split.has_reference),
         "partial": bool(split.partial) or cfg.limit is not None,
         "limit": cfg.limit,
         "complete": len(rows) == len(wanted),
@@ -522,7 +532,7 @@ def provenance(device: torch.device, seed: int) -> dict:
 
     pk = {}
     for name in ("torch", "torchvision", "numpy", "scikit-image", "lpips", "insightface", "onnxruntime",
-                 "facenet-pytorch", "pytorch-fid", "pillow", "scipy"):
+                 "facenet-pytorch", "pytorch-fid", "pillow", "scipy", "pyiqa"):
         try:
             pk[name] = version(name)
         except PackageNotFoundError:

@@ -66,3 +66,12 @@ class MethodOutputError(FaceblurError):
 
 class ResultsLockedError(UsageError):
     """Another run holds the lock on the same results directory."""
+
+
+class DependencyMissingError(FaceblurError):
+    """An optional dependency (an extra such as ``faceblur-bench[iqa]``) is not installed.
+
+    Metrics that need it are reported "n/a" with ``short`` (one line naming the extra).
+    """
+
+    short: str | None = None

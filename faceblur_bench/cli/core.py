@@ -101,7 +101,7 @@ def run(
     from . import out
 
     names = list(method) if method else builtin_baselines()
-    metric_names = split_list(metrics) or metric_registry.names()
+    metric_names = split_list(metrics) or default_metric_names(split, data_root)
     for n in names:  # unknown names fail before any work starts
         method_registry.get(n)
     for n in metric_names:
@@ -125,6 +125,20 @@ def run(
 
         console.print(f"[yellow]{failed} image(s) failed[/] — reasons are in the rows of each run "
                       f"(see the 'failures' field of summary.json)")
+
+
+def default_metric_names(split: str, data_root: Path | None = None) -> list[str]:
+    """``run``'s metrics without --metrics: every metric with ``default = True``; on a split
+    without ground truth also the default no-reference set (pyiqa NIQE, BRISQUE, MUSIQ, MANIQA,
+    CLIP-IQA)."""
+    from ..engine import open_split
+    from ..metrics.pyiqa_nr import DEFAULT_NO_REFERENCE
+    from ..registry import metrics as metric_registry
+
+    names = [n for n, cls in metric_registry.items() if getattr(cls, "default", True)]
+    if not open_split(split, data_root).has_reference:
+        names += [n for n in DEFAULT_NO_REFERENCE if n not in names]
+    return names
 
 
 def publish_results(summaries: list[dict], split: str, out_dir: Path, leaderboard: Path) -> str:

@@ -6,3 +6,4 @@ from . import fid  # noqa: F401
 from . import identity  # noqa: F401
 from . import verification  # noqa: F401
 from . import detection  # noqa: F401
+from . import pyiqa_nr  # noqa: F401
