@@ -222,3 +222,25 @@ def test_run_defaults_add_the_no_reference_set_only_without_ground_truth(tmp_pat
     assert "psnr" in demo and not any(n.startswith("pyiqa-") for n in demo)
     real = default_metric_names("lai-real", tmp_path)
     assert [n for n in real if n.startswith("pyiqa-")] == list(pyiqa_nr.DEFAULT_NO_REFERENCE)
+
+
+def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    from faceblur_bench.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["faceblur-bench", *args])
+    monkeypatch.setenv("COLUMNS", "250")
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_cli_fetch_through_pyiqa_checks_names_and_the_extra(monkeypatch, capsys):
+    code, _, err = _cli(monkeypatch, capsys, "weights", "fetch", "pyiqa-nqie")
+    assert code == 2 and "did you mean" in err and "pyiqa-niqe" in err
+    monkeypatch.setattr(pyiqa_nr, "pyiqa_installed", lambda: False)
+    code, _, err = _cli(monkeypatch, capsys, "weights", "fetch", "pyiqa-niqe")
+    assert code == 1 and "faceblur-bench[iqa]" in err
