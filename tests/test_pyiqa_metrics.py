@@ -244,3 +244,14 @@ def test_cli_fetch_through_pyiqa_checks_names_and_the_extra(monkeypatch, capsys)
     monkeypatch.setattr(pyiqa_nr, "pyiqa_installed", lambda: False)
     code, _, err = _cli(monkeypatch, capsys, "weights", "fetch", "pyiqa-niqe")
     assert code == 1 and "faceblur-bench[iqa]" in err
+
+
+def test_metrics_listing_says_install_the_extra_when_pyiqa_is_absent(monkeypatch, capsys):
+    import json
+
+    code, out, _ = _cli(monkeypatch, capsys, "metrics", "--json")
+    rec = {r["name"]: r for r in json.loads(out)}["pyiqa-niqe"]
+    assert code == 0 and rec["better"] == "↓" and "niqe_modelparameters.mat" in rec["protocol"]
+    assert rec["protocol"].endswith("install faceblur-bench[iqa]") is (not pyiqa_nr.pyiqa_installed())
+    code, out, _ = _cli(monkeypatch, capsys, "metrics")
+    assert code == 0 and ("faceblur-bench[iqa]" in out) is (not pyiqa_nr.pyiqa_installed())

@@ -216,6 +216,8 @@ JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
 def _print_records(records: list[dict], columns: list[str], title: str, as_json: bool) -> None:
+    from rich.markup import escape  # cells are plain text ("faceblur-bench[iqa]" is not markup)
+
     from . import out
 
     if as_json:
@@ -225,7 +227,7 @@ def _print_records(records: list[dict], columns: list[str], title: str, as_json:
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in records:
-        t.add_row(*["–" if r.get(c) is None else str(r.get(c)) for c in columns])
+        t.add_row(*["–" if r.get(c) is None else escape(str(r.get(c))) for c in columns])
     out.print(t)
 
 

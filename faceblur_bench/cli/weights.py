@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -152,9 +153,9 @@ def weights_fetch(
         except (FaceblurError, OSError) as exc:
             exc = exc if isinstance(exc, FaceblurError) else WeightsMissingError(str(exc))
             failures.append((n, exc))
-            console.print(f"[red]{n}[/]: {exc.message}", highlight=False)
+            console.print(f"[red]{n}[/]: {escape(exc.message)}", highlight=False)
             if exc.hint:
-                console.print(f"  [yellow]fix:[/] {exc.hint}", highlight=False)
+                console.print(f"  [yellow]fix:[/] {escape(exc.hint)}", highlight=False)
             continue
         out.print(f"[green]{n}[/]: pyiqa fetched its files into {pyiqa_nr.pyiqa_cache_dir().parent}")
     for n in targets:
