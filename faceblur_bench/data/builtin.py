@@ -6,3 +6,4 @@ from . import real  # noqa: F401
 from . import shen  # noqa: F401
 from . import sr  # noqa: F401
 from . import vw300  # noqa: F401
+from . import photos  # noqa: F401
