@@ -4,8 +4,6 @@ writes each panel's no-reference scores under it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -57,7 +55,7 @@ def test_table_and_leaderboard_put_real_blur_under_its_own_heading(real_runs, tm
 
     from faceblur_bench.cli import main
 
-    data, results = real_runs
+    _, results = real_runs
     monkeypatch.setattr(sys, "argv", ["faceblur-bench", "table", "--split", "lai-real", "--results",
                                       str(results)])
     with pytest.raises(SystemExit) as ex:
@@ -82,7 +80,7 @@ def test_figure_writes_no_reference_scores_under_each_panel(real_runs, tmp_path)
     assert set(scores) == {"face", "face2"}
     assert set(scores["face"]) == {"detection-rate"}  # psnr/ssim need a reference: never shown
     assert _score_text(scores["face"], ["detection-rate"]) == f"Det. rate {scores['face']['detection-rate']:.3g}↑"
-    kw = dict(results_dir=results, data_root=data, dpi=50)
+    kw = {"results_dir": results, "data_root": data, "dpi": 50}
     with_scores = qualitative_figure("lai-real", ["unsharp"], tmp_path / "a.png", **kw)
     without = qualitative_figure("lai-real", ["unsharp"], tmp_path / "b.png", scores=False, **kw)
     a = np.asarray(Image.open(with_scores).convert("L")).astype(int)
