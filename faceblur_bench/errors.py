@@ -52,6 +52,14 @@ class WeightsMissingError(FaceblurError):
     short: str | None = None
 
 
+class PackageMissingError(WeightsMissingError):
+    """An optional Python package that a metric runs on (e.g. dlib) is not installed.
+
+    The metric is reported as "n/a — <short>" and the rest of the run goes on; ``short`` names the
+    packages to install.
+    """
+
+
 class WeightsIntegrityError(FaceblurError):
     """A pretrained file whose sha256 does not match the known value."""
 
@@ -66,12 +74,3 @@ class MethodOutputError(FaceblurError):
 
 class ResultsLockedError(UsageError):
     """Another run holds the lock on the same results directory."""
-
-
-class DependencyMissingError(FaceblurError):
-    """An optional dependency (an extra such as ``faceblur-bench[iqa]``) is not installed.
-
-    Metrics that need it are reported "n/a" with ``short`` (one line naming the extra).
-    """
-
-    short: str | None = None

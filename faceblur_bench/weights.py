@@ -7,7 +7,9 @@ Lookup order for a file ``F`` of entry ``NAME``:
 3. where the upstream library caches it (``$TORCH_HOME/hub/checkpoints``,
    ``$TORCH_HOME/checkpoints``, ``~/.insightface/models/<pack>``, pyiqa's
    ``$TORCH_HOME/hub/pyiqa`` and ``$TORCH_HOME/hub/clip``), so files other tools
-   already downloaded are reused;
+   already downloaded are reused; or, for files that a Python package ships (dlib's models in
+   ``face-recognition-models``), the package's folder, located with ``importlib.util.find_spec``
+   without importing the package;
 4. ``~/.cache/faceblur_bench/weights/F`` (where ``faceblur-bench weights fetch`` puts files
    without an upstream cache).
 
@@ -36,7 +38,8 @@ class WeightFile:
     url: str
     #: sha256 of the upstream file, or None when upstream publishes none and we could not verify
     sha256: str | None
-    #: "torch-hub" | "torch-checkpoints" | "insightface:<pack>" | "pyiqa" | "clip" | "faceblur"
+    #: "torch-hub" | "torch-checkpoints" | "insightface:<pack>" | "package:<module>/<folder>" |
+    #: "pyiqa" | "clip" | "faceblur"
     cache: str
     description: str
     #: users other than registered metrics (metrics are found through their ``weights`` attribute)
@@ -112,7 +115,31 @@ def faceblur_cache() -> Path:
     return Path(xdg) / "faceblur_bench" / "weights"
 
 
+def package_dir(module: str) -> Path | None:
+    """Folder of the installed top-level package ``module``, found without importing it.
+
+    (``face_recognition_models/__init__.py`` imports ``pkg_resources``, which current setuptools
+    no longer provides, so importing it would fail where its data files are fine.)
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a broken parent package / a blocked module
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(spec.origin).parent if spec.origin else None
+
+
 def upstream_dir(wf: WeightFile) -> Path:
+    """Where ``wf``'s upstream places it; for a package file whose package is absent, our cache."""
+    if wf.cache.startswith("package:"):
+        module, _, folder = wf.cache.split(":", 1)[1].partition("/")
+        root = package_dir(module)
+        return faceblur_cache() if root is None else root / folder
     if wf.cache == "torch-hub":
         return torch_home() / "hub" / "checkpoints"
     if wf.cache == "torch-checkpoints":
@@ -393,6 +420,36 @@ register(WeightFile(
     description="Oxford VGG-Face (Albanie's pytorch-mcn conversion; mean RGB "
                 "[129.186,104.762,93.594], 224x224); no published sha256",
     used_by=(),
+))
+
+
+# -- dlib face recognition: files shipped inside the PyPI package face-recognition-models ----------
+# sha256 of the files as face-recognition-models 0.3.0 (PyPI) installs them. Davis King's
+# dlib-models README releases both into the public domain (its 68-point model, whose training
+# data restricts commercial use, is not used here).
+register(WeightFile(
+    name="dlib-resnet-v1",
+    filename="dlib_face_recognition_resnet_model_v1.dat",
+    url="http://dlib.net/files/dlib_face_recognition_resnet_model_v1.dat.bz2",
+    sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    cache="package:face_recognition_models/models",
+    description="dlib ResNet face descriptor (27 conv layers, 128-d, 150x150 chips; 99.38 % on "
+                "LFW), shipped in the face-recognition-models package",
+    manual="installed with the package: `pip install dlib-bin face-recognition-models` "
+           "(default dependencies of faceblur-bench)",
+    downloadable=False,
+))
+register(WeightFile(
+    name="dlib-shape-predictor-5",
+    filename="shape_predictor_5_face_landmarks.dat",
+    url="http://dlib.net/files/shape_predictor_5_face_landmarks.dat.bz2",
+    sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    cache="package:face_recognition_models/models",
+    description="dlib 5-point landmark predictor (eye corners, nose base) used to align the "
+                "descriptor's chips, shipped in the face-recognition-models package",
+    manual="installed with the package: `pip install dlib-bin face-recognition-models` "
+           "(default dependencies of faceblur-bench)",
+    downloadable=False,
 ))
 
 

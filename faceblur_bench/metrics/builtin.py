@@ -7,3 +7,5 @@ from . import identity  # noqa: F401
 from . import verification  # noqa: F401
 from . import detection  # noqa: F401
 from . import pyiqa_nr  # noqa: F401
+from . import identity_dlib  # noqa: F401
+from . import identity_consistency  # noqa: F401

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from .. import weights as wts
-from ..errors import DependencyMissingError, WeightsIntegrityError, WeightsMissingError
+from ..errors import PackageMissingError, WeightsIntegrityError, WeightsMissingError
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
 
@@ -292,7 +292,7 @@ class PyIQAMetric(Metric):
 
     def setup(self, ctx: MetricContext) -> None:
         if not pyiqa_installed():
-            err = DependencyMissingError(
+            err = PackageMissingError(
                 f"metric {self.name} needs pyiqa (IQA-PyTorch), which is not installed",
                 "pip install 'faceblur-bench[iqa]'")
             err.short = f"{INSTALL_HINT} (pyiqa is not installed)"
@@ -344,12 +344,12 @@ def build_model(name: str, device: torch.device | str = "cpu", allow_download: b
 
     Raises :class:`WeightsMissingError` (a file pyiqa would download; ``short`` names it and
     where pyiqa looks for it), :class:`WeightsIntegrityError` (a file that cannot be loaded with
-    ``weights_only=True``) or :class:`DependencyMissingError` (pyiqa absent or unable to build it).
+    ``weights_only=True``) or :class:`PackageMissingError` (pyiqa absent or unable to build it).
     """
     try:
         import pyiqa
     except ImportError as exc:
-        err = DependencyMissingError(f"pyiqa cannot be imported ({exc})", "pip install 'faceblur-bench[iqa]'")
+        err = PackageMissingError(f"pyiqa cannot be imported ({exc})", "pip install 'faceblur-bench[iqa]'")
         err.short = f"{INSTALL_HINT} (pyiqa does not import: {exc})"
         raise err from None
     with offline(allow_download=allow_download):
@@ -367,7 +367,7 @@ def build_model(name: str, device: torch.device | str = "cpu", allow_download: b
                 err.short = f"pyiqa '{name}' weight file is not a plain tensor file (weights_only=True)"
                 raise err from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            err = DependencyMissingError(
+            err = PackageMissingError(
                 f"pyiqa {pyiqa_version()} could not build '{name}': {type(exc).__name__}: {first}",
                 f"these metrics were written against pyiqa {PYIQA_TESTED}; "
                 f"pip install 'pyiqa=={PYIQA_TESTED}'")
@@ -383,7 +383,7 @@ def fetch(metric_name: str, device: str = "cpu") -> None:
     if not issubclass(cls, PyIQAMetric):
         raise TypeError(f"{metric_name} is not a pyiqa metric")
     if not pyiqa_installed():
-        raise DependencyMissingError(f"metric {metric_name} needs pyiqa, which is not installed",
+        raise PackageMissingError(f"metric {metric_name} needs pyiqa, which is not installed",
                                      "pip install 'faceblur-bench[iqa]'")
     build_model(cls.pyiqa_name, device, allow_download=True)
 

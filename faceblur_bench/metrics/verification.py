@@ -36,6 +36,11 @@ Where pairs come from (first that applies):
 3. ``Sample.meta["identity"]``: positive partner = a ground-truth image of the same identity
    (another one when the identity has several, else the sample's own), negative partner = the first
    ground-truth image of the next identity in sorted order.
+4. only for metrics that say so (``verification-dlib``), on splits with none of the above (demo,
+   MSPL): the *fallback* pairs, pair source ``own-gt-fallback`` — positive partner = the sample's
+   own ground truth, negative partner = the ground truth of another face (faces = distinct
+   ground-truth files, assumed to show different people; one negative per positive, rotating
+   deterministically over the other faces). This is not the LFW pair list nor the papers' pairs.
 A split with none of these makes verification not applicable (reported with the reason).
 Identification needs no pairs: without ``meta["identity"]`` each distinct ground-truth image is
 its own identity.
@@ -188,14 +193,31 @@ def balanced_folds(issame: np.ndarray, n_folds: int = N_FOLDS) -> list[tuple[np.
     return out
 
 
+def lfw_10fold_distances(dist: np.ndarray, issame: np.ndarray, thresholds: np.ndarray | None = None,
+                         n_folds: int = N_FOLDS) -> VerificationResult:
+    """Standard LFW-style verification accuracy from pair distances (smaller = more alike).
+
+    dist, issame: ``(P,)``; "same" iff ``dist < t``; folds balanced per class; threshold chosen
+    on the nine training folds from ``thresholds`` (default ``np.arange(0, 4, 0.01)``); returns
+    mean ± std (population) of the ten test-fold accuracies.
+    """
+    dist = np.asarray(dist, np.float64)
+    issame = np.asarray(issame, dtype=bool)
+    if dist.shape != issame.shape or dist.ndim != 1:
+        raise ValueError(f"dist {dist.shape} and issame {issame.shape} must be equal-length 1-D arrays")
+    thresholds = LFW_THRESHOLDS if thresholds is None else np.asarray(thresholds)
+    accs, ths = _best_threshold_folds(dist, issame, balanced_folds(issame, n_folds), thresholds)
+    return VerificationResult(float(accs.mean()), float(accs.std()), tuple(accs), tuple(ths),
+                              int(issame.size), int(issame.sum()))
+
+
 def lfw_10fold(emb1: np.ndarray, emb2: np.ndarray, issame: np.ndarray,
                thresholds: np.ndarray | None = None, n_folds: int = N_FOLDS) -> VerificationResult:
-    """Standard LFW-style verification accuracy.
+    """Standard LFW-style verification accuracy on embeddings.
 
     emb1, emb2: ``(P, D)`` embeddings of the two sides of P pairs (normalised here to unit
-    length); issame: ``(P,)`` bool. Distance = squared L2 (in [0, 4]); folds balanced per class;
-    threshold chosen on the nine training folds from ``np.arange(0, 4, 0.01)``; returns mean ± std
-    (population) of the ten test-fold accuracies.
+    length); issame: ``(P,)`` bool. Distance = squared L2 (in [0, 4]); then
+    :func:`lfw_10fold_distances`.
     """
     e1 = np.asarray(emb1, np.float64)
     e2 = np.asarray(emb2, np.float64)
@@ -204,11 +226,7 @@ def lfw_10fold(emb1: np.ndarray, emb2: np.ndarray, issame: np.ndarray,
         raise ValueError(f"emb1 {e1.shape}, emb2 {e2.shape} and issame {issame.shape} do not match")
     e1 = e1 / np.linalg.norm(e1, axis=1, keepdims=True)
     e2 = e2 / np.linalg.norm(e2, axis=1, keepdims=True)
-    dist = ((e1 - e2) ** 2).sum(1)
-    thresholds = LFW_THRESHOLDS if thresholds is None else np.asarray(thresholds)
-    accs, ths = _best_threshold_folds(dist, issame, balanced_folds(issame, n_folds), thresholds)
-    return VerificationResult(float(accs.mean()), float(accs.std()), tuple(accs), tuple(ths),
-                              int(issame.size), int(issame.sum()))
+    return lfw_10fold_distances(((e1 - e2) ** 2).sum(1), issame, thresholds, n_folds)
 
 
 def topk_identification(probe: np.ndarray, probe_ids: Sequence[Any], gallery: np.ndarray,
@@ -294,14 +312,58 @@ def pair_source(samples: Sequence[Sample], ctx: MetricContext | None) -> str | N
     return None
 
 
+FALLBACK_SOURCE = "own-gt-fallback"
+
+
+def fallback_pairs(samples: Sequence[Sample], gt_ok: np.ndarray | None = None) -> list[Pair]:
+    """Pairs for a split without identity metadata (module docstring, source 4).
+
+    Faces = distinct ground-truth files whose embedding is usable (``gt_ok``), sorted by path.
+    Each sample of face ``k`` gets a positive pair with its own ground truth and a negative pair
+    with face ``others[j mod (F-1)]``, where ``others`` lists the faces after ``k`` then before
+    it and ``j`` counts earlier samples of face ``k`` — one negative per positive, spread over the
+    other faces, fixed by file names and sample order. Empty when fewer than two faces qualify.
+    """
+    ok = np.ones(len(samples), bool) if gt_ok is None else np.asarray(gt_ok, bool)
+    first: dict[str, int] = {}
+    for i, s in enumerate(samples):
+        if ok[i] and s.sharp is not None:
+            first.setdefault(str(s.sharp), i)
+    faces = sorted(first)
+    if len(faces) < 2:
+        return []
+    rank = {f: k for k, f in enumerate(faces)}
+    seen: dict[str, int] = {}
+    pos: list[Pair] = []
+    neg: list[Pair] = []
+    for i, s in enumerate(samples):
+        f = str(s.sharp) if s.sharp is not None else None
+        if f not in rank or not ok[i]:
+            continue
+        k, j = rank[f], seen.get(f, 0)
+        seen[f] = j + 1
+        others = faces[k + 1:] + faces[:k]
+        pos.append(Pair(i, ("gt", i), True))
+        neg.append(Pair(i, ("gt", first[others[j % len(others)]]), False))
+    return pos + neg
+
+
 def build_pairs(samples: Sequence[Sample], ctx: MetricContext | None,
-                gt_ok: np.ndarray | None = None) -> tuple[list[Pair], str]:
+                gt_ok: np.ndarray | None = None, fallback: bool = False) -> tuple[list[Pair], str]:
     """Pairs for ``samples`` (see the module docstring), positives first then negatives.
 
     gt_ok: per sample, whether its ground truth has a usable embedding (identity pairs only pick
-    partners with one).
+    partners with one). fallback: use :func:`fallback_pairs` (source ``own-gt-fallback``) when
+    the split has no identity metadata.
     """
     source = pair_source(samples, ctx)
+    if source is None and fallback:
+        pairs = fallback_pairs(samples, gt_ok)
+        if pairs:
+            return pairs, FALLBACK_SOURCE
+        raise NotApplicableError(
+            "no identity metadata and fewer than two ground-truth faces for the fallback pairs",
+            "use a split with at least two different ground-truth faces, or with identity labels")
     if source is None:
         raise NotApplicableError(
             "no identity metadata: samples have neither meta['identity'] (>= 2 identities) nor "
@@ -357,6 +419,8 @@ class _PairedEmbeddingSetMetric(Metric):
 
     kind = "set"
     needs_reference = True
+    #: use the own-ground-truth fallback pairs on splits without identity metadata
+    pair_fallback: bool = False
 
     def _check_split(self, ctx: MetricContext) -> None:
         split = getattr(ctx, "split", None)
@@ -367,7 +431,7 @@ class _PairedEmbeddingSetMetric(Metric):
         except FaceblurError:
             return  # the engine reports missing data itself
         if pair_source(samples, ctx) is None:
-            build_pairs(samples, ctx)  # raises NotApplicableError with the reason
+            build_pairs(samples, ctx, fallback=self.pair_fallback)  # raises NotApplicableError
 
     # subclasses define ``embed_file(path) -> embedding | None`` (aligned with its own landmarks)
 
@@ -396,7 +460,7 @@ class _PairedEmbeddingSetMetric(Metric):
         and whose partner has an embedding, as stacked arrays."""
         r_ok, r_emb, g_ok, g_emb = unpack(features)
         try:
-            pairs, source = build_pairs(samples, ctx, g_ok)
+            pairs, source = build_pairs(samples, ctx, g_ok, fallback=self.pair_fallback)
         except NotApplicableError as exc:
             return {"value": None, "reason": exc.message}, None
         pairs = [p for p in pairs if r_ok[p.index]]

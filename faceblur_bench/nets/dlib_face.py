@@ -1,0 +1,153 @@
+"""dlib face recognition: 5-point landmarks, 150x150 face chips, 128-d ResNet descriptors.
+
+The network and the landmark model are dlib's own (run by the ``dlib`` module of the prebuilt
+``dlib-bin`` wheel), read from the files the ``face-recognition-models`` package ships (weight
+entries ``dlib-shape-predictor-5`` and ``dlib-resnet-v1`` in :mod:`faceblur_bench.weights`).
+
+Pipeline, as dlib's ``face_recognition_model_v1.compute_face_descriptor(img, shape)`` does it:
+
+1. landmarks: ``dlib.shape_predictor`` (5 points: the two corners of each eye and the base of
+   the nose) started from a face box — here the MTCNN box of :mod:`faceblur_bench.nets.align`
+   (rounded to whole pixels), not dlib's own HOG detector box;
+2. chip: ``dlib.get_face_chips(img, shapes, size=150, padding=0.25)`` — the similarity warp
+   dlib's descriptor was trained with (150x150 RGB, 25 % padding around the landmark template);
+3. descriptor: ``compute_face_descriptor(chips)`` (no jitter): a 128-d float vector, not unit
+   length (norms of about 1.3-1.6 on real faces); two faces are the same person for dlib when the
+   Euclidean distance of their descriptors is below 0.6.
+
+Splitting 2 from 3 lets a caller cut the restored image with the *ground truth's* landmarks and
+compute many descriptors in one batched call; the result equals dlib's one-shot call (tested).
+
+``dlib`` is imported only when a :class:`DlibFaceRecognizer` is built, so the rest of the harness
+never needs it; where it or the model package is absent a :class:`PackageMissingError` says what
+to install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from ..errors import PackageMissingError, WeightsIntegrityError
+
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+DESCRIPTOR_DIM = 128
+#: dlib's same-person threshold on the Euclidean distance of two descriptors
+SAME_PERSON_DISTANCE = 0.6
+PREDICTOR = "dlib-shape-predictor-5"
+RECOGNIZER = "dlib-resnet-v1"
+MODEL_PACKAGE = "face_recognition_models"
+INSTALL_HINT = "install dlib-bin and face-recognition-models"
+PROTOCOL = (f"dlib ResNet 128-d descriptors (face-recognition-models) of {CHIP_SIZE}x{CHIP_SIZE} "
+            f"chips (dlib get_face_chip, padding {CHIP_PADDING}) cut with dlib's 5-point landmarks")
+
+
+def install_error(what: str) -> PackageMissingError:
+    """The error of a missing dlib package: ``what`` is missing; short form :data:`INSTALL_HINT`."""
+    err = PackageMissingError(f"{what}; the dlib metrics need dlib (wheel dlib-bin) and dlib's "
+                              "model files (package face-recognition-models)",
+                              "pip install dlib-bin face-recognition-models")
+    err.short = INSTALL_HINT
+    return err
+
+
+def import_dlib() -> ModuleType:
+    """The ``dlib`` module, or :class:`PackageMissingError` naming the packages to install."""
+    try:
+        import dlib
+    except ImportError:
+        raise install_error("Python module 'dlib' is not installed") from None
+    return dlib
+
+
+class DlibFaceRecognizer:
+    """dlib's 5-point shape predictor and ResNet face descriptor, built once per run.
+
+    Images are ``(H, W, 3)`` uint8 RGB numpy arrays; landmarks are ``(5, 2)`` integer pixel
+    coordinates ``(x, y)`` in dlib's point order; descriptors are float64 ``(N, 128)``.
+    """
+
+    def __init__(self, predictor_path: str | Path, recognizer_path: str | Path):
+        self.dlib = import_dlib()
+        self.predictor_path, self.recognizer_path = Path(predictor_path), Path(recognizer_path)
+        try:
+            self.predictor = self.dlib.shape_predictor(str(self.predictor_path))
+        except RuntimeError as exc:  # dlib's deserialisation error
+            raise WeightsIntegrityError(
+                f"cannot load dlib shape predictor {self.predictor_path}: {exc}",
+                f"point --weights {PREDICTOR}=PATH at shape_predictor_5_face_landmarks.dat, or "
+                "reinstall face-recognition-models") from None
+        try:
+            self.net = self.dlib.face_recognition_model_v1(str(self.recognizer_path))
+        except RuntimeError as exc:
+            raise WeightsIntegrityError(
+                f"cannot load dlib face recognition model {self.recognizer_path}: {exc}",
+                f"point --weights {RECOGNIZER}=PATH at dlib_face_recognition_resnet_model_v1.dat, "
+                "or reinstall face-recognition-models") from None
+
+    @staticmethod
+    def _image(image: np.ndarray) -> np.ndarray:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected one (H, W, 3) uint8 RGB image, got {image.shape} "
+                             f"{image.dtype}")
+        return np.ascontiguousarray(image)
+
+    def landmarks(self, image: np.ndarray, box: Sequence[float]) -> np.ndarray:
+        """dlib's 5 landmarks ``(5, 2)`` int64 of the face in ``box`` (x1, y1, x2, y2 pixels)."""
+        x1, y1, x2, y2 = (round(float(v)) for v in box[:4])
+        shape = self.predictor(self._image(image), self.dlib.rectangle(x1, y1, x2, y2))
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.int64)
+
+    def _shape(self, landmarks: np.ndarray):
+        pts = np.asarray(landmarks, dtype=np.int64).reshape(-1, 2)
+        # the chip warp uses only the points; the rectangle is their bounding box
+        rect = self.dlib.rectangle(int(pts[:, 0].min()), int(pts[:, 1].min()),
+                                   int(pts[:, 0].max()), int(pts[:, 1].max()))
+        points = [self.dlib.point(int(x), int(y)) for x, y in pts]
+        return self.dlib.full_object_detection(rect, points)
+
+    def chips(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
+        """``(K, 150, 150, 3)`` uint8 chips of ``image``, one per landmark set (dlib's warp)."""
+        if not len(landmarks):
+            return np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
+        shapes = self.dlib.full_object_detections()
+        for lm in landmarks:
+            shapes.append(self._shape(lm))
+        out = self.dlib.get_face_chips(self._image(image), shapes, size=CHIP_SIZE,
+                                       padding=CHIP_PADDING)
+        return np.stack([np.asarray(c, dtype=np.uint8) for c in out])
+
+    def descriptors(self, chips: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Descriptors ``(K, 128)`` float64 of 150x150 chips (one batched dlib call, no jitter)."""
+        batch = [np.ascontiguousarray(c, dtype=np.uint8) for c in chips]
+        if not batch:
+            return np.zeros((0, DESCRIPTOR_DIM), np.float64)
+        for c in batch:
+            if c.shape != (CHIP_SIZE, CHIP_SIZE, 3):
+                raise ValueError(f"dlib descriptor chips are {CHIP_SIZE}x{CHIP_SIZE}x3, "
+                                 f"got {c.shape}")
+        descs = self.net.compute_face_descriptor(batch)
+        return np.array([np.asarray(d) for d in descs], np.float64)
+
+    def describe(self, images: Sequence[np.ndarray],
+                 landmarks: Sequence[np.ndarray | None]) -> np.ndarray:
+        """Descriptors ``(N, 128)`` of ``images[i]`` cut with ``landmarks[i]`` (NaN row: None)."""
+        if len(images) != len(landmarks):
+            raise ValueError(f"{len(images)} images but {len(landmarks)} landmark sets")
+        out = np.full((len(images), DESCRIPTOR_DIM), np.nan, np.float64)
+        idx = [i for i, lm in enumerate(landmarks) if lm is not None]
+        if idx:
+            chips = np.concatenate([self.chips(images[i], [landmarks[i]]) for i in idx])
+            out[idx] = self.descriptors(chips)
+        return out
+
+
+def descriptor_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Euclidean distance of descriptors ``(N, 128)`` in float64 (dlib's convention)."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    return np.sqrt(((a - b) ** 2).sum(-1))
