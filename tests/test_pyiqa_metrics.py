@@ -255,3 +255,26 @@ def test_metrics_listing_says_install_the_extra_when_pyiqa_is_absent(monkeypatch
     assert rec["protocol"].endswith("install faceblur-bench[iqa]") is (not pyiqa_nr.pyiqa_installed())
     code, out, _ = _cli(monkeypatch, capsys, "metrics")
     assert code == 0 and ("faceblur-bench[iqa]" in out) is (not pyiqa_nr.pyiqa_installed())
+
+
+@needs_pyiqa
+def test_weights_override_is_the_file_pyiqa_loads(niqe_file, tmp_path):
+    """--weights pyiqa-niqe-params=PATH: that file is handed to pyiqa (another file, other values)."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((36, 36))
+    other = tmp_path / "elsewhere.mat"
+    scipy.io.savemat(other, {"mu_prisparam": rng.standard_normal((1, 36)),
+                             "cov_prisparam": a @ a.T / 36 + np.eye(36)})
+    x = torch.from_numpy(face_images()).permute(0, 3, 1, 2).contiguous()
+    batch = Batch([Sample("a", Path("a")), Sample("b", Path("b"))], x, None)
+    values = {}
+    for key, overrides in (("own", {}), ("other", {"pyiqa-niqe-params": str(other)})):
+        m = metrics.get("pyiqa-niqe")()
+        m.setup(MetricContext("cpu", weights_overrides=overrides))
+        values[key] = m.compute(batch)
+    import pyiqa
+
+    direct = pyiqa.create_metric("niqe", device="cpu", pretrained_model_path=str(other))
+    want = direct(x.float() / 255.0).reshape(-1).double().numpy()
+    np.testing.assert_allclose(values["other"], want, rtol=1e-12, atol=0)
+    assert not np.allclose(values["own"], values["other"])
