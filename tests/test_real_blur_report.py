@@ -88,3 +88,22 @@ def test_figure_writes_no_reference_scores_under_each_panel(real_runs, tmp_path)
     # input | unsharp (no ground-truth column), 2 rows of 2-inch panels
     assert a.shape == b.shape == (2 * 2 * 50, 2 * 2 * 50)
     assert (np.abs(a - b) > 60).sum() > 30  # the score text is drawn
+
+
+def test_cli_figure_and_run_table_on_real_blur(real_runs, tmp_path, monkeypatch, capsys):
+    import sys
+
+    from faceblur_bench.cli import main
+    from faceblur_bench.cli.core import publish_results
+    from faceblur_bench.report.store import load_summaries
+
+    data, results = real_runs
+    out = tmp_path / "fig.png"
+    monkeypatch.setattr(sys, "argv", ["faceblur-bench", "figure", "--split", "lai-real", "-m", "unsharp",
+                                      "--results", str(results), "--data-root", str(data), "-o", str(out),
+                                      "--score-metrics", "detection-rate"])
+    with pytest.raises(SystemExit) as ex:
+        main()
+    assert ex.value.code in (0, None) and out.is_file()
+    md = publish_results(load_summaries(results, split="lai-real"), "lai-real", results, tmp_path / "lb.md")
+    assert NO_REFERENCE_HEADING in md and "PSNR" not in md.split("\n\n")[1]

@@ -144,12 +144,12 @@ def default_metric_names(split: str, data_root: Path | None = None) -> list[str]
 def publish_results(summaries: list[dict], split: str, out_dir: Path, leaderboard: Path) -> str:
     """Markdown table of this split's stored runs -> ``<out>/<split>.md``; regenerate the leaderboard."""
     from ..report.leaderboard import write_leaderboard
-    from ..report.tables import summary_table
+    from ..report.tables import split_table
     from ..report.store import latest_runs, load_summaries
     from ..results import atomic_write_text, split_slug
 
     runs = latest_runs(load_summaries(out_dir, split=summaries[0]["split"])) or summaries
-    md = summary_table(runs, fmt="md")
+    md = split_table(runs, fmt="md")
     atomic_write_text(Path(out_dir) / f"{split_slug(summaries[0]['split'])}.md", md)
     write_leaderboard(out_dir, leaderboard)
     return md

@@ -60,7 +60,6 @@ def table(
     """Print a results table: a paper layout (published + reproduced rows) or a plain table."""
     from ..report import layouts as L
     from ..report import published, store, tables
-    from ..report.render import render
 
     if list_layouts:
         lines = [f"{name:12s} {ly.citation}: {ly.title} (splits: {', '.join(ly.splits)})"
@@ -98,16 +97,9 @@ def table(
         pub_rows = published.rows_for_split(name, subset or None, ms or metric_order(summaries))
         if meths:
             pub_rows = []
-    title, note = f"{split}", None
-    if summaries and not tables.has_reference(summaries, split):  # real blur: its own heading
-        from ..report.tables import metric_order
-
-        ms, note = tables.applicable_metrics(summaries, ms or metric_order(summaries))
-        title = f"{split} — {tables.NO_REFERENCE_HEADING}"
-    tab = tables.build_summary_table(summaries, ms, title=title, published=pub_rows or None)
-    if note:
-        tab.notes.append(note)
-    text = render(tab, fmt, show_std=show_std)  # type: ignore[arg-type]
+    # a split without ground truth gets its own heading, without the not-applicable columns
+    text = tables.split_table(summaries, metrics=ms, fmt=fmt, show_std=show_std,  # type: ignore[arg-type]
+                              title=f"{split}", published=pub_rows or None, split=split)
     _write_or_print(text, output)
 
 
@@ -130,8 +122,8 @@ def figure(
     zoom: Optional[str] = typer.Option(None, "--zoom", help="Zoomed crop X,Y,W,H (ground-truth pixels) shown under each image."),
     max_images: int = typer.Option(4, "--max-images", min=1, help="Rows when --ids is not given."),
     output: Path = typer.Option(Path("figure.png"), "--output", "-o", help="PNG file to write."),
-    scores: Optional[bool] = typer.Option(None, "--scores/--no-scores", help="Write each image's no-reference scores under its panel (default: on for splits without ground truth)."),
-    score_metrics: Optional[List[str]] = typer.Option(None, "--score-metrics", help="No-reference metrics shown under the panels (default: those the runs scored, at most 4)."),
+    scores: bool | None = typer.Option(None, "--scores/--no-scores", help="Write each image's no-reference scores under its panel (default: on for splits without ground truth)."),
+    score_metrics: list[str] | None = typer.Option(None, "--score-metrics", help="No-reference metrics shown under the panels (default: those the runs scored, at most 4)."),
 ) -> None:
     """Write a qualitative comparison grid (blurred | methods | ground truth) as PNG."""
     from ..report.figures import qualitative_figure

@@ -389,9 +389,9 @@ def fetch(metric_name: str, device: str = "cpu") -> None:
 
 
 def _protocol(name: str, arch: str, lower: bool, rng: str) -> str:
-    files = [wts.KNOWN[e].filename for e, _ in MODEL_WEIGHTS.get(name, ()) if e in wts.KNOWN]
-    where = (", ".join(files) + " in $TORCH_HOME/hub/pyiqa|clip") if files else \
-        "the files pyiqa downloads into $TORCH_HOME/hub/pyiqa"
+    files = [f"$TORCH_HOME/hub/{wts.KNOWN[e].cache}/{wts.KNOWN[e].filename}"
+             for e, _ in MODEL_WEIGHTS.get(name, ()) if e in wts.KNOWN]
+    where = ", ".join(files) if files else "the files pyiqa downloads into $TORCH_HOME/hub/pyiqa"
     text = (f"pyiqa (IQA-PyTorch, tested {PYIQA_TESTED}) '{name}' ({arch}), no reference: restored "
             f"RGB uint8/255 in [0,1] at its own size (pyiqa's resize/crop policy); score ~[{rng}], "
             f"{'lower' if lower else 'higher'} is better; mean over images; weights: {where}")

@@ -194,5 +194,21 @@ def applicable_metrics(summaries: list[dict[str, Any]], metrics: list[str]) -> t
     return keep, note
 
 
-__all__ = ["has_reference", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_cell",
+def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
+                fmt: Format = "md", show_std: bool = False, title: str = "",
+                published: list[Row] | None = None, split: str | None = None) -> str:
+    """:func:`summary_table` of one split's runs; on a split without ground truth the title says
+    so (:data:`NO_REFERENCE_HEADING`) and the columns every run reports "not applicable" are
+    left out and named in a note (:func:`applicable_metrics`)."""
+    note = None
+    if summaries and not has_reference(summaries, split):
+        metrics, note = applicable_metrics(summaries, list(metrics) if metrics else metric_order(summaries))
+        title = f"{title} — {NO_REFERENCE_HEADING}" if title else NO_REFERENCE_HEADING
+    table = build_summary_table(summaries, metrics, title=title, published=published)
+    if note:
+        table.notes.append(note)
+    return render(table, fmt, show_std=show_std)
+
+
+__all__ = ["has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_cell",
            "metric_order", "summary_rows"]
