@@ -203,7 +203,7 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
     note = None
     if summaries and not has_reference(summaries, split):
         metrics, note = applicable_metrics(summaries, list(metrics) if metrics else metric_order(summaries))
-        title = f"{title} — {NO_REFERENCE_HEADING}" if title else NO_REFERENCE_HEADING
+        title = f"{title or summaries[0].get('split', '')} — {NO_REFERENCE_HEADING}"
     table = build_summary_table(summaries, metrics, title=title, published=published)
     if note:
         table.notes.append(note)
