@@ -5,7 +5,8 @@ Lookup order for a file ``F`` of entry ``NAME``:
    (upper-case, ``-`` -> ``_``);
 2. ``$FACEBLUR_WEIGHTS/F`` (a directory holding files under their upstream names);
 3. where the upstream library caches it (``$TORCH_HOME/hub/checkpoints``,
-   ``$TORCH_HOME/checkpoints``, ``~/.insightface/models/<pack>``), so files other tools
+   ``$TORCH_HOME/checkpoints``, ``~/.insightface/models/<pack>``, pyiqa's
+   ``$TORCH_HOME/hub/pyiqa`` and ``$TORCH_HOME/hub/clip``), so files other tools
    already downloaded are reused; or, for files that a Python package ships (dlib's models in
    ``face-recognition-models``), the package's folder, located with ``importlib.util.find_spec``
    without importing the package;
@@ -39,7 +40,7 @@ class WeightFile:
     #: sha256 of the upstream file, or None when upstream publishes none and we could not verify
     sha256: str | None
     #: "torch-hub" | "torch-checkpoints" | "insightface:<pack>" | "package:<module>/<folder>" |
-    #: "faceblur"
+    #: "pyiqa" | "clip" | "faceblur"
     cache: str
     description: str
     #: users other than registered metrics (metrics are found through their ``weights`` attribute)
@@ -142,6 +143,8 @@ def upstream_dir(wf: WeightFile) -> Path:
         return torch_home() / "hub" / "checkpoints"
     if wf.cache == "torch-checkpoints":
         return torch_home() / "checkpoints"
+    if wf.cache in ("pyiqa", "clip"):  # pyiqa's cache and its CLIP loader's: torch.hub.get_dir()/...
+        return torch_home() / "hub" / wf.cache
     if wf.cache.startswith("insightface:"):
         return insightface_root() / "models" / wf.cache.split(":", 1)[1]
     return faceblur_cache()
@@ -444,4 +447,31 @@ register(WeightFile(
     manual="installed with the package: `pip install dlib-bin face-recognition-models` "
            "(default dependencies of faceblur-bench)",
     downloadable=False,
+))
+
+
+# -- files pyiqa downloads for the default no-reference metrics (faceblur_bench.metrics.pyiqa_nr) --
+# pyiqa 0.1.16 fetches them from its Hugging Face weight repository into torch.hub.get_dir()/pyiqa;
+# no hash is published for them. CLIP's URL carries the file's full sha256 (CLIP checks it too).
+_PYIQA_HF = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
+for _name, _file, _desc in (
+    ("pyiqa-niqe-params", "niqe_modelparameters.mat",
+     "NIQE pristine model (MATLAB .mat: mu_prisparam 1x36, cov_prisparam 36x36) for pyiqa 'niqe'"),
+    ("pyiqa-brisque-svm", "brisque_svm_weights.pth",
+     "BRISQUE SVR (sv_coef, sv) tensors for pyiqa 'brisque'"),
+    ("pyiqa-musiq-koniq", "musiq_koniq_ckpt-e95806b9.pth", "MUSIQ trained on KonIQ-10k for pyiqa 'musiq'"),
+    ("pyiqa-maniqa-koniq", "ckpt_koniq10k.pt",
+     ("MANIQA trained on KonIQ-10k for pyiqa 'maniqa' (its timm vit_base_patch8_224 backbone "
+      "comes from the Hugging Face Hub: `faceblur-bench weights fetch pyiqa-maniqa`)")),
+):
+    register(WeightFile(name=_name, filename=_file, url=_PYIQA_HF + _file, sha256=None, cache="pyiqa",
+                        description=_desc + "; no published sha256"))
+register(WeightFile(
+    name="clip-rn50",
+    filename="RN50.pt",
+    url="https://openaipublic.azureedge.net/clip/models/"
+        "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+    sha256="afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762",
+    cache="clip",
+    description="OpenAI CLIP RN50 (TorchScript archive) used by pyiqa 'clipiqa'; sha256 from its URL",
 ))

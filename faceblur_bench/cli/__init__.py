@@ -61,9 +61,11 @@ def run_app(typer_app: typer.Typer) -> None:
         rc = typer_app(standalone_mode=False)  # returns typer.Exit codes instead of raising
         sys.exit(rc if isinstance(rc, int) else 0)
     except FaceblurError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        from rich.markup import escape  # messages are plain text: "[iqa]" is not markup
+
+        console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, markup=True)
         if exc.hint:
-            console.print(f"[yellow]fix:[/] {exc.hint}", highlight=False)
+            console.print(f"[yellow]fix:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/] — results stored so far are kept; re-run the same command to resume")

@@ -93,7 +93,10 @@ JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
 def print_records(records: list[dict], columns: list[str], title: str, as_json: bool) -> None:
-    """A rich table of ``records`` (or JSON with ``as_json``) on stdout."""
+    """A rich table of ``records`` (or JSON with ``as_json``) on stdout; cells are plain text
+    (``faceblur-bench[iqa]`` is not rich markup)."""
+    from rich.markup import escape
+
     from . import out
 
     if as_json:
@@ -103,7 +106,7 @@ def print_records(records: list[dict], columns: list[str], title: str, as_json: 
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in records:
-        t.add_row(*["–" if r.get(c) is None else str(r.get(c)) for c in columns])
+        t.add_row(*["–" if r.get(c) is None else escape(str(r.get(c))) for c in columns])
     out.print(t)
 
 

@@ -55,7 +55,7 @@ def run(
     from ..registry import metrics as metric_registry
 
     names = list(method) if method else engine.builtin_baselines()
-    metric_names = split_list(metrics) or metric_registry.names()
+    metric_names = split_list(metrics) or engine.default_metric_names(split, data_root)
     for n in names:  # unknown names fail before any work starts
         method_registry.get(n)
     for n in metric_names:

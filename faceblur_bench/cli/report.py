@@ -59,8 +59,7 @@ def table(
 ) -> None:
     """Print a results table: a paper layout (published + reproduced rows) or a plain table."""
     from ..report import layouts as L
-    from ..report import published, store
-    from ..report.tables import summary_table
+    from ..report import published, store, tables
 
     if list_layouts:
         lines = [f"{name:12s} {ly.citation}: {ly.title} (splits: {', '.join(ly.splits)})"
@@ -100,8 +99,9 @@ def table(
         pub_rows = published.rows_for_split(name, subset or None, ms or metric_order(summaries))
         if meths:
             pub_rows = []
-    text = summary_table(summaries, metrics=ms, fmt=fmt, show_std=show_std,  # type: ignore[arg-type]
-                         title=f"{split}", published=pub_rows or None)
+    # a split without ground truth gets its own heading, without the not-applicable columns
+    text = tables.split_table(summaries, metrics=ms, fmt=fmt, show_std=show_std,  # type: ignore[arg-type]
+                              title=f"{split}", published=pub_rows or None, split=split)
     _write_or_print(text, output)
 
 
@@ -124,6 +124,8 @@ def figure(
     zoom: Optional[str] = typer.Option(None, "--zoom", help="Zoomed crop X,Y,W,H (ground-truth pixels) shown under each image."),
     max_images: int = typer.Option(4, "--max-images", min=1, help="Rows when --ids is not given."),
     output: Path = typer.Option(Path("figure.png"), "--output", "-o", help="PNG file to write."),
+    scores: bool | None = typer.Option(None, "--scores/--no-scores", help="Write each image's no-reference scores under its panel (default: on for splits without ground truth)."),
+    score_metrics: list[str] | None = typer.Option(None, "--score-metrics", help="No-reference metrics shown under the panels (default: those the runs scored, at most 4)."),
 ) -> None:
     """Write a qualitative comparison grid (blurred | methods | ground truth) as PNG."""
     from ..report.figures import qualitative_figure
@@ -131,7 +133,8 @@ def figure(
 
     path = qualitative_figure(split, _split_csv(methods), output, results_dir=results,
                               ids=_split_csv(ids) or None, data_root=data_root,
-                              zoom=_parse_zoom(zoom), max_images=max_images)
+                              zoom=_parse_zoom(zoom), max_images=max_images, scores=scores,
+                              score_metrics=_split_csv(score_metrics) or None)
     console.print(f"wrote {path}", highlight=False)
 
 

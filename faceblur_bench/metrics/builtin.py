@@ -9,8 +9,10 @@ MODULES = (
     "fid",
     "identity",
     "identity_dlib",
+    "identity_consistency",
     "verification",
     "detection",
+    "pyiqa_nr",
 )
 
 for _module in MODULES:

@@ -1,7 +1,9 @@
 """Qualitative figures: a PNG grid like the papers' comparison figures.
 
 Rows are images; columns are the blurred input, each method's restored image (saved by runs with
-``--save-images`` under ``<run_dir>/images/<id>.png``) and the ground truth. An optional zoom box
+``--save-images`` under ``<run_dir>/images/<id>.png``) and the ground truth. On splits without
+ground truth (``lai-real``, ``folder:DIR``) each panel carries that image's no-reference scores
+under it (from the run's ``rows.jsonl``; the input's from the ``blurred`` run). An optional zoom box
 ``(x, y, w, h)`` (in ground-truth pixels) is outlined on every panel and shown enlarged in an
 extra row under each image. Inputs smaller than the ground truth (joint SR) are shown enlarged
 with nearest-neighbour sampling so pixels stay visible.
@@ -9,6 +11,7 @@ with nearest-neighbour sampling so pixels stay visible.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,15 +39,53 @@ def _resize_nearest(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return img[ys][:, xs]
 
 
+def _image_scores(run_dir: Path | None, metric_names: Sequence[str] | None) -> dict[str, dict[str, float]]:
+    """Per-image values of the no-reference metrics a run scored: ``{id: {metric: value}}``."""
+    from ..registry import metrics
+    from ..results import read_rows
+
+    if run_dir is None or not (run_dir / "rows.jsonl").is_file():
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for r in read_rows(run_dir / "rows.jsonl"):  # a later row of an id (a retry) wins
+        if r.get("status") != "ok":
+            continue
+        vals = {}
+        for m, v in (r.get("metrics") or {}).items():
+            if metric_names is not None and m not in metric_names:
+                continue
+            if m in metrics and not metrics.get(m).needs_reference and v is not None and not math.isnan(v):
+                vals[m] = float(v)
+        out[r["id"]] = vals
+    return out
+
+
+def _score_text(vals: dict[str, float], order: Sequence[str]) -> str:
+    from ..registry import metrics
+
+    parts = []
+    for m in order:
+        if m in vals:
+            cls = metrics.get(m)
+            label = (cls.label or m).removeprefix("pyiqa-")
+            parts.append(f"{label} {vals[m]:.3g}{cls.arrow()}")
+    return "\n".join(" ".join(parts[i:i + 2]) for i in range(0, len(parts), 2))
+
+
 def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                        results_dir: str | Path = "results", ids: Sequence[str] | None = None,
                        data_root: str | Path | None = None, zoom: tuple[int, int, int, int] | None = None,
-                       max_images: int = 4, dpi: int = 150) -> Path:
-    """Write the comparison grid for ``methods`` on ``split`` (``name`` or ``name/subset``) to
-    ``out`` (PNG) and return its path.
+                       max_images: int = 4, dpi: int = 150, scores: bool | None = None,
+                       score_metrics: Sequence[str] | None = None) -> Path:
+    """Write the comparison grid for ``methods`` on ``split`` (``name``, ``name/subset`` or
+    ``folder:DIR``) to ``out`` (PNG) and return its path.
 
     ``ids`` default: the first ``max_images`` sample ids for which every method saved an image.
-    Raises :class:`UsageError` when a method has no run / no saved images, or an id is unknown.
+    ``scores`` (default: on for splits without ground truth) writes under each panel that
+    image's no-reference scores from the run's rows (``score_metrics``, default every
+    no-reference metric the runs scored, at most 4); the input panel's come from the ``blurred``
+    (identity) run when there is one. Raises :class:`UsageError` when a method has no run / no
+    saved images, or an id is unknown.
     """
     import matplotlib
 
@@ -53,14 +94,12 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
     from matplotlib.patches import Rectangle
 
     from ..imageio import read_image
-    from ..registry import splits
-    from ..results import image_path, split_parts
+    from ..data.base import open_split
+    from ..results import image_path
 
-    name, subset = split_parts(split)
-    # a partial copy of the split is enough to show the chosen images
-    sp = splits.get(name)(data_root, subset, allow_partial=True)
+    sp = open_split(split, data_root, allow_partial=True)  # a partial copy is enough to show images
     samples = {s.id: s for s in sp.samples()}
-    summaries = load_summaries(results_dir, split=split)
+    summaries = load_summaries(results_dir, split=sp.full_name)
     run_dirs: dict[str, Path] = {}
     for m in methods:
         d = _latest_run_dir([s for s in summaries if s.get("split") == sp.full_name], m)
@@ -85,6 +124,18 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
         if not chosen:
             raise UsageError("no sample has a saved image for every method",
                              "pass --ids of images that were saved, or re-run with --save-images")
+    if scores is None:
+        scores = not sp.has_reference
+    panel_scores: list[dict[str, dict[str, float]]] = []
+    order: list[str] = []
+    if scores:
+        of_split = [s for s in summaries if s.get("split") == sp.full_name]
+        panel_scores = [_image_scores(_latest_run_dir(of_split, "blurred"), score_metrics)]
+        panel_scores += [_image_scores(run_dirs[m], score_metrics) for m in methods]
+        for ps in panel_scores:
+            for vals in ps.values():
+                order += [m for m in vals if m not in order]
+        order = list(score_metrics) if score_metrics else order[:4]
     has_gt = any(samples[i].sharp is not None for i in chosen)
     cols = ["Input (blurred)"] + list(methods) + (["Ground truth"] if has_gt else [])
     per_img = 2 if zoom else 1
@@ -109,6 +160,8 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                 ax.set_title(cols[c], fontsize=9)
             if c == 0:
                 ax.set_ylabel(iid, fontsize=7)
+            if scores and c < len(panel_scores) and not zoom:
+                ax.set_xlabel(_score_text(panel_scores[c].get(iid, {}), order), fontsize=6)
             if img is None:
                 ax.text(0.5, 0.5, "missing", ha="center", va="center", transform=ax.transAxes)
                 continue
@@ -128,6 +181,9 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
             for c, img in enumerate(panels):
                 if img is None:
                     axes[r * per_img + 1, c].axis("off")
+                elif scores and c < len(panel_scores):  # scores go under the zoomed row
+                    axes[r * per_img + 1, c].set_xlabel(
+                        _score_text(panel_scores[c].get(iid, {}), order), fontsize=6)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

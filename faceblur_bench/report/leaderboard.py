@@ -15,7 +15,13 @@ from ..results import split_parts
 from . import names, published
 from .render import render
 from .store import latest_runs, load_summaries, summary_split
-from .tables import _disambiguate, build_summary_table, metric_order
+from .tables import (
+    _disambiguate,
+    applicable_metrics,
+    build_summary_table,
+    has_reference,
+    metric_order,
+)
 
 HEADER = (
     "# faceblur-bench leaderboard\n\n"
@@ -25,6 +31,14 @@ HEADER = (
     "marked *reported* are copied from the cited paper and were computed with the paper's own "
     "protocol: a reported number is placed in a column only when that column's metric follows the "
     "paper's protocol (see `faceblur_bench/report/names.py`).\n"
+)
+
+REAL_BLUR_TITLE = "Real blur without ground truth"
+REAL_BLUR_TEXT = (
+    "Splits of real blurred photos (no sharp original): only no-reference metrics apply (pyiqa "
+    "NIQE, BRISQUE, MUSIQ, MANIQA, CLIP-IQA, detection rate, identity consistency input → "
+    "output). These numbers rate how the restored images look; they are not comparable with the "
+    "reference-based tables above."
 )
 
 
@@ -45,16 +59,24 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
     pub_entries = published.load(published_dir) if include_published else []
     pub_splits = {e.split_full for e in pub_entries if e.split and e.scope == "main"}
     splits = sorted(set(by_split) | pub_splits, key=_split_sort_key)
+    # splits without ground truth (real blur) come last, under their own heading
+    no_gt = [sp for sp in splits if not has_reference(by_split.get(sp, []), sp)]
+    splits = [sp for sp in splits if sp not in no_gt] + no_gt
 
     out = [HEADER.format(results=results_dir.as_posix())]
     if not splits:
         out.append("\nNo runs stored yet: run `faceblur-bench run` and regenerate.\n")
     out.append("\n## Contents\n")
     for sp in splits:
+        if no_gt and sp == no_gt[0]:
+            out.append(f"- [{REAL_BLUR_TITLE}](#{_anchor(REAL_BLUR_TITLE)})")
         n = len(by_split.get(sp, []))
-        out.append(f"- [{sp}](#{_anchor(sp)}) — {n} reproduced run{'s' if n != 1 else ''}")
+        indent = "  " if sp in no_gt else ""
+        out.append(f"{indent}- [{sp}](#{_anchor(sp)}) — {n} reproduced run{'s' if n != 1 else ''}")
     out.append("")
     for sp in splits:
+        if no_gt and sp == no_gt[0]:
+            out.append(f"# {REAL_BLUR_TITLE}\n\n{REAL_BLUR_TEXT}\n")
         runs = sorted(by_split.get(sp, []), key=lambda s: str(s.get("method")))
         name, subset = summary_split(runs[0]) if runs else split_parts(sp)
         metrics = metric_order(runs)
@@ -74,7 +96,12 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
         out.append(f"## {sp}\n")
         if not runs:
             out.append("_No reproduced run stored for this split; published numbers only._\n")
+        note = None
+        if sp in no_gt and runs:
+            metrics, note = applicable_metrics(runs, metrics)
         table = build_summary_table(runs, metrics, published=pub_rows)
+        if note:
+            table.notes.append(note)
         out.append(render(table, "md"))
         if runs:
             out.append(_provenance(runs))
@@ -124,10 +151,10 @@ def publish_split(split: str, out_dir: str | Path, leaderboard: str | Path,
     ``leaderboard`` regenerated from every run under ``out_dir``. Returns the table."""
     from ..results import atomic_write_text, split_slug
     from .store import latest_runs, load_summaries
-    from .tables import summary_table
+    from .tables import split_table
 
     runs = latest_runs(load_summaries(out_dir, split=split)) or list(fallback or [])
-    md = summary_table(runs, fmt="md")
+    md = split_table(runs, fmt="md")
     atomic_write_text(Path(out_dir) / f"{split_slug(split)}.md", md)
     write_leaderboard(out_dir, leaderboard)
     return md

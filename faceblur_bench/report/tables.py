@@ -159,5 +159,56 @@ def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | No
     return Table(title=title, columns=columns, rows=rows, notes=notes)
 
 
-__all__ = ["summary_table", "build_summary_table", "metric_column", "metric_cell",
+def has_reference(summaries: list[dict[str, Any]], split: str | None = None) -> bool:
+    """False when these runs are on a split without ground truth (real blur, ``folder:DIR``).
+
+    Uses the summaries' ``has_reference`` field; older summaries (and a split with no run) fall
+    back to the registered split class of ``split`` or of the summaries' split name."""
+    flags = [s["has_reference"] for s in summaries if "has_reference" in s]
+    if flags:
+        return any(bool(f) for f in flags)
+    name = split or (str(summaries[0].get("split_name") or summaries[0].get("split") or "")
+                     if summaries else "")
+    base = name.split(":")[0].split("/")[0]
+    from ..registry import splits
+
+    return bool(getattr(splits.get(base), "has_reference", True)) if base in splits else True
+
+
+NO_REFERENCE_HEADING = "real blur, no ground truth: no-reference metrics only"
+
+
+def applicable_metrics(summaries: list[dict[str, Any]], metrics: list[str]) -> tuple[list[str], str | None]:
+    """``metrics`` without those every run reports "not applicable", and a note naming them.
+
+    On a split without ground truth the reference metrics are not applicable in every run; a
+    table of such columns says nothing, so they are left out and listed in one note."""
+    keep, dropped = [], []
+    for m in metrics:
+        entries = [(s.get("metrics") or {}).get(m) for s in summaries]
+        if entries and all(e is not None and e.get("status") == "not-applicable" for e in entries):
+            dropped.append(m)
+        else:
+            keep.append(m)
+    note = f"not applicable without ground truth (left out): {', '.join(dropped)}" if dropped else None
+    return keep, note
+
+
+def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
+                fmt: Format = "md", show_std: bool = False, title: str = "",
+                published: list[Row] | None = None, split: str | None = None) -> str:
+    """:func:`summary_table` of one split's runs; on a split without ground truth the title says
+    so (:data:`NO_REFERENCE_HEADING`) and the columns every run reports "not applicable" are
+    left out and named in a note (:func:`applicable_metrics`)."""
+    note = None
+    if summaries and not has_reference(summaries, split):
+        metrics, note = applicable_metrics(summaries, list(metrics) if metrics else metric_order(summaries))
+        title = f"{title or summaries[0].get('split', '')} — {NO_REFERENCE_HEADING}"
+    table = build_summary_table(summaries, metrics, title=title, published=published)
+    if note:
+        table.notes.append(note)
+    return render(table, fmt, show_std=show_std)
+
+
+__all__ = ["has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_cell",
            "metric_order", "summary_rows"]

@@ -1,0 +1,189 @@
+"""``folder:DIR``: any folder of real (blurred) photos as a split without ground truth.
+
+Faces are found and cropped exactly as the demo split crops its sources (:mod:`.demo`):
+
+1. every image file directly in ``DIR`` (suffixes of :data:`~faceblur_bench.imageio.IMAGE_SUFFIXES`,
+   hidden files skipped), decoded to RGB;
+2. facenet-pytorch MTCNN (``keep_all=True``, CPU); a face is kept when its probability is
+   >= 0.95 and its box's shorter side is >= 48 px (:data:`.demo.MIN_PROB`, :data:`.demo.MIN_BOX`);
+3. crop: the square of side ``round(1.3 x max(box w, box h))`` centred on the box, shrunk to the
+   photo's shorter side if larger and shifted inside the photo, resized to 128x128 (PIL bicubic).
+
+Face ``j`` (reading order: rows, then left to right) of photo ``P.jpg`` is sample
+``P_{j:02d}``. The crops are written once to ``<data_root>/folder/<DIR name>-<8 hex of its
+absolute path>/faces/`` with a ``manifest.json`` (sha256 of each source photo, boxes,
+probabilities, crop boxes, photos without a face); they are rebuilt when a photo is added,
+removed or changed (name, size or modification time). The split is named ``folder:<DIR name>``
+in results, tables and the leaderboard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataLayoutError, DataNotFoundError, UsageError
+from ..imageio import IMAGE_SUFFIXES, read_image, write_png
+from ..registry import splits
+from .base import Sample, Split
+
+PHOTO_FOLDER_VERSION = 1
+#: photos handed to MTCNN per call (bounds memory for folders of large photos)
+PHOTOS_PER_CALL = 8
+
+
+def _photos(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _source_key(photos: list[Path]) -> str:
+    """Identity of the folder's photos: names, sizes and modification times."""
+    h = hashlib.sha256()
+    for p in photos:
+        st = p.stat()
+        h.update(f"{p.name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def build_faces(folder: Path, out: Path) -> dict[str, Any]:
+    """Detect and crop the faces of every photo in ``folder`` into ``out``; return the manifest."""
+    from .demo import MARGIN, MIN_BOX, MIN_PROB, SIZE, detect_faces
+
+    photos = _photos(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    stems: dict[str, Path] = {}
+    for p in photos:
+        if p.stem in stems:
+            raise DataLayoutError(f"{p} and {stems[p.stem]} have the same name stem",
+                                  "keep one file per photo name (sample ids come from the stem)")
+        stems[p.stem] = p
+    faces: list[dict[str, Any]] = []
+    for i in range(0, len(photos), PHOTOS_PER_CALL):
+        chunk = photos[i:i + PHOTOS_PER_CALL]
+        found = detect_faces([("folder", p.stem, read_image(p)) for p in chunk])
+        per_photo: dict[str, int] = {}
+        for f in found:  # detect_faces keeps photo order, then reading order within a photo
+            j = per_photo.get(f["photo"], 0)
+            per_photo[f["photo"]] = j + 1
+            f["id"] = f"{f['photo']}_{j:02d}"
+            faces.append(f)
+    with_face = {f["photo"] for f in faces}
+    records = []
+    for f in faces:
+        write_png(out / "faces" / f"{f['id']}.png", f["image"])
+        src = stems[f["photo"]]
+        records.append({"id": f["id"], "file": f"faces/{f['id']}.png", "photo": src.name,
+                        "box": f["box"], "prob": f["prob"], "crop": f["crop"]})
+    manifest = {
+        "split": "folder", "version": PHOTO_FOLDER_VERSION, "folder": str(folder),
+        "source_key": _source_key(photos),
+        "recipe": {"detector": "facenet-pytorch MTCNN keep_all, cpu", "min_prob": MIN_PROB,
+                   "min_box_px": MIN_BOX, "crop_side": f"{MARGIN} x max(box w, h), clamped inside the photo",
+                   "resize": f"PIL bicubic to {SIZE}x{SIZE}"},
+        "photos": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in photos},
+        "photos_without_face": sorted(p.name for p in photos if p.stem not in with_face),
+        "faces": records,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return manifest
+
+
+@splits.register("folder")
+class PhotoFolder(Split):
+    """Faces cropped from a folder of real photos (``--split folder:DIR``); no ground truth."""
+
+    name = "folder"
+    description = ("any folder of real photos (--split folder:DIR): faces found by MTCNN and cropped "
+                   "128x128 as the demo split does; no ground truth")
+    layout = ("DIR/*.png|jpg|...   any photos (--split folder:DIR); face crops are written to "
+              "<data_root>/folder/<DIR name>-<hash>/faces/")
+    has_reference = False
+
+    def __init__(self, data_root: str | Path | None = None, subset: str | None = None,
+                 allow_partial: bool = False, folder: str | Path | None = None):
+        super().__init__(data_root, subset, allow_partial)
+        self.folder = Path(folder).expanduser().resolve() if folder else None
+
+    @classmethod
+    def from_argument(cls, arg: str, data_root: str | Path | None = None,
+                      allow_partial: bool = False) -> PhotoFolder:
+        if not arg.strip():
+            raise UsageError("split 'folder:' needs a directory", "write it as --split folder:DIR")
+        return cls(data_root, None, allow_partial, folder=arg.strip())
+
+    @property
+    def full_name(self) -> str:
+        return f"folder:{self.folder.name}" if self.folder else "folder"
+
+    def _source(self) -> Path:
+        if self.folder is None:
+            raise DataNotFoundError("split 'folder' needs a directory of photos",
+                                    "use --split folder:DIR (any folder of real photos)")
+        if not self.folder.is_dir():
+            raise DataNotFoundError(f"photo folder {self.folder} does not exist",
+                                    "check the path given as --split folder:DIR")
+        return self.folder
+
+    def crop_dir(self) -> Path:
+        src = self._source()
+        tag = hashlib.sha256(str(src).encode()).hexdigest()[:8]
+        return self.data_root / "folder" / f"{src.name}-{tag}"
+
+    def find(self) -> Path:
+        """The directory of face crops, (re)built first when the photos changed."""
+        from filelock import FileLock
+
+        src = self._source()
+        target = self.crop_dir()
+        photos = _photos(src)
+        if not photos:
+            raise DataNotFoundError(f"no photos in {src}", f"suffixes: {', '.join(IMAGE_SUFFIXES)}")
+        key = _source_key(photos)
+        if self._current(target, key):
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target.parent / f".{target.name}.lock"), timeout=600):
+            if self._current(target, key):  # built by another process meanwhile
+                return target
+            tmp = target.parent / f".{target.name}.build-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            try:
+                build_faces(src, tmp)
+                shutil.rmtree(target, ignore_errors=True)
+                tmp.rename(target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    @staticmethod
+    def _current(target: Path, key: str) -> bool:
+        try:
+            man = json.loads((target / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return man.get("source_key") == key and man.get("version") == PHOTO_FOLDER_VERSION
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.find() / "manifest.json").read_text())
+
+    def samples(self) -> list[Sample]:
+        root = self.find()
+        man = json.loads((root / "manifest.json").read_text())
+        if not man["faces"]:
+            raise DataNotFoundError(
+                f"MTCNN found no face in the {len(man['photos'])} photos of {self._source()}",
+                "faces need probability >= 0.95 and a box of at least 48 px")
+        out = []
+        for rec in man["faces"]:
+            p = root / rec["file"]
+            if not p.is_file():
+                raise DataLayoutError(f"{p} is missing", f"delete {root} and it will be rebuilt")
+            out.append(Sample(id=rec["id"], blurred=p, sharp=None,
+                              meta={"photo": rec["photo"], "box": rec["box"], "prob": rec["prob"],
+                                    "crop": rec["crop"]}))
+        return out
