@@ -120,17 +120,19 @@ class Decoded:
     error: str | None = None
     restored: torch.Tensor | None = None  # uint8 (3, H, W), cpu
     restore_s: float = 0.0
+    #: decode notes that are not failures (e.g. an animated file scored on its first frame)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _decode(sample: Sample, need_reference: bool) -> Decoded:
     d = Decoded(sample)
     try:
-        d.blurred = read_image(sample.blurred)
+        d.blurred = read_image(sample.blurred, d.warnings)
         if need_reference:
             if sample.sharp is None:
                 raise ImageError(f"{sample.id}: no ground truth for this sample",
                                  "restore the missing ground-truth file, or use --allow-partial")
-            d.reference = read_image(sample.sharp)
+            d.reference = read_image(sample.sharp, d.warnings)
     except ImageError as exc:
         d.error = str(exc).splitlines()[0]
     return d
@@ -403,6 +405,8 @@ def _process_batch(decoded: list[Decoded], method: Method, live: list[MetricStat
                    "meta": d.sample.meta, "restore_s": round(d.restore_s, 6)}
             if errors:
                 row["metric_errors"] = errors
+            if d.warnings:
+                row["warnings"] = list(d.warnings)
             rows[d.sample.id] = row
     timings["metrics_s"] += time.perf_counter() - tm
     # keep split order
