@@ -46,6 +46,7 @@ from torch import nn
 from .. import weights
 from ..data.base import Sample
 from ..errors import UsageError, WeightsIntegrityError
+from ..nets.loading import read_state_dict
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
 
@@ -108,9 +109,9 @@ def build_fid_inception(device: torch.device | str = "cpu",
     """The FID network with the resolved ``fid-inception`` weights; eval, no grad, on ``device``."""
     path = weights.resolve("fid-inception", overrides)
     entry = weights.get_entry("fid-inception")
+    net = fid_inception_architecture()
+    state = read_state_dict(path, expected=net, what="pytorch-fid Inception")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        net = fid_inception_architecture()
         net.load_state_dict(state, strict=True)
     except Exception as exc:
         raise WeightsIntegrityError(
