@@ -10,8 +10,9 @@ Every image enters the harness as uint8 RGB, ``(H, W, 3)``:
 - palette (P): expanded through the palette;
 - 16-bit (I;16, 48-bit RGB): scaled to 8 bits with round(v / 257);
 - anything else (CMYK, float TIFF, ...): converted by Pillow to RGB;
-- animated files (APNG, GIF, WebP with several frames): the first frame, with a note
-  (:func:`decode_with_notes`) that the engine stores in the row's ``warnings``.
+- animated files (APNG, GIF, WebP with several frames): the first frame, with a note (the
+  ``notes`` list of :func:`decode` / :func:`read_image`) that the engine stores in the row's
+  ``warnings``.
 Zero-byte, truncated and corrupt files raise :class:`ImageError` naming the file.
 
 Pixel limit (decompression bombs): an image with more than :func:`max_image_pixels` pixels
