@@ -1,41 +1,156 @@
 """Image decoding with one stated conversion rule.
 
 Every image enters the harness as uint8 RGB, ``(H, W, 3)``:
+- EXIF orientation (tag 274, values 2-8) is applied on decode, as image viewers do, to every
+  image on both sides (blurred/restored input and reference), so a JPEG shot in portrait and the
+  same face saved "as displayed" in a PNG compare pixel for pixel; the tag is then dropped;
 - 8-bit RGB: as is;
 - grayscale (L) and grayscale+alpha: the gray value is replicated to R, G, B;
 - RGBA / LA: alpha is dropped (no compositing: faces in these datasets are opaque);
 - palette (P): expanded through the palette;
 - 16-bit (I;16, 48-bit RGB): scaled to 8 bits with round(v / 257);
-- anything else (CMYK, float TIFF, ...): converted by Pillow to RGB.
+- anything else (CMYK, float TIFF, ...): converted by Pillow to RGB;
+- animated files (APNG, GIF, WebP with several frames): the first frame, with a note (the
+  ``notes`` list of :func:`decode` / :func:`read_image`) that the engine stores in the row's
+  ``warnings``.
 Zero-byte, truncated and corrupt files raise :class:`ImageError` naming the file.
+
+Pixel limit (decompression bombs): an image with more than :func:`max_image_pixels` pixels
+(width x height, read from the header before anything is decompressed) is refused with an
+:class:`ImageError` -- a per-image failure, never a crash. The limit is Pillow's default
+``PIL.Image.MAX_IMAGE_PIXELS`` (89,478,485 pixels, about 9459 x 9459) unless the environment
+variable ``FACEBLUR_MAX_IMAGE_PIXELS`` sets another one (an integer; ``0`` or ``none`` turns the
+check off). The same limit applies wherever this module reads a header (:func:`image_size`).
 """
 
 from __future__ import annotations
 
 import io
+import os
+import re
+import struct
+import warnings
 from pathlib import Path
+from typing import IO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ImageError, UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
+#: environment variable overriding the pixel limit (see module doc)
+MAX_PIXELS_ENV = "FACEBLUR_MAX_IMAGE_PIXELS"
+#: Pillow's default ``MAX_IMAGE_PIXELS`` (the limit used when the variable is not set)
+DEFAULT_MAX_PIXELS = 89_478_485
+#: EXIF tag of the orientation and the values that swap width and height (90/270 degrees)
+EXIF_ORIENTATION = 274
+_SWAPS_AXES = (5, 6, 7, 8)
 
-def decode(data: bytes, name: str | Path = "<bytes>") -> np.ndarray:
-    """Decode encoded image bytes to uint8 RGB ``(H, W, 3)``."""
+# Every image opened here is checked against max_image_pixels() before it is decoded and refused
+# with an ImageError that says how to raise the limit; Pillow's warning for the same images
+# would only repeat that on stderr.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def max_image_pixels() -> int | None:
+    """Largest accepted width x height, in pixels; None when the check is turned off.
+
+    ``$FACEBLUR_MAX_IMAGE_PIXELS`` (an integer, ``0``/``none`` = no limit), else Pillow's
+    default of 89,478,485. Raises :class:`UsageError` for a value that is not a pixel count."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    if raw.lower() in ("0", "none", "off"):
+        return None
+    try:
+        n = int(raw.replace("_", ""))
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise UsageError(f"{MAX_PIXELS_ENV}={raw!r} is not a pixel count",
+                         f"set {MAX_PIXELS_ENV} to an integer number of pixels (e.g. 200000000), "
+                         "or 0 to turn the check off")
+    return n
+
+
+def _too_many_pixels(name: str | Path, limit: int, size: tuple[int, int] | None,
+                     pillow_message: str = "") -> ImageError:
+    if size:
+        what = f"image is {size[0]}x{size[1]} = {size[0] * size[1]:,} pixels"
+    else:  # refused inside Image.open, which names the pixel count only in its message
+        m = re.search(r"\((\d+) pixels\)", pillow_message)
+        what = f"image has {int(m[1]):,} pixels" if m else f"image has more than {2 * limit:,} pixels"
+    return ImageError(
+        f"{name}: {what}, over the pixel limit of {limit:,} (decompression-bomb guard)",
+        f"if the image is genuine, raise the limit: {MAX_PIXELS_ENV}=<pixels> "
+        f"(0 turns the check off); the default is Pillow's {DEFAULT_MAX_PIXELS:,}")
+
+
+def _open_checked(fp: IO[bytes], name: str | Path) -> Image.Image:
+    """``Image.open`` (header only) with the pixel limit applied before any decompression."""
+    limit = max_image_pixels()
+    # Pillow applies its own module-wide limit inside open() (an error above twice it): keep it
+    # equal to ours so that a raised limit is not refused there, and a lowered one is kept.
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        im = Image.open(fp)
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(name, limit or DEFAULT_MAX_PIXELS, None, str(exc)) from None
+    if limit is not None and im.size[0] * im.size[1] > limit:
+        im.close()
+        raise _too_many_pixels(name, limit, im.size)
+    return im
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(EXIF_ORIENTATION, 1) or 1)
+    except (KeyError, ValueError, TypeError, OSError, SyntaxError, struct.error):
+        # a malformed EXIF block: the image is shown unrotated, as viewers do
+        return 1
+
+
+def decode(data: bytes, name: str | Path = "<bytes>", notes: list[str] | None = None) -> np.ndarray:
+    """Decode encoded image bytes to uint8 RGB ``(H, W, 3)`` under the module's conversion rules.
+
+    ``notes`` (when given) receives one line per thing the caller should know but that is not a
+    failure: an animated file of which only the first frame is used."""
     if len(data) == 0:
         raise ImageError(f"{name}: zero-byte file", "re-export or re-download this image")
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with _open_checked(io.BytesIO(data), name) as im:
+            n_frames = int(getattr(im, "n_frames", 1) or 1)
+            im.seek(0)
             im.load()
+            if n_frames > 1 and notes is not None:
+                notes.append(f"{Path(str(name)).name} is animated ({n_frames} frames): "
+                             "scored on its first frame only")
+            if _orientation(im) != 1:
+                im = ImageOps.exif_transpose(im)
             return to_rgb8(im, name)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(
             f"{name}: cannot decode image ({exc})",
             "the file is corrupt or truncated; re-export or re-download it",
         ) from None
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` as displayed (EXIF orientation applied), read from the header only.
+
+    Raises :class:`ImageError` for unreadable files and for images over the pixel limit."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f, _open_checked(f, path) as im:
+            w, h = im.size
+            return (h, w) if _orientation(im) in _SWAPS_AXES else (w, h)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found", "check the data root and the split layout") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: not a readable image ({exc})",
+                         "re-extract or re-download this file") from None
 
 
 def to_rgb8(im: Image.Image, name: str | Path = "<image>") -> np.ndarray:
@@ -65,8 +180,8 @@ def to_rgb8(im: Image.Image, name: str | Path = "<image>") -> np.ndarray:
     return np.ascontiguousarray(np.asarray(im.convert("RGB")))
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read and decode a file to uint8 RGB ``(H, W, 3)``."""
+def read_image(path: str | Path, notes: list[str] | None = None) -> np.ndarray:
+    """Read and decode a file to uint8 RGB ``(H, W, 3)`` (``notes``: see :func:`decode`)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -74,7 +189,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: file not found", "check the data root and the split layout") from None
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({exc})") from None
-    return decode(data, path)
+    return decode(data, path, notes)
 
 
 def write_png(path: str | Path, rgb: np.ndarray) -> None:

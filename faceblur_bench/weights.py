@@ -19,6 +19,7 @@ refused naming the file and the expected hash. Nothing here ever substitutes oth
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -190,6 +191,9 @@ def resolve(name: str, overrides: dict[str, str] | None = None, verify: bool = T
     wf = get_entry(name)
     looked = candidates(wf, overrides)
     for p in looked:
+        if p.is_symlink() and not p.exists() and _symlink_loop(p):
+            raise WeightsMissingError(f"{wf.filename} ({wf.name}) at {p} is a symlink loop (the link never "
+                                      "reaches a file)", f"point {p} at the real {wf.filename}, or remove it")
         if p.is_file():
             if verify:
                 check(wf, p)
@@ -203,6 +207,14 @@ def resolve(name: str, overrides: dict[str, str] | None = None, verify: bool = T
     )
     err.short = f"{wf.filename} not found (`faceblur-bench weights fetch {wf.name}` or --weights {wf.name}=PATH)"
     raise err
+
+
+def _symlink_loop(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 @dataclass

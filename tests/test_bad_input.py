@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,269 @@ def test_summary_json_is_never_half_written(tmp_path):
     atomic_write_json(p, {"a": 2, "b": [1.5, float("inf")]})
     assert json.loads(p.read_text()) == {"a": 2, "b": [1.5, float("inf")]}
     assert [x.name for x in tmp_path.iterdir()] == ["summary.json"]
+
+
+# -- issue 13: adversarial inputs ---------------------------------------------------------------
+def _score_tree(root: Path, n: int = 3, size: int = 32) -> tuple[Path, Path]:
+    """``root/out/img{i}.png`` (restored) == ``root/gt/img{i}.png`` (reference) plus noise."""
+    rng = np.random.default_rng(5)
+    (root / "out").mkdir(parents=True)
+    (root / "gt").mkdir(parents=True)
+    for i in range(n):
+        ref = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        out = np.clip(ref.astype(int) + rng.integers(-8, 9, ref.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(ref).save(root / "gt" / f"img{i}.png")
+        Image.fromarray(out).save(root / "out" / f"img{i}.png")
+    return root / "out", root / "gt"
+
+
+def _score(restored, reference, tmp_path, pattern="{stem}{suffix}", metrics=("psnr",)) -> dict:
+    from faceblur_bench.data.folders import PairedFolders
+
+    split = PairedFolders(restored, reference, pattern)
+    return engine.evaluate(engine.RunConfig(method="blurred", split=split, metrics=list(metrics),
+                                            results_dir=tmp_path / "res", device="cpu"))
+
+
+def _rows(summary: dict) -> dict[str, dict]:
+    return {r["id"]: r for r in read_rows(Path(summary["run_dir"]) / "rows.jsonl")}
+
+
+def _bomb_png(path: Path, side: int = 14000) -> Path:
+    """A 1-bit PNG of side x side pixels: ~24 KB on disk, 196 M pixels once decoded."""
+    Image.new("1", (side, side)).save(path)
+    return path
+
+
+def test_decompression_bomb_is_a_per_image_failure_in_every_resume(tmp_path):
+    out, gt = _score_tree(tmp_path / "d")
+    _bomb_png(out / "img1.png")
+    for _ in range(2):  # the run and its resume: both finish, the bomb is never decoded
+        s = _score(out, gt, tmp_path)
+        assert s["counts"] == {"total": 3, "done": 3, "ok": 2, "failed": 1}
+        (f,) = s["failures"]
+        assert f["id"] == "img1" and "196,000,000 pixels" in f["reason"] and "pixel limit of 89,478,485" in f["reason"]
+    with pytest.raises(ImageError) as e:
+        read_image(out / "img1.png")
+    assert "FACEBLUR_MAX_IMAGE_PIXELS" in str(e.value)  # the hint says how to raise the limit
+
+
+def test_pixel_limit_is_set_by_environment(tmp_path, monkeypatch):
+    from faceblur_bench.imageio import image_size
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored afterwards
+    p = tmp_path / "a.png"
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(p)
+    monkeypatch.setenv("FACEBLUR_MAX_IMAGE_PIXELS", "1000")
+    with pytest.raises(ImageError, match=r"40x30 = 1,200 pixels, over the pixel limit of 1,000"):
+        read_image(p)
+    with pytest.raises(ImageError, match="pixel limit"):
+        image_size(p)  # header reads (layout size checks) apply the same limit
+    monkeypatch.setenv("FACEBLUR_MAX_IMAGE_PIXELS", "1200")
+    assert read_image(p).shape == (30, 40, 3)
+    monkeypatch.setenv("FACEBLUR_MAX_IMAGE_PIXELS", "0")  # off: even beyond Pillow's own error limit
+    assert read_image(_bomb_png(tmp_path / "big.png", 13500)).shape == (13500, 13500, 3)
+    monkeypatch.setenv("FACEBLUR_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(UsageError, match="FACEBLUR_MAX_IMAGE_PIXELS='lots' is not a pixel count"):
+        read_image(p)
+
+
+def _jpeg_with_orientation(path: Path, stored: np.ndarray, orientation: int) -> np.ndarray:
+    """Write ``stored`` as a JPEG tagged with EXIF ``orientation``; return its decoded stored pixels."""
+    exif = Image.Exif()
+    exif[274] = orientation
+    Image.fromarray(stored).save(path, format="JPEG", quality=95, exif=exif.tobytes())
+    with Image.open(path) as im:  # the pixels as stored in the file, before any orientation
+        return np.asarray(im.convert("RGB"))
+
+
+@pytest.mark.parametrize("h,w", [(32, 32), (32, 48)])
+def test_exif_orientation_is_applied_on_both_sides(tmp_path, h, w):
+    from faceblur_bench.imageio import image_size
+
+    rng = np.random.default_rng(7)
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "out").mkdir()
+    stored = _jpeg_with_orientation(tmp_path / "gt" / "face.jpg",
+                                    rng.integers(0, 256, (h, w, 3), dtype=np.uint8), 6)
+    # orientation 6: a viewer turns the stored pixels 90 degrees clockwise; the restored PNG was
+    # saved as displayed
+    shown = np.ascontiguousarray(np.rot90(stored, k=-1))
+    Image.fromarray(shown).save(tmp_path / "out" / "face.png")
+    assert (read_image(tmp_path / "gt" / "face.jpg") == shown).all()
+    assert image_size(tmp_path / "gt" / "face.jpg") == (h, w)  # (width, height) as displayed
+    s = _score(tmp_path / "out", tmp_path / "gt", tmp_path, pattern="{stem}.png")
+    assert s["counts"]["ok"] == 1 and s["metrics"]["psnr"]["value"] > 60  # identical pixels
+    # and the same JPEG as the restored side (a camera file scored against a PNG reference)
+    (tmp_path / "gt2").mkdir()
+    Image.fromarray(shown).save(tmp_path / "gt2" / "face.png")
+    s2 = _score(tmp_path / "gt", tmp_path / "gt2", tmp_path / "b", pattern="{stem}.jpg")
+    assert s2["counts"]["ok"] == 1 and s2["metrics"]["psnr"]["value"] > 60
+
+
+def test_animated_image_is_scored_on_its_first_frame_with_a_warning(tmp_path):
+    out, gt = _score_tree(tmp_path / "d", n=2)
+    first = np.asarray(Image.open(out / "img0.png").convert("RGB"))
+    frames = [Image.fromarray(first)] + [Image.fromarray(255 - first) for _ in range(2)]
+    frames[0].save(out / "img0.png", save_all=True, append_images=frames[1:])
+    s = _score(out, gt, tmp_path)
+    rows = _rows(s)
+    assert s["counts"]["ok"] == 2
+    assert rows["img0"]["warnings"] == ["img0.png is animated (3 frames): scored on its first frame only"]
+    assert "warnings" not in rows["img1"]
+
+
+def test_score_folders_with_different_parents_and_relative_paths(tmp_path, monkeypatch):
+    """Both user-given folders are roots: neither must lie under the other's parent."""
+    out, _ = _score_tree(tmp_path / "p1")
+    _, gt = _score_tree(tmp_path / "p2")
+    s = _score(out, gt, tmp_path)
+    assert s["counts"]["ok"] == 3 and s["split"] == "folders:gt"
+    monkeypatch.chdir(gt)  # cd gt && score --restored ../../p1/out --reference .
+    s = _score(Path("../../p1/out"), Path("."), tmp_path)
+    assert s["counts"]["ok"] == 3 and s["split"] == "folders:gt"
+
+
+@pytest.mark.parametrize("pattern,needle", [
+    ("{}", "uses {}, which is not a placeholder"),
+    ("{0}", "uses {0}, which is not a placeholder"),
+    ("{foo}", "uses {foo}, which is not a placeholder"),
+    ("{stem.upper}", "uses {stem.upper}"),
+    ("{stem", "is not a valid template"),
+    ("stem}", "is not a valid template"),
+    ("out.png", "has no placeholder"),
+    ("{stem:d}", "cannot be filled in"),
+])
+def test_bad_pattern_is_a_usage_error_naming_the_placeholders(tmp_path, pattern, needle):
+    out, gt = _score_tree(tmp_path / "d", n=1)
+    with pytest.raises(UsageError) as e:
+        _score(out, gt, tmp_path, pattern=pattern)
+    assert needle in str(e.value) and "{stem}, {suffix}, {name}" in str(e.value)
+    assert e.value.exit_code == 2
+
+
+def test_bad_pattern_exits_2_on_the_command_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from faceblur_bench.cli import app, run_app
+
+    out, gt = _score_tree(tmp_path / "d", n=1)
+    monkeypatch.setattr(sys, "argv", ["faceblur-bench", "score", "--restored", str(out), "--reference",
+                                      str(gt), "--pattern", "{foo}", "--device", "cpu"])
+    with pytest.raises(SystemExit) as e:
+        run_app(app)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "{foo}" in err and "{stem}, {suffix}, {name}" in err
+    assert "Traceback" not in err
+
+
+def test_symlink_out_of_the_restored_folder_is_named(tmp_path):
+    out, gt = _score_tree(tmp_path / "d")
+    elsewhere = tmp_path / "elsewhere.png"
+    (out / "img1.png").rename(elsewhere)
+    (out / "img1.png").symlink_to(elsewhere)
+    with pytest.raises(DataLayoutError) as e:
+        _score(out, gt, tmp_path)
+    msg = str(e.value)
+    assert f"restored file {out / 'img1.png'} is a symlink to {elsewhere}, outside {out}" in msg
+    assert "pattern" not in msg.splitlines()[0]
+    # a symlink that stays inside the folder is an ordinary file
+    (out / "img1.png").unlink()
+    elsewhere.rename(out / "real1.png")
+    (out / "img1.png").symlink_to(out / "real1.png")
+    assert _score(out, gt, tmp_path)["counts"]["ok"] == 3
+
+
+def test_directory_named_like_an_image_is_skipped_with_a_warning(tmp_path):
+    out, gt = _score_tree(tmp_path / "d")
+    (gt / "d.png").mkdir()
+    with pytest.warns(UserWarning, match=r"d\.png: not an image file \(a directory\); skipped"):
+        s = _score(out, gt, tmp_path)
+    assert s["counts"] == {"total": 3, "done": 3, "ok": 3, "failed": 0}
+
+
+def _non_utf8(p: Path) -> Path:
+    return Path(os.fsdecode(os.fsencode(p) + b"\xff.png"))
+
+
+def test_non_utf8_file_name_is_refused_by_name_in_score_and_run(tmp_path):
+    from faceblur_bench.data.synth import read_sharp_dir
+
+    out, gt = _score_tree(tmp_path / "d", n=2)
+    for d in (out, gt):
+        (d / "img1.png").rename(_non_utf8(d / "img"))
+    with pytest.raises(DataLayoutError) as e:  # score
+        _score(out, gt, tmp_path)
+    assert "img\\xff.png: file name is not valid UTF-8" in str(e.value) and "rename" in str(e.value)
+    # run on a split whose files carry such a name (e.g. a make-split output): same refusal
+    root = make_tree(tmp_path / "tree", n=2, size=16)
+    for sub in ("blur", "sharp"):
+        (root / sub / "img1.png").rename(_non_utf8(root / sub / "img"))
+    with pytest.raises(DataLayoutError, match=r"img\\xff\.png: file name is not valid UTF-8"):
+        engine.evaluate(engine.RunConfig(method="blurred", split=DirSplit(root), metrics=["psnr"],
+                                         results_dir=tmp_path / "r", device="cpu"))
+    # and make-split refuses it before writing anything
+    with pytest.raises(DataLayoutError, match=r"img\\xff\.png: file name is not valid UTF-8"):
+        read_sharp_dir(root / "sharp", size=16)
+
+
+def test_kernel_npy_holding_an_object_array_is_refused_by_name(tmp_path):
+    from faceblur_bench.data.layout import KernelStore
+
+    kdir = tmp_path / "kernels"
+    kdir.mkdir()
+    np.save(kdir / "blur_k13.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(DataLayoutError) as e:
+        KernelStore(kdir).get(13, 1)
+    assert f"{kdir / 'blur_k13.npy'}: kernel file holds an object array" in str(e.value)
+    np.save(kdir / "blur_k15.npy", np.full((2, 15, 15), "x"))
+    with pytest.raises(DataLayoutError, match=r"blur_k15\.npy: kernel file holds dtype <U1"):
+        KernelStore(kdir).get(15, 1)
+
+
+def test_hand_edited_manifest_hash_verify_and_run_agree(tmp_path):
+    from faceblur_bench.data.manifest import manifest_path, verify
+
+    root = make_tree(tmp_path / "d", n=3, size=16)
+    assert verify(DirSplit(root)).created
+    mp = manifest_path(DirSplit(root))
+    man = json.loads(mp.read_text())
+    man["hash"] = "0" * 64
+    mp.write_text(json.dumps(man))
+    res = verify(DirSplit(root))
+    assert not res.ok and not res.changed  # the data side is unchanged ...
+    assert any("was edited: its 'hash' field 0000000000000000" in p for p in res.problems)  # ... the manifest is not
+    with pytest.raises(DataLayoutError) as e:
+        engine.evaluate(engine.RunConfig(method="blurred", split=DirSplit(root), metrics=["psnr"],
+                                         results_dir=tmp_path / "r", device="cpu"))
+    assert "was edited: its 'hash' field" in str(e.value) and "--rewrite" in str(e.value)
+    assert verify(DirSplit(root), rewrite=True).created and verify(DirSplit(root)).ok
+    assert engine.evaluate(engine.RunConfig(method="blurred", split=DirSplit(root), metrics=["psnr"],
+                                            results_dir=tmp_path / "r", device="cpu"))["counts"]["ok"] == 3
+
+
+def test_markdown_cells_are_escaped_and_control_characters_stripped(tmp_path):
+    from faceblur_bench.report.leaderboard import build_leaderboard
+    from faceblur_bench.report.render import md_escape
+
+    root = make_tree(tmp_path / "d", n=2, size=16)
+
+    class Evil(Method):
+        name = "evil\n## injected heading"
+
+        def restore(self, blurred, meta=None):
+            return blurred
+
+    s = engine.evaluate(engine.RunConfig(method=Evil(), split=DirSplit(root), metrics=["psnr"],
+                                         results_dir=tmp_path / "res", device="cpu"))
+    summary_path = Path(s["run_dir"]) / "summary.json"
+    summ = json.loads(summary_path.read_text())
+    summ["metrics"]["psnr"].update(value=None, status="error",
+                                   reason="\x1b[31mCUDA error\x1b[0m: <b>bad</b> | [x](http://e)")
+    summary_path.write_text(json.dumps(summ))
+    text = build_leaderboard(tmp_path / "res", include_published=False)
+    assert "\x1b" not in text and "[31m" not in text
+    assert not any(line.startswith("## injected") for line in text.splitlines())
+    assert "| evil \\#\\# injected heading |" in text  # the name stays on its row, as literal text
+    assert "CUDA error: \\<b\\>bad\\</b\\> \\| \\[x\\](http://e)" in text
+    assert md_escape("a\tb\x00c\u202ed") == "a bcd"

@@ -307,3 +307,26 @@ def test_shen_celeba_mspl_verification_lists(tmp_path, small):
     (top / shen_mod.PAIR_LISTS[1]).write_text("1 005330.jpg extra\n")
     with pytest.raises(DataLayoutError, match=r"negative_mod\.txt:1: cannot read"):
         open_split("shen-celeba", tmp_path).samples()
+
+
+def test_relative_data_root_is_resolved_once(tmp_path, small, monkeypatch):
+    """``--data-root data`` (relative, with the ``shen/`` level): partner paths are absolute and
+    exist, not joined to the split directory a second time."""
+    from faceblur_bench.data import shen as shen_mod
+    from faceblur_bench.metrics.verification import build_pairs
+
+    top = make_shen(tmp_path / "data" / "shen", "CelebA", names=("1",))
+    (top / shen_mod.PAIR_LISTS[0]).write_text("1 024091.jpg\n")
+    (top / shen_mod.PAIR_LISTS[1]).write_text("1 005330.jpg\n")
+    for f in ("024091", "005330"):
+        png(tmp_path / "data" / "shen" / "celebA" / "img_align_celeba" / f"{f}.jpg", 178, 218)
+    monkeypatch.setattr(shen._Shen, "EXPECTED_IMAGES", 1)
+    monkeypatch.chdir(tmp_path)
+    split = open_split("shen-celeba", "data/shen")
+    assert split.data_root == tmp_path / "data" / "shen"
+    s = split.samples()[0]
+    assert Path(s.meta["positive"]).is_absolute() and Path(s.meta["positive"]).is_file()
+    from faceblur_bench.metrics.base import MetricContext
+
+    pairs, _ = build_pairs(split.samples(), MetricContext("cpu", split=split))
+    assert len(pairs) == 160 and all(p.partner[0] == "file" and p.partner[1].is_file() for p in pairs)

@@ -132,3 +132,21 @@ def test_make_split_mspl_random_and_bad_input(tmp_path):
         make_split(sharp, "mspl", tmp_path / "p", seed=1)
     with pytest.raises(UsageError, match="unknown protocol"):
         make_split(sharp, "dsfd", tmp_path / "p")
+
+
+def test_make_split_skips_an_unreadable_face_with_its_reason(tmp_path):
+    """A decompression bomb (or corrupt file) among the sharp faces is that image's failure: it
+    is left out and named in make_split.json; the other faces are synthesised."""
+    from PIL import Image
+
+    sharp = tmp_path / "sharp"
+    write_png(sharp / "f0.png", _faces(1)[0])
+    Image.new("1", (14000, 14000)).save(sharp / "bomb.png")  # ~24 KB, 196 M pixels
+    m = make_split(sharp, "mspl", tmp_path / "o", seed=1)
+    assert [r["image"] for r in m["images"]] == ["f0"]
+    (sk,) = m["skipped"]
+    assert sk["file"] == "bomb.png" and "196,000,000 pixels" in sk["reason"]
+    assert "FACEBLUR_MAX_IMAGE_PIXELS" not in sk["reason"] and str(tmp_path) not in sk["reason"]
+    saved = json.loads((tmp_path / "o/Test_data_center/Test_data_CelebA/make_split.json").read_text())
+    assert saved["skipped"] == m["skipped"]
+    assert len(open_split("mspl-center/celeba", tmp_path / "o").samples()) == 80

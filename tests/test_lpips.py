@@ -179,7 +179,8 @@ def test_lpips_wrong_file_is_refused(fake_torch_home, monkeypatch, tmp_path):
         dataclasses.replace(e, sha256=None, sha256_prefix=None),
     )
     ctx = MetricContext("cpu", weights_overrides={"lpips-alex-backbone": str(bad)})
-    with pytest.raises(WeightsIntegrityError, match="does not fit"):
+    # ... before anything is copied, naming the tensor and the shape the architecture expects
+    with pytest.raises(WeightsIntegrityError, match=r"'features.0.weight' has shape \(3, 3, 3, 3\).*\(64, 3, 11, 11\)"):
         metrics.get("lpips-alex")().setup(ctx)
 
 

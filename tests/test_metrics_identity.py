@@ -145,7 +145,8 @@ def test_dvgg_refuses_an_imagenet_vgg16_under_the_same_name(weight_dirs):
     from faceblur_bench.metrics.identity import DVGG
 
     _save_vggface16(weight_dirs["faceblur"], num_classes=1000)
-    with pytest.raises(WeightsIntegrityError, match="shape mismatch.*classifier.6"):
+    with pytest.raises(WeightsIntegrityError,
+                       match=r"'classifier\.6\.weight' has shape \(1000, 4096\), VGGFace16 expects \(2622, 4096\)"):
         DVGG().setup(MetricContext("cpu"))
 
 

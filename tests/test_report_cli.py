@@ -73,6 +73,6 @@ def test_leaderboard_command(tmp_path, capsys):
     # published whole-split PSNR of the Shen CelebA set share the column with the run
     assert "| a | 25.00 | reproduced |" in sec
     assert "| DFPG-A (ours) | <u>26.56</u> | reported, DFPGnet (Jung et al.), Table 1 |" in sec
-    assert "| Yasarla et al. [42] | **26.62** |" in sec
+    assert "| Yasarla et al. \\[42\\] | **26.62** |" in sec  # Markdown-escaped: renders [42]
     # "Ours" of a paper is named after the paper in the mixed leaderboard
     assert '| Shen et al. 2020 ("Ours") | 24.89 ± 2.32 | reported, Shen et al. 2020, Table 10 |' in sec

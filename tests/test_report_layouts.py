@@ -53,7 +53,7 @@ def test_sappgan_t1_subsets_and_protocol_mismatch_footnote(tmp_path):
     # SSIM: the run has only the skimage protocol; used, and the footnote says it differs
     assert "SSIM ↑ — reproduced: harness metric `ssim` (not the paper's protocol, or the paper does not state it)" in text
     assert "PSNR ↑ — reproduced: harness metric `psnr`: uint8 RGB" in text
-    assert "d_arc: metric not computed in the run (harness metric 'darc')" in text
+    assert "d\\_arc: metric not computed in the run (harness metric 'darc')" in text  # md-escaped
     # the reported best of CelebA d_VGG is demoted to second
     assert _line(text, "Ours").startswith("| Ours | <u>12.33</u> |")
 

@@ -37,7 +37,7 @@ def test_markdown_ties_missing_and_footnotes(tmp_path):
     assert lines[4] == "| gamma | **27.00** | <u>0.8500</u> | – (a) | 1/4 |"
     assert "- (a) n/a — weights missing: alexnet-owt-7be5be79.pth" in lines
     assert "- PSNR ↑: uint8 RGB, peak 255, mean over images" in lines
-    assert "- LPIPS ↓: AlexNet v0.1 on [-1,1]" in lines
+    assert "- LPIPS ↓: AlexNet v0.1 on \\[-1,1\\]" in lines  # Markdown-escaped: renders [-1,1]
     assert any("gamma: 1 of 4 images failed (MethodOutputError: NaN in output ×1)" in ln
                for ln in lines)
 
@@ -81,7 +81,7 @@ def test_duplicate_methods_disambiguated(tmp_path):
     write_run(tmp_path, "alpha", "demo", {"psnr": 20.0}, run_key="r1")
     write_run(tmp_path, "alpha", "demo", {"psnr": 21.0}, run_key="r2")
     text = summary_table(store.load_summaries(tmp_path))
-    assert "| alpha [r1] |" in text and "| alpha [r2] |" in text
+    assert "| alpha \\[r1\\] |" in text and "| alpha \\[r2\\] |" in text
 
 
 def test_incomplete_run_flagged(tmp_path):

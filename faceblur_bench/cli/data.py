@@ -118,8 +118,10 @@ def make_split_cmd(
     device: str = typer.Option("cpu", "--device", help="cpu: sparse direct convolution (numba); cuda: batched FFT on the GPU."),
 ) -> None:
     """Synthesise a test split from your own faces in exactly the layout the loaders read."""
+    from rich.markup import escape
+
     from ..data.synth import make_split
-    from . import out
+    from . import console, out
     from .common import make_progress
 
     nz: str | float | None = noise
@@ -133,6 +135,8 @@ def make_split_cmd(
         man = make_split(sharp, protocol, out_dir, seed=seed, subset=subset, variant=variant, noise=nz,
                          kernel_kind=kernels, device=device,
                          progress=lambda i, n: prog.update(task, completed=i, total=n))
+    for sk in man.get("skipped", []):  # unreadable faces (corrupt, over the pixel limit)
+        console.print(f"[yellow]skipped[/] {escape(sk['file'])}: {escape(sk['reason'])}", highlight=False)
     out.print(f"wrote {len(man['files'])} files ({len(man['images'])} faces x 80 kernels) under {out_dir}; "
               f"load with --data-root {out_dir} --split "
               f"{('mspl-' + man['variant'] + '/' + man['subset']) if protocol == 'mspl' else 'shen-' + man['subset']}")

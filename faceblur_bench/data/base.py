@@ -2,6 +2,9 @@
 
 A :class:`Split` lists :class:`Sample` records; it never decodes images (the engine does, once).
 Paths in a sample are absolute; ``Split.root`` is the directory the layout was found in.
+``Split.data_root`` is made absolute once, when the split is opened (a relative ``--data-root``
+is taken from the current directory then), so paths built from it -- sample files, kernel files,
+partner images in ``meta`` -- are absolute and never joined to a root a second time.
 """
 
 from __future__ import annotations
@@ -50,8 +53,14 @@ def default_data_root() -> Path:
     """``$FACEBLUR_DATA`` or ``~/.cache/faceblur_bench/data`` (also where the demo split is built)."""
     env = os.environ.get("FACEBLUR_DATA")
     if env:
-        return Path(env).expanduser()
-    return cache_dir("data")
+        return absolute_path(env)
+    return absolute_path(cache_dir("data"))
+
+
+def absolute_path(p: str | Path) -> Path:
+    """``p`` with ``~`` expanded, made absolute from the current directory and normalised
+    (``..`` removed lexically; symlinks are kept)."""
+    return Path(os.path.abspath(Path(p).expanduser()))
 
 
 class Split(ABC):
@@ -73,7 +82,7 @@ class Split(ABC):
 
     def __init__(self, data_root: str | Path | None = None, subset: str | None = None,
                  allow_partial: bool = False):
-        self.data_root = Path(data_root).expanduser() if data_root else default_data_root()
+        self.data_root = absolute_path(data_root) if data_root else default_data_root()
         if subset is not None and self.subsets and subset not in self.subsets:
             import difflib
 

@@ -51,6 +51,7 @@ from ..registry import splits
 from .base import Sample, Split
 from .degrade import NOISE_PRESETS, blur_image
 from .kernels import KERNEL_SIZES, check_kernel, kernel_bank
+from .layout import load_kernel_npy
 
 DEMO_VERSION = 1
 DEFAULT_SEED = 0
@@ -314,6 +315,6 @@ class DemoSplit(Split):
             if not path.is_file():
                 raise DataLayoutError(f"demo split: kernel file {path} is missing",
                                       f"delete {path.parent.parent} and it will be rebuilt")
-            self._kernels[k] = np.load(path, allow_pickle=False)
+            self._kernels[k] = load_kernel_npy(path, k)
         return check_kernel(self._kernels[k][int(sample.meta["kernel_id"]) - 1],
                             f"{self.full_name} kernel k{k} #{sample.meta['kernel_id']}")

@@ -3,16 +3,67 @@
 Used by ``faceblur-bench score``: every reference file ``R`` (any image suffix) is paired with the
 restored file ``pattern.format(stem=R.stem, suffix=R.suffix, name=R.name)``. The "blurred" image
 of each sample is the restored file, so scoring runs the identity method through the engine.
-Pairs whose restored file is missing are refused up front, naming the first few.
+
+Rules:
+- the two folders are the split's roots (made absolute once, from the current directory); they
+  may have any parents, and nothing outside them is read: a restored or reference file that is a
+  symlink to somewhere else is refused naming the symlink, a pattern that leads out of
+  ``--restored`` is refused naming the pattern;
+- ``--pattern`` uses only the placeholders ``{stem}``, ``{suffix}``, ``{name}`` (at least one);
+  anything else is a :class:`UsageError` (exit 2) listing them;
+- entries of the reference folder with an image suffix that are not files (e.g. a directory
+  named ``d.png``) are skipped with a warning;
+- pairs whose restored file is missing are refused up front, naming the first few.
 """
 
 from __future__ import annotations
 
+import os
+import string
+import warnings
 from pathlib import Path
 
-from ..errors import DataLayoutError, DataNotFoundError
+from ..errors import DataLayoutError, DataNotFoundError, UsageError
 from ..imageio import IMAGE_SUFFIXES
-from .base import Sample, Split
+from .base import Sample, Split, absolute_path
+
+#: the placeholders of ``--pattern``
+PLACEHOLDERS = ("stem", "suffix", "name")
+_PATTERN_HINT = "placeholders: {stem}, {suffix}, {name}; e.g. '{stem}_out.png' or '{name}'"
+
+
+def check_pattern(pattern: str) -> str:
+    """Return ``pattern`` when it is a ``str.format`` template over :data:`PLACEHOLDERS` only
+    (at least one of them); else raise :class:`UsageError` naming the problem."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
+    except ValueError as exc:  # '{stem', 'stem}', ...
+        raise UsageError(f"--pattern {pattern!r} is not a valid template ({exc})", _PATTERN_HINT) from None
+    bad = [f for f in fields if f not in PLACEHOLDERS]
+    if bad:
+        raise UsageError(f"--pattern {pattern!r} uses {{{bad[0]}}}, which is not a placeholder", _PATTERN_HINT)
+    if not fields:
+        raise UsageError(f"--pattern {pattern!r} has no placeholder: every reference would pair with "
+                         "the same restored file", _PATTERN_HINT)
+    try:
+        pattern.format(stem="x", suffix=".png", name="x.png")
+    except (ValueError, TypeError) as exc:  # a bad format spec, e.g. '{stem:d}'
+        raise UsageError(f"--pattern {pattern!r} cannot be filled in ({exc})", _PATTERN_HINT) from None
+    return pattern
+
+
+def _outside_link(root: Path, path: Path) -> Path | None:
+    """The first symlink on the way from ``root`` down to ``path`` whose target lies outside
+    ``root`` (None when ``path`` resolves inside ``root``)."""
+    real_root = root.resolve()
+    if path.resolve() == real_root or real_root in path.resolve().parents:
+        return None
+    cur = root
+    for part in path.relative_to(root).parts:
+        cur = cur / part
+        if cur.is_symlink():
+            return cur
+    return path
 
 
 class PairedFolders(Split):
@@ -21,10 +72,12 @@ class PairedFolders(Split):
     layout = "<restored>/<pattern(stem)>  paired with  <reference>/<stem>.<ext>"
 
     def __init__(self, restored: str | Path, reference: str | Path, pattern: str = "{stem}{suffix}"):
-        super().__init__(data_root=Path(reference).parent)
-        self.restored = Path(restored).expanduser()
-        self.reference = Path(reference).expanduser()
-        self.pattern = pattern
+        self.restored = absolute_path(restored)
+        self.reference = absolute_path(reference)
+        # both folders are roots; the data root (what manifest paths are relative to) is the
+        # deepest folder holding both
+        super().__init__(data_root=os.path.commonpath([self.restored, self.reference]))
+        self.pattern = check_pattern(pattern)
 
     @property
     def full_name(self) -> str:
@@ -36,20 +89,38 @@ class PairedFolders(Split):
                 raise DataNotFoundError(f"{what} directory {d} does not exist", f"check the {what} path")
         return self.reference
 
+    def _inside(self, root: Path, path: Path, what: str) -> None:
+        link = _outside_link(root, path)
+        if link is not None:
+            target = os.readlink(link) if link.is_symlink() else link.resolve()
+            raise DataLayoutError(f"{what} {link} is a symlink to {target}, outside {root}",
+                                  f"copy the file into {root}, or pass the folder it points into instead")
+
     def samples(self) -> list[Sample]:
         self.find()
-        refs = sorted(p for p in self.reference.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        refs = []
+        for r in sorted(self.reference.iterdir()):
+            if r.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            if not r.is_file():
+                warnings.warn(f"{r}: not an image file ({'a directory' if r.is_dir() else 'a broken link'}); "
+                              "skipped", stacklevel=2)
+                continue
+            self._inside(self.reference, r, "reference")
+            refs.append(r)
         if not refs:
             raise DataNotFoundError(f"no images in {self.reference}", f"suffixes: {', '.join(IMAGE_SUFFIXES)}")
         out, missing = [], []
         for r in refs:
             rel = self.pattern.format(stem=r.stem, suffix=r.suffix, name=r.name)
             p = self.restored / rel
-            if self.restored.resolve() not in p.resolve().parents:
-                raise DataLayoutError(f"pattern {self.pattern!r} escapes {self.restored}", "use a plain file-name pattern")
+            if self.restored not in Path(os.path.normpath(p)).parents:
+                raise DataLayoutError(f"pattern {self.pattern!r} maps {r.name} to {rel!r}, which escapes "
+                                      f"{self.restored}", "use a plain file-name pattern")
             if not p.is_file():
                 missing.append(str(p))
                 continue
+            self._inside(self.restored, p, "restored file")
             out.append(Sample(id=r.stem, blurred=p, sharp=r, meta={}))
         if missing:
             raise DataLayoutError(

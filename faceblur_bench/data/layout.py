@@ -10,6 +10,7 @@ the authors' MATLAB files (``blur_k{K}.mat``, variable ``blurs_k{K}``, K x K x N
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..errors import DataLayoutError
+from ..errors import DataLayoutError, ImageError
 from .kernels import check_kernel
 
 BLUR_NAME = re.compile(r"^(?P<img>.+)_ker(?P<kid>\d{2})_blur_k(?P<k>\d{1,2})\.png$")
@@ -39,6 +40,19 @@ def made_count(folder: Path) -> int | None:
         raise DataLayoutError(f"{p}: unreadable make-split manifest ({exc})", "re-run make-split into an empty folder") from None
 
 
+def require_utf8_name(path: Path) -> Path:
+    """Refuse, naming it, a path whose name is not valid UTF-8 (Python keeps such bytes as lone
+    surrogates, which cannot be hashed into a manifest, written to JSON rows or to a table)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise DataLayoutError(f"{shown}: file name is not valid UTF-8",
+                              "rename the file (e.g. `convmv -f latin1 -t utf8`); names must be UTF-8 "
+                              "to be stored in manifests and results") from None
+    return path
+
+
 def safe_join(root: Path, rel: str | Path) -> Path:
     """``root / rel`` refusing absolute paths and ``..`` escapes (manifests and file lists)."""
     relp = Path(rel)
@@ -55,14 +69,15 @@ def safe_join(root: Path, rel: str | Path) -> Path:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` read from the file header (no decoding)."""
-    from PIL import Image, UnidentifiedImageError
+    """``(width, height)`` as displayed, read from the file header (no decoding); unreadable
+    files and images over the pixel limit (:func:`faceblur_bench.imageio.max_image_pixels`) raise
+    :class:`DataLayoutError`."""
+    from ..imageio import image_size as header_size
 
     try:
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataLayoutError(f"{path}: not a readable image ({exc})", "re-extract or re-download this file") from None
+        return header_size(path)
+    except ImageError as exc:
+        raise DataLayoutError(exc.message, exc.hint) from None
 
 
 def check_size(path: Path, expected: tuple[int, int] | None) -> None:
@@ -157,6 +172,27 @@ def scan_paired(gt_dir: Path, blur_dir: Path, kernel_ids: Iterable[int], sizes: 
     return items, issues
 
 
+def load_kernel_npy(path: Path, size: int) -> np.ndarray:
+    """An ``(N, size, size)`` float64 kernel array from ``path`` (``np.load``, no pickle).
+
+    Raises :class:`DataLayoutError` naming the file for anything else: an object array (which
+    would need pickle, so is never loaded), a non-numeric dtype, a wrong shape, a damaged file."""
+    hint = "regenerate the kernel file (`faceblur-bench data kernels`, or make-split)"
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # object arrays need pickle: refused, no code runs
+        what = "holds an object array (it would need pickle)" if "pickle" in str(exc) else f"is not an .npy array ({exc})"
+        raise DataLayoutError(f"{path}: kernel file {what}", hint) from None
+    except (OSError, EOFError) as exc:
+        raise DataLayoutError(f"{path}: cannot read kernel file ({exc})", hint) from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        kind = type(arr).__name__ if not isinstance(arr, np.ndarray) else f"dtype {arr.dtype}"
+        raise DataLayoutError(f"{path}: kernel file holds {kind}, expected float64 numbers", hint)
+    if arr.ndim != 3 or arr.shape[1:] != (size, size):
+        raise DataLayoutError(f"{path}: kernel array has shape {arr.shape}, expected (N, {size}, {size})", hint)
+    return arr.astype(np.float64, copy=False)
+
+
 class KernelStore:
     """Kernels of a test set, loaded lazily per size from ``blur_k{K}.mat`` or ``blur_k{K}.npy``
     in ``directory``; ``get(K, kernel_id)`` (1-based id) returns a checked K x K float64 kernel."""
@@ -177,10 +213,7 @@ class KernelStore:
             npy = self.directory / f"blur_k{size}.npy"
             mat = self.directory / f"blur_k{size}.mat"
             if npy.is_file():
-                arr = np.load(npy, allow_pickle=False)
-                if arr.ndim != 3 or arr.shape[1:] != (size, size):
-                    raise DataLayoutError(f"{npy}: kernel array has shape {arr.shape}, expected (N, {size}, {size})",
-                                          "regenerate the kernel file")
+                arr = load_kernel_npy(npy, size)
             elif mat.is_file():
                 import scipy.io
 

@@ -11,6 +11,10 @@ writable, else ``~/.cache/faceblur_bench/manifests/<sha256(data_root)[:12]>/{spl
 (``{split}`` is the full name with ``/`` written as ``__``). Paths inside a manifest are relative
 to the data root; entries that are absolute or climb out with ``..`` are refused.
 
+A manifest's ``hash`` field must be the hash of its own file entries: a manifest edited by hand
+is refused by ``run`` and reported by ``verify`` alike (which also lists the files that changed
+on disk, if any), so the two never disagree.
+
 ``manifest_hash(split)`` is the sha256 over the sorted ``path<TAB>sha256`` lines -- the value a
 run records to identify the exact bytes it was evaluated on. Manifests also store each file's
 size and modification time so that ``manifest_hash`` can reuse them without re-hashing.
@@ -28,7 +32,7 @@ from typing import Any, Callable
 from ..errors import DataLayoutError
 from ..files import cache_dir, sha256_file
 from .base import Sample, Split
-from .layout import safe_join
+from .layout import require_utf8_name, safe_join
 
 MANIFEST_VERSION = 1
 
@@ -37,6 +41,7 @@ _sha256 = sha256_file
 
 
 def _rel(data_root: Path, p: Path) -> str:
+    require_utf8_name(p)
     try:
         return p.resolve().relative_to(data_root.resolve()).as_posix()
     except ValueError:
@@ -105,16 +110,38 @@ def build_manifest(split: Split, samples: list[Sample] | None = None,
             "partial": bool(split.partial), "files": files, "stat": stats, "hash": files_hash(files)}
 
 
-def load_manifest(path: Path, data_root: Path) -> dict[str, Any]:
-    """Read a manifest, refusing entries that escape ``data_root``."""
+def _read_manifest(path: Path, data_root: Path) -> dict[str, Any]:
     try:
         man = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise DataLayoutError(f"{path}: unreadable manifest ({exc})", f"delete {path} and run `faceblur-bench data verify` again") from None
-    if not isinstance(man, dict) or not isinstance(man.get("files"), dict):
+    if not isinstance(man, dict) or not isinstance(man.get("files"), dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in man["files"].items()):
         raise DataLayoutError(f"{path}: not a faceblur-bench manifest", f"delete {path} and verify again")
     for rel in man["files"]:
         safe_join(Path(data_root), rel)
+    return man
+
+
+def self_check(man: dict[str, Any], path: Path) -> str | None:
+    """Why the manifest at ``path`` contradicts itself (its ``hash`` field is not the hash of its
+    own file entries: one of them was edited), or None."""
+    stored = man.get("hash")
+    own = files_hash(man["files"])
+    if stored is not None and stored != own:
+        return (f"manifest {path} was edited: its 'hash' field {str(stored)[:16]}… is not the hash of "
+                f"its own file entries ({own[:16]}…)")
+    return None
+
+
+def load_manifest(path: Path, data_root: Path) -> dict[str, Any]:
+    """Read a manifest, refusing entries that escape ``data_root`` and a manifest whose ``hash``
+    field does not match its file entries (:func:`self_check`; ``data verify`` reports the same)."""
+    man = _read_manifest(path, data_root)
+    problem = self_check(man, path)
+    if problem:
+        raise DataLayoutError(problem, f"run `faceblur-bench data verify {man.get('split', 'SPLIT')} --rewrite` "
+                              "to hash the files again, or restore the manifest")
     return man
 
 
@@ -167,7 +194,10 @@ def verify(split: Split, write: bool = True, rewrite: bool = False,
     path = manifest_path(split)
     res = VerifyResult(split.full_name, path, False, len(samples), expected, counts, current["hash"], problems=problems)
     if path.is_file() and not rewrite:
-        old = load_manifest(path, split.data_root)
+        old = _read_manifest(path, split.data_root)
+        edited = self_check(old, path)
+        if edited:  # the manifest side differs; the file comparison below covers the data side
+            res.problems.append(edited + "; accept the current files with --rewrite")
         of, nf = old["files"], current["files"]
         res.missing = sorted(set(of) - set(nf))
         res.added = sorted(set(nf) - set(of))

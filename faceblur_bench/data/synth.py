@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..errors import DataLayoutError, UsageError
+from ..errors import DataLayoutError, ImageError, UsageError
 from ..imageio import IMAGE_SUFFIXES, read_image, write_png
 from .degrade import (
     NOISE_PRESETS,
@@ -50,16 +50,22 @@ from .degrade import (
 )
 from .direct import DirectBlur, direct_ok
 from .kernels import KERNEL_SIZES, kernel_bank
-from .layout import MADE_MANIFEST
+from .layout import MADE_MANIFEST, require_utf8_name
 from .mspl import MSPL_SUBSETS
 
 SHEN_SUBSETS = {"helen": "Helen", "celeba": "CelebA"}
 PROTOCOLS = ("mspl", "shen")
 
 
-def read_sharp_dir(sharp_dir: str | Path, size: int = 128) -> list[tuple[str, np.ndarray]]:
+def read_sharp_dir(sharp_dir: str | Path, size: int = 128,
+                   skipped: list[dict[str, str]] | None = None) -> list[tuple[str, np.ndarray]]:
     """Sorted ``[(stem, uint8 (size, size, 3))]`` of the images in ``sharp_dir``; every image must
-    be ``size x size`` (:class:`DataLayoutError` naming the file otherwise)."""
+    be ``size x size`` (:class:`DataLayoutError` naming the file otherwise).
+
+    A file that cannot be decoded (corrupt, truncated, over the pixel limit of
+    :func:`~faceblur_bench.imageio.max_image_pixels`) raises :class:`ImageError`, unless
+    ``skipped`` is a list: then it is left out and ``{"file": name, "reason": ...}`` is appended
+    (a per-image failure). A file name that is not valid UTF-8 is refused by name."""
     d = Path(sharp_dir)
     if not d.is_dir():
         raise UsageError(f"--sharp {d} is not a directory", "pass a folder of 128x128 face images")
@@ -68,18 +74,28 @@ def read_sharp_dir(sharp_dir: str | Path, size: int = 128) -> list[tuple[str, np
     for p in sorted(d.iterdir()):
         if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
             continue
+        require_utf8_name(p)
         if p.stem in seen:
             raise DataLayoutError(f"{p}: two images named {p.stem!r}", "image names (without extension) must be unique")
         if "_ker" in p.stem:
             raise DataLayoutError(f"{p}: name contains '_ker'", "rename it; '_ker' separates image and kernel in blurred names")
-        img = read_image(p)
+        try:
+            img = read_image(p)
+        except ImageError as exc:
+            if skipped is None:
+                raise
+            # the reason without the folder: make_split.json holds no absolute paths
+            skipped.append({"file": p.name, "reason": exc.message.replace(str(p), p.name)})
+            continue
         if img.shape[:2] != (size, size):
             raise DataLayoutError(f"{p}: image is {img.shape[1]}x{img.shape[0]}, expected {size}x{size}",
                                   f"crop the faces square and resize them to {size}x{size} first")
         seen.add(p.stem)
         out.append((p.stem, img))
     if not out:
-        raise UsageError(f"--sharp {d} holds no images", f"expected {', '.join(IMAGE_SUFFIXES)} files")
+        raise UsageError(f"--sharp {d} holds no usable images"
+                         + (f" ({len(skipped)} unreadable, e.g. {skipped[0]['reason']})" if skipped else ""),
+                         f"expected {', '.join(IMAGE_SUFFIXES)} files")
     return out
 
 
@@ -118,7 +134,8 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
     if protocol not in PROTOCOLS:
         raise UsageError(f"unknown protocol {protocol!r}", f"use one of {', '.join(PROTOCOLS)}")
     out = Path(out)
-    faces = read_sharp_dir(sharp_dir)
+    skipped: list[dict[str, str]] = []
+    faces = read_sharp_dir(sharp_dir, skipped=skipped)
     if protocol == "mspl":
         subset = subset or "celeba"
         if subset not in MSPL_SUBSETS:
@@ -195,5 +212,7 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
                 + ("sparse direct" if use_direct else "batched FFT") + ", float64), round/clip uint8",
         "images": records, "files": files,
     }
+    if skipped:
+        manifest["skipped"] = skipped
     (top / MADE_MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest

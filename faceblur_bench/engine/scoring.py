@@ -9,7 +9,7 @@ branches on the kind of metric, and set metrics resume and gather like paired on
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -79,18 +79,20 @@ class Decoded:
     error: str | None = None
     restored: torch.Tensor | None = None  # uint8 (3, H, W), cpu
     restore_s: float = 0.0
+    #: decode notes that are not failures (e.g. an animated file scored on its first frame)
+    warnings: list[str] = field(default_factory=list)
 
 
 def decode(sample: Sample, need_reference: bool) -> Decoded:
     """Read a sample's files once (uint8 RGB); an unreadable file becomes the sample's error."""
     d = Decoded(sample)
     try:
-        d.blurred = read_image(sample.blurred)
+        d.blurred = read_image(sample.blurred, d.warnings)
         if need_reference:
             if sample.sharp is None:
                 raise ImageError(f"{sample.id}: no ground truth for this sample",
                                  "restore the missing ground-truth file, or use --allow-partial")
-            d.reference = read_image(sample.sharp)
+            d.reference = read_image(sample.sharp, d.warnings)
     except ImageError as exc:
         d.error = str(exc).splitlines()[0]
     return d
@@ -284,6 +286,8 @@ def process_batch(decoded: list[Decoded], method: Method, live: list[MetricState
                    "meta": d.sample.meta, "restore_s": round(d.restore_s, 6)}
             if errors:
                 row["metric_errors"] = errors
+            if d.warnings:
+                row["warnings"] = list(d.warnings)
             rows[d.sample.id] = row
     timings["metrics_s"] += time.perf_counter() - tm
     # keep split order

@@ -47,7 +47,7 @@ from .. import weights
 from ..data.base import Sample
 from ..errors import UsageError, WeightsIntegrityError
 from ..files import cache_dir
-from ..nets.loading import read_weights_only
+from ..nets.loading import read_state_dict
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
 
@@ -110,9 +110,9 @@ def build_fid_inception(device: torch.device | str = "cpu",
     """The FID network with the resolved ``fid-inception`` weights; eval, no grad, on ``device``."""
     path = weights.resolve("fid-inception", overrides)
     entry = weights.get_entry("fid-inception")
+    net = fid_inception_architecture()
+    state = read_state_dict(path, expected=net, what="pytorch-fid Inception")
     try:
-        state = read_weights_only(path)
-        net = fid_inception_architecture()
         net.load_state_dict(state, strict=True)
     except Exception as exc:
         raise WeightsIntegrityError(

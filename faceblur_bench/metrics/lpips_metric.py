@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from .. import weights
-from ..nets.loading import read_weights_only
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
 
@@ -73,17 +72,14 @@ def build_lpips(net: Literal["alex", "vgg"], device: torch.device | str = "cpu",
     of the file :func:`weights.resolve` returns. Eval mode, no gradients, on ``device``.
     """
     import lpips
+    import torchvision
+
+    from ..nets.loading import read_state_dict
 
     path = weights.resolve(_BACKBONE_WEIGHTS[net], overrides)
-    try:
-        state = read_weights_only(path)
-    except Exception as exc:  # pickle errors, truncated files
-        from ..errors import WeightsIntegrityError
-
-        raise WeightsIntegrityError(
-            f"cannot load {path} as a torch state dict ({exc})",
-            f"replace it with the genuine torchvision file ({weights.get_entry(_BACKBONE_WEIGHTS[net]).url})",
-        ) from None
+    with torch.device("meta"):  # the torchvision architecture the file is for (sizes only)
+        arch = torchvision.models.alexnet() if net == "alex" else torchvision.models.vgg16()
+    state = read_state_dict(path, expected=arch, what=f"torchvision {'alexnet' if net == 'alex' else 'vgg16'}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torchvision's deprecation notes about `pretrained=`
         model = lpips.LPIPS(pretrained=True, net=net, version="0.1", pnet_rand=True, verbose=False)

@@ -77,7 +77,7 @@ class ResNetArcFace18(nn.Module):
 
 def load_arcface_resnet18(path: str | Path, device: torch.device | str = "cpu") -> ResNetArcFace18:
     """ResNetArcFace-18 from ``arcface_resnet18.pth`` (``module.`` prefix stripped), eval, no grad."""
-    sd = read_state_dict(path, strip_prefix="module.")
     with torch.device("meta"):
         skeleton = ResNetArcFace18()
+    sd = read_state_dict(path, strip_prefix="module.", expected=skeleton, what="ResNetArcFace-18")
     return load_exact(skeleton, sd, path, "ResNetArcFace-18").to(device)

@@ -100,4 +100,5 @@ def load_mobilefacenet(path: str | Path, device: torch.device | str = "cpu") -> 
     """MobileFaceNet from ``model_mobilefacenet.pth`` (eval, no grad) on ``device``."""
     with torch.device("meta"):
         skeleton = MobileFaceNet(512)
-    return load_exact(skeleton, read_state_dict(path), path, "MobileFaceNet").to(device)
+    sd = read_state_dict(path, expected=skeleton, what="MobileFaceNet")
+    return load_exact(skeleton, sd, path, "MobileFaceNet").to(device)

@@ -33,5 +33,6 @@ def load_vggface16_features(path: str | Path, device: torch.device | str = "cpu"
     """
     with torch.device("meta"):
         skeleton = vggface16()
-    net = load_exact(skeleton, read_state_dict(path, wrapper_key="state_dict"), path, "VGGFace16")
+    sd = read_state_dict(path, wrapper_key="state_dict", expected=skeleton, what="VGGFace16")
+    net = load_exact(skeleton, sd, path, "VGGFace16")
     return net.features[: POOL5 + 1].to(device).eval()

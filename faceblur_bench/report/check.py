@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..results import config_key
+from .render import md_escape
 from .store import ResultsInputError, iter_run_dirs, load_summary, read_rows
 
 
@@ -140,12 +141,12 @@ class CheckResult:
                       "| split | method | image | metric | baseline | current | Δ | tolerance | reason |",
                       "|---|---|---|---|---:|---:|---:|---:|---|"]
             for c in img[:max_images]:
-                lines.append(f"| {c.split} | {c.method} | {c.image} | {c.metric} | {_fmt(c.baseline)} "
-                             f"| {_fmt(c.current)} | {_fmt(c.delta, signed=True)} | {c.tolerance} "
-                             f"| {c.reason} |")
+                lines.append(f"| {md_escape(c.split)} | {md_escape(c.method)} | {md_escape(c.image)} "
+                             f"| {md_escape(c.metric)} | {_fmt(c.baseline)} | {_fmt(c.current)} "
+                             f"| {_fmt(c.delta, signed=True)} | {c.tolerance} | {md_escape(c.reason)} |")
             if len(img) > max_images:
                 lines.append(f"| … {len(img) - max_images} more | | | | | | | | |")
-        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"note: {md_escape(n)}" for n in self.notes]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict[str, Any]:
@@ -167,8 +168,8 @@ def _fmt(v: float | None, signed: bool = False) -> str:
 
 def _row(c: Change) -> str:
     verdict = c.verdict + (f" ({c.reason})" if c.reason else "")
-    return (f"| {c.split} | {c.method} | {c.metric} | {_fmt(c.baseline)} | {_fmt(c.current)} | "
-            f"{_fmt(c.delta, signed=True)} | {c.tolerance} | {verdict} |")
+    return (f"| {md_escape(c.split)} | {md_escape(c.method)} | {md_escape(c.metric)} | {_fmt(c.baseline)} "
+            f"| {_fmt(c.current)} | {_fmt(c.delta, signed=True)} | {c.tolerance} | {md_escape(verdict)} |")
 
 
 def _collect(path: Path) -> tuple[bool, list[dict[str, Any]]]:

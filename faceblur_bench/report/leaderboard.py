@@ -13,7 +13,7 @@ from typing import Any
 
 from ..results import split_parts
 from . import names, published
-from .render import render
+from .render import md_escape, render
 from .store import latest_runs, load_summaries, summary_split
 from .tables import (
     _disambiguate,
@@ -72,7 +72,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
             out.append(f"- [{REAL_BLUR_TITLE}](#{_anchor(REAL_BLUR_TITLE)})")
         n = len(by_split.get(sp, []))
         indent = "  " if sp in no_gt else ""
-        out.append(f"{indent}- [{sp}](#{_anchor(sp)}) — {n} reproduced run{'s' if n != 1 else ''}")
+        out.append(f"{indent}- [{md_escape(sp)}](#{_anchor(sp)}) — {n} reproduced run{'s' if n != 1 else ''}")
     out.append("")
     for sp in splits:
         if no_gt and sp == no_gt[0]:
@@ -93,7 +93,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                             seen.append(m)
                 metrics = seen
             pub_rows = published.rows_for_split(name, subset, metrics, published_dir)
-        out.append(f"## {sp}\n")
+        out.append(f"## {md_escape(sp)}\n")
         if not runs:
             out.append("_No reproduced run stored for this split; published numbers only._\n")
         note = None
@@ -128,7 +128,7 @@ def _provenance(runs: list[dict[str, Any]]) -> str:
         ckt = "–" if not ck else f"{Path(str(ck)).name}" + (f" sha256:{str(sha)[:12]}" if sha else "")
         cells = [label, str(s.get("run_key", "?")), str(p.get("faceblur_bench", "?")),
                  str(p.get("date", "?")), dev, f"{c.get('ok', '?')}/{c.get('total', '?')}", ckt]
-        lines.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
+        lines.append("| " + " | ".join(md_escape(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

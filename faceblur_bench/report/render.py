@@ -24,6 +24,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -258,8 +260,30 @@ def _grid(table: Table, show_std: bool, latex: bool, arrows: bool = True) -> _Gr
     return g
 
 
-def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+# terminal escape sequences (CSI "ESC [ ... letter", OSC "ESC ] ... BEL|ESC \\", two-byte ESC x)
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])")
+# text direction overrides/isolates: they reorder what a reader sees without being visible
+_BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+_MD_SPECIAL = re.compile(r"([\\*_~\[\]<>|#])")
+
+
+def md_escape(s: object) -> str:
+    """``s`` as literal text for one Markdown table cell or one line of Markdown prose.
+
+    The one helper every Markdown renderer of the package uses for text that comes from data
+    (method, split and metric names, reasons, error messages): terminal escape sequences and
+    other control characters are removed, line breaks and tabs become spaces (a name can neither
+    end a table row nor start a heading), and the characters that make emphasis, links, images,
+    headings, HTML or a cell break (``\\ * _ ~ [ ] < > | #``) are backslash-escaped, so the text
+    renders as written. Backticks are kept: messages quote commands in them, and a code span
+    cannot leave its cell. Numbers and plain names are unchanged."""
+    text = _ANSI.sub("", str(s)).translate(_BIDI)
+    text = "".join(" " if ch in "\t\n\r\v\f\x85\u2028\u2029" else ch for ch in text
+                   if ch in "\t\n\r\v\f\x85\u2028\u2029" or unicodedata.category(ch) != "Cc")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+_md_escape = md_escape
 
 
 def _md_cell(text: str, mark: str | None) -> str:
