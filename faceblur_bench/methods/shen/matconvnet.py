@@ -74,7 +74,7 @@ def read_struct(path: str | Path, var: str) -> list[dict[str, np.ndarray]]:
     except NotImplementedError:  # v7.3 (HDF5) files
         raise WeightsIntegrityError(f"{path}: MATLAB v7.3 (HDF5) file, not readable here",
                                     "re-save it in MATLAB with save(..., '-v7')") from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is refused the same way
         raise WeightsIntegrityError(f"{path}: not a MATLAB .mat file ({type(exc).__name__}: "
                                     f"{exc})", _HINT) from None
     arr = mat.get(var)
