@@ -1,4 +1,8 @@
-"""Imports every built-in (paper) method package so that each registers itself."""
+"""Imports every built-in (paper) method package so that each registers its method and trainer.
 
-from .dfpg import method as _dfpg  # noqa: F401,E402
-from .sappgan import method as _sappgan  # noqa: F401,E402
+A new method package adds one line here; its ``__init__`` imports its ``method`` and
+``training`` modules, whose decorators fill ``registry.methods`` and ``registry.trainers``.
+"""
+
+from . import dfpg  # noqa: F401
+from . import sappgan  # noqa: F401
