@@ -80,7 +80,7 @@ def test_shapes_per_variant(variant):
     else:
         assert out.coarse.shape == (2, 3, 64, 64) and out.coarse_half.shape == (2, 3, 32, 32)
     if variant.endswith("shared"):
-        assert len(net.fine) == 1 and not torch.equal(out.fine[0], out.fine[1])
+        assert len(net.fine.nets) == 1 and not torch.equal(out.fine[0], out.fine[1])
 
 
 def test_fine_net_sees_the_parsing_map():

@@ -200,7 +200,7 @@ def load_release(path: str | Path, release: str = "P_S_F") -> tuple[ShenNet, dic
     net_G, net_P = read_struct(g_path, "net_G"), read_struct(p_path, "net_P")
     cfg = infer_config(net_G, net_P)
     net = ShenNet(cfg)
-    g: TwoScaleDeblurNet = net.fine[0]  # type: ignore[assignment]
+    g: TwoScaleDeblurNet = net.fine.nets[0]  # type: ignore[assignment]
     j = _load_scale(g.scale1, net_G, 1)
     _conv(g.up, net_G, "net_G", j, "w" if "w" in net_G[j - 1] else "upw",
           "b" if "b" in net_G[j - 1] else "upb")

@@ -304,6 +304,53 @@ class ParsingNet(nn.Module):
         return self.classifier(h)
 
 
+class CoarseNet(TwoScaleDeblurNet):
+    """G_c: ``forward(x) -> (y_c½, y_c)`` for ``x`` ``(N, 3, H, W)`` in [0, 1]."""
+
+    def __init__(self, **template: int):
+        super().__init__(3, 6, **template)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        return super().forward(half(x), [x], up_at=0)
+
+
+class FineCascade(nn.Module):
+    """The fine deblurring net(s): ``forward(x, prev, p) -> (outputs, half_outputs)`` lists.
+
+    ``mode="ijcv"``: N nets G_f(x, prev, p), ``prev`` = y_c for the first and the previous
+    output for the next ones (one shared net applied N times with ``share``);
+    ``mode="cvpr2018"``: the CVPR 2018 generator G(x, p) (``prev`` is ignored).
+    """
+
+    def __init__(self, num_classes: int, fine_nets: int = 1, share: bool = False,
+                 mode: str = "ijcv", **template: int):
+        super().__init__()
+        self.mode, self.steps, k = mode, fine_nets, num_classes
+        if mode == "cvpr2018":
+            self.nets = nn.ModuleList([TwoScaleDeblurNet(3 + k, 6 + k, **template)])
+        else:
+            n = 1 if share else fine_nets
+            self.nets = nn.ModuleList([TwoScaleDeblurNet(6 + k, 9 + k, **template)
+                                       for _ in range(n)])
+
+    def forward(self, x: torch.Tensor, prev: torch.Tensor | None, p: torch.Tensor
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        x_half, p_half = half(x), half_probs(p)
+        if self.mode == "cvpr2018":
+            y_half, y = self.nets[0](torch.cat([x_half, p_half], 1), [x, p], up_at=0)
+            return [y], [y_half]
+        if prev is None:
+            raise ValueError("the IJCV fine net needs the coarse output y_c")
+        outs, halves = [], []
+        for n in range(self.steps):
+            net = self.nets[min(n, len(self.nets) - 1)]
+            y_half, y = net(torch.cat([x_half, half(prev), p_half], 1), [x, prev, p], up_at=2)
+            outs.append(y)
+            halves.append(y_half)
+            prev = y
+        return outs, halves
+
+
 @dataclass
 class ShenOutputs:
     """Everything the losses need. Images ``(N, 3, ·, ·)`` unbounded (≈ [0, 1]).
@@ -325,53 +372,41 @@ class ShenOutputs:
         return self.fine[-1]
 
 
+def check_input(x: torch.Tensor) -> None:
+    """Refuse anything but ``(N, 3, H, W)`` with ``H, W`` multiples of 64."""
+    if x.dim() != 4 or x.shape[1] != 3 or x.shape[-1] % 64 or x.shape[-2] % 64:
+        raise ValueError(f"Shen et al.'s networks expect (N, 3, H, W) with H, W multiples of 64, "
+                         f"got {tuple(x.shape)}")
+
+
 class ShenNet(nn.Module):
     """The full model; ``forward(x) -> ShenOutputs`` for ``x`` ``(N, 3, H, W)`` in [0, 1].
 
-    Modules: ``coarse`` (G_c, IJCV only), ``parsing`` (P), ``fine`` (ModuleList of G_f; one
-    entry when ``share_fine``). ``H, W`` must be multiples of 64.
+    Modules: ``coarse`` (:class:`CoarseNet` G_c, IJCV only), ``parsing`` (:class:`ParsingNet`
+    P), ``fine`` (:class:`FineCascade`). ``H, W`` must be multiples of 64.
     """
 
     def __init__(self, config: ShenConfig | None = None):
         super().__init__()
         cfg = config or ShenConfig()
         self.config = cfg
-        k = cfg.num_classes
         tpl = {"width": cfg.width, "first_kernel": cfg.first_kernel, "kernel": cfg.kernel,
-                   "res_blocks": cfg.res_blocks}
-        self.parsing = ParsingNet(cfg.parsing, k)
-        if cfg.variant == "cvpr2018":
-            self.coarse = None
-            self.fine = nn.ModuleList([TwoScaleDeblurNet(3 + k, 6 + k, **tpl)])
-        else:
-            self.coarse = TwoScaleDeblurNet(3, 6, **tpl)
-            n = 1 if cfg.share_fine else cfg.fine_nets
-            self.fine = nn.ModuleList([TwoScaleDeblurNet(6 + k, 9 + k, **tpl) for _ in range(n)])
+               "res_blocks": cfg.res_blocks}
+        self.parsing = ParsingNet(cfg.parsing, cfg.num_classes)
+        self.coarse = None if cfg.variant == "cvpr2018" else CoarseNet(**tpl)
+        self.fine = FineCascade(cfg.num_classes, cfg.fine_nets, cfg.share_fine, cfg.variant, **tpl)
 
     def forward(self, x: torch.Tensor) -> ShenOutputs:
-        cfg = self.config
-        if x.dim() != 4 or x.shape[1] != 3 or x.shape[-1] % 64 or x.shape[-2] % 64:
-            raise ValueError(f"ShenNet expects (N, 3, H, W) with H, W multiples of 64, "
-                             f"got {tuple(x.shape)}")
-        x_half = half(x)
-        if cfg.variant == "cvpr2018":
+        check_input(x)
+        if self.coarse is None:
             logits = self.parsing(x)
             p = torch.softmax(logits, 1)
-            y_half, y = self.fine[0](torch.cat([x_half, half_probs(p)], 1), [x, p], up_at=0)
-            return ShenOutputs(None, None, logits, p, [y], [y_half])
-        assert self.coarse is not None
-        yc_half, yc = self.coarse(x_half, [x], up_at=0)
+            fine, fine_half = self.fine(x, None, p)
+            return ShenOutputs(None, None, logits, p, fine, fine_half)
+        yc_half, yc = self.coarse(x)
         logits = self.parsing(yc)
         p = torch.softmax(logits, 1)
-        p_half = half_probs(p)
-        prev = yc
-        fine, fine_half = [], []
-        for n in range(cfg.fine_nets):
-            net = self.fine[0 if cfg.share_fine else n]
-            y_half, y = net(torch.cat([x_half, half(prev), p_half], 1), [x, prev, p], up_at=2)
-            fine.append(y)
-            fine_half.append(y_half)
-            prev = y
+        fine, fine_half = self.fine(x, yc, p)
         return ShenOutputs(yc, yc_half, logits, p, fine, fine_half)
 
 
