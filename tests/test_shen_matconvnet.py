@@ -230,3 +230,49 @@ def test_bad_files_name_the_layer(release, tmp_path):
     scipy.io.savemat(tmp_path / "net_P_P_S_F.mat", {"net": net_P})
     with pytest.raises(WeightsIntegrityError, match="no struct array 'net_P'"):
         load_release(tmp_path)
+
+
+# -- the shen-cvpr18 / shen methods on the release ----------------------------------------------
+def test_method_runs_the_release(release):
+    from faceblur_bench.registry import methods
+
+    root, _, _ = release
+    m = methods.get("shen-cvpr18")()
+    m.load(root, "cpu")
+    net, _ = load_release(root)
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, 128, 128)
+    y = m.restore(x)
+    with torch.no_grad():
+        want = net(x * 255.0 / 256.0).y.clamp(0, 1)  # the release reads uint8 / 256
+    assert torch.allclose(y, want, atol=1e-5)
+    assert m.num_parameters() == sum(p.numel() for p in net.parameters())
+    ident = m.identity()
+    assert set(ident["checkpoint_sha256"]) == {"net_G_P_S_F.mat", "net_P_P_S_F.mat"}
+    # sides that are not multiples of 64 go through 128x128 and back, as the release resizes
+    assert m.restore(torch.rand(1, 3, 100, 90)).shape == (1, 3, 100, 90)
+    per_image = methods.get("shen-cvpr18")(bn_moments="per_image")
+    per_image.load(root / "net_G_P_S_F.mat", "cpu")
+    assert not torch.allclose(per_image.restore(x), y)
+    with pytest.raises(UsageError, match="bn_moments"):
+        methods.get("shen-cvpr18")(bn_moments="running")
+
+
+def test_methods_refuse_without_weights_or_with_the_wrong_model(release, tmp_path, monkeypatch):
+    from faceblur_bench.errors import WeightsMissingError
+    from faceblur_bench.registry import methods
+
+    monkeypatch.setenv("FACEBLUR_CHECKPOINTS", str(tmp_path / "none"))
+    with pytest.raises(WeightsMissingError, match="needs trained weights") as exc:
+        methods.get("shen")().load(None, "cpu")
+    assert "--checkpoint" in exc.value.hint and "train shen" in exc.value.hint
+    with pytest.raises(WeightsMissingError) as exc:
+        methods.get("shen-cvpr18")().load(None, "cpu")
+    assert "net_G_P_S_F.mat" in exc.value.hint
+    root, _, _ = release
+    with pytest.raises(UsageError, match="--method shen-cvpr18"):
+        methods.get("shen")().load(root, "cpu")
+    with pytest.raises(UsageError, match="not found"):
+        methods.get("shen")().load(tmp_path / "nope.pth", "cpu")
+    with pytest.raises(UsageError, match="no weights loaded"):
+        methods.get("shen")().restore(torch.rand(1, 3, 64, 64))

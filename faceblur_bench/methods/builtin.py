@@ -6,3 +6,4 @@ A new method package adds one line here; its ``__init__`` imports its ``method``
 
 from . import dfpg  # noqa: F401
 from . import sappgan  # noqa: F401
+from . import shen  # noqa: F401
