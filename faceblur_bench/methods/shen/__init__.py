@@ -4,4 +4,4 @@ CVPR 2018 predecessor: networks, losses, the MatConvNet release loader, methods 
 Importing the package registers the ``shen*`` methods (:mod:`.method`).
 """
 
-from . import method  # noqa: F401
+from . import method, training  # noqa: F401

@@ -47,6 +47,7 @@ REDUCTIONS: tuple[str, ...] = ("sum", "mean")
 
 
 def _l1(a: torch.Tensor, b: torch.Tensor, reduction: str) -> torch.Tensor:
+    a, b = a.float(), b.float()  # losses in float32 under bf16 autocast
     if reduction == "sum":
         return (a - b).abs().flatten(1).sum(1).mean()
     if reduction == "mean":
