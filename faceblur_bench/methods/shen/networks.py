@@ -170,8 +170,10 @@ def _conv(c_in: int, c_out: int, k: int) -> nn.Conv2d:
 
 
 def half(t: torch.Tensor) -> torch.Tensor:
-    """2× down-sampling of an image (antialiased bicubic, MATLAB ``imresize`` semantics)."""
-    return F.interpolate(t, scale_factor=0.5, mode="bicubic", align_corners=False, antialias=True)
+    """2× down-sampling of an image (antialiased bicubic, MATLAB ``imresize`` semantics); in
+    float32 (the antialiased kernel has no bf16 implementation), returned in ``t``'s dtype."""
+    return F.interpolate(t.float(), scale_factor=0.5, mode="bicubic", align_corners=False,
+                         antialias=True).to(t.dtype)
 
 
 def half_probs(p: torch.Tensor) -> torch.Tensor:
