@@ -148,3 +148,24 @@ def test_discriminator_and_errors():
 def test_config_round_trip():
     cfg = presets.variant_config("n3-shared", num_classes=14)
     assert ShenConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_bf16_autocast_forward():
+    """The antialiased down-sampling runs in float32 under bf16 autocast (no bf16 kernel)."""
+    torch.manual_seed(0)
+    net = ShenNet(tiny()).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(torch.rand(1, 3, 64, 64))
+    assert out.y.shape == (1, 3, 64, 64) and torch.isfinite(out.y.float()).all()
+
+
+@pytest.mark.parametrize("name", ["shen", "shen-cvpr18", "shen-n2", "shen-n3"])
+def test_registered_methods_untrained_contract(name):
+    from faceblur_bench.registry import methods
+
+    m = methods.get(name)()
+    assert m.num_parameters() == count_parameters(m.paper_config())["total"] > 10_000_000
+    m.init_untrained("cpu")
+    assert m.num_parameters() < 100_000  # the contract's small net
+    y = m.restore(torch.rand(2, 3, 64, 64))
+    assert y.shape == (2, 3, 64, 64) and float(y.min()) >= 0.0 and float(y.max()) <= 1.0
