@@ -248,7 +248,8 @@ def test_method_runs_the_release(release):
     assert torch.allclose(y, want, atol=1e-5)
     assert m.num_parameters() == sum(p.numel() for p in net.parameters())
     ident = m.identity()
-    assert set(ident["checkpoint_sha256"]) == {"net_G_P_S_F.mat", "net_P_P_S_F.mat"}
+    assert set(ident["trained"]["sha256"]) == {"net_G_P_S_F.mat", "net_P_P_S_F.mat"}
+    assert isinstance(ident["checkpoint_sha256"], str) and len(ident["checkpoint_sha256"]) == 64
     # sides that are not multiples of 64 go through 128x128 and back, as the release resizes
     assert m.restore(torch.rand(1, 3, 100, 90)).shape == (1, 3, 100, 90)
     per_image = methods.get("shen-cvpr18")(bn_moments="per_image")
@@ -276,3 +277,22 @@ def test_methods_refuse_without_weights_or_with_the_wrong_model(release, tmp_pat
         methods.get("shen")().load(tmp_path / "nope.pth", "cpu")
     with pytest.raises(UsageError, match="no weights loaded"):
         methods.get("shen")().restore(torch.rand(1, 3, 64, 64))
+
+
+def test_run_cli_with_the_release_folder(release, demo_data_root, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    root, _, _ = release
+    env = dict(os.environ, FACEBLUR_DATA=str(demo_data_root))
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        ["faceblur-bench", "run", "--method", "shen-cvpr18", "--checkpoint", str(root), "--split",
+         "demo", "--out", str(out), "--metrics", "psnr", "--limit", "2", "-o", "bn_moments=per_image",
+         "--leaderboard", str(tmp_path / "lb.md"), "--device", "cpu"],
+        env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    s = json.loads(next(out.glob("runs/demo/shen-cvpr18/*/summary.json")).read_text())
+    assert s["counts"]["ok"] == 2 and len(s["checkpoint_sha256"]) == 64
+    assert s["method_options"] == {"bn_moments": "per_image"}

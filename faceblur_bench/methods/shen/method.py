@@ -32,6 +32,7 @@ bicubic) to 128×128 — the release resizes every input to 128×128 — and the
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -210,9 +211,12 @@ class ShenMethod(Method):
     def identity(self) -> dict[str, Any]:
         ident = super().identity()
         files = getattr(self, "_release_files", None)
-        if files:
-            ident["checkpoint_sha256"] = {f.name: sha256_file(f) for f in files}
-        ident["trained"] = self.trained
+        ident["trained"] = dict(self.trained)
+        if files:  # a folder: one digest over the pair, each file's digest beside it
+            per_file = {f.name: sha256_file(f) for f in files}
+            ident["trained"]["sha256"] = per_file
+            ident["checkpoint_sha256"] = hashlib.sha256(
+                " ".join(f"{k}:{v}" for k, v in sorted(per_file.items())).encode()).hexdigest()
         return ident
 
 
