@@ -15,14 +15,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UsageError
-from .store import load_summaries
+from .store import latest_runs, load_summaries
 
 
 def _latest_run_dir(summaries: list[dict[str, Any]], method: str) -> Path | None:
-    runs = [s for s in summaries if s.get("method") == method]
+    """The run of ``method`` the tables show (``latest_runs``: complete first, then newest)."""
+    runs = [s for s in latest_runs(summaries) if s.get("method") == method]
     if not runs:
         return None
-    runs.sort(key=lambda s: str((s.get("provenance") or {}).get("date", "")))
+    runs.sort(key=lambda s: (bool(s.get("complete")), str((s.get("provenance") or {}).get("date", ""))))
     d = runs[-1].get("_run_dir") or runs[-1].get("run_dir")
     return Path(d) if d else None
 
@@ -53,13 +54,14 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
 
     from ..imageio import read_image
     from ..registry import splits
+    from ..results import image_path, split_parts
 
-    name, _, subset = split.partition("/")
+    name, subset = split_parts(split)
     # a partial copy of the split is enough to show the chosen images
-    sp = splits.get(name)(data_root, subset or None, allow_partial=True)
+    sp = splits.get(name)(data_root, subset, allow_partial=True)
     samples = {s.id: s for s in sp.samples()}
     summaries = load_summaries(results_dir, split=split)
-    img_dirs: dict[str, Path] = {}
+    run_dirs: dict[str, Path] = {}
     for m in methods:
         d = _latest_run_dir([s for s in summaries if s.get("split") == sp.full_name], m)
         if d is None:
@@ -69,7 +71,7 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
             raise UsageError(f"run {d} has no saved images",
                              f"re-run `faceblur-bench run -m {m} --split {sp.full_name} "
                              "--save-images` (resumes, only writing images)")
-        img_dirs[m] = d / "images"
+        run_dirs[m] = d
     if ids:
         unknown = [i for i in ids if i not in samples]
         if unknown:
@@ -77,7 +79,7 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                              "ids are the 'id' fields of rows.jsonl")
         chosen = list(ids)
     else:
-        cand = [i for i in samples if all((img_dirs[m] / f"{i}.png").is_file() for m in methods)]
+        cand = [i for i in samples if all(image_path(run_dirs[m], i).is_file() for m in methods)]
         step = max(1, len(cand) // max_images)  # spread over the split, not one face's kernels
         chosen = cand[::step][:max_images]
         if not chosen:
@@ -93,7 +95,7 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
         s = samples[iid]
         panels: list[np.ndarray | None] = [read_image(s.blurred)]
         for m in methods:
-            p = img_dirs[m] / f"{iid}.png"
+            p = image_path(run_dirs[m], iid)
             panels.append(read_image(p) if p.is_file() else None)
         if has_gt:
             panels.append(read_image(s.sharp) if s.sharp is not None else None)
