@@ -42,9 +42,10 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import UsageError, WeightsIntegrityError, WeightsMissingError
+from ...files import cache_dir, sha256_file
 from ...registry import methods
 from .. import checkpoint as ckpt_io
-from ..base import Method, sha256_file
+from ..base import Method
 from . import presets
 from .networks import BN_MOMENTS, ShenConfig, ShenNet, count_parameters
 
@@ -59,8 +60,7 @@ def default_checkpoint(name: str) -> Path:
     env = os.environ.get("FACEBLUR_CHECKPOINTS")
     if env:
         return Path(env).expanduser() / f"{name}.pth"
-    xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-    return Path(xdg) / "faceblur_bench" / "checkpoints" / f"{name}.pth"
+    return cache_dir("checkpoints", f"{name}.pth")
 
 
 def variant_key(cfg: ShenConfig) -> tuple[str, int, bool]:
