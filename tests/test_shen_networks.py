@@ -165,7 +165,10 @@ def test_registered_methods_untrained_contract(name):
 
     m = methods.get(name)()
     assert m.num_parameters() == count_parameters(m.paper_config())["total"] > 10_000_000
-    m.init_untrained("cpu")
+    m.init_untrained("cpu", tiny=True)
     assert m.num_parameters() < 100_000  # the contract's small net
     y = m.restore(torch.rand(2, 3, 64, 64))
     assert y.shape == (2, 3, 64, 64) and float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    with torch.device("meta"):  # the untrained paper-size net (timing), built without memory
+        m.init_untrained("meta")
+    assert m.num_parameters() == count_parameters(m.paper_config())["total"]

@@ -181,10 +181,13 @@ class ShenMethod(Method):
                 "epoch": ck.get("epoch"), "step": ck.get("step")}
         return net, info
 
-    def init_untrained(self, device: torch.device | str) -> None:
+    def init_untrained(self, device: torch.device | str, *, tiny: bool = False) -> None:
+        """Random weights (timing and contract tests only): the variant at paper widths, or with
+        ``tiny`` the small net of :attr:`contract_options`."""
         d = self.paper_config().to_dict()
-        d.update({k: v for k, v in self.contract_options.items() if k != "parsing"})
-        d["parsing"] = {**d["parsing"], **self.contract_options.get("parsing", {})}
+        if tiny:
+            d.update({k: v for k, v in self.contract_options.items() if k != "parsing"})
+            d["parsing"] = {**d["parsing"], **self.contract_options.get("parsing", {})}
         super().load(None, device)
         self.net = ShenNet(ShenConfig.from_dict(d)).to(self.device).eval()
         self.config = self.net.config
