@@ -1,6 +1,6 @@
-"""Speed of the SAPPGAN / DFPGnet models at 128x128: training images/s and inference runtime.
+"""Speed of the SAPPGAN / DFPGnet and Shen et al. models at 128x128: training images/s and inference.
 
-    python benchmarks/bench_models.py [--device cpu|cuda] [--quick]
+    python benchmarks/bench_models.py [--device cpu|cuda] [--quick] [--only inference|training|yun|shen]
 
 Measures, for the paper-size models (generator 44.66 M parameters, SAPP discriminator ch 64,
 CA feature discriminator width 64):
@@ -10,6 +10,10 @@ CA feature discriminator width 64):
 - Yun et al.'s generator at 32x32 -> 256x256 (``--only yun``), batch 1 and 16, fp32 and bf16;
 - training: one full SAPPGAN (S5) and DFPGnet (B6) step — generator forward, discriminator
   step, generator step with VGGFace features — in images/s at batch 16 (fp32 and bf16 autocast).
+
+Shen et al. (IJCV, :func:`bench_shen`; ``--only shen`` writes ``models_<device>_shen.json``):
+the G_c → P → G_f forward at batch 1 / 16 (fp32, bf16), and trainer steps of stage 1 and
+stage 4 (the joint eq. 11 step with the D step and VGG-Face features).
 
 Weights are random (format-faithful VGGFace16 file written to a temp dir): speed does not
 depend on their values; no quality number is produced here. Results go to
@@ -138,11 +142,65 @@ def bench_training(dev: torch.device, quick: bool, weights_dir: Path) -> list[di
     return res
 
 
+def bench_shen(dev: torch.device, quick: bool, weights_dir: Path) -> dict:
+    """Shen et al. (IJCV, paper widths): ``ShenNet`` forward (G_c, P, G_f) at batch 1 / 16, and
+    one step of the ``shen`` trainer in stage 1 (G_c, L_c) and stage 4 (joint, eq. 11 with the
+    D step and VGG-Face pool2/pool5) in images/s. Random weights: timing only."""
+    from faceblur_bench.methods.shen import data as shen_data
+    from faceblur_bench.methods.shen.networks import ShenConfig, ShenNet
+    from faceblur_bench.methods.shen.networks import count_parameters as shen_count
+    from faceblur_bench.methods.shen.vggface import save_random_dag
+
+    net = ShenNet(ShenConfig()).to(dev).eval()
+    out: dict = {"parameters": shen_count(ShenConfig()), "inference": [], "training": []}
+    for bs in (1, 16):
+        for bf16 in (False, True):
+            x = torch.rand(bs, 3, 128, 128, device=dev)
+
+            @torch.no_grad()
+            def run(x: torch.Tensor = x, bf16: bool = bf16) -> None:
+                with _autocast(dev, bf16):
+                    net(x)
+
+            cpu = dev.type == "cpu"  # ~10 s per image on a 2-core CPU: one timed pass there
+            reps = 1 if cpu else (5 if quick else 20)
+            med = statistics.median(time_it(run, dev, warmup=(1 if bs == 1 else 0) if cpu else 5,
+                                            repeats=reps))
+            out["inference"].append({"batch": bs, "dtype": "bf16-autocast" if bf16 else "fp32",
+                                     "median_s_per_batch": round(med, 5),
+                                     "ms_per_image": round(1000 * med / bs, 3), "repeats": reps})
+            print(f"inference shen bs={bs:2d} {out['inference'][-1]['dtype']:14s} "
+                  f"{1000 * med / bs:9.2f} ms/image", flush=True)
+    dag = save_random_dag(weights_dir / "vgg_face_dag.pth")
+    cfg = build_config("shen")
+    task = trainer_class("shen")(cfg, dev, weights_overrides={"vgg-face-dag": str(dag)})
+    task.blurrer = shen_data.Blurrer(kernel_bank(4, (13,), seed=0, kind="random-walk"), 0.01, dev)
+    bs = 2 if (quick and dev.type == "cpu") else 16
+    batch = {"sharp": torch.rand(bs, 3, 128, 128, device=dev),
+             "labels": torch.randint(0, 11, (bs, 128, 128), device=dev)}
+    for stage, step in ((1, 0), (4, sum(cfg["schedule"]["iterations"]))):
+        for bf16 in (False, True):
+            ctx = StepContext(epoch=0, iteration=0, step=step, epochs=1, seed=0, rank=0, world=1,
+                              device=dev, nets=task.modules,
+                              autocast=lambda bf16=bf16: _autocast(dev, bf16))
+            reps = 1 if dev.type == "cpu" else (5 if quick else 15)
+            med = statistics.median(time_it(lambda ctx=ctx: task.train_step(dict(batch), ctx), dev,
+                                            warmup=1 if dev.type == "cpu" else 3, repeats=reps))
+            out["training"].append({"method": "shen", "stage": stage, "batch": bs,
+                                    "dtype": "bf16-autocast" if bf16 else "fp32",
+                                    "median_s_per_step": round(med, 4),
+                                    "images_per_s": round(bs / med, 2), "repeats": reps})
+            print(f"train shen stage {stage} bs={bs} {out['training'][-1]['dtype']:14s} "
+                  f"{med:8.3f} s/step {bs / med:8.2f} img/s", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     ap.add_argument("--quick", action="store_true", help="fewer repeats (and batch 2 for CPU training)")
-    ap.add_argument("--only", choices=("inference", "training", "yun"), default=None, help="run one part only")
+    ap.add_argument("--only", choices=("inference", "training", "yun", "shen"), default=None,
+                    help="run one part only (yun / shen: that model only)")
     ap.add_argument("--out", default=None, help="JSON output path (default benchmarks/results/models_<device>.json)")
     args = ap.parse_args()
     dev = torch.device(args.device)
@@ -159,6 +217,13 @@ def main() -> None:
     def save() -> None:  # after every part, so an interrupted run keeps what it measured
         out.write_text(json.dumps(result, indent=2) + "\n")
 
+    if args.only == "shen":
+        out = out.with_name(out.stem + "_shen.json") if not args.out else out
+        with tempfile.TemporaryDirectory() as tmp:
+            result["shen"] = bench_shen(dev, args.quick, Path(tmp))
+        save()
+        print(f"wrote {out}")
+        return
     if args.only in (None, "inference"):
         result["inference"] = bench_inference(dev, args.quick)
         save()
@@ -168,6 +233,8 @@ def main() -> None:
     if args.only in (None, "training"):
         with tempfile.TemporaryDirectory() as tmp:
             result["training"] = bench_training(dev, args.quick, Path(tmp))
+            save()
+            result["shen"] = bench_shen(dev, args.quick, Path(tmp))
         save()
     print(f"wrote {out}")
 

@@ -11,6 +11,7 @@ PACKAGES = (
     "dfpg",
     "mspl",
     "sappgan",
+    "shen",
     "yun",
 )
 
