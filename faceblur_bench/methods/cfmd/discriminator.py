@@ -74,11 +74,18 @@ class DoubleConv(nn.Sequential):
         super().__init__(_conv(cin, cout, 3, sn=sn), _Act(), _conv(cout, cout, 3, sn=sn), _Act())
 
 
+class Sigmoid32(nn.Module):
+    """Sigmoid in float32 (a bf16 sigmoid saturates at 1 too early for the log-losses)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x.float())
+
+
 class _Head(nn.Sequential):
     """1×1 C->C + act, 1×1 C->1, sigmoid (D_dec and Q)."""
 
     def __init__(self, c: int, sn: bool):
-        super().__init__(_conv(c, c, 1, sn=sn), _Act(), _conv(c, 1, 1, sn=sn), nn.Sigmoid())
+        super().__init__(_conv(c, c, 1, sn=sn), _Act(), _conv(c, 1, 1, sn=sn), Sigmoid32())
 
 
 class CFMDDiscriminator(nn.Module):
@@ -91,7 +98,7 @@ class CFMDDiscriminator(nn.Module):
         self.inc = DoubleConv(cfg.in_channels, w[0], sn)
         self.down = nn.ModuleList(DoubleConv(w[i], w[i + 1], sn) for i in range(len(w) - 1))
         self.enc_head = nn.Sequential(_conv(w[-1], w[-1], 4, 2, sn), _Act(), _conv(w[-1], 1, 1, sn=sn),
-                                      nn.Sigmoid())
+                                      Sigmoid32())
         self.bottleneck = DoubleConv(w[-1], w[-1], sn)
         ups = []
         c = w[-1]
