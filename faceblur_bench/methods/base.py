@@ -26,6 +26,9 @@ class Method(ABC):
     scale: ClassVar[int] = 1
     #: True when the method reads ``meta[i]["kernel"]`` (oracle: uses the true blur kernel)
     uses_kernel: ClassVar[bool] = False
+    #: True when the method reads ``meta[i]["moment"]`` (u in [0, 1]: which sharp moment of a
+    #: motion-blurred image to restore); only such methods run the single-to-video protocol
+    accepts_moment: ClassVar[bool] = False
 
     def __init__(self, **options: Any):
         self.options = dict(options)
