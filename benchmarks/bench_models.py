@@ -34,8 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from faceblur_bench.methods.dfpg.model import DFPGGenerator, GeneratorConfig, count_parameters
 from faceblur_bench.methods.dfpg.vggface import VGGFaceFeatures, save_random_vggface16
-from faceblur_bench.train.config import build_config
-from faceblur_bench.train.task import task_class
+from faceblur_bench.data.kernels import kernel_bank
+from faceblur_bench.data.training import Degrader
+from faceblur_bench.methods.training import StepContext
+from faceblur_bench.train.config import build_config, trainer_class
 
 
 def _sync(dev: torch.device) -> None:
@@ -85,37 +87,24 @@ def bench_inference(dev: torch.device, quick: bool) -> list[dict]:
 
 
 def _training_case(method: str, dev: torch.device, bs: int, quick: bool, loader) -> list[dict]:
+    """One full training step of the registered trainer ``method`` (its own train_step)."""
     cfg = build_config(method)
-    task = task_class(method)(cfg, dev, vgg_loader=loader)
-    g, d = task.generator, task.discriminator
-    og = torch.optim.Adam(g.parameters(), lr=1e-4)
-    od = torch.optim.Adam(d.parameters(), lr=1e-5)
+    task = trainer_class(method)(cfg, dev, vgg_loader=loader)
+    task.degrader = Degrader(kernel_bank(4, (13,), seed=0), float(cfg["data"]["noise_sigma"]), False, dev)
+    task.train_mode(True)
     rows = []
     for bf16 in (False, True):
-        batch = {"sharp": torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1,
-                 "blurred": torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1,
+        batch = {"sharp": torch.rand(bs, 3, 128, 128, device=dev),
                  "labels": torch.randint(0, 19, (bs, 128, 128), device=dev)}
+        ctx = StepContext(epoch=0, iteration=0, step=0, epochs=int(cfg["epochs"]), seed=0, rank=0, world=1,
+                          device=dev, nets=task.modules, autocast=lambda bf16=bf16: _autocast(dev, bf16))
 
-        def step(bf16: bool = bf16, batch: dict = batch) -> None:
-            b = dict(batch)
-            with _autocast(dev, bf16):
-                out = g(b["blurred"])
-            d.requires_grad_(True)
-            with _autocast(dev, bf16):
-                ld, _ = task.discriminator_loss(b, (out[0].detach(), tuple(p.detach() for p in out[1])), 0, d)
-            od.zero_grad(set_to_none=True)
-            ld.backward()
-            od.step()
-            d.requires_grad_(False)
-            with _autocast(dev, bf16):
-                lg, _ = task.generator_loss(b, out, 0, d)
-            og.zero_grad(set_to_none=True)
-            lg.backward()
-            og.step()
+        def step(batch: dict = batch, ctx: StepContext = ctx) -> None:
+            task.train_step(dict(batch), ctx)
 
         reps = 2 if dev.type == "cpu" else (5 if quick else 15)
         med = statistics.median(time_it(step, dev, warmup=1 if dev.type == "cpu" else 3, repeats=reps))
-        rows.append({"method": method, "ablation": cfg["ablation"], "batch": bs,
+        rows.append({"method": method, "ablation": cfg["preset"], "batch": bs,
                      "dtype": "bf16-autocast" if bf16 else "fp32", "median_s_per_step": round(med, 4),
                      "images_per_s": round(bs / med, 2), "repeats": reps})
         print(f"train {method:8s} bs={bs} {rows[-1]['dtype']:14s} {med:8.3f} s/step "

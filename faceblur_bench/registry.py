@@ -2,7 +2,7 @@
 
 Built-in entries register themselves with a decorator when their module is imported; third-party
 packages add entries through Python entry points (groups ``faceblur_bench.methods``,
-``faceblur_bench.metrics``, ``faceblur_bench.splits``). Plugins are only ever loaded from
+``faceblur_bench.metrics``, ``faceblur_bench.splits``, ``faceblur_bench.trainers``). Plugins are only ever loaded from
 declared entry points, never from paths or strings given at run time.
 
     from faceblur_bench.registry import methods
@@ -115,4 +115,7 @@ metrics: Registry = Registry(
 )
 splits: Registry = Registry(
     "split", "faceblur_bench.splits", builtin_modules=("faceblur_bench.data.builtin",)
+)
+trainers: Registry = Registry(
+    "trainer", "faceblur_bench.trainers", builtin_modules=("faceblur_bench.methods.builtin",)
 )

@@ -15,7 +15,7 @@ from faceblur_bench.methods.dfpg.vggface import save_random_vggface16
 from faceblur_bench.metrics.pixel import psnr_u8
 from faceblur_bench.registry import methods
 from faceblur_bench.train.loop import train
-from faceblur_bench.train.synthetic import make_layout
+from faceblur_bench.data.training import make_layout
 
 TINY = {
     "model": {"generator": {"widths": [8, 16, 32], "base_blocks": 1, "prior_blocks": 1, "se_reduction": 4},

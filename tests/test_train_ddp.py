@@ -11,8 +11,8 @@ import sys
 import torch
 
 from faceblur_bench.methods.dfpg.vggface import save_random_vggface16
-from faceblur_bench.train import checkpoint as ckpt_io
-from faceblur_bench.train.synthetic import make_layout
+from faceblur_bench.methods import checkpoint as ckpt_io
+from faceblur_bench.data.training import make_layout
 
 TINY = {
     "model": {"generator": {"widths": [8, 16, 32], "base_blocks": 1, "prior_blocks": 1, "se_reduction": 4},
@@ -42,6 +42,8 @@ def test_two_process_gloo_ddp_run(tmp_path):
         assert len(list(csv.DictReader(f))) == 2  # only rank 0 writes step lines
     ck = ckpt_io.load(tmp_path / "run" / "checkpoints" / "last.pth")
     best = ckpt_io.load(tmp_path / "run" / "checkpoints" / "best.pth")  # exported generator
-    assert ck["epoch"] == 1 and "module." not in next(iter(ck["generator"]))
-    assert all(torch.isfinite(v).all() for v in ck["generator"].values())
-    assert "optim_g" not in best and all(torch.equal(best["generator"][k], v) for k, v in ck["generator"].items())
+    gen = ck["modules"]["generator"]
+    assert ck["epoch"] == 1 and "module." not in next(iter(gen))
+    assert all(torch.isfinite(v).all() for v in gen.values())
+    assert "optimizers" not in best and set(best["modules"]) == {"generator"}
+    assert all(torch.equal(best["modules"]["generator"][k], v) for k, v in gen.items())

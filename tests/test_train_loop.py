@@ -13,9 +13,9 @@ from PIL import Image
 
 from faceblur_bench.errors import DataLayoutError, DataNotFoundError, UsageError
 from faceblur_bench.methods.dfpg.vggface import save_random_vggface16
-from faceblur_bench.train import checkpoint as ckpt_io
+from faceblur_bench.methods import checkpoint as ckpt_io
 from faceblur_bench.train.config import build_config
-from faceblur_bench.train.data import (
+from faceblur_bench.data.training import (
     CLS19_TO_CLS4,
     Degrader,
     MSPLTrainSet,
@@ -23,7 +23,7 @@ from faceblur_bench.train.data import (
     read_label,
 )
 from faceblur_bench.train.loop import train
-from faceblur_bench.train.synthetic import make_layout, write_kernel_mat
+from faceblur_bench.data.training import make_layout, write_kernel_mat
 
 TINY = {
     "model": {"generator": {"widths": [8, 16, 32], "base_blocks": 1, "prior_blocks": 1, "se_reduction": 4},
@@ -50,11 +50,11 @@ def _rows(path):
 
 def test_config_layers_and_errors(tmp_path):
     cfg = build_config("sappgan")
-    assert cfg["ablation"] == "S5" and cfg["epochs"] == 300 and cfg["batch_size"] == 16
+    assert cfg["preset"] == "S5" and cfg["trainer"] == "sappgan" and cfg["epochs"] == 300 and cfg["batch_size"] == 16
     assert cfg["optim"]["lr_g"] == 1e-4 and cfg["optim"]["betas"] == [0.9, 0.999] and cfg["optim"]["lr_decay"] == 0.99
     assert cfg["loss"]["lambda_adv"] == 0.06
     d = build_config("dfpg")
-    assert d["ablation"] == "B6" and d["optim"]["lr_d"] == 1e-5 and d["loss"]["lambda_adv"] == 0.05
+    assert d["preset"] == "B6" and d["optim"]["lr_d"] == 1e-5 and d["loss"]["lambda_adv"] == 0.05
     f = tmp_path / "c.toml"
     f.write_text("epochs = 7\n[model.generator]\nwidths = [8, 16, 32]\n")
     c = build_config("sappgan", "S2", f, batch_size=3)
@@ -123,7 +123,8 @@ def test_two_steps_then_resume_reproduces_next_loss(layout, tmp_path, monkeypatc
     half = train("sappgan", root, tmp_path / "half", config=TINY, epochs=1, batch_size=2, progress=False)
     assert half.steps == 1
     ck = ckpt_io.load(tmp_path / "half" / "checkpoints" / "last.pth")
-    assert ck["epoch"] == 1 and ck["optim_g"]["state"] and ck["sched_g"]["last_epoch"] == 1 and "numpy" in ck["rng"]
+    assert ck["epoch"] == 1 and ck["optimizers"]["generator"]["state"] and "numpy" in ck["rng"]
+    assert ck["schedulers"]["generator"]["last_epoch"] == 1
     with pytest.raises(UsageError, match="--resume"):
         train("sappgan", root, tmp_path / "half", config=TINY, epochs=2, batch_size=2, progress=False)
     resumed = train("sappgan", root, tmp_path / "half", epochs=2, resume=True, progress=False)
@@ -133,12 +134,12 @@ def test_two_steps_then_resume_reproduces_next_loss(layout, tmp_path, monkeypatc
     for key in ("g_total", "g_pixel", "g_feat", "g_adv", "d_enc", "d_dec", "alpha", "kernel"):
         assert a[1][key] == b[1][key], key
     assert float(a[1]["alpha"]) == 0.5 and float(a[0]["alpha"]) == 1.0  # C2F over 2 epochs
-    ga = ckpt_io.load(tmp_path / "full" / "checkpoints" / "last.pth")["generator"]
-    gb = ckpt_io.load(tmp_path / "half" / "checkpoints" / "last.pth")["generator"]
+    ga = ckpt_io.load(tmp_path / "full" / "checkpoints" / "last.pth")["modules"]["generator"]
+    gb = ckpt_io.load(tmp_path / "half" / "checkpoints" / "last.pth")["modules"]["generator"]
     assert all(torch.equal(ga[k], gb[k]) for k in ga)
     log = _rows(tmp_path / "full" / "log.csv")
     assert [r["epoch"] for r in log] == ["0", "1"]
-    assert float(log[1]["lr_g"]) == pytest.approx(1e-4 * 0.99)
+    assert float(log[1]["lr_generator"]) == pytest.approx(1e-4 * 0.99)
     assert np.isfinite(float(log[1]["val_psnr"])) and 0 < float(log[1]["val_ssim"]) < 1
     assert json.loads((tmp_path / "full" / "config.json").read_text())["model"]["discriminator"]["n_classes"] == 19
     assert (tmp_path / "full" / "samples" / "epoch_0001.png").is_file()
@@ -151,10 +152,10 @@ def test_dfpg_step_uses_prior_and_channel_attention(layout, tmp_path, monkeypatc
     row = res.history[0]
     for key in ("g_pixel", "g_prior", "g_adv", "d_loss"):
         assert np.isfinite(row[key]), key
-    assert row["lr_d"] == pytest.approx(1e-5)
+    assert row["lr_discriminator"] == pytest.approx(1e-5)
     ck = ckpt_io.load(tmp_path / "d" / "checkpoints" / "last.pth")
-    assert any(k.startswith("ca.0.") for k in ck["discriminator"])
-    assert ck["method"] == "dfpg" and ck["ablation"] == "B6"
+    assert any(k.startswith("ca.0.") for k in ck["modules"]["discriminator"])
+    assert ck["trainer"] == ck["method"] == "dfpg" and ck["preset"] == "B6"
 
 
 def test_missing_vgg_weights_name_the_file(layout, tmp_path, monkeypatch):

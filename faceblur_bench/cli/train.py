@@ -1,117 +1,160 @@
-"""``faceblur-bench train``: train SAPPGAN / DFPGnet from scratch, list presets, export weights.
+"""``faceblur-bench train``: one sub-command per registered trainer, plus ``presets`` and ``export``.
 
-    faceblur-bench train sappgan --data-root DIR --out RUN [--config FILE] [--epochs N]
-                                 [--batch-size N] [--ablation S0..S5] [--resume]
-    faceblur-bench train dfpg    --data-root DIR --out RUN [--ablation B1..B6] ...
-    torchrun --nproc_per_node 4 -m faceblur_bench.train sappgan --data-root DIR --out RUN
-    faceblur-bench train presets
-    faceblur-bench train export RUN/checkpoints/last.pth sappgan.pth
+    faceblur-bench train NAME --data-root DIR --out RUN [--preset P] [--config FILE] [--set K=V]
+                              [--epochs N] [--batch-size N] [--tiny] [--resume] [--device D]
+    torchrun --nproc_per_node 4 -m faceblur_bench.train NAME --data-root DIR --out RUN
+    faceblur-bench train presets [NAME]
+    faceblur-bench train export RUN/checkpoints/last.pth model.pth
+
+The trainers are whatever ``faceblur_bench.registry.trainers`` holds (built-in method packages
+and third-party ``faceblur_bench.trainers`` entry points); this module names none of them.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
-train_app = typer.Typer(help="Train SAPPGAN / DFPGnet from scratch on the MSPL training layout.",
+from ..errors import UsageError
+
+train_app = typer.Typer(help="Train a registered method from scratch (`faceblur-bench train NAME --help`).",
                         no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
+RESERVED = {"presets", "export"}
 
-def _parse_weights(items: Optional[list[str]]) -> dict[str, str]:
-    from ..errors import UsageError
 
+def parse_name_paths(items: Optional[list[str]], option: str = "--weights") -> dict[str, str]:
+    """``["vggface16=/p/VGGFace16.pth"]`` -> ``{"vggface16": "/p/VGGFace16.pth"}`` (NAME=PATH items)."""
     out: dict[str, str] = {}
     for item in items or []:
-        if "=" not in item:
-            raise UsageError(f"--weights {item!r} is not NAME=PATH", "e.g. --weights vggface16=/path/VGGFace16.pth")
+        if "=" not in item or not item.split("=", 1)[0].strip() or not item.split("=", 1)[1].strip():
+            raise UsageError(f"{option} {item!r} is not NAME=PATH", f"e.g. {option} vggface16=/path/VGGFace16.pth")
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out
 
 
-def _train(method: str, data_root: Path, out: Path, config: Optional[Path], epochs: Optional[int],
-           batch_size: Optional[int], ablation: Optional[str], resume: bool, device: Optional[str],
-           weights: Optional[list[str]], progress: bool) -> None:
+def _run(name: str, data_root: Path, out: Path, config: Optional[Path], sets: Optional[list[str]],
+         epochs: Optional[int], batch_size: Optional[int], preset: Optional[str], tiny: bool, resume: bool,
+         device: Optional[str], weights: Optional[list[str]], progress: bool, extra: dict[str, Any]) -> None:
+    from ..train.config import parse_set, set_dotted, trainer_class
     from ..train.loop import train
 
-    res = train(method, data_root, out, config=config, ablation=ablation, epochs=epochs, batch_size=batch_size,
-                resume=resume, device=None if device in (None, "auto") else device,
-                weights_overrides=_parse_weights(weights), progress=progress)
+    cls = trainer_class(name)
+    overrides = parse_set(sets)
+    for opt, value in extra.items():
+        if value is not None:
+            set_dotted(overrides, cls.cli_options[opt].key, value)
+    res = train(name, data_root, out, config=config, preset=preset, epochs=epochs, batch_size=batch_size,
+                tiny=tiny, overrides=overrides, resume=resume, device=None if device in (None, "auto") else device,
+                weights_overrides=parse_name_paths(weights), progress=progress)
     if res.checkpoint is not None and res.history:
         typer.echo(f"done: {res.epochs_done} epochs, {res.steps} steps; checkpoint {res.checkpoint}")
 
 
-def _make_command(method: str, presets_help: str):
-    def command(
-        data_root: Path = typer.Option(..., "--data-root", help="Folder with the MSPL training layout "
-                                       "(train_img/, train_label/ or train_label_cls4/, optional trainkernels/, validationset/)."),
-        out: Path = typer.Option(..., "--out", help="Run folder: config.json, log.csv, steps.csv, samples/, checkpoints/."),
-        config: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML file overriding configuration keys "
-                                              "(e.g. model.generator.widths, data.kernels, optim.lr_g)."),
-        epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Total epochs (paper: 300). With --resume: extend the run to N."),
-        batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Images per step per process (paper: 16)."),
-        ablation: Optional[str] = typer.Option(None, "--ablation", help=presets_help),
-        resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from checkpoints/last.pth (exactly)."),
-        device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | cuda:N (default: cuda when available; "
-                                             "under torchrun: cuda:LOCAL_RANK)."),
-        weights: Optional[list[str]] = typer.Option(None, "--weights", help="Weight file override NAME=PATH "
-                                                    "(e.g. vggface16=/path/VGGFace16.pth)."),
-        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-    ) -> None:
-        _train(method, data_root, out, config, epochs, batch_size, ablation, resume, device, weights, progress)
+def _command_for(name: str, cls: Any):
+    """A typer command for trainer ``name``: the common options plus the trainer's ``cli_options``."""
+    presets = ", ".join(cls.presets) if cls.presets else "none"
+    common = {
+        "data_root": typer.Option(..., "--data-root", help=f"Training data: {cls.data_help or 'see the trainer docs'}."),
+        "out": typer.Option(..., "--out", help="Run folder: config.json, log.csv, steps.csv, samples/, checkpoints/."),
+        "config": typer.Option(None, "--config", help="JSON or TOML file overriding configuration keys."),
+        "sets": typer.Option(None, "--set", help="Override one configuration key, KEY=VALUE (dotted key, JSON "
+                             "value), e.g. --set data.val_images=2. Repeatable."),
+        "epochs": typer.Option(None, "--epochs", min=1, help="Total epochs. With --resume: extend the run to N."),
+        "batch_size": typer.Option(None, "--batch-size", min=1, help="Images per step per process."),
+        "preset": typer.Option(None, "--preset", "--ablation",
+                               help=f"Named configuration ({presets}; default {cls.default_preset or 'none'}). "
+                               "`faceblur-bench train presets` lists them."),
+        "tiny": typer.Option(False, "--tiny", help="Tiny networks and crops for a quick check of the data and the "
+                             "set-up (minutes on a CPU); never for results."),
+        "resume": typer.Option(False, "--resume", help="Continue the run in --out from checkpoints/last.pth (exactly)."),
+        "device": typer.Option(None, "--device", help="cpu | cuda | cuda:N (default: cuda when available; under "
+                               "torchrun: cuda:LOCAL_RANK)."),
+        "weights": typer.Option(None, "--weights", help="Weight file override NAME=PATH (e.g. "
+                                "vggface16=/path/VGGFace16.pth)."),
+        "progress": typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    }
+    annotations = {"data_root": Path, "out": Path, "config": Optional[Path], "sets": Optional[list[str]],
+                   "epochs": Optional[int], "batch_size": Optional[int], "preset": Optional[str], "tiny": bool,
+                   "resume": bool, "device": Optional[str], "weights": Optional[list[str]], "progress": bool}
+    params = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=annotations[k])
+              for k, v in common.items()]
+    for opt, spec in cls.cli_options.items():
+        if opt in common:
+            raise ValueError(f"trainer {name!r}: cli option {opt!r} clashes with a common option")
+        params.append(inspect.Parameter(opt, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[spec.type],
+                                        default=typer.Option(None, f"--{opt.replace('_', '-')}",
+                                                             help=f"{spec.help} (config key {spec.key}).")))
 
+    def command(**kw: Any) -> None:
+        extra = {opt: kw.pop(opt) for opt in cls.cli_options}
+        _run(name, extra=extra, **kw)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__name__ = f"train_{name.replace('-', '_')}"
+    command.__doc__ = cls.description
     return command
 
 
-train_app.command("sappgan", help="Train SAPPGAN (seed 000): DFPGnet generator + SAPP discriminator, PW loss, "
-                  "coarse-to-fine α; λ = 1, 1, 0.06; Adam 1e-4 x0.99/epoch; batch 16; 300 epochs.")(
-    _make_command("sappgan", "SAPPGAN ablation preset S0..S5 (Table 3; default S5 = full model)."))
-train_app.command("dfpg", help="Train DFPGnet (seed 002): prior stream + channel-attention feature discriminator; "
-                  "λ_adv 0.05, λ_prior 1; Adam G 1e-4 / D 1e-5 x0.99/epoch.")(
-    _make_command("dfpg", "DFPG ablation preset B1..B6 (Table 4; default B6 = full model)."))
+def register_trainers() -> None:
+    """Add one sub-command per registered trainer (built-ins and entry points)."""
+    from ..registry import trainers
+
+    for name, cls in trainers.items():
+        if name in RESERVED:
+            raise ValueError(f"a trainer may not be called {name!r} (a `train` sub-command)")
+        train_app.command(name, help=cls.description, no_args_is_help=True)(_command_for(name, cls))
 
 
 @train_app.command("presets")
-def presets(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List the ablation presets of both trainers with their switches."""
-    import json
-
+def presets(name: Optional[str] = typer.Argument(None, help="Only this trainer's presets."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List the presets (ablations, recipes) of every trainer with their switches."""
     from rich.console import Console
     from rich.table import Table
 
-    from ..methods.dfpg import presets as dp
-    from ..methods.sappgan import presets as sp
+    from ..registry import trainers
+    from ..train.config import trainer_class
 
+    items = [(name, trainer_class(name))] if name else list(trainers.items())
     rows = []
-    for method, mod in (("sappgan", sp), ("dfpg", dp)):
-        for name, over in mod.PRESETS.items():
-            rows.append({"method": method, "preset": name, "full": name == mod.FULL,
-                         "description": mod.DESCRIPTIONS[name], "overrides": over})
+    for tname, cls in items:
+        for pname, over in cls.presets.items():
+            rows.append({"trainer": tname, "preset": pname, "default": pname == cls.default_preset,
+                         "description": cls.preset_descriptions.get(pname, ""), "overrides": over})
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    t = Table(title="training presets")
-    for c in ("method", "preset", "description", "overrides"):
+    t = Table(title="training presets (* = default)")
+    for c in ("trainer", "preset", "description", "overrides"):
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(r["method"], r["preset"] + (" *" if r["full"] else ""), r["description"], json.dumps(r["overrides"]))
+        t.add_row(r["trainer"], r["preset"] + (" *" if r["default"] else ""), r["description"],
+                  json.dumps(r["overrides"]))
     Console().print(t)
 
 
 @train_app.command("export")
 def export(
     checkpoint: Path = typer.Argument(..., help="Trainer checkpoint (RUN/checkpoints/last.pth or best.pth)."),
-    dest: Path = typer.Argument(..., help="Output .pth holding only config + generator (what `run` needs)."),
+    dest: Path = typer.Argument(..., help="Output .pth holding only the configuration and the inference networks."),
 ) -> None:
-    """Write the inference part of a training checkpoint (for `run --method sappgan|dfpg --checkpoint`)."""
-    from ..train import checkpoint as ckpt_io
+    """Write the inference part of a training checkpoint (for `run --method NAME --checkpoint`)."""
+    from ..methods import checkpoint as ckpt_io
+    from ..train.config import trainer_class
 
     ck = ckpt_io.load(checkpoint)
-    ckpt_io.export_generator(ck, dest)
-    typer.echo(f"wrote {dest} ({ck['method']} {ck.get('ablation')}, epoch {ck.get('epoch')})")
+    cls = trainer_class(ck["trainer"])
+    ckpt_io.export(ck, dest, cls.inference_modules)
+    typer.echo(f"wrote {dest} ({ck['trainer']} {ck.get('preset') or ''}, epoch {ck.get('epoch')}; "
+               f"run it with --method {ck['method']})")
 
 
 def register(app: typer.Typer) -> None:
+    register_trainers()
     app.add_typer(train_app, name="train")

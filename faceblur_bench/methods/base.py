@@ -26,9 +26,11 @@ class Method(ABC):
     scale: ClassVar[int] = 1
     #: True when the method reads ``meta[i]["kernel"]`` (oracle: uses the true blur kernel)
     uses_kernel: ClassVar[bool] = False
-    #: True when the method reads ``meta[i]["moment"]`` (u in [0, 1]: which sharp moment of a
-    #: motion-blurred image to restore); only such methods run the single-to-video protocol
+    #: True when the method restores a chosen moment of the exposure: it reads
+    #: ``meta[i]["moment"]`` (u in [0, 1]; continuous deblurring, single-to-video protocols)
     accepts_moment: ClassVar[bool] = False
+    #: options giving a small network, used with :meth:`init_untrained` by the contract tests
+    contract_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **options: Any):
         self.options = dict(options)
@@ -39,6 +41,14 @@ class Method(ABC):
         """Load weights (if any) and move to ``device``. Base: only records the device."""
         self.device = torch.device(device)
         self.checkpoint = Path(checkpoint) if checkpoint else None
+
+    def init_untrained(self, device: torch.device | str) -> None:
+        """Ready the method with untrained (random) weights of :attr:`contract_options`' size.
+
+        Only the contract tests call this (shape / range checks); the CLI never does, so no
+        number is ever computed with random weights. Default: :meth:`load` without a checkpoint.
+        """
+        self.load(None, device)
 
     @abstractmethod
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:

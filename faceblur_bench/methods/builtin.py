@@ -1,5 +1,9 @@
-"""Imports every built-in (paper) method package so that each registers itself."""
+"""Imports every built-in (paper) method package so that each registers its method and trainer.
 
+A new method package adds one line here; its ``__init__`` imports its ``method`` and
+``training`` modules, whose decorators fill ``registry.methods`` and ``registry.trainers``.
+"""
+
+from . import dfpg  # noqa: F401
+from . import sappgan  # noqa: F401
 from . import cfmd  # noqa: F401
-from .dfpg import method as _dfpg  # noqa: F401
-from .sappgan import method as _sappgan  # noqa: F401

@@ -1,11 +1,10 @@
-"""The shared GAN training loop used by ``faceblur-bench train sappgan|dfpg``.
+"""The generic training loop behind ``faceblur-bench train NAME`` (names no method).
 
-Per step: the generator restores the on-the-fly blurred batch; the discriminator (if any) takes
-one Adam step on real vs. detached restored inputs; the generator takes one Adam step on the
-method's loss with the discriminator frozen. Per epoch: both learning rates decay (x0.99 by
-default), the generator is validated with the harness's PSNR / SSIM
-(:mod:`faceblur_bench.metrics.pixel`, uint8 RGB), a CSV row is appended to ``log.csv`` and the
-checkpoint ``checkpoints/last.pth`` is rewritten.
+A registered :class:`~faceblur_bench.methods.training.TrainTask` supplies the networks,
+optimisers, data and the loss of one step; this loop supplies the rest. Per epoch: the task's
+``train_step`` runs over the shuffled training set, ``end_epoch`` steps its schedulers, rank 0
+validates with the harness's PSNR / SSIM (:mod:`faceblur_bench.metrics.pixel`, uint8 RGB),
+appends a CSV row to ``log.csv`` and rewrites ``checkpoints/last.pth``.
 
 Output folder::
 
@@ -16,16 +15,16 @@ Output folder::
     samples/epoch_NNNN.png  blurred | restored | sharp of the first 4 validation images
     checkpoints/last.pth (every epoch), epoch_NNNN.pth (every ``keep_every``), best.pth
 
-Mixed precision: bf16 autocast on CUDA (``amp = "bf16"``); losses are computed in float32.
+Mixed precision: bf16 autocast on CUDA (``amp = "bf16"``); tasks compute losses in float32.
 Distributed: launched by ``torchrun`` (``WORLD_SIZE`` > 1), each process trains on its shard
-(``DistributedSampler``) with ``DistributedDataParallel`` generator / discriminator
+(``DistributedSampler``) with every task module wrapped in ``DistributedDataParallel``
 (NCCL on CUDA, gloo on CPU); rank 0 validates, logs and writes checkpoints. ``batch_size`` is
 per process.
 
-Reproducibility: augmentation, sample order, kernel choice and noise are drawn from seeds
-derived from ``(seed, epoch, step, rank)``, and checkpoints carry model, optimiser, scheduler,
-epoch and RNG state, so ``--resume`` continues with exactly the losses an uninterrupted run
-would have had (bit-exact on CPU; up to non-deterministic GPU kernels on CUDA).
+Reproducibility: sample order comes from ``(seed, epoch)``, per-step randomness from
+``StepContext.seed_for`` (seed, epoch, iteration, rank), and checkpoints carry modules,
+optimisers, schedulers, epoch and RNG state, so ``--resume`` continues with exactly the losses an
+uninterrupted run would have had (bit-exact on CPU; up to non-deterministic GPU kernels on CUDA).
 """
 
 from __future__ import annotations
@@ -45,10 +44,10 @@ import torch
 import torch.distributed as dist
 
 from ..errors import DataNotFoundError, UsageError
+from ..methods import checkpoint as ckpt_io
+from ..methods.training import StepContext, TrainTask
 from ..metrics.pixel import psnr_u8, ssim_gaussian
-from . import checkpoint as ckpt_io
-from .data import N_CLASSES, Degrader, MSPLTrainSet, build_validation, kernel_source, resolve_labels
-from .task import GANTask, VGGLoader, task_class
+from .config import build_config, trainer_class
 
 
 @dataclass
@@ -92,25 +91,21 @@ class TrainResult:
     checkpoint: Path | None = None
 
 
-def _to01(x: torch.Tensor) -> torch.Tensor:
-    return (x.float().clamp(-1, 1) + 1.0) / 2.0
-
-
 class Trainer:
-    """Train ``cfg["method"]`` on the MSPL layout under ``data_root``, writing to ``out``.
+    """Train the task of ``cfg["trainer"]`` on the data under ``data_root``, writing to ``out``.
 
-    ``vgg_loader`` builds the VGGFace feature network (default: ``VGGFace16.pth`` from the
-    weights registry); ``progress`` shows a rich progress bar on rank 0.
+    ``task_kwargs`` go to the task's constructor (e.g. a ``vgg_loader`` in tests and benchmarks);
+    ``progress`` shows a rich progress bar on rank 0.
     """
 
     def __init__(self, cfg: dict[str, Any], data_root: str | Path, out: str | Path, *,
                  resume: bool = False, device: str | None = None,
                  weights_overrides: dict[str, str] | None = None, progress: bool = True,
-                 vgg_loader: VGGLoader | None = None, log: Callable[[str], None] | None = None,
-                 epochs_override: int | None = None):
+                 log: Callable[[str], None] | None = None, epochs_override: int | None = None,
+                 task_kwargs: dict[str, Any] | None = None):
         self.dist, self.device = init_distributed(device)
         self.out = Path(out)
-        self.root = Path(data_root).expanduser()
+        self.root = Path(data_root).expanduser().resolve()
         self.progress = progress and self.dist.main
         self.log = log or (lambda msg: print(msg, flush=True))
         self.ck_path = self.out / "checkpoints" / "last.pth"
@@ -120,9 +115,9 @@ class Trainer:
                 raise UsageError(f"--resume: no checkpoint at {self.ck_path}",
                                  "start without --resume, or pass the --out folder of the run to continue")
             state = ckpt_io.load(self.ck_path)
-            if state["method"] != cfg["method"]:
-                raise UsageError(f"--resume: {self.ck_path} is a {state['method']} run, not {cfg['method']}",
-                                 "pass the matching method or another --out folder")
+            if state["trainer"] != cfg["trainer"]:
+                raise UsageError(f"--resume: {self.ck_path} is a {state['trainer']} run, not {cfg['trainer']}",
+                                 "pass the matching trainer or another --out folder")
             cfg = state["config"]  # a resumed run keeps its own configuration ...
             if epochs_override is not None:  # ... except that it may be extended
                 cfg["epochs"] = int(epochs_override)
@@ -130,76 +125,58 @@ class Trainer:
             raise UsageError(f"{self.out} already holds a training run ({self.ck_path})",
                              "add --resume to continue it, or choose another --out folder")
         if not self.root.is_dir():
-            raise DataNotFoundError(f"data root {self.root} not found", "pass --data-root DIR with the MSPL training layout")
+            raise DataNotFoundError(f"data root {self.root} not found", "pass --data-root DIR (see `train NAME --help`)")
+        tcls = trainer_class(cfg["trainer"])
+        cfg = tcls.prepare_config(cfg, self.root, resuming=state is not None)
         self.cfg = cfg
         seed = int(cfg["seed"])
         torch.manual_seed(seed + self.dist.rank)
         np.random.seed((seed + self.dist.rank) % 2**32)
-        tcls = task_class(cfg["method"])
-        dcfg = cfg["data"]
-        if tcls.labels_needed(cfg):
-            mode, _ = resolve_labels(self.root, dcfg["labels"])
-            want = N_CLASSES[mode]
-            have = int(cfg["model"]["discriminator"]["n_classes"])
-            if have != want:
-                if state is not None:
-                    raise UsageError(f"the run was trained with {have} label classes but the data has {want} ({mode})",
-                                     "resume on the same data / data.labels")
-                cfg["model"]["discriminator"]["n_classes"] = want
-        self.task: GANTask = tcls(cfg, self.device, weights_overrides=weights_overrides,
-                                  **({"vgg_loader": vgg_loader} if vgg_loader else {}))
-        has_val_dir = (self.root / "validationset" / "gt").is_dir()
-        holdout = 0 if has_val_dir else int(dcfg["val_images"])
-        self.dataset = MSPLTrainSet(self.root, dcfg, seed=seed, need_labels=self.task.needs_labels, exclude=holdout)
-        self.kernels_desc, bank = kernel_source(self.root, dcfg)
-        self.degrader = Degrader(bank, float(dcfg["noise_sigma"]), bool(dcfg["no_blur_option"]), self.device)
-        self.val = build_validation(self.root, dcfg, bank, seed) if self.dist.main else None
+        self.task: TrainTask = tcls(cfg, self.device, weights_overrides=weights_overrides, **(task_kwargs or {}))
+        self.dataset, self.val = self.task.build_data(self.root, rank=self.dist.rank, world=self.dist.world)
+        if not self.dist.main:
+            self.val = None
         bs = int(cfg["batch_size"])
         per_rank = len(self.dataset) // self.dist.world
         if per_rank < bs:
             raise UsageError(f"{len(self.dataset)} training images give {per_rank} per process, fewer than the "
                              f"batch size {bs}", "lower --batch-size or add images")
         self.steps_per_epoch = per_rank // bs
-
-        g_raw, d_raw = self.task.generator, self.task.discriminator
-        oc = cfg["optim"]
-        betas = tuple(float(b) for b in oc["betas"])
-        self.opt_g = torch.optim.Adam(g_raw.parameters(), lr=float(oc["lr_g"]), betas=betas)
-        self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.opt_g, gamma=float(oc["lr_decay"]))
-        self.opt_d = self.sched_d = None
-        if d_raw is not None:
-            self.opt_d = torch.optim.Adam(d_raw.parameters(), lr=float(oc["lr_d"]), betas=betas)
-            self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.opt_d, gamma=float(oc["lr_decay"]))
         self.start_epoch, self.step, self.best_psnr = 0, 0, -math.inf
         if state is not None:
-            g_raw.load_state_dict(state["generator"])
-            if d_raw is not None:
-                d_raw.load_state_dict(state["discriminator"])
-                self.opt_d.load_state_dict(state["optim_d"])
-                self.sched_d.load_state_dict(state["sched_d"])
-            self.opt_g.load_state_dict(state["optim_g"])
-            self.sched_g.load_state_dict(state["sched_g"])
-            self.start_epoch, self.step = int(state["epoch"]), int(state["step"])
-            self.best_psnr = float(state.get("best_psnr", -math.inf))
-            ckpt_io.set_rng_state(state["rng"])
-        self.g, self.d = g_raw, d_raw
+            self._load_state(state)
+        self.nets = dict(self.task.modules)
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.g = DDP(g_raw, device_ids=ids)
-            if d_raw is not None:
-                self.d = DDP(d_raw, device_ids=ids)
+            self.nets = {k: DDP(m, device_ids=ids) if any(p.requires_grad for p in m.parameters()) else m
+                         for k, m in self.task.modules.items()}
         self.use_amp = cfg["amp"] == "bf16" and self.device.type == "cuda"
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        t = self.task
+        for kind, have in (("modules", t.modules), ("optimizers", t.optimizers), ("schedulers", t.schedulers)):
+            saved = state.get(kind, {})
+            if set(saved) != set(have):
+                raise UsageError(f"--resume: {self.ck_path} holds {kind} {sorted(saved)}, the task has {sorted(have)}",
+                                 "resume with the configuration the run was started with")
+            for k, obj in have.items():
+                obj.load_state_dict(saved[k])
+        t.load_extra_state(state.get("extra") or {})
+        self.start_epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.best_psnr = float(state.get("best_psnr", -math.inf))
+        ckpt_io.set_rng_state(state["rng"])
 
     # ------------------------------------------------------------------------------------------
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_amp else nullcontext()
 
     def loader(self, epoch: int) -> torch.utils.data.DataLoader:
-        self.dataset.set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
         seed = int(self.cfg["seed"])
         if self.dist.enabled:
             sampler = torch.utils.data.DistributedSampler(
@@ -209,80 +186,65 @@ class Trainer:
         else:
             gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
             sampler = torch.utils.data.RandomSampler(self.dataset, generator=gen)
-        nw = int(self.cfg["data"]["num_workers"])
+        # more workers than cores only adds context switches (and memory)
+        nw = min(int(self.cfg["data"]["num_workers"]), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                 else (os.cpu_count() or 1))
         return torch.utils.data.DataLoader(
             self.dataset, batch_size=int(self.cfg["batch_size"]), sampler=sampler, num_workers=nw,
             drop_last=True, pin_memory=self.device.type == "cuda", persistent_workers=False)
 
-    def train_step(self, batch: dict[str, Any], epoch: int, it: int) -> dict[str, torch.Tensor | float]:
-        sharp01 = batch["sharp"].to(self.device, non_blocking=True)
-        blurred01, k = self.degrader(sharp01, (int(self.cfg["seed"]), epoch, it, self.dist.rank))
-        b: dict[str, Any] = {"sharp": sharp01 * 2.0 - 1.0, "blurred": blurred01 * 2.0 - 1.0}
-        if "labels" in batch:
-            b["labels"] = batch["labels"].to(self.device, non_blocking=True)
-        logs: dict[str, Any] = {"kernel": float(k)}
-        with self.autocast():
-            out = self.g(b["blurred"])
-        d_raw = self.task.discriminator
-        if d_raw is not None:
-            d_raw.requires_grad_(True)
-            detached = (out[0].detach(), tuple(p.detach() for p in out[1]))
-            with self.autocast():
-                loss_d, dl = self.task.discriminator_loss(b, detached, epoch, self.d)
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
-            d_raw.requires_grad_(False)
-            logs.update(dl)
-        with self.autocast():
-            loss_g, gl = self.task.generator_loss(b, out, epoch, d_raw)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
-        logs.update(gl)
-        return logs
+    def context(self, epoch: int, it: int) -> StepContext:
+        return StepContext(epoch=epoch, iteration=it, step=self.step, epochs=int(self.cfg["epochs"]),
+                           seed=int(self.cfg["seed"]), rank=self.dist.rank, world=self.dist.world,
+                           device=self.device, nets=self.nets, autocast=self.autocast)
 
     @torch.no_grad()
     def validate(self, epoch: int) -> dict[str, float]:
         if self.val is None:
             return {}
-        g = self.task.generator
-        g.eval()
+        self.task.train_mode(False)
         outs = []
         bs = max(1, int(self.cfg["batch_size"]))
+        meta = self.val.meta
         for i in range(0, len(self.val), bs):
-            x = self.val.blurred[i:i + bs].to(self.device).float() / 127.5 - 1.0
+            x = self.val.blurred[i:i + bs].to(self.device).float() / 255.0
             with self.autocast():
-                y = g(x)[0]
-            outs.append(torch.clamp(torch.round(_to01(y) * 255.0), 0, 255).to(torch.uint8))
-        g.train()
+                y = self.task.restore(x, meta[i:i + bs] if meta else None)
+            outs.append(torch.clamp(torch.round(y.float() * 255.0), 0, 255).to(torch.uint8))
+        self.task.train_mode(True)
         restored = torch.cat(outs)
         sharp = self.val.sharp.to(self.device)
+        if restored.shape != sharp.shape:
+            raise UsageError(f"{self.cfg['trainer']}: validation output {tuple(restored.shape)} does not match the "
+                             f"sharp images {tuple(sharp.shape)}", "the task's restore() must return the sharp size")
         psnr = psnr_u8(restored, sharp)
         ssim = ssim_gaussian(restored, sharp)
         self._save_samples(epoch, restored[:4].cpu())
-        return {"val_psnr": float(psnr[torch.isfinite(psnr)].mean()) if torch.isfinite(psnr).any() else float("inf"),
+        finite = torch.isfinite(psnr)
+        return {"val_psnr": float(psnr[finite].mean()) if finite.any() else float("inf"),
                 "val_ssim": float(ssim.mean())}
 
     def _save_samples(self, epoch: int, restored: torch.Tensor) -> None:
         from ..imageio import write_png
 
         n = restored.shape[0]
-        rows = [torch.cat([self.val.blurred[i], restored[i], self.val.sharp[i]], dim=2) for i in range(n)]
+        size = tuple(self.val.sharp.shape[-2:])
+        blurred = self.val.blurred[:n]
+        if tuple(blurred.shape[-2:]) != size:  # super-resolution: show the input at the output size
+            blurred = torch.nn.functional.interpolate(blurred.float(), size=size, mode="nearest").to(torch.uint8)
+        rows = [torch.cat([blurred[i], restored[i], self.val.sharp[i]], dim=2) for i in range(n)]
         grid = torch.cat(rows, dim=1).permute(1, 2, 0).numpy()
         write_png(self.out / "samples" / f"epoch_{epoch:04d}.png", grid)
 
     def _checkpoint(self, epoch_done: int) -> dict[str, Any]:
-        d_raw = self.task.discriminator
+        t = self.task
         return {
-            "format": ckpt_io.FORMAT, "method": self.cfg["method"], "ablation": self.cfg.get("ablation"),
-            "config": self.cfg, "epoch": epoch_done, "step": self.step,
-            "generator": self.task.generator.state_dict(),
-            "discriminator": d_raw.state_dict() if d_raw is not None else None,
-            "optim_g": self.opt_g.state_dict(), "sched_g": self.sched_g.state_dict(),
-            "optim_d": self.opt_d.state_dict() if self.opt_d else None,
-            "sched_d": self.sched_d.state_dict() if self.sched_d else None,
-            "rng": ckpt_io.rng_state(), "best_psnr": self.best_psnr,
+            "format": ckpt_io.FORMAT, "trainer": self.cfg["trainer"], "method": self.cfg["method"],
+            "preset": self.cfg.get("preset"), "config": self.cfg, "epoch": epoch_done, "step": self.step,
+            "modules": {k: m.state_dict() for k, m in t.modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in t.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in t.schedulers.items()},
+            "rng": ckpt_io.rng_state(), "best_psnr": self.best_psnr, "extra": t.extra_state(),
         }
 
     def _append_csv(self, name: str, row: dict[str, Any]) -> None:
@@ -292,7 +254,7 @@ class Trainer:
             with open(path, newline="") as f:
                 header = next(csv.reader(f), None)
             if header and header != list(row):
-                # losses differ between presets; keep one header per file by filling gaps
+                # losses differ between presets and stages; keep one header per file by filling gaps
                 row = {k: row.get(k, "") for k in header} | {k: v for k, v in row.items() if k not in header}
         with open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
@@ -310,6 +272,9 @@ class Trainer:
         total = float(vec[-1])
         return {k: float(vec[i]) / max(total, 1.0) for i, k in enumerate(keys)} | {"_count": total}
 
+    def _lrs(self) -> dict[str, float]:
+        return {f"lr_{k}": float(o.param_groups[0]["lr"]) for k, o in self.task.optimizers.items()}
+
     # ------------------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         cfg, epochs = self.cfg, int(self.cfg["epochs"])
@@ -317,9 +282,11 @@ class Trainer:
         if self.dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(cfg, indent=2))
-            self.log(f"[train] {cfg['method']} {cfg.get('ablation')} on {self.device} x{self.dist.world}: "
-                     f"{len(self.dataset)} images, {self.steps_per_epoch} steps/epoch, kernels: {self.kernels_desc}; "
-                     f"validation: {self.val.source if self.val else 'none'}")
+            desc = getattr(self.task, "kernels_desc", "")
+            self.log(f"[train] {cfg['trainer']} {cfg.get('preset') or ''} on {self.device} x{self.dist.world}: "
+                     f"{len(self.dataset)} images, {self.steps_per_epoch} steps/epoch"
+                     + (f", kernels: {desc}" if desc else "")
+                     + f"; validation: {self.val.source if self.val else 'none'}")
         if self.start_epoch >= epochs:
             if self.dist.main:
                 self.log(f"[train] nothing to do: {self.start_epoch} of {epochs} epochs already done")
@@ -346,6 +313,7 @@ class Trainer:
 
             progress_cm = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=False)
+        self.task.train_mode(True)
         with progress_cm as prog:
             for epoch in range(self.start_epoch, epochs):
                 if self.progress:
@@ -353,14 +321,13 @@ class Trainer:
                 sums: dict[str, float] = {}
                 count = 0
                 t0 = time.perf_counter()
-                lr_g = self.opt_g.param_groups[0]["lr"]
-                lr_d = self.opt_d.param_groups[0]["lr"] if self.opt_d else 0.0
+                lrs = self._lrs()
                 for it, batch in enumerate(self.loader(epoch)):
                     if it >= self.steps_per_epoch:
                         break
-                    logs = self.train_step(batch, epoch, it)
+                    logs = self.task.train_step(batch, self.context(epoch, it))
                     self.step += 1
-                    n = int(batch["sharp"].shape[0])
+                    n = int(next(v for v in batch.values() if torch.is_tensor(v)).shape[0])
                     count += n
                     for k, v in logs.items():
                         sums[k] = sums.get(k, 0.0) + (v.detach().double() if torch.is_tensor(v) else float(v)) * n
@@ -369,8 +336,7 @@ class Trainer:
                         if self.dist.main:
                             self._append_csv("steps.csv", {"epoch": epoch, "step": self.step, "iter": it} | vals)
                         if self.progress and task_id is not None:
-                            info = " ".join(f"{k}={vals[k]:.4f}" for k in
-                                            ("g_total", "g_pixel", "d_enc", "d_dec", "d_loss") if k in vals)
+                            info = " ".join(f"{k}={v:.4f}" for k, v in list(vals.items())[:4])
                             rate = count * self.dist.world / max(time.perf_counter() - t0, 1e-9)
                             prog.update(task_id, info=f"{info} {rate:.1f} img/s")
                     if self.progress and task_id is not None:
@@ -380,12 +346,9 @@ class Trainer:
                 elapsed = time.perf_counter() - t0
                 means = self._reduce_mean(sums, count)
                 images = int(means.pop("_count"))
-                self.sched_g.step()
-                if self.sched_d is not None:
-                    self.sched_d.step()
+                self.task.end_epoch(epoch)
                 row: dict[str, Any] = {"epoch": epoch, "step": self.step, "images": images,
-                                       "images_per_s": round(images / max(elapsed, 1e-9), 3),
-                                       "lr_g": lr_g, "lr_d": lr_d}
+                                       "images_per_s": round(images / max(elapsed, 1e-9), 3)} | lrs
                 row |= {k: round(v, 6) for k, v in means.items() if k != "kernel"}
                 if self.dist.main:
                     row |= self.validate(epoch)
@@ -403,7 +366,7 @@ class Trainer:
                     if row.get("val_psnr", -math.inf) > self.best_psnr:
                         self.best_psnr = float(row["val_psnr"])
                         ck["best_psnr"] = self.best_psnr
-                        ckpt_io.export_generator(ck, self.out / "checkpoints" / "best.pth")
+                        ckpt_io.export(ck, self.out / "checkpoints" / "best.pth", self.task.inference_modules)
                     msg = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
                     self.log(f"[train] {msg}")
                 if self.dist.enabled:
@@ -421,20 +384,19 @@ class Trainer:
             dist.destroy_process_group()
 
 
-def train(method: str, data_root: str | Path, out: str | Path, *, config: str | Path | dict | None = None,
-          ablation: str | None = None, epochs: int | None = None, batch_size: int | None = None,
+def train(trainer: str | type[TrainTask], data_root: str | Path, out: str | Path, *,
+          config: str | Path | dict | None = None, preset: str | None = None, epochs: int | None = None,
+          batch_size: int | None = None, tiny: bool = False, overrides: dict[str, Any] | None = None,
           resume: bool = False, device: str | None = None, weights_overrides: dict[str, str] | None = None,
-          progress: bool = True, vgg_loader: VGGLoader | None = None) -> TrainResult:
-    """Library entry point of ``faceblur-bench train`` (see :class:`Trainer`)."""
-    from .config import build_config
-
-    cfg = build_config(method, ablation, config, epochs, batch_size)
-    trainer = Trainer(cfg, data_root, out, resume=resume, device=device, weights_overrides=weights_overrides,
-                      progress=progress, vgg_loader=vgg_loader, epochs_override=epochs)
+          progress: bool = True, task_kwargs: dict[str, Any] | None = None) -> TrainResult:
+    """Library entry point of ``faceblur-bench train NAME`` (see :class:`Trainer`)."""
+    cfg = build_config(trainer, preset, config, epochs, batch_size, tiny=tiny, overrides=overrides)
+    runner = Trainer(cfg, data_root, out, resume=resume, device=device, weights_overrides=weights_overrides,
+                     progress=progress, epochs_override=epochs, task_kwargs=task_kwargs)
     try:
-        return trainer.fit()
+        return runner.fit()
     finally:
-        trainer.close()
+        runner.close()
 
 
 __all__ = ["TrainResult", "Trainer", "init_distributed", "train"]

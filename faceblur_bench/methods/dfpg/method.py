@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ...errors import UsageError, WeightsMissingError
 from ...registry import methods
+from .. import checkpoint as ckpt_io
 from ..base import Method
 from . import official
 from .model import DFPGGenerator, GeneratorConfig, count_parameters
@@ -41,6 +42,8 @@ class DFPGFamilyMethod(Method):
     """A method whose network is the DFPGnet generator (DFPGnet itself, SAPPGAN)."""
 
     needs_checkpoint: ClassVar[bool] = True
+    contract_options: ClassVar[dict[str, Any]] = {
+        "generator": {"widths": [8, 16, 32], "base_blocks": 1, "prior_blocks": 1, "se_reduction": 4}}
     #: checkpoint "method" values this class accepts
     trained_by: ClassVar[tuple[str, ...]] = ()
     #: generator configuration reported before any checkpoint is loaded (the paper model)
@@ -58,8 +61,6 @@ class DFPGFamilyMethod(Method):
         return count_parameters(self.generator_config or self.paper_generator)
 
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
-        from ...train import checkpoint as ckpt_io
-
         path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(self.name)
         if not path.is_file():
             if checkpoint:
@@ -70,28 +71,35 @@ class DFPGFamilyMethod(Method):
                 f"--checkpoint RUN/checkpoints/best.pth, or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)",
             )
         obj = ckpt_io.read(path)
-        if isinstance(obj, dict) and official.is_official(obj):  # the authors' released generator
+        if isinstance(obj, dict) and not ckpt_io.is_trained(obj) and official.is_official(obj):  # the authors' released generator
             gcfg = GeneratorConfig()
             net = DFPGGenerator(gcfg)
             net.load_state_dict(official.convert(obj, net.state_dict(), str(path)))
             trained: dict[str, Any] = {"source": "authors' generator weights (renamed by methods/dfpg/official.py)"}
         else:
-            ck = ckpt_io.check_format(obj, path)
-            if ck.get("method") not in self.trained_by:
-                raise UsageError(f"{path} was trained as {ck.get('method')!r}, not as {self.name}",
+            ck = ckpt_io.normalise(obj, path)
+            if ck.get("trainer") not in self.trained_by:
+                raise UsageError(f"{path} was trained by {ck.get('trainer')!r}, not as {self.name}",
                                  f"use `--method {ck.get('method')}` for this checkpoint")
             gcfg = GeneratorConfig.from_dict(ck["config"]["model"]["generator"])
             net = DFPGGenerator(gcfg)
             try:
-                net.load_state_dict(ck["generator"])
+                net.load_state_dict(ck["modules"]["generator"])
             except RuntimeError as exc:
                 raise UsageError(f"{path}: generator weights do not match its configuration ({exc})",
                                  "the checkpoint is damaged; re-export it from the training run") from None
-            trained = {"ablation": ck.get("ablation"), "epoch": ck.get("epoch"), "step": ck.get("step")}
+            trained = {"ablation": ck.get("preset"), "epoch": ck.get("epoch"), "step": ck.get("step")}
         super().load(path, device)
         self.net = net.to(self.device).eval()
         self.generator_config = gcfg
         self.trained = trained
+
+    def init_untrained(self, device: torch.device | str) -> None:
+        gcfg = GeneratorConfig.from_dict(self.contract_options.get("generator", {}))
+        super().load(None, device)
+        self.net = DFPGGenerator(gcfg).to(self.device).eval()
+        self.generator_config = gcfg
+        self.trained = {"source": "untrained (contract tests only)"}
 
     @torch.no_grad()
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:

@@ -15,10 +15,9 @@ supervise the prior stream without the CA modules (eq. 9 with uniform channel we
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
-from ...errors import UnknownNameError
+from ..training import lookup_preset
 from .discriminator import FeatureDiscriminatorConfig
 from .model import GeneratorConfig
 
@@ -69,14 +68,6 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def lookup(kind: str, table: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
-    """Override dict ``table[name]`` (case-insensitive); unknown -> UnknownNameError naming ``kind``."""
-    key = name.upper()
-    if key not in table:
-        raise UnknownNameError(kind, name, list(table), difflib.get_close_matches(key, list(table), n=2))
-    return table[key]
-
-
 def preset(name: str) -> dict[str, Any]:
     """Override dict of a DFPG ablation preset (case-insensitive name)."""
-    return lookup("DFPG ablation", PRESETS, name)
+    return lookup_preset("DFPG ablation", PRESETS, name)

@@ -1,4 +1,4 @@
-"""DFPGnet training step (seed 002 §3.4): channel-attention feature discriminator + prior loss."""
+"""``faceblur-bench train dfpg`` (seed 002 §3.4): channel-attention feature discriminator + prior loss."""
 
 from __future__ import annotations
 
@@ -8,22 +8,45 @@ import torch
 from torch import nn
 
 from ...errors import UsageError
-from ...train.task import GANTask
+from ...registry import trainers
+from ..gan import MSPL_FAMILY_DEFAULTS, MSPL_SMOKE_DATA, MSPLGANTask
 from . import losses as L
+from ..training import merge_config
+from . import presets as P
 from .discriminator import ChannelAttentionFeatureDiscriminator, FeatureDiscriminatorConfig
+from .model import DFPGGenerator, GeneratorConfig
+
+#: tiny DFPGnet for smoke runs and the contract tests (never for results)
+SMOKE: dict[str, Any] = {
+    "model": {"generator": {"widths": [8, 16, 32], "base_blocks": 1, "prior_blocks": 1, "se_reduction": 4},
+              "discriminator": {"width": 4, "se_reduction": 8}},
+    "data": MSPL_SMOKE_DATA, "log_every": 1,
+}
 
 
-class DFPGTask(GANTask):
+@trainers.register("dfpg")
+class DFPGTask(MSPLGANTask):
     method = "dfpg"
+    description = ("DFPGnet (seed 002): prior stream + channel-attention feature discriminator; "
+                   "λ_adv 0.05, λ_prior 1; Adam G 1e-4 / D 1e-5 x0.99/epoch; batch 16; 300 epochs")
+    defaults = merge_config(MSPL_FAMILY_DEFAULTS, P.DEFAULTS, strict=False)
+    presets = P.PRESETS
+    preset_descriptions = P.DESCRIPTIONS
+    default_preset = P.FULL
+    smoke_config = SMOKE
 
-    def __init__(self, cfg: dict[str, Any], device: torch.device, **kw: Any):
+    @classmethod
+    def check_config(cls, cfg: dict[str, Any]) -> None:
+        super().check_config(cfg)
         lc, gc = cfg["loss"], cfg["model"]["generator"]
         if (lc["prior"] or lc["adversarial"]) and not gc["prior_stream"]:
             raise UsageError("the prior loss and the feature discriminator need the prior stream",
                              "set model.generator.prior_stream = true, or loss.prior/adversarial = false")
         if lc["prior_reduction"] not in ("mean", "sum"):
             raise UsageError(f"loss.prior_reduction = {lc['prior_reduction']!r}", "use 'mean' or 'sum'")
-        super().__init__(cfg, device, **kw)
+
+    def build_generator(self) -> nn.Module:
+        return DFPGGenerator(GeneratorConfig.from_dict(self.cfg["model"]["generator"]))
 
     def build_discriminator(self) -> nn.Module | None:
         if not self.cfg["loss"]["adversarial"]:

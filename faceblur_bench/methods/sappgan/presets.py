@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dfpg.presets import lookup
+from ..training import lookup_preset
 from ..dfpg.model import GeneratorConfig
 from .discriminator import SAPPDiscriminatorConfig
 
@@ -70,4 +70,4 @@ DESCRIPTIONS: dict[str, str] = {
 
 def preset(name: str) -> dict[str, Any]:
     """Override dict of a SAPPGAN ablation preset (case-insensitive name)."""
-    return lookup("SAPPGAN ablation", PRESETS, name)
+    return lookup_preset("SAPPGAN ablation", PRESETS, name)

@@ -1,4 +1,4 @@
-"""SAPPGAN training step (seed 000 §III-B/C): SAPP or U-Net discriminator, PW loss, C2F α."""
+"""``faceblur-bench train sappgan`` (seed 000 §III-B/C): SAPP or U-Net discriminator, PW loss, C2F α."""
 
 from __future__ import annotations
 
@@ -8,23 +8,41 @@ import torch
 from torch import nn
 
 from ...errors import UsageError
-from ...train.task import GANTask
+from ...registry import trainers
 from ..dfpg.losses import prior_loss
+from ..dfpg.model import DFPGGenerator, GeneratorConfig
+from ..dfpg.training import SMOKE as DFPG_SMOKE
+from ..gan import MSPL_FAMILY_DEFAULTS, MSPLGANTask
 from . import losses as L
+from ..training import merge_config
+from . import presets as P
 from .discriminator import SAPPDiscriminator, SAPPDiscriminatorConfig
 
 
-class SAPPGANTask(GANTask):
+@trainers.register("sappgan")
+class SAPPGANTask(MSPLGANTask):
     method = "sappgan"
+    description = ("SAPPGAN (seed 000): DFPGnet generator + SAPP discriminator, PW loss, coarse-to-fine α; "
+                   "λ = 1, 1, 0.06; Adam 1e-4 x0.99/epoch; batch 16; 300 epochs")
+    defaults = merge_config(MSPL_FAMILY_DEFAULTS, P.DEFAULTS, strict=False)
+    presets = P.PRESETS
+    preset_descriptions = P.DESCRIPTIONS
+    default_preset = P.FULL
+    smoke_config = {**DFPG_SMOKE, "model": {"generator": DFPG_SMOKE["model"]["generator"],
+                                            "discriminator": {"ch": 4, "attention": False}}}
 
-    def __init__(self, cfg: dict[str, Any], device: torch.device, **kw: Any):
+    @classmethod
+    def check_config(cls, cfg: dict[str, Any]) -> None:
+        super().check_config(cfg)
         lc = cfg["loss"]
         if lc["feat_on"] not in ("output", "prior"):
             raise UsageError(f"loss.feat_on = {lc['feat_on']!r}", "use 'output' (eq. 14) or 'prior'")
         if lc["feat_on"] == "prior" and not cfg["model"]["generator"]["prior_stream"]:
             raise UsageError("loss.feat_on = 'prior' needs the generator's prior stream",
                              "set model.generator.prior_stream = true or feat_on = 'output'")
-        super().__init__(cfg, device, **kw)
+
+    def build_generator(self) -> nn.Module:
+        return DFPGGenerator(GeneratorConfig.from_dict(self.cfg["model"]["generator"]))
 
     def build_discriminator(self) -> nn.Module | None:
         if not self.cfg["loss"]["adversarial"]:
@@ -35,8 +53,8 @@ class SAPPGANTask(GANTask):
     def needs_vgg(self) -> bool:
         return float(self.cfg["loss"]["lambda_feat"]) > 0
 
-    @staticmethod
-    def labels_needed(cfg: dict[str, Any]) -> bool:
+    @classmethod
+    def labels_needed(cls, cfg: dict[str, Any]) -> bool:
         return bool(cfg["loss"]["adversarial"] and cfg["model"]["discriminator"]["conditional"])
 
     def _labels(self, batch: dict[str, Any]) -> torch.Tensor | None:

@@ -1,4 +1,5 @@
-"""Training data for the GAN trainers: the MSPL training layout, label maps, on-the-fly blur.
+"""Training data of the MSPL family (MSPL-GAN, SAPPGAN, DFPGnet): the MSPL training layout, label
+maps, on-the-fly blur, and a tiny synthetic layout for smoke runs and tests.
 
 Layout under ``--data-root`` (MSPL-GAN README downloads, SAPPGAN loader names)::
 
@@ -69,6 +70,35 @@ CLS19_TO_CLS4: tuple[int, ...] = (
 )
 N_CLASSES = {"cls19": 19, "cls4": 4, "cls19to4": 4}
 
+#: data defaults of the MSPL-family trainers (seed 000 §IV-A-2, seed 002 §4.1, MSPL-GAN's loader)
+MSPL_TRAIN_DATA: dict[str, Any] = {
+    "image_size": 128,
+    "crop": 448,            # random square crop before resizing (MSPL-GAN / SAPPGAN loaders)
+    "hflip": True,
+    "rotate_deg": 270.0,    # uniform angle in [-270, 270] deg, as the released loaders draw it
+    "color_jitter": 0.0,    # MSPL-GAN used 0.5; the SAPPGAN / DFPG papers name only flips and rotations
+    "labels": "auto",       # auto | cls19 | cls4 | cls19to4 (see the module docstring)
+    "kernels": "auto",      # auto | spline | random-walk | path to a folder of blur_k{K}.mat
+    "kernel_sizes": [13, 15, 17, 19, 21, 23, 25, 27],
+    "no_blur_option": True,  # draw "k0" (no blur) as a 9th option per batch, as MSPL-GAN does
+    "kernel_bank_size": 250,  # kernels per size when generated (spline / random-walk)
+    "kernel_seed": 0,
+    "noise_sigma": 2.0 / 255.0,  # on [0, 1] (= (1/255) N(0, 4) on [-1, 1], MSPL-GAN)
+    # held out from train_img/ when no validationset/ folder exists; "auto": 10 % of the
+    # images, at most 100 (the released loaders' 100), none below 10 images
+    "val_images": "auto",
+}
+
+
+def holdout_count(n_images: int, val_images: int | str) -> int:
+    """Images of ``train_img/`` held out for validation (``data.val_images``; see :data:`MSPL_TRAIN_DATA`)."""
+    if val_images == "auto":
+        return min(100, n_images // 10)
+    n = int(val_images)
+    if n < 0:
+        raise DataLayoutError(f"data.val_images = {n}", "use a count >= 0 or 'auto'")
+    return n
+
 LAYOUT = """\
 <data-root>/
   train_img/{name}.png|jpg
@@ -78,7 +108,7 @@ LAYOUT = """\
   validationset/gt/, validationset/blur/ (optional)"""
 
 
-def _list_images(folder: Path) -> list[Path]:
+def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
@@ -137,12 +167,14 @@ class MSPLTrainSet(torch.utils.data.Dataset):
         img_dir = self.root / "train_img"
         if not img_dir.is_dir():
             raise DataNotFoundError(f"training images not found: {img_dir}", f"use the MSPL training layout:\n{LAYOUT}")
-        files = _list_images(img_dir)
+        files = list_images(img_dir)
         if exclude:
             files = files[:-exclude] if exclude < len(files) else []
         if not files:
-            raise DataNotFoundError(f"no training images left in {img_dir} (holding out {exclude} for validation)",
-                                    "add images or lower data.val_images")
+            raise DataNotFoundError(
+                f"no training images left in {img_dir}: {len(list_images(img_dir))} found, {exclude} held out "
+                "for validation", "add images, or set data.val_images lower (e.g. --set data.val_images=1; "
+                "'auto' holds out 10 %), or add a validationset/ folder")
         self.files = files
         self.cfg = data_cfg
         self.seed = int(seed)
@@ -297,7 +329,7 @@ def kernel_source(root: Path, data_cfg: dict[str, Any]) -> tuple[str, dict[int, 
         bank = {k: load_kernel_mat(files[k], k) for k in use}
         where = files[use[0]].parent
         return f"MSPL kernel files in {where} ({', '.join(f'{k}:{len(v)}' for k, v in bank.items())})", bank
-    from ..data.kernels import kernel_bank
+    from .kernels import kernel_bank
 
     n = int(data_cfg["kernel_bank_size"])
     bank = kernel_bank(n, tuple(sizes), seed=int(data_cfg["kernel_seed"]), kind=spec)
@@ -316,7 +348,7 @@ class Degrader:
 
     def __call__(self, sharp01: torch.Tensor, seed: tuple[int, ...]) -> tuple[torch.Tensor, int]:
         """Blur ``(N, 3, H, W)`` [0, 1] images; deterministic in ``seed``. Returns (blurred, K)."""
-        from ..data.degrade import blur_batch
+        from .degrade import blur_batch
 
         rng = np.random.default_rng(list(seed))
         k = int(self.options[int(rng.integers(len(self.options)))])
@@ -351,7 +383,7 @@ def build_validation(root: Path, data_cfg: dict[str, Any], bank: dict[int, np.nd
                      seed: int = 0) -> ValidationSet | None:
     """``validationset/{gt,blur}`` when present, else the last ``val_images`` training images
     (held out from training) blurred once with seeded kernels and no noise."""
-    from ..data.degrade import blur_batch
+    from .degrade import blur_batch
 
     size = int(data_cfg["image_size"])
     vdir = root / "validationset"
@@ -363,26 +395,27 @@ def build_validation(root: Path, data_cfg: dict[str, Any], bank: dict[int, np.nd
         return np.asarray(im)
 
     if (vdir / "gt").is_dir() and (vdir / "blur").is_dir():
-        gts = {p.stem: p for p in _list_images(vdir / "gt")}
+        gts = {p.stem: p for p in list_images(vdir / "gt")}
         pairs = []
-        for b in _list_images(vdir / "blur"):
+        for b in list_images(vdir / "blur"):
             m = re.fullmatch(r"(.+)_ker\d+_blur_k\d+", b.stem)
             name = m.group(1) if m else None
             if name not in gts:
                 raise DataLayoutError(f"validation image {b} has no ground truth in {vdir / 'gt'}",
                                       "blurred files are named {gt-name}_kerNN_blur_kKK.png")
             pairs.append((b, gts[name]))
-        limit = int(data_cfg["val_images"]) or len(pairs)
+        limit = len(pairs) if data_cfg["val_images"] == "auto" else (int(data_cfg["val_images"]) or len(pairs))
         pairs = pairs[:limit]
         if not pairs:
             return None
         bl = np.stack([load(b) for b, _ in pairs]).transpose(0, 3, 1, 2)
         gt = np.stack([load(g) for _, g in pairs]).transpose(0, 3, 1, 2)
         return ValidationSet(torch.from_numpy(bl), torch.from_numpy(gt), f"{vdir} ({len(pairs)} pairs)")
-    n = int(data_cfg["val_images"])
+    files = list_images(root / "train_img")
+    n = holdout_count(len(files), data_cfg["val_images"])
     if n <= 0:
         return None
-    files = _list_images(root / "train_img")[-n:]
+    files = files[-n:]
     sharp = np.stack([load(p) for p in files]).transpose(0, 3, 1, 2)
     sharp_t = torch.from_numpy(sharp)
     rng = np.random.default_rng([seed, 7919])
@@ -394,3 +427,67 @@ def build_validation(root: Path, data_cfg: dict[str, Any], bank: dict[int, np.nd
     blurred = blur_batch(sharp_t.double() / 255.0, kernels)
     blurred_u8 = torch.clamp(torch.round(blurred * 255.0), 0, 255).to(torch.uint8)
     return ValidationSet(blurred_u8, sharp_t, f"{len(files)} held-out training images, seeded blur, no noise")
+
+
+# -- a tiny synthetic layout (smoke runs, tests, speed benchmarks) ------------------------------
+# A tiny synthetic MSPL-layout training folder for smoke runs, tests and speed benchmarks.
+# 
+# Images are smooth random colour fields with an elliptical "face" and label maps that mark it
+# (it is not face data: never report quality numbers from it). Kernel files are format-faithful
+# MSPL ``blur_k{K}.mat`` files (variable ``blurs_k{K}``, ``K x K x N``) holding random
+# unit-sum line kernels.
+
+
+def _line_kernel(k: int, rng: np.random.Generator) -> np.ndarray:
+    ker = np.zeros((k, k))
+    c = (k - 1) / 2
+    theta = rng.uniform(0, np.pi)
+    length = rng.uniform(1, c)
+    for t in np.linspace(-length, length, 4 * k):
+        y, x = int(round(c + t * np.sin(theta))), int(round(c + t * np.cos(theta)))
+        ker[y, x] += 1.0
+    return ker / ker.sum()
+
+
+def write_kernel_mat(path: str | Path, size: int, n: int, seed: int = 0) -> Path:
+    """Write ``blur_k{size}.mat`` with ``n`` random unit-sum kernels as ``blurs_k{size}`` (K x K x n)."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng([seed, size])
+    arr = np.stack([_line_kernel(size, rng) for _ in range(n)], axis=2)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    savemat(str(path), {f"blurs_k{size}": arr})
+    return path
+
+
+def make_layout(root: str | Path, n_images: int = 8, size: int = 64, labels: str = "cls19",
+                kernel_sizes: tuple[int, ...] = (13, 15), kernels_per_size: int = 4, seed: int = 0) -> Path:
+    """Create ``train_img/``, ``train_label/`` (cls19) or ``train_label_cls4/`` (cls4) and
+    ``trainkernels/`` under ``root``; returns ``root``."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    img_dir = root / "train_img"
+    lab_dir = root / ("train_label" if labels == "cls19" else "train_label_cls4")
+    img_dir.mkdir(parents=True, exist_ok=True)
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(n_images):
+        base = rng.uniform(0, 255, 3)
+        grad = rng.uniform(-80, 80, (2, 3))
+        img = base + yy[..., None] * grad[0] + xx[..., None] * grad[1]
+        cy, cx, ry, rx = rng.uniform(0.4, 0.6), rng.uniform(0.4, 0.6), rng.uniform(0.2, 0.35), rng.uniform(0.15, 0.3)
+        face = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1
+        eyes = face & (np.abs(yy - (cy - ry / 3)) < 0.04) & (np.abs(np.abs(xx - cx) - rx / 2) < 0.05)
+        img[face] = rng.uniform(120, 230, 3)
+        img[eyes] = rng.uniform(0, 60, 3)
+        img += rng.normal(0, 6, img.shape)
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(img_dir / f"{i:05d}.png")
+        lab = np.zeros((size, size), np.uint8)
+        lab[face] = 1
+        lab[eyes] = 4 if labels == "cls19" else 3
+        lab[(yy < cy - ry) & ~face] = 13 if labels == "cls19" else 2
+        Image.fromarray(lab, mode="L").save(lab_dir / f"{i:05d}.png")
+    for k in kernel_sizes:
+        write_kernel_mat(root / "trainkernels" / f"blur_k{k}.mat", k, kernels_per_size, seed)
+    return root
