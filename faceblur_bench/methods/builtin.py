@@ -4,6 +4,6 @@ A new method package adds one line here; its ``__init__`` imports its ``method``
 ``training`` modules, whose decorators fill ``registry.methods`` and ``registry.trainers``.
 """
 
+from . import cfmd  # noqa: F401
 from . import dfpg  # noqa: F401
 from . import sappgan  # noqa: F401
-from . import cfmd  # noqa: F401

@@ -5,4 +5,4 @@ official (the authors' released generator weights), method (``cfmd-gan``), data 
 triples), training (trainer ``cfmd``).
 """
 
-from . import method  # noqa: F401
+from . import method, training  # noqa: F401
