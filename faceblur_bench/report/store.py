@@ -126,15 +126,15 @@ def load_summaries(path: str | Path, split: str | None = None,
 
 
 def latest_runs(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One run per (split, method, options, checkpoint): complete before incomplete, then newest.
+    """One run per (split, method, options, checkpoint, protocol): complete before incomplete, then newest.
 
     Re-running on regenerated data (a new split fingerprint) makes a new run directory; tables
     and the leaderboard show the current one instead of both.
     """
     best: dict[str, tuple[tuple[bool, str], dict[str, Any]]] = {}
     for s in summaries:
-        key = json.dumps([s.get("split"), s.get("method"), s.get("method_options"), s.get("checkpoint_sha256")],
-                         sort_keys=True, default=str)
+        key = json.dumps([s.get("split"), s.get("method"), s.get("method_options"), s.get("checkpoint_sha256"),
+                          s.get("protocol") or "s2s"], sort_keys=True, default=str)
         rank = (bool(s.get("complete")), str((s.get("provenance") or {}).get("date", "")))
         if key not in best or rank >= best[key][0]:
             best[key] = (rank, s)

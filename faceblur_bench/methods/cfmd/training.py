@@ -66,7 +66,7 @@ class CFMDTask(TrainTask):
     default_preset = P.DEFAULT_PRESET
     inference_modules = ("generator",)
     cli_options: ClassVar[dict[str, CliOption]] = {
-        "frame-order": CliOption("data.frame_order", str, "fmr (train_filelist.txt order) or temporal"),
+        "frame_order": CliOption("data.frame_order", str, "fmr (train_filelist.txt order) or temporal"),
         "crop": CliOption("data.crop", int, "training crop size in pixels (256)"),
     }
     smoke_config = SMOKE
