@@ -207,3 +207,15 @@ def test_no_checkpoint_is_refused_not_random(tmp_path, monkeypatch):
     with pytest.raises(WeightsMissingError, match="needs trained weights"):
         make_method("cfmd-gan").load(None, "cpu")
     assert official.is_official(random_state())
+
+
+def test_untrained_contract_size_and_unknown_options():
+    from faceblur_bench.errors import UnknownNameError
+
+    m = make_method("cfmd-gan")
+    m.init_untrained("cpu")
+    assert m.generator_config.base_channels == 8 and m.num_parameters() < 200_000
+    y = m.restore(torch.rand(2, 3, 16, 20), [{"moment": 0.0}, {"moment": 1.0}])
+    assert y.shape == (2, 3, 16, 20) and float(y.min()) >= 0 and float(y.max()) <= 1
+    with pytest.raises(UnknownNameError, match="did you mean 'moment'"):
+        make_method("cfmd-gan", {"momnet": 0.5})

@@ -54,18 +54,19 @@ class CFMDGAN(Method):
                    "restoring the sharp moment u in [0,1] of a motion-blurred face, from a checkpoint")
     accepts_moment: ClassVar[bool] = True
     #: options giving a small network (contract tests only; the CLI never builds random weights)
-    contract_options: ClassVar[dict] = {"base_channels": 8, "num_res": 1}
+    contract_options: ClassVar[dict] = {"generator": {"base_channels": 8, "num_res": 1}}
 
     def __init__(self, **options: Any):
-        unknown = sorted(set(options) - {"moment", "base_channels", "num_res"})
+        # "generator" only comes from contract_options (the architecture of a real run is read
+        # from its checkpoint)
+        unknown = sorted(set(options) - {"moment", "generator"})
         if unknown:
             import difflib
 
             from ...errors import UnknownNameError
 
-            known = ["moment", "base_channels", "num_res"]
-            raise UnknownNameError("cfmd-gan option", unknown[0], known,
-                                   difflib.get_close_matches(unknown[0], known, n=1))
+            raise UnknownNameError("cfmd-gan option", unknown[0], ["moment"],
+                                   difflib.get_close_matches(unknown[0], ["moment"], n=1))
         super().__init__(**options)
         self.default_moment = _moment_option(options.get("moment", 0.5))
         self.net: CFMDGenerator | None = None
@@ -78,8 +79,7 @@ class CFMDGAN(Method):
 
     def init_untrained(self, device: torch.device | str) -> None:
         """Random weights of the ``contract_options`` size — ONLY for the contract tests."""
-        cfg = GeneratorConfig(base_channels=int(self.options.get("base_channels", 8)),
-                              num_res=int(self.options.get("num_res", 1)))
+        cfg = GeneratorConfig.from_dict(self.options.get("generator") or self.contract_options["generator"])
         self.device = torch.device(device)
         self.net = CFMDGenerator(cfg).to(self.device).eval()
         self.generator_config = cfg
