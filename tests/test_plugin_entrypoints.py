@@ -87,3 +87,42 @@ def test_plugin_runs_end_to_end(plugin_env, tmp_path):
         y = torch.round(m.restore(x) * 255).clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
         ref = np.asarray(Image.open(root / "sharp" / f"f{i}.png"))
         assert rows[f"f{i}"]["metrics"]["psnr"] == pytest.approx(peak_signal_noise_ratio(ref, y), abs=1e-9)
+
+
+def test_plugin_trainer_trains_resumes_and_runs(plugin_env, tmp_path):
+    """A third-party trainable method: listed by `train --help`, trained, resumed, then run."""
+    r = _cli(["train", "--help"], plugin_env)
+    assert r.returncode == 0 and "residual-cnn" in r.stdout
+    data = tmp_path / "data" / "example-pairs"
+    rng = np.random.default_rng(5)
+    for sub in ("blur", "sharp"):
+        (data / sub).mkdir(parents=True)
+    for i in range(4):
+        sharp = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        Image.fromarray(sharp).save(data / "sharp" / f"f{i}.png")
+        Image.fromarray((sharp * 0.5 + 64).astype(np.uint8)).save(data / "blur" / f"f{i}.png")
+    base = ["train", "residual-cnn", "--data-root", str(data), "--preset", "small", "--no-progress",
+            "--set", "data.num_workers=0", "--batch-size", "1"]
+    full = _cli(base + ["--out", str(tmp_path / "full"), "--epochs", "2"], plugin_env)
+    assert full.returncode == 0, full.stderr + full.stdout
+    half = _cli(base + ["--out", str(tmp_path / "half"), "--epochs", "1"], plugin_env)
+    assert half.returncode == 0, half.stderr
+    again = _cli(["train", "residual-cnn", "--data-root", str(data), "--out", str(tmp_path / "half"),
+                  "--epochs", "2", "--resume", "--no-progress"], plugin_env)
+    assert again.returncode == 0, again.stderr
+    import torch
+
+    a = torch.load(tmp_path / "full" / "checkpoints" / "last.pth", weights_only=True)
+    b = torch.load(tmp_path / "half" / "checkpoints" / "last.pth", weights_only=True)
+    assert a["preset"] == "small" and a["config"]["model"]["width"] == 8 and a["epoch"] == b["epoch"] == 2
+    assert all(torch.equal(a["modules"]["generator"][k], v) for k, v in b["modules"]["generator"].items())
+    typo = _cli(["train", "residual-cnn", "--data-root", str(data), "--out", str(tmp_path / "t"),
+                 "--preset", "smal"], plugin_env)
+    assert typo.returncode == 2 and "did you mean 'small'" in typo.stderr
+    out = tmp_path / "res"
+    r = _cli(["run", "--method", "residual-cnn", "--split", "example-pairs", "--data-root", str(tmp_path / "data"),
+              "--checkpoint", str(tmp_path / "full" / "checkpoints" / "best.pth"), "--metrics", "psnr",
+              "--out", str(out), "--leaderboard", str(tmp_path / "lb.md")], plugin_env)
+    assert r.returncode == 0, r.stderr + r.stdout
+    s = json.loads(next(out.glob("runs/example-pairs/residual-cnn/*/summary.json")).read_text())
+    assert s["counts"]["ok"] == 4
