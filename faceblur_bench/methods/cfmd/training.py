@@ -46,7 +46,7 @@ SMOKE: dict[str, Any] = {
     "model": {"generator": {"base_channels": 8, "num_res": 1},
               "discriminator": {"widths": [8, 8, 16]}},
     "loss": {"lambda_per": 0.0},
-    "data": {"crop": 32, "scale_max": 1.2, "samples_per_epoch": 0, "val_images": 1, "num_workers": 0,
+    "data": {"crop": 32, "scale_max": 1.2, "samples_per_epoch": 4, "val_images": 1, "num_workers": 0,
              "videos": "all-but-test"},
     "log_every": 1,
 }
