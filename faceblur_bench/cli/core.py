@@ -98,14 +98,13 @@ def run(
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
     from .. import engine
+    from ..data.moments import check_protocol
     from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
     from . import out
 
     names = list(method) if method else builtin_baselines()
     metric_names = split_list(metrics) or metric_registry.names()
-    from ..data.moments import check_protocol
-
     for n in names:  # unknown names and methods unfit for the protocol fail before any work starts
         check_protocol(protocol, n, method_registry.get(n).accepts_moment)
     for n in metric_names:
