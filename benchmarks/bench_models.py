@@ -7,6 +7,8 @@ CA feature discriminator width 64):
 
 - inference: ``restore()``-equivalent generator forward at batch 1 and 16, fp32 and bf16
   autocast (median of timed repeats after warm-up; CUDA synchronised);
+- Yun et al.'s generator at 32x32 -> 256x256 (``--only yun``), batch 1 and 16, fp32 and bf16;
+- CFMD-GAN's generator G(b, u) at 256x256 and 128x128 (``--only cfmd``), batch 1 and 16, fp32 and bf16;
 - training: one full SAPPGAN (S5) and DFPGnet (B6) step — generator forward, discriminator
   step, generator step with VGGFace features — in images/s at batch 16 (fp32 and bf16 autocast).
 
@@ -64,8 +66,9 @@ def time_it(fn, dev: torch.device, warmup: int, repeats: int) -> list[float]:
     return out
 
 
-def _inference_case(g: torch.nn.Module, dev: torch.device, bs: int, bf16: bool, quick: bool) -> dict:
-    x = torch.rand(bs, 3, 128, 128, device=dev) * 2 - 1
+def _inference_case(g: torch.nn.Module, dev: torch.device, bs: int, bf16: bool, quick: bool,
+                    size: int = 128, label: str = "inference") -> dict:
+    x = torch.rand(bs, 3, size, size, device=dev) * 2 - 1
 
     @torch.no_grad()
     def run() -> None:
@@ -76,7 +79,7 @@ def _inference_case(g: torch.nn.Module, dev: torch.device, bs: int, bf16: bool, 
     med = statistics.median(time_it(run, dev, warmup=1 if dev.type == "cpu" else 5, repeats=reps))
     row = {"batch": bs, "dtype": "bf16-autocast" if bf16 else "fp32", "median_s_per_batch": round(med, 5),
            "ms_per_image": round(1000 * med / bs, 3), "repeats": reps}
-    print(f"inference bs={bs:2d} {row['dtype']:14s} {med * 1000:9.2f} ms/batch {row['ms_per_image']:8.2f} ms/image",
+    print(f"{label} bs={bs:2d} {row['dtype']:14s} {med * 1000:9.2f} ms/batch {row['ms_per_image']:8.2f} ms/image",
           flush=True)
     return row
 
@@ -84,6 +87,15 @@ def _inference_case(g: torch.nn.Module, dev: torch.device, bs: int, bf16: bool, 
 def bench_inference(dev: torch.device, quick: bool) -> list[dict]:
     g = DFPGGenerator(GeneratorConfig()).to(dev).eval()
     return [_inference_case(g, dev, bs, bf16, quick) for bs in (1, 16) for bf16 in (False, True)]
+
+
+def bench_yun(dev: torch.device, quick: bool) -> list[dict]:
+    """Yun et al.'s generator (58.3 M) at its 32x32 input -> 256x256 output."""
+    from faceblur_bench.methods.yun.networks import YunGenerator
+
+    g = YunGenerator().to(dev).eval()
+    return [_inference_case(g, dev, bs, bf16, quick, size=32, label="yun 32->256")
+            for bs in (1, 16) for bf16 in (False, True)]
 
 
 def _training_case(method: str, dev: torch.device, bs: int, quick: bool, loader) -> list[dict]:
@@ -157,7 +169,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     ap.add_argument("--quick", action="store_true", help="fewer repeats (and batch 2 for CPU training)")
-    ap.add_argument("--only", choices=("inference", "training", "cfmd"), default=None, help="run one part only")
+    ap.add_argument("--only", choices=("inference", "training", "yun", "cfmd"), default=None, help="run one part only")
     ap.add_argument("--out", default=None, help="JSON output path (default benchmarks/results/models_<device>.json)")
     args = ap.parse_args()
     dev = torch.device(args.device)
@@ -176,6 +188,9 @@ def main() -> None:
 
     if args.only in (None, "inference"):
         result["inference"] = bench_inference(dev, args.quick)
+        save()
+    if args.only in (None, "yun"):
+        result["yun_inference"] = bench_yun(dev, args.quick)
         save()
     if args.only in (None, "training"):
         with tempfile.TemporaryDirectory() as tmp:

@@ -27,6 +27,7 @@ import torch
 from . import __version__
 from .data import moments
 from .data.base import Sample, Split
+from .devices import resolve_device  # noqa: F401  (part of the engine's API)
 from .errors import (
     DataLayoutError,
     FaceblurError,
@@ -43,27 +44,18 @@ from .metrics.base import Batch, Metric, MetricContext, nan_mean_std
 from .registry import methods as method_registry
 from .registry import metrics as metric_registry
 from .registry import splits as split_registry
-from .results import SCHEMA, RunStore, read_features, read_rows, run_key, split_slug
+from .results import SCHEMA, RunStore, image_path, read_features, read_rows, run_key, split_parts
+from .results import run_dir as results_run_dir
 
 DEFAULT_METRICS = ("psnr", "ssim")
 
 
 # -- resolution of names ---------------------------------------------------------------------------
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda requested but no CUDA device is available",
-                         "use --device cpu or --device auto")
-    return dev
-
-
 def open_split(name: str, data_root: str | Path | None = None, allow_partial: bool = False) -> Split:
     """``name`` is ``split`` or ``split/subset`` (e.g. ``mspl-center/ffhq``)."""
-    base, _, subset = name.partition("/")
+    base, subset = split_parts(name)
     cls = split_registry.get(base)
-    return cls(data_root=data_root, subset=subset or None, allow_partial=allow_partial)
+    return cls(data_root=data_root, subset=subset, allow_partial=allow_partial)
 
 
 def make_method(name: str, options: dict[str, Any] | None = None) -> Method:
@@ -71,11 +63,18 @@ def make_method(name: str, options: dict[str, Any] | None = None) -> Method:
     return cls(**(options or {}))
 
 
-def available_metric_names() -> list[str]:
-    return metric_registry.names()
+def builtin_baselines() -> list[str]:
+    """The default methods of ``run``: every method this distribution registers through an entry
+    point that needs no options (``folder`` needs a directory, so it is left out)."""
+    from importlib.metadata import entry_points
+
+    names = []
+    for ep in entry_points(group="faceblur_bench.methods"):
+        if ep.dist is not None and ep.dist.name == "faceblur-bench" and ep.name != "folder":
+            names.append(ep.name)
+    return sorted(names)
 
 
-# -- validation of a method's output ------------------------------------------------------------------
 def check_output(out: Any, expected_shape: tuple[int, ...]) -> tuple[torch.Tensor, list[str | None]]:
     """Validate ``restore()`` output; return (float32 tensor clamped to [0,1], per-image reason).
 
@@ -211,10 +210,10 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     if cfg.protocol != "s2s":  # s2s run keys stay as they were
         ident["protocol"] = cfg.protocol
     key = run_key(ident)
-    run_dir = Path(cfg.results_dir) / "runs" / split_slug(split.full_name) / _safe(method_name) / key
+    run_dir = results_run_dir(cfg.results_dir, split.full_name, method_name, key)
 
     ctx = MetricContext(device=device, split=split, weights_overrides=cfg.weights_overrides)
-    states = _setup_metrics(cfg.metrics, split, ctx, cfg.strict)
+    states = _setup_metrics(cfg.metrics, split, ctx, cfg.strict, scale=method.scale)
     live = [st for st in states if st.status == "ok"]
     need_reference = split.has_reference
 
@@ -270,7 +269,10 @@ def measure_method_runtime(method: Method, device: torch.device, repeats: int = 
     from .metrics.runtime import measure_runtime
 
     dtypes = ("fp32", "bf16") if device.type == "cuda" else ("fp32",)
-    info = measure_runtime(method, device, batches=(1, 16), dtypes=dtypes, repeats=repeats,
+    # SR methods are timed at their input size for a 256x256 output (Yun et al.: 32x32)
+    size = 128 if method.scale == 1 else 256 // method.scale
+    info = measure_runtime(method, device, sizes=((size, size),), batches=(1, 16), dtypes=dtypes,
+                           repeats=repeats,
                            warmup=max(1, min(10, repeats // 5)))
     first = next((r for r in info["results"] if r["batch"] == 1 and r["dtype"] == "fp32" and "median_ms" in r), None)
     info["per_image_s"] = None if first is None else first["per_image_ms"] / 1000.0
@@ -310,21 +312,22 @@ def split_fingerprint(split: Split, samples: list[Sample]) -> str:
     return current
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)
-
-
 def _decode_batch(samples: list[Sample], need_reference: bool) -> list[Decoded]:
     return [_decode(s, need_reference) for s in samples]
 
 
-def _setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, strict: bool) -> list[MetricState]:
+def _setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, strict: bool,
+                   scale: int = 1) -> list[MetricState]:
     states = []
     for name in names:
         cls = metric_registry.get(name)
         st = MetricState(cls())
         if cls.needs_reference and not split.has_reference:
             st.status, st.reason = "not-applicable", f"{split.full_name} has no ground truth"
+        elif getattr(cls, "needs_blurred", False) and scale != 1:
+            st.status, st.reason = "not-applicable", (
+                f"{name} compares the output with the same-size blurred input; the method "
+                f"changes the size (x{scale})")
         else:
             try:
                 st.metric.setup(ctx)
@@ -406,9 +409,8 @@ def _process_batch(decoded: list[Decoded], method: Method, live: list[MetricStat
             except Exception as exc:  # a metric bug must not lose the batch
                 errors[m.name] = f"{type(exc).__name__}: {_first_line(str(exc))}"
         if cfg.save_images:
-            img_dir = store.dir / "images"
             for d in group:
-                write_png(img_dir / f"{_safe(d.sample.id)}.png", d.restored.permute(1, 2, 0).cpu().numpy())
+                write_png(image_path(store.dir, d.sample.id), d.restored.permute(1, 2, 0).cpu().numpy())
         for j, d in enumerate(group):
             row = {"id": d.sample.id, "status": "ok", "reason": None,
                    "metrics": {k: float(v[j]) for k, v in values.items()},

@@ -39,7 +39,50 @@ SCHEMA = 1
 
 
 def split_slug(split_full_name: str) -> str:
+    """Folder name of a split under ``runs/``: ``mspl-center/ffhq`` -> ``mspl-center__ffhq``."""
     return split_full_name.replace("/", "__")
+
+
+def split_parts(split_full_name: str) -> tuple[str, str | None]:
+    """``"mspl-center/ffhq"`` -> ``("mspl-center", "ffhq")``; ``"demo"`` -> ``("demo", None)``."""
+    name, _, subset = str(split_full_name).partition("/")
+    return name, subset or None
+
+
+def config_key(summary: dict[str, Any]) -> tuple[str, str, str, str]:
+    """What makes two stored runs "the same method configuration": ``(method, checkpoint
+    identity, options, protocol)`` — the checkpoint's sha256 (its path when no hash was
+    recorded), the method options as sorted JSON and the evaluation protocol (``s2s`` unless the
+    run was single-to-video). The leaderboard, the tables, ``check`` and ``figure`` all pair
+    and pick runs with this key (plus the split)."""
+    ck = summary.get("checkpoint_sha256") or summary.get("checkpoint") or ""
+    return (str(summary.get("method")), str(ck),
+            json.dumps(summary.get("method_options") or {}, sort_keys=True, default=str),
+            str(summary.get("protocol") or "s2s"))
+
+
+def run_dir(results_dir: str | Path, split_full_name: str, method: str, key: str) -> Path:
+    """Where a run lives: ``<results>/runs/<split-slug>/<method>/<run_key>/``."""
+    safe_method = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in method)
+    return Path(results_dir) / "runs" / split_slug(split_full_name) / safe_method / key
+
+
+def image_name(sample_id: str) -> str:
+    """File name of a sample's saved restoration, injective over ids.
+
+    Ids made only of ``[A-Za-z0-9-_.+]`` are kept as they are; any other id is escaped (other
+    characters -> ``_``) and gets ``~`` plus 12 hex digits of its sha256 — ``~`` never occurs in a
+    kept id, so ``a b`` and ``a_b`` (or ``celeba/001`` and ``celeba_001``) never share a file.
+    """
+    safe = "".join(c if c.isalnum() and c.isascii() or c in "-_.+" else "_" for c in sample_id)
+    if safe != sample_id or safe in ("", ".", ".."):
+        safe += "~" + hashlib.sha256(sample_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return safe + ".png"
+
+
+def image_path(run_dir: str | Path, sample_id: str) -> Path:
+    """``<run_dir>/images/<image_name(id)>`` (written by ``run --save-images``, read by ``figure``)."""
+    return Path(run_dir) / "images" / image_name(sample_id)
 
 
 def run_key(identity: dict[str, Any]) -> str:
@@ -182,10 +225,6 @@ class RunStore:
             os.fsync(f.fileno())
         crash_point("features-write")
         os.replace(tmp, path)
-
-    def read_features(self, metric: str, ids: list[str]) -> np.ndarray | None:
-        """Features of ``ids`` in that order (None when any id has no stored state)."""
-        return read_features(self.dir, metric, ids)
 
     def write_summary(self, summary: dict) -> None:
         atomic_write_json(self.summary_path, summary)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError, WeightsIntegrityError, WeightsMissingError
+from .files import cache_dir, sha256_file, user_cache_root
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,7 @@ def torch_home() -> Path:
     env = os.environ.get("TORCH_HOME")
     if env:
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-    return Path(xdg) / "torch"
+    return user_cache_root() / "torch"
 
 
 def insightface_root() -> Path:
@@ -107,8 +107,7 @@ def insightface_root() -> Path:
 
 
 def faceblur_cache() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-    return Path(xdg) / "faceblur_bench" / "weights"
+    return cache_dir("weights")
 
 
 def upstream_dir(wf: WeightFile) -> Path:
@@ -140,19 +139,7 @@ def candidates(wf: WeightFile, overrides: dict[str, str] | None = None) -> list[
     return out
 
 
-_VERIFIED: dict[tuple[str, int, int], str] = {}
-
-
-def sha256_of(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _VERIFIED:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _VERIFIED[key] = h.hexdigest()
-    return _VERIFIED[key]
+sha256_of = sha256_file  # the name this module's callers use
 
 
 def check(wf: WeightFile, path: Path) -> None:
@@ -359,6 +346,16 @@ register(WeightFile(
     cache="torch-hub",
     description="torchvision VGG16 ImageNet weights (LPIPS 'vgg' backbone)",
     used_by=(),
+))
+register(WeightFile(
+    name="vgg19",
+    filename="vgg19-dcbb9e9d.pth",
+    url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    sha256=None,
+    sha256_prefix="dcbb9e9d",
+    cache="torch-hub",
+    description="torchvision VGG19 ImageNet weights (Yun et al. perceptual loss)",
+    used_by=("Yun et al. training (VGG-19 perceptual loss)",),
 ))
 register(WeightFile(
     name="fid-inception",

@@ -49,7 +49,7 @@ def test_method_restores_a_batch_with_the_right_shape_and_range(name, demo_data_
         pytest.skip(f"{name} restores nothing itself: it reads another codebase's files (tested in test_engine)")
     cls = methods.get(name)
     m = cls()
-    m.init_untrained("cpu")
+    m.init_untrained("cpu", tiny=True)
     blurred, _, samples = _faces(demo_data_root, 2)
     x = blurred.float() / 255.0
     k = np.zeros((13, 13))

@@ -27,29 +27,6 @@ def _parse_size(text: str) -> tuple[int, int]:
     return size
 
 
-def load_untrained(m, dev) -> None:
-    """Give a learned method its randomly initialised network on ``dev`` (timing only).
-
-    Supports :class:`TorchMethod` (``m.net`` built in ``__init__``) and the DFPGnet family
-    (generator in its paper configuration). Other methods raise :class:`UsageError`.
-    """
-    from ..methods.base import Method, TorchMethod
-
-    if isinstance(m, TorchMethod):
-        Method.load(m, None, dev)  # records the device only
-        m.net.to(dev).eval()
-        return
-    paper = getattr(type(m), "paper_generator", None)
-    if paper is not None:
-        from ..methods.dfpg.model import DFPGGenerator
-
-        Method.load(m, None, dev)
-        m.net = DFPGGenerator(paper).to(dev).eval()
-        return
-    raise UsageError(f"--untrained: {m.name} has no network this command can initialise",
-                     "pass --checkpoint instead (or drop --untrained for non-learned methods)")
-
-
 def runtime(
     method: str = typer.Option(..., "--method", "-m", help="Method name (see `faceblur-bench methods`)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
@@ -67,7 +44,7 @@ def runtime(
     from .. import engine
     from ..metrics.runtime import DTYPES, measure_runtime
     from . import console, out
-    from .core import parse_kv
+    from .common import parse_kv
 
     dtypes = list(dtype) if dtype else list(DTYPES)
     for d in dtypes:
@@ -82,7 +59,10 @@ def runtime(
     if untrained:
         if checkpoint is not None:
             raise UsageError("--untrained and --checkpoint exclude each other", "drop one of them")
-        load_untrained(m, dev)
+        if m.num_parameters() is None:
+            raise UsageError(f"--untrained: {m.name} has no network to initialise",
+                             "drop --untrained for non-learned methods")
+        m.init_untrained(dev)
     else:
         m.load(checkpoint, dev)
     with console.status("timing…") as status:

@@ -2,67 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
-from ..errors import FaceblurError, UsageError
-
-
-def parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
-    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (numbers, true/false parsed)."""
-    outd: dict[str, Any] = {}
-    for it in items or []:
-        if "=" not in it:
-            raise UsageError(f"{what} {it!r} is not KEY=VALUE", f"write it as {what} key=value")
-        k, v = it.split("=", 1)
-        outd[k.strip()] = _parse_value(v.strip())
-    return outd
-
-
-def _parse_value(v: str) -> Any:
-    if v.lower() in ("true", "false"):
-        return v.lower() == "true"
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return v
-
-
-def split_list(values: list[str] | None) -> list[str]:
-    """Accept ``--metrics a,b --metrics c`` -> ``[a, b, c]``."""
-    outl: list[str] = []
-    for v in values or []:
-        outl.extend(x.strip() for x in v.split(",") if x.strip())
-    return outl
-
-
-class RichProgress:
-    """Adapter from the engine's progress protocol to a rich progress bar with ETA."""
-
-    def __init__(self, progress: Progress):
-        self.p = progress
-        self.task = None
-
-    def start(self, total: int, done: int, description: str) -> None:
-        self.task = self.p.add_task(description, total=total, completed=done)
-
-    def advance(self, n: int) -> None:
-        self.p.advance(self.task, n)
-
-
-def make_progress() -> Progress:
-    from . import console
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
-                    transient=False)
+from ..errors import FaceblurError
+from .common import (
+    JSON_OPT,
+    RichProgress,
+    make_progress,
+    parse_kv,
+    parse_weight_overrides,
+    print_plain,
+    print_records,
+    split_list,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -91,7 +46,7 @@ def run(
     leaderboard: Path = typer.Option(Path("leaderboard.md"), "--leaderboard", help="Leaderboard file to regenerate."),
     wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another run holding the same results directory."),
     seed: int = typer.Option(0, "--seed", help="Random seed (recorded in the summary)."),
-    runtime: bool = typer.Option(False, "--runtime", help="Also time restore() at 128x128, batch 1 and 16 (fp32; bf16 on CUDA): CUDA events or perf_counter, median of --runtime-repeats calls."),
+    runtime: bool = typer.Option(False, "--runtime", help="Also time restore() at 128x128 (SR methods: 256/scale, e.g. 32x32 for x8), batch 1 and 16 (fp32; bf16 on CUDA): CUDA events or perf_counter, median of --runtime-repeats calls."),
     runtime_repeats: int = typer.Option(50, "--runtime-repeats", min=1, help="Timed calls per runtime configuration."),
     protocol: str = typer.Option("s2s", "--protocol", help="s2s: one output per blurred image vs. its ground truth; "
                                  "s2v (300vw): n outputs at u_k = k/(n-1), output k vs. sharp frame k (continuous methods)."),
@@ -101,16 +56,15 @@ def run(
     from ..data.moments import check_protocol
     from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
-    from . import out
 
-    names = list(method) if method else builtin_baselines()
+    names = list(method) if method else engine.builtin_baselines()
     metric_names = split_list(metrics) or metric_registry.names()
     for n in names:  # unknown names and methods unfit for the protocol fail before any work starts
         check_protocol(protocol, n, method_registry.get(n).accepts_moment)
     for n in metric_names:
         metric_registry.get(n)
     opts = parse_kv(option, "--option")
-    overrides = {k: str(v) for k, v in parse_kv(weights, "--weights").items()}
+    overrides = parse_weight_overrides(weights)
     summaries = []
     with make_progress() as prog:
         for name in names:
@@ -121,7 +75,9 @@ def run(
                 limit=limit, seed=seed, wait=wait, runtime=runtime, runtime_repeats=runtime_repeats,
                 protocol=protocol)
             summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
-    md = publish_results(summaries, split, out_dir, leaderboard)
+    from ..report.leaderboard import publish_split
+
+    md = publish_split(summaries[0]["split"], out_dir, leaderboard, fallback=summaries)
     print_plain(md)
     failed = sum(s["counts"]["failed"] for s in summaries)
     if failed:
@@ -129,31 +85,6 @@ def run(
 
         console.print(f"[yellow]{failed} image(s) failed[/] — reasons are in the rows of each run "
                       f"(see the 'failures' field of summary.json)")
-
-
-def publish_results(summaries: list[dict], split: str, out_dir: Path, leaderboard: Path) -> str:
-    """Markdown table of this split's stored runs -> ``<out>/<split>.md``; regenerate the leaderboard."""
-    from ..report.leaderboard import write_leaderboard
-    from ..report.tables import summary_table
-    from ..report.store import latest_runs, load_summaries
-    from ..results import atomic_write_text, split_slug
-
-    runs = latest_runs(load_summaries(out_dir, split=summaries[0]["split"])) or summaries
-    md = summary_table(runs, fmt="md")
-    atomic_write_text(Path(out_dir) / f"{split_slug(summaries[0]['split'])}.md", md)
-    write_leaderboard(out_dir, leaderboard)
-    return md
-
-
-def builtin_baselines() -> list[str]:
-    """Every method registered through an entry point of this distribution that needs no options."""
-    from importlib.metadata import entry_points
-
-    names = []
-    for ep in entry_points(group="faceblur_bench.methods"):
-        if ep.dist is not None and ep.dist.name == "faceblur-bench" and ep.name != "folder":
-            names.append(ep.name)
-    return sorted(names)
 
 
 def score(
@@ -174,7 +105,6 @@ def score(
     from ..data.folders import PairedFolders
     from ..registry import metrics as metric_registry
     from ..report import tables
-    from . import out
 
     metric_names = split_list(metrics) or ["psnr", "ssim"]
     for n in metric_names:
@@ -187,7 +117,7 @@ def score(
     try:
         cfg = engine.RunConfig(method="blurred", split=split, metrics=metric_names, results_dir=out_dir,
                                device=device, batch_size=batch_size,
-                               weights_overrides={k: str(v) for k, v in parse_kv(weights, "--weights").items()})
+                               weights_overrides=parse_weight_overrides(weights))
         with make_progress() as prog:
             summary = engine.evaluate(cfg, progress=RichProgress(prog))
         summary["method"] = "score"
@@ -202,23 +132,6 @@ def score(
             tmp.cleanup()
 
 
-JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def _print_records(records: list[dict], columns: list[str], title: str, as_json: bool) -> None:
-    from . import out
-
-    if as_json:
-        out.print_json(dump_json(records))
-        return
-    t = Table(title=title)
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    for r in records:
-        t.add_row(*["–" if r.get(c) is None else str(r.get(c)) for c in columns])
-    out.print(t)
-
-
 def list_methods(as_json: bool = JSON_OPT) -> None:
     """List registered methods with a one-line description and parameter count."""
     from ..registry import methods as method_registry
@@ -231,9 +144,10 @@ def list_methods(as_json: bool = JSON_OPT) -> None:
             params = None if n is None else round(n / 1e6, 3)
         except FaceblurError:
             pass
-        records.append({"name": name, "params_M": params, "description": getattr(cls, "description", ""),
+        records.append({"name": name, "params_M": params, "scale": getattr(cls, "scale", 1),
+                        "description": getattr(cls, "description", ""),
                         "origin": method_registry.origin(name)})
-    _print_records(records, ["name", "params_M", "description", "origin"], "methods", as_json)
+    print_records(records, ["name", "params_M", "scale", "description", "origin"], "methods", as_json)
 
 
 def list_splits(
@@ -242,20 +156,19 @@ def list_splits(
     as_json: bool = JSON_OPT,
 ) -> None:
     """List splits: found or not, where it looked, sample count, expected layout when missing."""
+    from ..data.base import default_data_root
     from ..data.status import split_status
     from . import out
 
-    from ..data.base import default_data_root
-
     records = split_status(data_root)
     if as_json:
-        _print_records(records, [], "splits", True)
+        print_records(records, [], "splits", True)
     else:
         root = str(Path(data_root).expanduser() if data_root else default_data_root())
         shown = [{**r, "found": "yes" if r["found"] else "no",
                   "where": r["where"].replace(root + "/", "").replace(" | " + root + "/", " | ")}
                  for r in records]
-        _print_records(shown, ["name", "found", "samples", "where", "description"], f"splits under {root}", False)
+        print_records(shown, ["name", "found", "samples", "where", "description"], f"splits under {root}", False)
     if layouts and not as_json:
         for st in records:
             if not st["found"] and st.get("layout"):
@@ -269,16 +182,4 @@ def list_metrics(as_json: bool = JSON_OPT) -> None:
     records = [{"name": name, "better": cls.arrow(), "family": cls.family, "kind": cls.kind,
                 "weights": ", ".join(cls.weights) or None, "protocol": cls.protocol}
                for name, cls in metric_registry.items()]
-    _print_records(records, ["name", "better", "family", "kind", "weights", "protocol"], "metrics", as_json)
-
-
-def print_plain(text: str) -> None:
-    """Markdown goes to stdout unwrapped and unstyled, ready to paste or pipe."""
-    import sys
-
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
-
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str)
+    print_records(records, ["name", "better", "family", "kind", "weights", "protocol"], "metrics", as_json)

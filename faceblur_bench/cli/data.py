@@ -20,10 +20,10 @@ def status(data_root: Optional[Path] = DATA_ROOT_OPT,
     """Every split: found or not, where it looked, sample count, expected layout when missing."""
     from ..data.status import split_status
     from . import out
-    from .core import _print_records
+    from .common import print_records
 
     records = split_status(data_root)
-    _print_records(records, ["name", "found", "samples", "partial", "where", "error"], "splits", as_json)
+    print_records(records, ["name", "found", "samples", "partial", "where", "error"], "splits", as_json)
     if not as_json:
         for r in records:
             if not r["found"] and r["layout"] and r["name"] != "demo":
@@ -48,7 +48,7 @@ def verify_cmd(
     from ..data.manifest import verify
     from ..engine import open_split
     from . import console, out
-    from .core import dump_json
+    from .common import dump_json
 
     sp = open_split(split, data_root, allow_partial=allow_partial)
     with Progress(console=console, transient=True) as prog:
@@ -120,7 +120,7 @@ def make_split_cmd(
     """Synthesise a test split from your own faces in exactly the layout the loaders read."""
     from ..data.synth import make_split
     from . import out
-    from .core import make_progress
+    from .common import make_progress
 
     nz: str | float | None = noise
     if noise is not None:

@@ -86,7 +86,9 @@ def table(
         return
     assert split is not None
     summaries = store.load_summaries(results, split=split, methods=meths)
-    name, _, subset = split.partition("/")
+    from ..results import split_parts
+
+    name, subset = split_parts(split)
     pub_rows = []
     ms = _split_csv(metrics) or None
     if not summaries and (no_published or not published.rows_for_split(name, subset or None, ms or [])):

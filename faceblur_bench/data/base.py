@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import DataNotFoundError
+from ..files import cache_dir
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def default_data_root() -> Path:
     env = os.environ.get("FACEBLUR_DATA")
     if env:
         return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "faceblur_bench" / "data"
+    return cache_dir("data")
 
 
 class Split(ABC):
@@ -74,8 +75,9 @@ class Split(ABC):
                  allow_partial: bool = False):
         self.data_root = Path(data_root).expanduser() if data_root else default_data_root()
         if subset is not None and self.subsets and subset not in self.subsets:
-            from ..errors import UnknownNameError
             import difflib
+
+            from ..errors import UnknownNameError
 
             raise UnknownNameError(
                 f"subset of {self.name}", subset, list(self.subsets),
@@ -135,11 +137,3 @@ class Split(ABC):
             h.update(json.dumps(parts).encode())
         return h.hexdigest()
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "split": self.full_name,
-            "description": self.description,
-            "data_root": str(self.data_root),
-            "has_reference": self.has_reference,
-            "scale": self.scale,
-        }

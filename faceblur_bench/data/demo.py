@@ -35,7 +35,6 @@ same seed and the same package versions reproduces every file byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -46,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataLayoutError, DataNotFoundError
+from ..files import sha256_file
 from ..imageio import read_image, write_png
 from ..registry import splits
 from .base import Sample, Split
@@ -65,8 +65,7 @@ INSIGHTFACE_PHOTOS = ("t1.jpg", "Tom_Hanks_54745.png", "mask_black.jpg", "mask_b
 SKIMAGE_PHOTOS = ("astronaut", "camera")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+_sha256 = sha256_file
 
 
 def find_sources() -> tuple[list[tuple[str, str, np.ndarray]], list[str]]:

@@ -26,18 +26,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import DataLayoutError
+from ..files import cache_dir, sha256_file
 from .base import Sample, Split
 from .layout import safe_join
 
 MANIFEST_VERSION = 1
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+_sha256 = sha256_file
 
 
 def _rel(data_root: Path, p: Path) -> str:
@@ -75,9 +71,8 @@ def manifest_dir(data_root: Path) -> Path:
         return local
     if data_root.is_dir() and os.access(data_root, os.W_OK):
         return local
-    cache = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "faceblur_bench"
     key = hashlib.sha256(str(data_root.resolve()).encode()).hexdigest()[:12]
-    return cache / "manifests" / key
+    return cache_dir("manifests", key)
 
 
 def manifest_path(split: Split) -> Path:

@@ -39,9 +39,16 @@ import torch
 
 from ..errors import DataLayoutError, UsageError
 from ..imageio import IMAGE_SUFFIXES, read_image, write_png
+from .degrade import (
+    NOISE_PRESETS,
+    ROTATE_CROP_DEFAULTS,
+    blur_all_pairs,
+    gaussian_noise,
+    noise_sigma,
+    quantize_uint8,
+    random_rotate_crop,
+)
 from .direct import DirectBlur, direct_ok
-from .degrade import (NOISE_PRESETS, ROTATE_CROP_DEFAULTS, blur_all_pairs, gaussian_noise, noise_sigma,
-                      quantize_uint8, random_rotate_crop)
 from .kernels import KERNEL_SIZES, kernel_bank
 from .layout import MADE_MANIFEST
 from .mspl import MSPL_SUBSETS

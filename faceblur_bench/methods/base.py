@@ -8,13 +8,15 @@ for continuous deblurring) arrives through ``meta``.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import torch
 from torch import nn
+
+from ..files import sha256_file
+from ..nets.loading import read_state_dict
 
 
 class Method(ABC):
@@ -42,11 +44,14 @@ class Method(ABC):
         self.device = torch.device(device)
         self.checkpoint = Path(checkpoint) if checkpoint else None
 
-    def init_untrained(self, device: torch.device | str) -> None:
-        """Ready the method with untrained (random) weights of :attr:`contract_options`' size.
+    def init_untrained(self, device: torch.device | str, *, tiny: bool = False) -> None:
+        """Ready the method with untrained (random) weights: the paper-size network, or with
+        ``tiny`` the small one of :attr:`contract_options`.
 
-        Only the contract tests call this (shape / range checks); the CLI never does, so no
-        number is ever computed with random weights. Default: :meth:`load` without a checkpoint.
+        For timing (``faceblur-bench runtime --untrained``) and the contract tests' shape / range
+        checks only: ``run`` never calls it, so no score is ever computed with random weights.
+        Default (methods without a network, or whose network ``__init__`` builds): :meth:`load`
+        without a checkpoint.
         """
         self.load(None, device)
 
@@ -83,27 +88,18 @@ class TorchMethod(Method):
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
         super().load(checkpoint, device)
         if checkpoint is not None:
-            from ..errors import WeightsIntegrityError
+            from ..errors import UsageError, WeightsIntegrityError
 
+            if not Path(checkpoint).is_file():
+                raise UsageError(f"checkpoint {checkpoint} does not exist", "check the --checkpoint path")
+            state = read_state_dict(checkpoint, wrapper_key="model")
             try:
-                state = torch.load(Path(checkpoint), map_location="cpu", weights_only=True)
-                if isinstance(state, dict) and "model" in state:
-                    state = state["model"]
                 self.net.load_state_dict(state)
-            except FileNotFoundError:
-                raise WeightsIntegrityError(f"checkpoint {checkpoint} does not exist", "check --checkpoint") from None
-            except Exception as exc:  # unpickling refused (code inside), wrong keys, damaged file
+            except RuntimeError as exc:  # wrong keys or shapes
                 raise WeightsIntegrityError(
-                    f"cannot load checkpoint {checkpoint} for {self.name or type(self).__name__}: "
-                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                    "checkpoints are read with torch.load(weights_only=True) and must hold a state dict "
-                    "(optionally under 'model') of this method's network") from None
+                    f"checkpoint {checkpoint} does not fit {self.name or type(self).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}",
+                    "pass a state dict (optionally under 'model') of this method's network") from None
         self.net.to(self.device).eval()
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()

@@ -1,9 +1,19 @@
 """Imports every built-in (paper) method package so that each registers its method and trainer.
 
-A new method package adds one line here; its ``__init__`` imports its ``method`` and
-``training`` modules, whose decorators fill ``registry.methods`` and ``registry.trainers``.
+A new method package adds one line to :data:`PACKAGES`; its ``__init__`` imports its
+``method`` and ``training`` modules, whose decorators fill ``registry.methods`` and
+``registry.trainers``.
 """
 
-from . import cfmd  # noqa: F401
-from . import dfpg  # noqa: F401
-from . import sappgan  # noqa: F401
+from importlib import import_module
+
+PACKAGES = (
+    "cfmd",
+    "dfpg",
+    "mspl",
+    "sappgan",
+    "yun",
+)
+
+for _package in PACKAGES:
+    import_module(f"{__package__}.{_package}")

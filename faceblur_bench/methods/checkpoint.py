@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
+from ..nets.loading import read_weights_only
 
 FORMAT = "faceblur-bench-train/1"
 LEGACY_FORMAT = "faceblur-bench-gan/1"
@@ -81,7 +82,7 @@ def read(path: str | Path) -> Any:
     if not path.is_file():
         raise UsageError(f"checkpoint {path} not found", "pass the path of a .pth written by `faceblur-bench train`")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return read_weights_only(path)
     except Exception as exc:
         raise UsageError(f"checkpoint {path} cannot be loaded ({type(exc).__name__}: {exc})",
                          "use a checkpoint written by `faceblur-bench train` (weights_only format)") from None

@@ -74,6 +74,9 @@ class Metric:
     weights: ClassVar[tuple[str, ...]] = ()
     #: False for no-reference metrics (usable on real blur without ground truth)
     needs_reference: ClassVar[bool] = True
+    #: True when the metric compares ``batch.blurred`` with the output pixel for pixel (same
+    #: size): "not applicable" for methods that change the size (``Method.scale != 1``)
+    needs_blurred: ClassVar[bool] = False
     #: display name for table headers (defaults to name)
     label: ClassVar[str] = ""
     #: "paper" (as the papers' code computed it) or "standard"

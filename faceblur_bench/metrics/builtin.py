@@ -1,8 +1,16 @@
-"""Imports every built-in metric module so that each registers itself."""
+"""Imports every built-in metric module so that each registers itself (one line per module)."""
 
-from . import pixel  # noqa: F401
-from . import lpips_metric  # noqa: F401
-from . import fid  # noqa: F401
-from . import identity  # noqa: F401
-from . import verification  # noqa: F401
-from . import detection  # noqa: F401
+from importlib import import_module
+
+MODULES = (
+    "pixel",
+    "pixel_yun",
+    "lpips_metric",
+    "fid",
+    "identity",
+    "verification",
+    "detection",
+)
+
+for _module in MODULES:
+    import_module(f"{__package__}.{_module}")

@@ -46,6 +46,8 @@ from torch import nn
 from .. import weights
 from ..data.base import Sample
 from ..errors import UsageError, WeightsIntegrityError
+from ..files import cache_dir
+from ..nets.loading import read_weights_only
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
 
@@ -109,7 +111,7 @@ def build_fid_inception(device: torch.device | str = "cpu",
     path = weights.resolve("fid-inception", overrides)
     entry = weights.get_entry("fid-inception")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_weights_only(path)
         net = fid_inception_architecture()
         net.load_state_dict(state, strict=True)
     except Exception as exc:
@@ -192,8 +194,7 @@ def frechet_distance(feats1: np.ndarray, feats2: np.ndarray) -> float:
 
 
 def fid_stats_dir() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-    return Path(xdg) / "faceblur_bench" / "fid_stats"
+    return cache_dir("fid_stats")
 
 
 def reference_paths(split: Any, samples: Sequence[Sample]) -> list[Path]:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .. import weights
+from ..nets.loading import read_weights_only
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
 
@@ -75,7 +76,7 @@ def build_lpips(net: Literal["alex", "vgg"], device: torch.device | str = "cpu",
 
     path = weights.resolve(_BACKBONE_WEIGHTS[net], overrides)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_weights_only(path)
     except Exception as exc:  # pickle errors, truncated files
         from ..errors import WeightsIntegrityError
 

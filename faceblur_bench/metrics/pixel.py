@@ -36,7 +36,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..registry import metrics
 from .base import Batch, Metric

@@ -12,6 +12,21 @@ from torch import nn
 from ..errors import WeightsIntegrityError
 
 
+def read_weights_only(path: str | Path) -> Any:
+    """The object in a ``.pth`` file, read with ``torch.load(weights_only=True)`` on the CPU.
+
+    The one place a weight or checkpoint file is unpickled: ``weights_only`` refuses any object
+    that would run code. Zip-format files are memory-mapped, so tensors are paged in only as
+    they are used. Raises the underlying exception (callers word the error for their file kind).
+    """
+    try:
+        return torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc) and "zip" not in str(exc).lower():
+            raise
+        return torch.load(Path(path), map_location="cpu", weights_only=True)  # legacy (non-zip) format
+
+
 def read_state_dict(path: str | Path, wrapper_key: str | None = None,
                     strip_prefix: str | None = None) -> dict[str, torch.Tensor]:
     """Read a ``.pth`` file with ``weights_only=True`` and return a flat tensor state dict.
@@ -24,11 +39,12 @@ def read_state_dict(path: str | Path, wrapper_key: str | None = None,
     """
     path = Path(path)
     try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+        obj: Any = read_weights_only(path)
     except Exception as exc:  # pickle errors, truncated files, non-torch files
         raise WeightsIntegrityError(
             f"cannot read weight file {path}: {type(exc).__name__}: {exc}",
-            "the file is damaged or not a PyTorch state dict; download it again "
+            "weight files are read with torch.load(weights_only=True), which refuses code-carrying "
+            "pickles; the file is damaged or not a PyTorch state dict: download it again "
             "(`faceblur-bench weights` lists the sources)",
         ) from None
     if wrapper_key is not None and isinstance(obj, Mapping) and wrapper_key in obj:

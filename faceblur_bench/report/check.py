@@ -21,13 +21,13 @@ Exit codes: 0 within tolerance, 1 regression, 2 unusable input (raised as :class
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..results import config_key
 from .store import ResultsInputError, iter_run_dirs, load_summary, read_rows
 
 
@@ -185,9 +185,8 @@ def _collect(path: Path) -> tuple[bool, list[dict[str, Any]]]:
     return False, runs
 
 
-def _key(s: dict[str, Any]) -> tuple[str, str, str]:
-    return (str(s.get("split")), str(s.get("method")),
-            json.dumps(s.get("method_options") or {}, sort_keys=True))
+def _key(s: dict[str, Any]) -> tuple[str, ...]:
+    return (str(s.get("split")), *config_key(s))
 
 
 def _verdict(base: float | None, cur: float | None, hib: bool, tol: Tolerance) -> tuple[str, str]:

@@ -15,14 +15,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UsageError
-from .store import load_summaries
+from .store import latest_runs, load_summaries
 
 
 def _latest_run_dir(summaries: list[dict[str, Any]], method: str) -> Path | None:
-    runs = [s for s in summaries if s.get("method") == method]
+    """The run of ``method`` the tables show (``latest_runs``: complete first, then newest)."""
+    runs = [s for s in latest_runs(summaries) if s.get("method") == method]
     if not runs:
         return None
-    runs.sort(key=lambda s: str((s.get("provenance") or {}).get("date", "")))
+    runs.sort(key=lambda s: (bool(s.get("complete")), str((s.get("provenance") or {}).get("date", ""))))
     d = runs[-1].get("_run_dir") or runs[-1].get("run_dir")
     return Path(d) if d else None
 
@@ -53,13 +54,14 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
 
     from ..imageio import read_image
     from ..registry import splits
+    from ..results import image_path, split_parts
 
-    name, _, subset = split.partition("/")
+    name, subset = split_parts(split)
     # a partial copy of the split is enough to show the chosen images
-    sp = splits.get(name)(data_root, subset or None, allow_partial=True)
+    sp = splits.get(name)(data_root, subset, allow_partial=True)
     samples = {s.id: s for s in sp.samples()}
     summaries = load_summaries(results_dir, split=split)
-    img_dirs: dict[str, Path] = {}
+    run_dirs: dict[str, Path] = {}
     for m in methods:
         d = _latest_run_dir([s for s in summaries if s.get("split") == sp.full_name
                              and (s.get("protocol") or "s2s") == "s2s"], m)
@@ -70,7 +72,7 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
             raise UsageError(f"run {d} has no saved images",
                              f"re-run `faceblur-bench run -m {m} --split {sp.full_name} "
                              "--save-images` (resumes, only writing images)")
-        img_dirs[m] = d / "images"
+        run_dirs[m] = d
     if ids:
         unknown = [i for i in ids if i not in samples]
         if unknown:
@@ -78,7 +80,7 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                              "ids are the 'id' fields of rows.jsonl")
         chosen = list(ids)
     else:
-        cand = [i for i in samples if all((img_dirs[m] / f"{i}.png").is_file() for m in methods)]
+        cand = [i for i in samples if all(image_path(run_dirs[m], i).is_file() for m in methods)]
         step = max(1, len(cand) // max_images)  # spread over the split, not one face's kernels
         chosen = cand[::step][:max_images]
         if not chosen:
@@ -94,7 +96,7 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
         s = samples[iid]
         panels: list[np.ndarray | None] = [read_image(s.blurred)]
         for m in methods:
-            p = img_dirs[m] / f"{iid}.png"
+            p = image_path(run_dirs[m], iid)
             panels.append(read_image(p) if p.is_file() else None)
         if has_gt:
             panels.append(read_image(s.sharp) if s.sharp is not None else None)
@@ -135,11 +137,6 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
     return out
 
 
-def _image_name(sample_id: str) -> str:
-    """File name the engine gives a saved image (``--save-images``) of ``sample_id``."""
-    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in sample_id) + ".png"
-
-
 def moments_figure(split: str, method: str, out: str | Path, results_dir: str | Path = "results",
                    ids: Sequence[str] | None = None, data_root: str | Path | None = None,
                    max_images: int = 2, dpi: int = 150) -> Path:
@@ -154,9 +151,10 @@ def moments_figure(split: str, method: str, out: str | Path, results_dir: str | 
 
     from ..imageio import read_image
     from ..registry import splits
+    from ..results import image_path, split_parts
 
-    name, _, subset = split.partition("/")
-    sp = splits.get(name)(data_root, subset or None, allow_partial=True)
+    name, subset = split_parts(split)
+    sp = splits.get(name)(data_root, subset, allow_partial=True)
     windows = {s.id: s for s in sp.samples() if len(s.frames) > 1}
     summaries = [s for s in load_summaries(results_dir, split=split)
                  if s.get("split") == sp.full_name and s.get("protocol") == "s2v"]
@@ -164,13 +162,12 @@ def moments_figure(split: str, method: str, out: str | Path, results_dir: str | 
     how = f"run `faceblur-bench run -m {method} --split {sp.full_name} --protocol s2v --save-images`"
     if d is None:
         raise UsageError(f"no single-to-video run of {method!r} on {sp.full_name} under {results_dir}", how)
-    img_dir = d / "images"
-    if not img_dir.is_dir():
+    if not (d / "images").is_dir():
         raise UsageError(f"run {d} has no saved images", how + " (resumes, only writing images)")
 
     def moment_paths(s) -> list[Path]:
         n = len(s.frames)
-        return [img_dir / _image_name(f"{s.id}@k{k}of{n}") for k in range(n)]
+        return [image_path(d, f"{s.id}@k{k}of{n}") for k in range(n)]
 
     if ids:
         unknown = [i for i in ids if i not in windows]
@@ -181,7 +178,7 @@ def moments_figure(split: str, method: str, out: str | Path, results_dir: str | 
     else:
         chosen = [i for i, s in windows.items() if all(p.is_file() for p in moment_paths(s))][:max_images]
         if not chosen:
-            raise UsageError(f"no blurred image of {sp.full_name} has all its moments saved in {img_dir}", how)
+            raise UsageError(f"no blurred image of {sp.full_name} has all its moments saved in {d / 'images'}", how)
     ncols = 1 + max(len(windows[i].frames) for i in chosen)
     fig, axes = plt.subplots(2 * len(chosen), ncols, figsize=(1.6 * ncols, 3.4 * len(chosen)), squeeze=False)
     for ax in axes.flat:

@@ -20,7 +20,6 @@ that metric is used and the footnote says so.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnknownNameError, UsageError
+from ..results import config_key, split_parts
 from . import names, published
 from .published import Entry
 from .render import Cell, Column, Row, Table
@@ -173,20 +173,15 @@ class RunGroup:
         return self._rows[split_full]
 
 
-def _config_key(s: dict[str, Any]) -> tuple[str, str, str]:
-    return (str(s.get("method")), str(s.get("checkpoint_sha256") or s.get("checkpoint") or ""),
-            json.dumps(s.get("method_options") or {}, sort_keys=True))
-
-
 def group_runs(summaries: list[dict[str, Any]]) -> list[RunGroup]:
     """One :class:`RunGroup` per method configuration; the newest run per split wins."""
-    groups: dict[tuple[str, str, str], RunGroup] = {}
+    groups: dict[tuple[str, ...], RunGroup] = {}
     for s in sorted(summaries, key=lambda s: str((s.get("provenance") or {}).get("date", ""))):
-        key = _config_key(s)
+        key = config_key(s)
         g = groups.setdefault(key, RunGroup(label=key[0]))
         g.runs[str(s.get("split"))] = s
     out = list(groups.values())
-    by_label: dict[str, list[tuple[tuple[str, str, str], RunGroup]]] = {}
+    by_label: dict[str, list[tuple[tuple[str, ...], RunGroup]]] = {}
     for k, g in groups.items():
         by_label.setdefault(g.label, []).append((k, g))
     for label, items in by_label.items():
@@ -274,7 +269,7 @@ def _run_for(g: RunGroup, split: str) -> tuple[str | None, list[str]]:
     """Full split name of ``g``'s run for ``split`` (exact), or the subset runs to pool."""
     if split in g.runs:
         return split, []
-    subs = [k for k in g.runs if k.split("/")[0] == split and "/" in k]
+    subs = [k for k in g.runs if split_parts(k)[0] == split and split_parts(k)[1]]
     return None, sorted(subs)
 
 
@@ -376,7 +371,7 @@ def build_layout(layout: Layout, summaries: list[dict[str, Any]], split: str | N
     filters reproduced rows by method name and published rows by harness method.
     """
     if split is not None:
-        base = split.split("/")[0]
+        base, _ = split_parts(split)
         if base not in layout.splits:
             raise UsageError(f"layout {layout.name!r} does not cover split {split!r}",
                              f"use --split {' or '.join(layout.splits)} with this layout, or "

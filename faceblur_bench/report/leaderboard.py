@@ -8,11 +8,10 @@ from scratch each time; nothing in it is edited by hand.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..results import split_parts
 from . import names, published
 from .render import render
 from .store import latest_runs, load_summaries, summary_split
@@ -30,7 +29,7 @@ HEADER = (
 
 
 def _split_sort_key(split: str) -> tuple[int, str]:
-    base = split.split("/")[0]
+    base, _ = split_parts(split)
     order = list(names.SPLITS)
     return (order.index(base) if base in order else len(order), split)
 
@@ -60,8 +59,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
     out.append("")
     for sp in splits:
         runs = sorted(by_split.get(sp, []), key=lambda s: str(s.get("method")))
-        name, subset = (summary_split(runs[0]) if runs else
-                        (sp.split("/")[0], sp.split("/", 1)[1] if "/" in sp else None))
+        name, subset = summary_split(runs[0]) if runs else split_parts(sp)
         metrics = metric_order(runs)
         pub_rows = []
         if include_published:
@@ -116,15 +114,23 @@ def write_leaderboard(results_dir: str | Path = "results", path: str | Path = "l
 
     Returns the Markdown text.
     """
+    from ..results import atomic_write_text
+
     text = build_leaderboard(results_dir, include_published=include_published)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(Path(path), text)
     return text
+
+
+def publish_split(split: str, out_dir: str | Path, leaderboard: str | Path,
+                  fallback: list[dict[str, Any]] | None = None) -> str:
+    """After a run: the Markdown table of ``split``'s stored runs -> ``<out>/<split-slug>.md``, and
+    ``leaderboard`` regenerated from every run under ``out_dir``. Returns the table."""
+    from ..results import atomic_write_text, split_slug
+    from .store import latest_runs, load_summaries
+    from .tables import summary_table
+
+    runs = latest_runs(load_summaries(out_dir, split=split)) or list(fallback or [])
+    md = summary_table(runs, fmt="md")
+    atomic_write_text(Path(out_dir) / f"{split_slug(split)}.md", md)
+    write_leaderboard(out_dir, leaderboard)
+    return md

@@ -104,6 +104,9 @@ HARNESS_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
     ("lpips", "dfpg-lpips"): ("lpips-vgg-255",),
     ("lpips", "cfmd-lpips"): ("lpips-alex-01",),
     ("verification_acc", "mspl-mobilefacenet-kfold"): ("verification-paper",),
+    # Yun et al.: the released test notebook's data range = max - min of the prediction
+    ("psnr", "yun-psnr"): ("psnr-yun",),
+    ("ssim", "yun-ssim"): ("ssim-yun",),
 }
 
 #: quantities whose published numbers may share a leaderboard column with the harness's

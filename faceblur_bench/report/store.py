@@ -133,8 +133,7 @@ def latest_runs(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     best: dict[str, tuple[tuple[bool, str], dict[str, Any]]] = {}
     for s in summaries:
-        key = json.dumps([s.get("split"), s.get("method"), s.get("method_options"), s.get("checkpoint_sha256"),
-                          s.get("protocol") or "s2s"], sort_keys=True, default=str)
+        key = json.dumps([s.get("split"), *results.config_key(s)])  # protocol included
         rank = (bool(s.get("complete")), str((s.get("provenance") or {}).get("date", "")))
         if key not in best or rank >= best[key][0]:
             best[key] = (rank, s)
@@ -143,15 +142,11 @@ def latest_runs(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def split_matches(summary: dict[str, Any], split: str) -> bool:
     full = str(summary.get("split") or "")
-    name = summary.get("split_name") or full.split("/")[0]
+    name, _ = summary_split(summary)
     return full == split or ("/" not in split and name == split)
 
 
 def summary_split(summary: dict[str, Any]) -> tuple[str, str | None]:
     """``(split_name, subset)`` of a summary (from ``split_name``/``subset`` or ``split``)."""
-    full = str(summary.get("split") or "")
-    name = summary.get("split_name") or full.split("/")[0]
-    subset = summary.get("subset")
-    if subset is None and "/" in full:
-        subset = full.split("/", 1)[1]
-    return str(name), subset
+    name, subset = results.split_parts(str(summary.get("split") or ""))
+    return str(summary.get("split_name") or name), summary.get("subset") or subset

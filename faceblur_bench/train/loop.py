@@ -43,6 +43,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..devices import resolve_device
 from ..errors import DataNotFoundError, UsageError
 from ..methods import checkpoint as ckpt_io
 from ..methods.training import StepContext, TrainTask
@@ -69,12 +70,8 @@ def init_distributed(device: str | None) -> tuple[DistInfo, torch.device]:
     """Join the ``torchrun`` process group when ``WORLD_SIZE`` > 1; pick the device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     info = DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = resolve_device(device)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda requested but CUDA is not available", "use --device cpu")
         dev = torch.device("cuda", info.local_rank if info.enabled else (dev.index or 0))
         torch.cuda.set_device(dev)
     if info.enabled and not dist.is_initialized():

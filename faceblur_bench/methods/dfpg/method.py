@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import UsageError, WeightsMissingError
+from ...files import cache_dir
 from ...registry import methods
 from .. import checkpoint as ckpt_io
 from ..base import Method
@@ -34,8 +35,7 @@ def default_checkpoint(name: str) -> Path:
     env = os.environ.get("FACEBLUR_CHECKPOINTS")
     if env:
         return Path(env).expanduser() / f"{name}.pth"
-    xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-    return Path(xdg) / "faceblur_bench" / "checkpoints" / f"{name}.pth"
+    return cache_dir("checkpoints", f"{name}.pth")
 
 
 class DFPGFamilyMethod(Method):
@@ -94,8 +94,8 @@ class DFPGFamilyMethod(Method):
         self.generator_config = gcfg
         self.trained = trained
 
-    def init_untrained(self, device: torch.device | str) -> None:
-        gcfg = GeneratorConfig.from_dict(self.contract_options.get("generator", {}))
+    def init_untrained(self, device: torch.device | str, *, tiny: bool = False) -> None:
+        gcfg = GeneratorConfig.from_dict(self.contract_options["generator"]) if tiny else self.paper_generator
         super().load(None, device)
         self.net = DFPGGenerator(gcfg).to(self.device).eval()
         self.generator_config = gcfg

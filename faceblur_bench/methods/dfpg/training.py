@@ -10,8 +10,8 @@ from torch import nn
 from ...errors import UsageError
 from ...registry import trainers
 from ..gan import MSPL_FAMILY_DEFAULTS, MSPL_SMOKE_DATA, MSPLGANTask
-from . import losses as L
 from ..training import merge_config
+from . import losses as L
 from . import presets as P
 from .discriminator import ChannelAttentionFeatureDiscriminator, FeatureDiscriminatorConfig
 from .model import DFPGGenerator, GeneratorConfig

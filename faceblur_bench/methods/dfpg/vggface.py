@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ...errors import WeightsMissingError
+from ...nets.loading import read_weights_only
 
 #: index in ``vgg16.features`` of each named layer output (torchvision layout)
 LAYER_INDEX: dict[str, int] = {
@@ -81,10 +82,7 @@ class VGGFaceFeatures(nn.Module):
     def load_vggface16(self, path: str | Path) -> VGGFaceFeatures:
         """Load the conv weights from ``VGGFace16.pth`` (``{'state_dict': ...}`` or a bare state dict)."""
         path = Path(path)
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = read_weights_only(path)
         sd = obj.get("state_dict", obj) if isinstance(obj, dict) else None
         if not isinstance(sd, dict):
             raise WeightsMissingError(

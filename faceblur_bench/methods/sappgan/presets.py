@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..training import lookup_preset
 from ..dfpg.model import GeneratorConfig
+from ..training import lookup_preset
 from .discriminator import SAPPDiscriminatorConfig
 
 FULL = "S5"

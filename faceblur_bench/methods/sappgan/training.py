@@ -13,8 +13,8 @@ from ..dfpg.losses import prior_loss
 from ..dfpg.model import DFPGGenerator, GeneratorConfig
 from ..dfpg.training import SMOKE as DFPG_SMOKE
 from ..gan import MSPL_FAMILY_DEFAULTS, MSPLGANTask
-from . import losses as L
 from ..training import merge_config
+from . import losses as L
 from . import presets as P
 from .discriminator import SAPPDiscriminator, SAPPDiscriminatorConfig
 

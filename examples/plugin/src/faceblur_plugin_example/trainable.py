@@ -52,9 +52,9 @@ class ResidualCNNMethod(Method):
         self.net.load_state_dict(ck["modules"]["generator"])
         self.net.to(self.device).eval()
 
-    def init_untrained(self, device) -> None:
+    def init_untrained(self, device, *, tiny: bool = False) -> None:
         super().load(None, device)
-        self.net = ResidualCNN(int(self.contract_options["width"])).to(self.device).eval()
+        self.net = ResidualCNN(int(self.contract_options["width"]) if tiny else 16).to(self.device).eval()
 
     @torch.no_grad()
     def restore(self, blurred, meta=None):

@@ -1,0 +1,122 @@
+"""``yun`` method: Yun et al.'s joint ×8 SR + deblurring generator from a checkpoint.
+
+Checkpoints: the released notebooks' ``generator-<epoch>.pkl`` state dicts (:mod:`.checkpoint`;
+none are published) or those written by ``faceblur-bench train yun``. Without ``--checkpoint``
+the method looks for ``$FACEBLUR_CHECKPOINTS/yun.pth`` (else
+``~/.cache/faceblur_bench/checkpoints/yun.pth``) and refuses to run when there is none — it
+never evaluates random weights.
+
+``restore``: ``(N, 3, 32, 32)`` float32 in [0, 1] -> ``(N, 3, 256, 256)`` in [0, 1]
+(``scale = 8``). The network works on [-1, 1]; the output is the lower decoder's sharp HR
+image ``outHR`` mapped by ``(x + 1) / 2`` and clamped. Only the generator runs; the face mask
+is training-only. Inputs must be exactly 32×32 (the U-Net encoder reaches 1×1).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ...errors import UsageError, WeightsMissingError
+from ...registry import methods
+from ..base import Method
+from . import checkpoint as nb_ckpt
+from .networks import INPUT_SIZE, SCALE, YunGenerator, YunGeneratorConfig, count_parameters
+
+
+def default_checkpoint(name: str = "yun") -> Path:
+    """Default checkpoint location of method ``name``."""
+    env = os.environ.get("FACEBLUR_CHECKPOINTS")
+    if env:
+        return Path(env).expanduser() / f"{name}.pth"
+    xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    return Path(xdg) / "faceblur_bench" / "checkpoints" / f"{name}.pth"
+
+
+@methods.register("yun")
+class Yun(Method):
+    description = ("Yun et al. (IEEE Access 2020): joint x8 face SR + deblurring GAN, 32x32 -> 256x256, "
+                   "from a trained checkpoint")
+    scale = SCALE
+    #: options giving a small network (contract tests only)
+    contract_options: ClassVar[dict[str, Any]] = {"ngf": 4, "upscale_width": 4}
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        unknown = sorted(set(options) - {"ngf", "upscale_width"})
+        if unknown:
+            raise UsageError(f"yun: unknown option(s) {unknown}",
+                             "yun takes no options at run time (the checkpoint carries its configuration)")
+        self.net: YunGenerator | None = None
+        self.generator_config: YunGeneratorConfig | None = None
+        self.trained: dict[str, Any] = {}
+
+    def num_parameters(self) -> int | None:
+        """Parameters of the loaded generator, else of the released configuration (58.3 M)."""
+        return count_parameters(self.generator_config or YunGeneratorConfig())
+
+    def init_untrained(self, device: torch.device | str) -> None:
+        """Random weights, ONLY for the contract tests (the CLI never calls this)."""
+        cfg = YunGeneratorConfig(ngf=int(self.options.get("ngf", 64)),
+                                 upscale_width=int(self.options.get("upscale_width", 64)))
+        super().load(None, device)
+        self.net = YunGenerator(cfg).to(self.device).eval()
+        self.generator_config = cfg
+        self.trained = {"source": "untrained (contract test)"}
+
+    def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
+        path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(self.name or "yun")
+        if not path.is_file():
+            if checkpoint:
+                raise UsageError(f"{self.name}: checkpoint {path} not found", "check the --checkpoint path")
+            raise WeightsMissingError(
+                f"{self.name} needs trained weights and none were given (the authors published none): "
+                f"no --checkpoint and no file at {path}",
+                "train one with `faceblur-bench train yun --data-root DIR --out RUN` and pass "
+                f"--checkpoint RUN/checkpoints/best.pth, or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)")
+        obj = nb_ckpt.read(path)
+        if nb_ckpt.is_notebook_state(obj):
+            net = nb_ckpt.generator_from_state(obj, str(path))
+            trained: dict[str, Any] = {"source": "FaceSRnDeblur notebook state dict"}
+        else:
+            net, trained = self._load_trained(obj, path)
+        super().load(path, device)
+        self.net = net.to(self.device).eval()
+        self.generator_config = net.config
+        self.trained = trained
+
+    def _load_trained(self, obj: Any, path: Path) -> tuple[YunGenerator, dict[str, Any]]:
+        """A checkpoint written by ``faceblur-bench train yun`` (or its export)."""
+        from ..checkpoint import load_trained
+
+        ck = load_trained(path, trainers=("yun",))
+        gcfg = YunGeneratorConfig.from_dict(ck["config"]["model"]["generator"])
+        net = YunGenerator(gcfg)
+        try:
+            net.load_state_dict(ck["modules"]["generator"])
+        except RuntimeError as exc:
+            raise UsageError(f"{path}: generator weights do not match its configuration ({exc})",
+                             "the checkpoint is damaged; re-export it from the training run") from None
+        return net, {"preset": ck.get("preset"), "epoch": ck.get("epoch"), "step": ck.get("step")}
+
+    @torch.no_grad()
+    def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
+        if self.net is None:
+            raise UsageError(f"{self.name}: no trained weights loaded",
+                             "call load(checkpoint, device) first (CLI: --checkpoint PATH)")
+        if blurred.dim() != 4 or blurred.shape[1] != 3 or tuple(blurred.shape[-2:]) != (INPUT_SIZE, INPUT_SIZE):
+            raise UsageError(
+                f"{self.name}.restore expects (N, 3, {INPUT_SIZE}, {INPUT_SIZE}) inputs, got {tuple(blurred.shape)}",
+                "Yun et al.'s network takes exactly 32x32 faces (x8 -> 256x256); use --split celebahq-sr8")
+        x = blurred.to(self.device, torch.float32) * 2.0 - 1.0
+        sharp_hr = self.net(x)[2]
+        return ((sharp_hr.float() + 1.0) / 2.0).clamp_(0.0, 1.0)
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident["trained"] = self.trained
+        return ident
