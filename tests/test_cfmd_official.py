@@ -213,9 +213,12 @@ def test_untrained_contract_size_and_unknown_options():
     from faceblur_bench.errors import UnknownNameError
 
     m = make_method("cfmd-gan")
-    m.init_untrained("cpu")
+    m.init_untrained("cpu", tiny=True)
     assert m.generator_config.base_channels == 8 and m.num_parameters() < 200_000
     y = m.restore(torch.rand(2, 3, 16, 20), [{"moment": 0.0}, {"moment": 1.0}])
     assert y.shape == (2, 3, 16, 20) and float(y.min()) >= 0 and float(y.max()) <= 1
     with pytest.raises(UnknownNameError, match="did you mean 'moment'"):
         make_method("cfmd-gan", {"momnet": 0.5})
+    full = make_method("cfmd-gan")
+    full.init_untrained("cpu")
+    assert sum(p.numel() for p in full.net.parameters()) == full.num_parameters() == 9_246_323

@@ -17,7 +17,6 @@ run — it never evaluates random weights.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 
 from ...errors import UsageError, WeightsIntegrityError, WeightsMissingError
 from ...registry import methods
+from .. import checkpoint as ckpt_io
 from ..base import Method
 from ..dfpg.method import default_checkpoint
 from . import official
@@ -57,9 +57,8 @@ class CFMDGAN(Method):
     contract_options: ClassVar[dict] = {"generator": {"base_channels": 8, "num_res": 1}}
 
     def __init__(self, **options: Any):
-        # "generator" only comes from contract_options (the architecture of a real run is read
-        # from its checkpoint)
-        unknown = sorted(set(options) - {"moment", "generator"})
+        # the architecture is read from the checkpoint, so the moment is the only option
+        unknown = sorted(set(options) - {"moment"})
         if unknown:
             import difflib
 
@@ -77,13 +76,14 @@ class CFMDGAN(Method):
         """Parameters of the loaded generator, else of the released architecture."""
         return count_parameters(self.generator_config or GeneratorConfig())
 
-    def init_untrained(self, device: torch.device | str) -> None:
-        """Random weights of the ``contract_options`` size — ONLY for the contract tests."""
-        cfg = GeneratorConfig.from_dict(self.options.get("generator") or self.contract_options["generator"])
-        self.device = torch.device(device)
+    def init_untrained(self, device: torch.device | str, *, tiny: bool = False) -> None:
+        """Random weights — the released architecture, or with ``tiny`` the ``contract_options``
+        one — for timing and the contract tests only (``run`` never calls this)."""
+        cfg = GeneratorConfig.from_dict(self.contract_options["generator"]) if tiny else GeneratorConfig()
+        super().load(None, device)
         self.net = CFMDGenerator(cfg).to(self.device).eval()
         self.generator_config = cfg
-        self.trained = {"source": "untrained (contract test)"}
+        self.trained = {"source": "untrained (timing / contract tests only)"}
 
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
         path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(self.name)
@@ -95,14 +95,7 @@ class CFMDGAN(Method):
                 "pass the authors' generator weights (model_best.pth) with --checkpoint, or train one with "
                 "`faceblur-bench train cfmd --data-root DIR --out RUN` and pass RUN/checkpoints/best.pth; "
                 f"or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-            # code inside the pickle (refused by weights_only), truncated or foreign file
-            raise WeightsIntegrityError(
-                f"cannot read {path} as a weights-only torch file ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''})",
-                "checkpoints are read with torch.load(weights_only=True): save plain state dicts") from None
+        obj = ckpt_io.read(path)  # weights_only=True: no code in the file can run
         if official.unwrap(obj) is not None:
             net = official.load_generator(obj, str(path))
             trained: dict[str, Any] = {"source": "authors' CFMD-GAN generator weights (released key layout)"}
@@ -146,8 +139,6 @@ class CFMDGAN(Method):
 
 def _trained_generator(obj: Any, path: Path) -> tuple[CFMDGenerator, dict[str, Any]]:
     """Generator of a ``faceblur-bench train cfmd`` checkpoint (run file or export)."""
-    from .. import checkpoint as ckpt_io
-
     ck = ckpt_io.load_trained(path, trainers=TRAINED_BY)
     cfg = GeneratorConfig.from_dict(ck["config"]["model"]["generator"])
     net = CFMDGenerator(cfg)
