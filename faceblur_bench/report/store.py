@@ -133,7 +133,7 @@ def latest_runs(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     best: dict[str, tuple[tuple[bool, str], dict[str, Any]]] = {}
     for s in summaries:
-        key = json.dumps([s.get("split"), *results.config_key(s)])  # protocol included
+        key = json.dumps([s.get("split"), *results.config_key(s)])
         rank = (bool(s.get("complete")), str((s.get("provenance") or {}).get("date", "")))
         if key not in best or rank >= best[key][0]:
             best[key] = (rank, s)

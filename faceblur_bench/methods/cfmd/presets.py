@@ -79,11 +79,6 @@ DESCRIPTIONS: dict[str, str] = {
     "paper-block": "paper's ContAda block and 64-ch bilinear mapping (Fig. 6) instead of the release's",
 }
 
-#: generator options of each preset, for ``--method-option preset=NAME`` reporting
-GENERATOR_PRESETS: dict[str, dict[str, Any]] = {
-    k: dict(v.get("model", {}).get("generator", {})) for k, v in PRESETS.items()}
-
-
 def preset(name: str) -> dict[str, Any]:
     """Override dict of a CFMD-GAN preset (case-insensitive); unknown -> "did you mean"."""
     key = name.lower()
