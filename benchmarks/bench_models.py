@@ -8,6 +8,7 @@ CA feature discriminator width 64):
 - inference: ``restore()``-equivalent generator forward at batch 1 and 16, fp32 and bf16
   autocast (median of timed repeats after warm-up; CUDA synchronised);
 - Yun et al.'s generator at 32x32 -> 256x256 (``--only yun``), batch 1 and 16, fp32 and bf16;
+- CFMD-GAN's generator G(b, u) at 256x256 and 128x128 (``--only cfmd``), batch 1 and 16, fp32 and bf16;
 - training: one full SAPPGAN (S5) and DFPGnet (B6) step — generator forward, discriminator
   step, generator step with VGGFace features — in images/s at batch 16 (fp32 and bf16 autocast).
 
@@ -195,12 +196,38 @@ def bench_shen(dev: torch.device, quick: bool, weights_dir: Path) -> dict:
     return out
 
 
+def bench_cfmd(dev: torch.device, quick: bool) -> list[dict]:
+    """CFMD-GAN generator G(b, u) (released architecture, 9.25 M) at 256² and 128², u = 0.5."""
+    from faceblur_bench.methods.cfmd.networks import CFMDGenerator
+
+    g = CFMDGenerator().to(dev).eval()
+    rows = []
+    for size in (256, 128):
+        for bs in (1, 16):
+            for bf16 in (False, True):
+                x = torch.rand(bs, 3, size, size, device=dev)
+
+                @torch.no_grad()
+                def run(x: torch.Tensor = x, bf16: bool = bf16) -> None:
+                    with _autocast(dev, bf16):
+                        g(x, 0.5)
+
+                reps = 1 if dev.type == "cpu" else (5 if quick else 20)
+                med = statistics.median(time_it(run, dev, warmup=1 if dev.type == "cpu" else 5, repeats=reps))
+                rows.append({"size": size, "batch": bs, "dtype": "bf16-autocast" if bf16 else "fp32",
+                             "median_s_per_batch": round(med, 5), "ms_per_image": round(1000 * med / bs, 3),
+                             "repeats": reps})
+                print(f"cfmd-gan {size}² bs={bs:2d} {rows[-1]['dtype']:14s} {med * 1000:9.2f} ms/batch "
+                      f"{rows[-1]['ms_per_image']:8.2f} ms/image", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     ap.add_argument("--quick", action="store_true", help="fewer repeats (and batch 2 for CPU training)")
-    ap.add_argument("--only", choices=("inference", "training", "yun", "shen"), default=None,
-                    help="run one part only (yun / shen: that model only)")
+    ap.add_argument("--only", choices=("inference", "training", "yun", "shen", "cfmd"), default=None,
+                    help="run one part only (yun / shen / cfmd: that model only)")
     ap.add_argument("--out", default=None, help="JSON output path (default benchmarks/results/models_<device>.json)")
     args = ap.parse_args()
     dev = torch.device(args.device)
@@ -235,6 +262,9 @@ def main() -> None:
             result["training"] = bench_training(dev, args.quick, Path(tmp))
             save()
             result["shen"] = bench_shen(dev, args.quick, Path(tmp))
+        save()
+    if args.only in (None, "cfmd"):
+        result["cfmd_inference"] = bench_cfmd(dev, args.quick)
         save()
     print(f"wrote {out}")
 

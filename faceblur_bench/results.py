@@ -49,14 +49,16 @@ def split_parts(split_full_name: str) -> tuple[str, str | None]:
     return name, subset or None
 
 
-def config_key(summary: dict[str, Any]) -> tuple[str, str, str]:
+def config_key(summary: dict[str, Any]) -> tuple[str, str, str, str]:
     """What makes two stored runs "the same method configuration": ``(method, checkpoint
-    identity, options)`` — the checkpoint's sha256 (its path when no hash was recorded) and the
-    method options as sorted JSON. The leaderboard, the tables, ``check`` and ``figure`` all pair
+    identity, options, protocol)`` — the checkpoint's sha256 (its path when no hash was
+    recorded), the method options as sorted JSON and the evaluation protocol (``s2s`` unless the
+    run was single-to-video). The leaderboard, the tables, ``check`` and ``figure`` all pair
     and pick runs with this key (plus the split)."""
     ck = summary.get("checkpoint_sha256") or summary.get("checkpoint") or ""
     return (str(summary.get("method")), str(ck),
-            json.dumps(summary.get("method_options") or {}, sort_keys=True, default=str))
+            json.dumps(summary.get("method_options") or {}, sort_keys=True, default=str),
+            str(summary.get("protocol") or "s2s"))
 
 
 def run_dir(results_dir: str | Path, split_full_name: str, method: str, key: str) -> Path:

@@ -79,19 +79,36 @@ def test_shen_t10_mean_std_and_worst(tmp_path):
 
 
 def test_cfmd_t4_rows_per_frame_count(tmp_path):
-    rows = [row("w1", {"psnr": 30.0}, n_frames=5), row("w2", {"psnr": 32.0}, n_frames=5),
-            row("w3", {"psnr": 26.0}, n_frames=7)]
-    write_run(tmp_path, "cfmd", "300vw", {"psnr": 29.333, "fid": metric_entry("fid", 5.0)},
-              rows=rows)
+    import json
+
+    # single-to-video rows: one per (blurred image, moment k); windows w1, w2 of 5 frames
+    # (two moments each shown) and w3 of 7 frames (one moment shown)
+    rows = [row("w1@k0of5", {"psnr": 30.0}, n_frames=5, moment=0.0),
+            row("w1@k4of5", {"psnr": 34.0}, n_frames=5, moment=1.0),
+            row("w2@k0of5", {"psnr": 29.0}, n_frames=5, moment=0.0),
+            row("w3@k3of7", {"psnr": 26.0}, n_frames=7, moment=0.5)]
+    d = write_run(tmp_path, "cfmd", "300vw", {"psnr": 29.75, "fid": metric_entry("fid", 5.0)}, rows=rows)
+    summ = json.loads((d / "summary.json").read_text())
+    summ["protocol"] = "s2v"
+    (d / "summary.json").write_text(json.dumps(summ))
+    # an s2s run of the same method is not single-to-video: never shown in Table 4
+    write_run(tmp_path, "cfmd", "300vw", {"psnr": 99.0}, run_key="k2",
+              rows=[row("w1", {"psnr": 99.0}, n_frames=5)])
     s = store.load_summaries(tmp_path)
-    s[0]["metrics"]["fid"]["kind"] = "set"
+    for x in s:
+        if x.get("protocol") == "s2v":
+            x["metrics"]["fid"]["kind"] = "set"
     text = render_layout(get_layout("cfmd-t4"), s)
     lines = [ln for ln in text.splitlines() if ln.startswith("| cfmd |")]
     assert [ln.split("|")[2:5] for ln in lines] == [
-        [" 5 ", " 10 ", " 31.0000 "], [" 7 ", " 7 ", " 26.0000 "], [" ALL ", " 17 ", " 29.3333 "]]
-    # n_pairs = sum of n_frames of the scored windows (5 + 5, 7, all)
+        [" 5 ", " 3 ", " 31.0000 "], [" 7 ", " 1 ", " 26.0000 "], [" ALL ", " 4 ", " 29.7500 "]]
+    # n_pairs = number of scored (image, moment) rows
     assert "fid is a set metric: no per-frame-count value" in text
     assert lines[2].split("|")[7].strip() == "5.0000"  # whole-split FID from the summary
+    assert "99.0000" not in text
+    # ... and Table 2 (single-to-single) shows the s2s run only
+    t2 = render_layout(get_layout("cfmd-t2"), s)
+    assert "99.0000" in t2 and "29.7500" not in t2
 
 
 def test_yun_t1_transposed(tmp_path):

@@ -48,16 +48,19 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Random seed (recorded in the summary)."),
     runtime: bool = typer.Option(False, "--runtime", help="Also time restore() at 128x128 (SR methods: 256/scale, e.g. 32x32 for x8), batch 1 and 16 (fp32; bf16 on CUDA): CUDA events or perf_counter, median of --runtime-repeats calls."),
     runtime_repeats: int = typer.Option(50, "--runtime-repeats", min=1, help="Timed calls per runtime configuration."),
+    protocol: str = typer.Option("s2s", "--protocol", help="s2s: one output per blurred image vs. its ground truth; "
+                                 "s2v (300vw): n outputs at u_k = k/(n-1), output k vs. sharp frame k (continuous methods)."),
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
     from .. import engine
+    from ..data.moments import check_protocol
     from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
 
     names = list(method) if method else engine.builtin_baselines()
     metric_names = split_list(metrics) or engine.default_metric_names(split, data_root)
-    for n in names:  # unknown names fail before any work starts
-        method_registry.get(n)
+    for n in names:  # unknown names and methods unfit for the protocol fail before any work starts
+        check_protocol(protocol, n, method_registry.get(n).accepts_moment)
     for n in metric_names:
         metric_registry.get(n)
     opts = parse_kv(option, "--option")
@@ -69,7 +72,8 @@ def run(
                 method=name, split=split, metrics=metric_names, data_root=data_root, results_dir=out_dir,
                 device=device, batch_size=batch_size, checkpoint=checkpoint, method_options=opts,
                 save_images=save_images, strict=strict, allow_partial=allow_partial, weights_overrides=overrides,
-                limit=limit, seed=seed, wait=wait, runtime=runtime, runtime_repeats=runtime_repeats)
+                limit=limit, seed=seed, wait=wait, runtime=runtime, runtime_repeats=runtime_repeats,
+                protocol=protocol)
             summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
     from ..report.leaderboard import publish_split
 

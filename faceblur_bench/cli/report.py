@@ -118,6 +118,7 @@ def _parse_zoom(zoom: Optional[str]) -> Optional[tuple[int, int, int, int]]:
 def figure(
     split: str = typer.Option(..., "--split", "-s", help="Split name or split/subset whose images to show."),
     methods: List[str] = typer.Option(..., "--methods", "-m", help="Methods (columns), comma-separated or repeated; their runs must have used --save-images."),
+    moments: bool = typer.Option(False, "--moments", help="Single-to-video figure: the n moments one method restored (a --protocol s2v --save-images run) beside the n sharp frames; --ids are blurred-image ids."),
     ids: Optional[List[str]] = typer.Option(None, "--ids", help="Sample ids (rows), comma-separated or repeated. Default: the first --max-images with saved images for every method."),
     results: Path = typer.Option(Path("results"), "--results", help="Results directory."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Dataset root (default $FACEBLUR_DATA or ~/.cache/faceblur_bench/data)."),
@@ -128,8 +129,17 @@ def figure(
     score_metrics: list[str] | None = typer.Option(None, "--score-metrics", help="No-reference metrics shown under the panels (default: those the runs scored, at most 4)."),
 ) -> None:
     """Write a qualitative comparison grid (blurred | methods | ground truth) as PNG."""
-    from ..report.figures import qualitative_figure
+    from ..report.figures import moments_figure, qualitative_figure
     from . import console
+
+    if moments:
+        ms = _split_csv(methods)
+        if len(ms) != 1:
+            raise UsageError(f"--moments draws one method's moments, got {len(ms)} methods", "pass one --methods NAME")
+        path = moments_figure(split, ms[0], output, results_dir=results, ids=_split_csv(ids) or None,
+                              data_root=data_root, max_images=max_images)
+        console.print(f"wrote {path}", highlight=False)
+        return
 
     path = qualitative_figure(split, _split_csv(methods), output, results_dir=results,
                               ids=_split_csv(ids) or None, data_root=data_root,

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..data import moments
 from ..data.base import Sample, Split, open_split
 from ..devices import resolve_device
 from ..errors import DataLayoutError, UsageError
@@ -78,6 +79,8 @@ class RunConfig:
     runtime: bool = False
     runtime_repeats: int = 50
     wait: float = 0.0
+    #: "s2s" | "s2v" (single-to-video: n moments per blurred image; faceblur_bench.data.moments)
+    protocol: str = "s2s"
 
 
 def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
@@ -92,12 +95,15 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     split = cfg.split if isinstance(cfg.split, Split) else open_split(cfg.split, cfg.data_root, cfg.allow_partial)
     method = cfg.method if isinstance(cfg.method, Method) else make_method(cfg.method, cfg.method_options)
     method_name = method.name or type(method).__name__
+    moments.check_protocol(cfg.protocol, method_name, method.accepts_moment)
     method.load(cfg.checkpoint, device)
 
     samples = split.samples()
     fingerprint = split_fingerprint(split, samples)
     if cfg.limit is not None:
         samples = samples[: cfg.limit]
+    if cfg.protocol == "s2v":  # limit counts blurred images; each becomes n (window, moment) rows
+        samples = moments.expand_moments(samples, split.full_name)
     if not samples:
         raise UsageError(f"split {split.full_name!r} has no samples under {split.root}",
                          f"expected layout:\n{split.layout}")
@@ -112,6 +118,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                          "sample ids must be unique; check the split layout for duplicated files")
     ident = {**method.identity(), "split": split.full_name, "split_fingerprint": fingerprint,
              "partial": bool(split.partial), "limit": cfg.limit}
+    if cfg.protocol != "s2s":  # s2s run keys stay as they were
+        ident["protocol"] = cfg.protocol
     key = run_key(ident)
     run_dir = results_run_dir(cfg.results_dir, split.full_name, method_name, key)
 
@@ -153,6 +161,10 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                             timings={**timings, "total_s": time.perf_counter() - t0})
         if runtime is not None:
             summary["runtime"] = runtime
+        summary["protocol"] = cfg.protocol
+        if cfg.protocol == "s2v":
+            summary["frame_order"] = moments.frame_orders(samples)
+            summary["protocol_note"] = moments.protocol_note(cfg.protocol, summary["frame_order"])
         store.write_summary(summary)
     summary["run_dir"] = str(run_dir)
     if interrupted:

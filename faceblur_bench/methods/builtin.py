@@ -8,6 +8,7 @@ A new method package adds one line to :data:`PACKAGES`; its ``__init__`` imports
 from importlib import import_module
 
 PACKAGES = (
+    "cfmd",
     "dfpg",
     "mspl",
     "sappgan",

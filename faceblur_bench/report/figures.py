@@ -102,7 +102,8 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
     summaries = load_summaries(results_dir, split=sp.full_name)
     run_dirs: dict[str, Path] = {}
     for m in methods:
-        d = _latest_run_dir([s for s in summaries if s.get("split") == sp.full_name], m)
+        d = _latest_run_dir([s for s in summaries if s.get("split") == sp.full_name
+                             and (s.get("protocol") or "s2s") == "s2s"], m)
         if d is None:
             raise UsageError(f"no run of {m!r} on {sp.full_name} under {results_dir}",
                              f"run `faceblur-bench run -m {m} --split {sp.full_name} --save-images`")
@@ -184,6 +185,84 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                 elif scores and c < len(panel_scores):  # scores go under the zoomed row
                     axes[r * per_img + 1, c].set_xlabel(
                         _score_text(panel_scores[c].get(iid, {}), order), fontsize=6)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
+def moments_figure(split: str, method: str, out: str | Path, results_dir: str | Path = "results",
+                   ids: Sequence[str] | None = None, data_root: str | Path | None = None,
+                   max_images: int = 2, dpi: int = 150) -> Path:
+    """Single-to-video figure (CFMD-GAN Fig. 9): per blurred image, a row with the input and the
+    n moments ``method`` restored at u_k = k/(n−1), and under it the n sharp frames in the same
+    (split's) order. Reads the newest ``--protocol s2v --save-images`` run of ``method``;
+    ``ids`` are window (blurred image) ids, default the first ``max_images`` fully saved ones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..imageio import read_image
+    from ..registry import splits
+    from ..results import image_path, split_parts
+
+    name, subset = split_parts(split)
+    sp = splits.get(name)(data_root, subset, allow_partial=True)
+    windows = {s.id: s for s in sp.samples() if len(s.frames) > 1}
+    summaries = [s for s in load_summaries(results_dir, split=split)
+                 if s.get("split") == sp.full_name and s.get("protocol") == "s2v"]
+    d = _latest_run_dir(summaries, method)
+    how = f"run `faceblur-bench run -m {method} --split {sp.full_name} --protocol s2v --save-images`"
+    if d is None:
+        raise UsageError(f"no single-to-video run of {method!r} on {sp.full_name} under {results_dir}", how)
+    if not (d / "images").is_dir():
+        raise UsageError(f"run {d} has no saved images", how + " (resumes, only writing images)")
+
+    def moment_paths(s) -> list[Path]:
+        n = len(s.frames)
+        return [image_path(d, f"{s.id}@k{k}of{n}") for k in range(n)]
+
+    if ids:
+        unknown = [i for i in ids if i not in windows]
+        if unknown:
+            raise UsageError(f"unknown blurred-image id(s) on {sp.full_name}: {', '.join(unknown[:5])}",
+                             "ids are the 'window' fields of the s2v rows (e.g. 009/blur007/000044)")
+        chosen = list(ids)
+    else:
+        chosen = [i for i, s in windows.items() if all(p.is_file() for p in moment_paths(s))][:max_images]
+        if not chosen:
+            raise UsageError(f"no blurred image of {sp.full_name} has all its moments saved in {d / 'images'}", how)
+    ncols = 1 + max(len(windows[i].frames) for i in chosen)
+    fig, axes = plt.subplots(2 * len(chosen), ncols, figsize=(1.6 * ncols, 3.4 * len(chosen)), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.axis("off")
+    for r, wid in enumerate(chosen):
+        s = windows[wid]
+        n = len(s.frames)
+        order = str(s.meta.get("frame_order", "?"))
+        top, bottom = axes[2 * r], axes[2 * r + 1]
+        top[0].axis("on")
+        top[0].imshow(read_image(s.blurred))
+        top[0].set_title("blurred", fontsize=8)
+        top[0].set_ylabel(wid, fontsize=6)
+        bottom[0].text(0.5, 0.5, f"sharp frames\n({order} order)", ha="center", va="center", fontsize=7,
+                       transform=bottom[0].transAxes)
+        for k, (p, f) in enumerate(zip(moment_paths(s), s.frames)):
+            ax = top[k + 1]
+            ax.axis("on")
+            ax.set_title(f"{method} u={k / (n - 1):.2f}", fontsize=6)
+            if p.is_file():
+                ax.imshow(read_image(p))
+            else:
+                ax.text(0.5, 0.5, "missing", ha="center", va="center", transform=ax.transAxes)
+            bottom[k + 1].axis("on")
+            bottom[k + 1].imshow(read_image(f))
+            bottom[k + 1].set_title(f"frame {k}: {f.stem}", fontsize=6)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

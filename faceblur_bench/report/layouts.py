@@ -73,6 +73,9 @@ class Layout:
     note_column: str | None = None
     #: False when no reproduced run can fill this table (dataset tables)
     reproducible: bool = True
+    #: evaluation protocol of the runs this table reads (``summary["protocol"]``, default s2s;
+    #: CFMD Table 4 reads single-to-video runs only)
+    protocol: str = "s2s"
     description: str = ""
 
     @property
@@ -124,7 +127,7 @@ LAYOUTS: dict[str, Layout] = {ly.name: ly for ly in (
     Layout("cfmd-t3", "cfmd", "3", "Single-to-single face deblurring (300VW at 128x128)",
            ("300vw",), CF, pub_group="128x128", row_header="Methods"),
     Layout("cfmd-t4", "cfmd", "4", "Single-to-video deblurring per number of GT frames",
-           ("300vw",), CF, pub_group="s2v", rows_by_frames=True, row_header="Methods"),
+           ("300vw",), CF, pub_group="s2v", rows_by_frames=True, row_header="Methods", protocol="s2v"),
     Layout("cfmd-t5", "cfmd", "5", "Ablation of the ContAda block and FMR", ("300vw",), CF,
            row_header="Model"),
     Layout("yun-t1", "yun", "1", "Joint SR (x8) + deblurring on CelebA-HQ",
@@ -172,13 +175,13 @@ class RunGroup:
 
 def group_runs(summaries: list[dict[str, Any]]) -> list[RunGroup]:
     """One :class:`RunGroup` per method configuration; the newest run per split wins."""
-    groups: dict[tuple[str, str, str], RunGroup] = {}
+    groups: dict[tuple[str, ...], RunGroup] = {}
     for s in sorted(summaries, key=lambda s: str((s.get("provenance") or {}).get("date", ""))):
         key = config_key(s)
         g = groups.setdefault(key, RunGroup(label=key[0]))
         g.runs[str(s.get("split"))] = s
     out = list(groups.values())
-    by_label: dict[str, list[tuple[tuple[str, str, str], RunGroup]]] = {}
+    by_label: dict[str, list[tuple[tuple[str, ...], RunGroup]]] = {}
     for k, g in groups.items():
         by_label.setdefault(g.label, []).append((k, g))
     for label, items in by_label.items():
@@ -410,7 +413,8 @@ def _build_one(layout: Layout, summaries: list[dict[str, Any]], split: str | Non
     if layout.reproducible:
         runs = [s for s in summaries
                 if summary_split(s)[0] in ((split,) if split else layout.splits)
-                and (not methods or s.get("method") in methods)]
+                and (not methods or s.get("method") in methods)
+                and (s.get("protocol") or "s2s") == layout.protocol]
         for grp in group_runs(runs):
             reproduced += _reproduced_rows(layout, grp, split, groups, res)
     rows += reproduced
@@ -526,8 +530,9 @@ def _frame_rows(layout: Layout, grp: RunGroup, split: str, res: Resolver) -> lis
         sel = [r for r in rows if where is None or
                _norm((r.get("meta") or {}).get("n_frames")) == nf]
         cells: dict[str, Cell] = {"n_gt": Cell(text=nf)}
-        n_pairs = sum(int((r.get("meta") or {}).get("n_frames") or 1) for r in sel
-                      if r.get("status", "ok") == "ok")
+        # an s2v row is one (blurred image, moment) pair; a per-window row stands for n_frames
+        n_pairs = sum(1 if "moment" in (r.get("meta") or {}) else int((r.get("meta") or {}).get("n_frames") or 1)
+                      for r in sel if r.get("status", "ok") == "ok")
         cells["n_pairs"] = Cell(value=float(n_pairs), text=str(n_pairs))
         for spec in layout.metrics:
             metric = res.pick(spec.quantity, available)

@@ -53,6 +53,9 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
     """Markdown text of the leaderboard (see module docstring)."""
     results_dir = Path(results_dir)
     summaries = latest_runs(load_summaries(results_dir)) if results_dir.exists() else []
+    # single-to-video runs score n moments per image: not comparable with the per-split tables
+    # (they are in `table --layout cfmd-t4`)
+    summaries = [s for s in summaries if (s.get("protocol") or "s2s") == "s2s"]
     by_split: dict[str, list[dict[str, Any]]] = {}
     for s in summaries:
         by_split.setdefault(str(s.get("split")), []).append(s)

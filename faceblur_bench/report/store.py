@@ -126,7 +126,7 @@ def load_summaries(path: str | Path, split: str | None = None,
 
 
 def latest_runs(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One run per (split, method, options, checkpoint): complete before incomplete, then newest.
+    """One run per (split, method, options, checkpoint, protocol): complete before incomplete, then newest.
 
     Re-running on regenerated data (a new split fingerprint) makes a new run directory; tables
     and the leaderboard show the current one instead of both.
