@@ -165,3 +165,18 @@ def test_missing_vgg_weights_name_the_file(layout, tmp_path, monkeypatch):
 
     with pytest.raises(WeightsMissingError, match="VGGFace16.pth"):
         train("sappgan", root, tmp_path / "x", config=TINY, epochs=1, batch_size=2, progress=False)
+
+
+def test_csv_log_widens_its_header_when_a_stage_adds_losses(tmp_path):
+    """Losses differ between stages: a new key widens the header, old rows keep their columns."""
+    from types import SimpleNamespace
+
+    from faceblur_bench.train.loop import Trainer
+
+    fake = SimpleNamespace(out=tmp_path)
+    Trainer._append_csv(fake, "steps.csv", {"step": 1, "l_c": 0.5})
+    Trainer._append_csv(fake, "steps.csv", {"step": 2, "l_c": 0.4, "l_s": 0.3})
+    Trainer._append_csv(fake, "steps.csv", {"step": 3, "l_s": 0.2})
+    rows = _rows(tmp_path / "steps.csv")
+    assert list(rows[0]) == ["step", "l_c", "l_s"]
+    assert [(r["step"], r["l_c"], r["l_s"]) for r in rows] == [("1", "0.5", ""), ("2", "0.4", "0.3"), ("3", "", "0.2")]

@@ -30,6 +30,7 @@ uninterrupted run would have had (bit-exact on CPU; up to non-deterministic GPU 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -48,6 +49,7 @@ from ..errors import DataNotFoundError, UsageError
 from ..methods import checkpoint as ckpt_io
 from ..methods.training import StepContext, TrainTask
 from ..metrics.pixel import psnr_u8, ssim_gaussian
+from ..results import atomic_write_text
 from .config import build_config, trainer_class
 
 
@@ -245,17 +247,28 @@ class Trainer:
         }
 
     def _append_csv(self, name: str, row: dict[str, Any]) -> None:
+        """Append ``row`` to ``out/name``; a key the header lacks (losses differ between presets
+        and stages) widens the header, rewriting the file once, so columns never shift."""
         path = self.out / name
-        new = not path.exists()
-        if not new:
+        header: list[str] = []
+        if path.exists():
             with open(path, newline="") as f:
-                header = next(csv.reader(f), None)
-            if header and header != list(row):
-                # losses differ between presets and stages; keep one header per file by filling gaps
-                row = {k: row.get(k, "") for k in header} | {k: v for k, v in row.items() if k not in header}
+                header = next(csv.reader(f), None) or []
+        extra = [k for k in row if k not in header]
+        if header and extra:
+            with open(path, newline="") as f:
+                old = list(csv.DictReader(f))
+            header = header + extra
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=header, restval="")
+            w.writeheader()
+            w.writerows(old)
+            atomic_write_text(path, buf.getvalue())
+        elif not header:
+            header = list(row)
         with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
-            if new:
+            w = csv.DictWriter(f, fieldnames=header, restval="", extrasaction="raise")
+            if f.tell() == 0:
                 w.writeheader()
             w.writerow(row)
 
