@@ -172,7 +172,9 @@ def test_bad_input_is_named():
     small = [gts[0][:64, :64]]
     with pytest.raises(ValueError, match="differ in shape"):
         _metric("psnr-y").compute(_batch(outs, small))
-    with pytest.raises(ValueError, match="needs a reference"):
+    from faceblur_bench.errors import UsageError
+
+    with pytest.raises(UsageError, match="needs ground-truth"):
         _metric("ssim-gray").compute(_batch(outs, None))
 
 

@@ -39,10 +39,27 @@ class Batch:
     def __len__(self) -> int:
         return len(self.samples)
 
+    def reference_for(self, metric: str) -> torch.Tensor:
+        """The reference images, or the "needs ground truth" error naming ``metric``."""
+        return require_reference(self.reference, metric)
+
     def memo(self, key: Any, factory: Callable[[], Any]) -> Any:
         if key not in self.cache:
             self.cache[key] = factory()
         return self.cache[key]
+
+
+def require_reference(reference: torch.Tensor | None, metric: str) -> torch.Tensor:
+    """``reference`` when present; the one "needs a ground-truth image" refusal otherwise.
+
+    The engine already marks such metrics "not applicable" on splits without ground truth
+    (``needs_reference``); this guards direct library calls with a clear error."""
+    if reference is None:
+        from ..errors import UsageError
+
+        raise UsageError(f"metric {metric!r} needs ground-truth (reference) images; this batch has none",
+                         "use a split with ground truth, or a no-reference metric")
+    return reference
 
 
 class MetricContext:

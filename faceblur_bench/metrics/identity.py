@@ -51,13 +51,6 @@ ARCFACE_DEFAULT = "arcface-r50"
 
 
 # -- shared building blocks -----------------------------------------------------------------------
-def _require_reference(batch: Batch, metric: str) -> torch.Tensor:
-    if batch.reference is None:
-        raise UsageError(f"metric {metric!r} needs ground-truth images",
-                         "use a split with ground truth, or drop this metric")
-    return batch.reference
-
-
 def mtcnn_detector(ctx: MetricContext) -> MTCNNDetector:
     """The run's MTCNN detector (built once per run and device)."""
     return ctx.shared(("mtcnn", str(ctx.device)), lambda: MTCNNDetector(ctx.device))
@@ -212,7 +205,7 @@ class DVGG(Metric):
                               lambda: load_vggface16_features(path, ctx.device))
 
     def compute(self, batch: Batch) -> np.ndarray:
-        ref = _require_reference(batch, self.name)
+        ref = batch.reference_for(self.name)
         h, w = batch.restored.shape[-2:]
         if min(h, w) < 32:
             raise UsageError(f"d_VGG needs images of at least 32x32 pixels (got {h}x{w})")
@@ -250,7 +243,7 @@ class DARC(Metric):
         return batch.memo(("arcface-resnet18", str(self.path), which), run)
 
     def compute(self, batch: Batch) -> np.ndarray:
-        _require_reference(batch, self.name)
+        batch.reference_for(self.name)
         a = self.embeddings(batch, "restored")
         b = self.embeddings(batch, "reference")
         return (a - b).pow(2).mean(1).double().cpu().numpy()
@@ -272,7 +265,7 @@ class ArcFaceDistance(Metric):
         self.detector = mtcnn_detector(ctx)
 
     def compute(self, batch: Batch) -> np.ndarray:
-        _require_reference(batch, self.name)
+        batch.reference_for(self.name)
         e = arcface_pair_embeddings(batch, self.ctx, self.embedder, self.detector)
         return cosine_distance(e["restored"], e["reference"])
 

@@ -51,7 +51,7 @@ from ..nets.dlib_face import (
 )
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
-from .identity import _require_reference, batch_faces, mtcnn_detector
+from .identity import batch_faces, mtcnn_detector
 from .verification import (
     FALLBACK_SOURCE,
     LFW_THRESHOLDS,
@@ -108,7 +108,7 @@ def dlib_pair_descriptors(batch: Batch, ctx: MetricContext, recognizer: DlibFace
     reference's face box, landmarks and descriptor once per run and image content.
     """
     def run() -> dict[str, np.ndarray]:
-        reference = to_hwc_numpy(_require_reference(batch, "identity-dlib"))
+        reference = to_hwc_numpy(batch.reference_for("identity-dlib"))
         restored = to_hwc_numpy(batch.restored)
         cache = _reference_cache(ctx, recognizer)
         keys = [hashlib.sha1(img.tobytes()).hexdigest() + str(img.shape) for img in reference]

@@ -117,8 +117,7 @@ class _LPIPSBase(Metric):
         return x
 
     def compute(self, batch: Batch) -> np.ndarray:
-        if batch.reference is None:
-            raise ValueError(f"{self.name} needs a reference (ground-truth) image; this split has none")
+        batch.reference_for(self.name)
         if batch.restored.shape != batch.reference.shape:
             raise ValueError(
                 f"{self.name}: restored {tuple(batch.restored.shape)} and reference "

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ..registry import metrics
-from .base import Batch, Metric
+from .base import Batch, Metric, require_reference
 
 
 def psnr_u8(restored: torch.Tensor, reference: torch.Tensor, peak: float = 255.0) -> torch.Tensor:
@@ -160,8 +160,7 @@ RGB2Y_BT601 = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 
 
 def _check_pair(restored: torch.Tensor, reference: torch.Tensor | None, what: str) -> torch.Tensor:
-    if reference is None:
-        raise ValueError(f"{what} needs a reference (ground-truth) image; this split has none")
+    reference = require_reference(reference, what)
     if restored.shape != reference.shape:
         raise ValueError(
             f"{what}: restored {tuple(restored.shape)} and reference {tuple(reference.shape)} "
