@@ -25,11 +25,39 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import UsageError
+from ..errors import UsageError, WeightsMissingError
+from ..files import cache_dir
 from ..nets.loading import read_weights_only
 
 FORMAT = "faceblur-bench-train/1"
 LEGACY_FORMAT = "faceblur-bench-gan/1"
+
+
+def default_checkpoint(method: str) -> Path:
+    """Where method ``method`` looks without ``--checkpoint``: ``$FACEBLUR_CHECKPOINTS/<method>.pth``,
+    else ``~/.cache/faceblur_bench/checkpoints/<method>.pth``."""
+    env = os.environ.get("FACEBLUR_CHECKPOINTS")
+    if env:
+        return Path(env).expanduser() / f"{method}.pth"
+    return cache_dir("checkpoints", f"{method}.pth")
+
+
+def locate(method: str, checkpoint: str | Path | None, what_to_pass: str, *, folder_ok: bool = False) -> Path:
+    """The checkpoint file (or, with ``folder_ok``, folder) a learned method loads.
+
+    An explicit ``checkpoint`` that does not exist is a UsageError (exit 2) naming it; without one,
+    :func:`default_checkpoint` is used and its absence is a WeightsMissingError whose hint is
+    ``what_to_pass`` (the authors' file and/or the trainer to run) plus the default location.
+    A learned method never falls back to random weights.
+    """
+    path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(method)
+    if path.is_file() or (folder_ok and path.is_dir()):
+        return path
+    if checkpoint:
+        raise UsageError(f"{method}: checkpoint {path} not found", "check the --checkpoint path")
+    raise WeightsMissingError(
+        f"{method} needs trained weights and none were given: no --checkpoint and no file at {path}",
+        f"{what_to_pass}; or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)")
 
 
 def rng_state() -> dict[str, Any]:
@@ -138,5 +166,5 @@ def export(ck: dict[str, Any], path: str | Path, inference_modules: tuple[str, .
     return save_atomic(keep, path)
 
 
-__all__ = ["FORMAT", "export", "is_trained", "load", "load_trained", "normalise", "read", "rng_state",
+__all__ = ["FORMAT", "default_checkpoint", "export", "locate", "is_trained", "load", "load_trained", "normalise", "read", "rng_state",
            "save_atomic", "set_rng_state"]

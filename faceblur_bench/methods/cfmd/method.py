@@ -24,11 +24,10 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from ...errors import UsageError, WeightsIntegrityError, WeightsMissingError
+from ...errors import UsageError, WeightsIntegrityError
 from ...registry import methods
 from .. import checkpoint as ckpt_io
 from ..base import Method
-from ..dfpg.method import default_checkpoint
 from . import official
 from .networks import CFMDGenerator, GeneratorConfig, count_parameters
 
@@ -86,15 +85,10 @@ class CFMDGAN(Method):
         self.trained = {"source": "untrained (timing / contract tests only)"}
 
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
-        path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(self.name)
-        if not path.is_file():
-            if checkpoint:
-                raise UsageError(f"{self.name}: checkpoint {path} not found", "check the --checkpoint path")
-            raise WeightsMissingError(
-                f"{self.name} needs trained weights and none were given: no --checkpoint and no file at {path}",
-                "pass the authors' generator weights (model_best.pth) with --checkpoint, or train one with "
-                "`faceblur-bench train cfmd --data-root DIR --out RUN` and pass RUN/checkpoints/best.pth; "
-                f"or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)")
+        path = ckpt_io.locate(self.name, checkpoint,
+                              "pass the authors' generator weights (model_best.pth) with --checkpoint, or train "
+                              "one with `faceblur-bench train cfmd --data-root DIR --out RUN` and pass "
+                              "RUN/checkpoints/best.pth")
         obj = ckpt_io.read(path)  # weights_only=True: no code in the file can run
         if official.unwrap(obj) is not None:
             net = official.load_generator(obj, str(path))
@@ -119,7 +113,7 @@ class CFMDGAN(Method):
         if self.net is None:
             raise UsageError(f"{self.name}: no weights loaded",
                              f"call load(checkpoint, device) first (CLI: --checkpoint PATH); "
-                             f"default location {default_checkpoint(self.name)}")
+                             f"default location {ckpt_io.default_checkpoint(self.name)}")
         if blurred.dim() != 4 or blurred.shape[1] != 3:
             raise UsageError(f"{self.name}.restore expects (N, 3, H, W), got {tuple(blurred.shape)}")
         u = self.moments(blurred.shape[0], meta)

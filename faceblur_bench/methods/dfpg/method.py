@@ -4,7 +4,7 @@ Checkpoints are the generator weights saved by the authors' code (see :mod:`.off
 written by ``faceblur-bench train dfpg`` (``checkpoints/last.pth`` /
 ``best.pth``, format ``faceblur-bench-gan/1``): they carry the generator's configuration, so
 reduced-width and ablation (B1–B6) models load without options. Without ``--checkpoint`` the
-method looks for the default file :func:`default_checkpoint` (``$FACEBLUR_CHECKPOINTS/<name>.pth``,
+method looks for the default file :func:`..checkpoint.default_checkpoint` (``$FACEBLUR_CHECKPOINTS/<name>.pth``,
 else ``~/.cache/faceblur_bench/checkpoints/<name>.pth``) and refuses to run when there is none —
 it never evaluates random weights.
 
@@ -14,28 +14,18 @@ to multiples of 4 internally and cropped back; the network works on [-1, 1].
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from ...errors import UsageError, WeightsMissingError
-from ...files import cache_dir
+from ...errors import UsageError
 from ...registry import methods
 from .. import checkpoint as ckpt_io
 from ..base import Method
 from . import official
 from .model import DFPGGenerator, GeneratorConfig, count_parameters
-
-
-def default_checkpoint(name: str) -> Path:
-    """Default checkpoint location of method ``name``."""
-    env = os.environ.get("FACEBLUR_CHECKPOINTS")
-    if env:
-        return Path(env).expanduser() / f"{name}.pth"
-    return cache_dir("checkpoints", f"{name}.pth")
 
 
 class DFPGFamilyMethod(Method):
@@ -61,15 +51,10 @@ class DFPGFamilyMethod(Method):
         return count_parameters(self.generator_config or self.paper_generator)
 
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
-        path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(self.name)
-        if not path.is_file():
-            if checkpoint:
-                raise UsageError(f"{self.name}: checkpoint {path} not found", "check the --checkpoint path")
-            raise WeightsMissingError(
-                f"{self.name} needs trained weights and none were given: no --checkpoint and no file at {path}",
-                f"train one with `faceblur-bench train {self.trained_by[0]} --data-root DIR --out RUN` and pass "
-                f"--checkpoint RUN/checkpoints/best.pth, or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)",
-            )
+        path = ckpt_io.locate(self.name, checkpoint,
+                              f"pass the authors' generator weights (G_*_best.pth) with --checkpoint, or train "
+                              f"one with `faceblur-bench train {self.trained_by[0]} --data-root DIR --out RUN` "
+                              "and pass --checkpoint RUN/checkpoints/best.pth")
         obj = ckpt_io.read(path)
         if isinstance(obj, dict) and not ckpt_io.is_trained(obj) and official.is_official(obj):  # the authors' released generator
             gcfg = GeneratorConfig()
@@ -106,7 +91,7 @@ class DFPGFamilyMethod(Method):
         if self.net is None:
             raise UsageError(f"{self.name}: no trained weights loaded",
                              f"call load(checkpoint, device) first (CLI: --checkpoint PATH); "
-                             f"default location {default_checkpoint(self.name)}")
+                             f"default location {ckpt_io.default_checkpoint(self.name)}")
         if blurred.dim() != 4 or blurred.shape[1] != 3:
             raise UsageError(f"{self.name}.restore expects (N, 3, H, W), got {tuple(blurred.shape)}")
         x = blurred.to(self.device, torch.float32) * 2.0 - 1.0

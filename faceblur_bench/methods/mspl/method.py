@@ -22,11 +22,10 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from ...errors import UsageError, WeightsIntegrityError, WeightsMissingError
+from ...errors import UsageError, WeightsIntegrityError
 from ...registry import methods
 from .. import checkpoint as ckpt_io
 from ..base import Method
-from ..dfpg.method import default_checkpoint
 from . import official
 from .networks import GeneratorConfig, MSPLGenerator, count_parameters
 from .presets import SMOKE_MODEL
@@ -56,19 +55,9 @@ class MSPLGAN(Method):
         return count_parameters(self.generator_config or self.paper_generator)
 
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
-        path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(self.name)
-        if not path.is_file():
-            if checkpoint:
-                raise UsageError(
-                    f"{self.name}: checkpoint {path} not found", "check the --checkpoint path"
-                )
-            raise WeightsMissingError(
-                f"{self.name} needs trained weights and none were given: no --checkpoint and "
-                f"no file at {path}",
-                f"pass the authors' netG_last.pth (MSPL-GAN README, Google Drive) or a run of "
-                f"`faceblur-bench train mspl-gan` with --checkpoint, or copy it to {path} "
-                f"(or set $FACEBLUR_CHECKPOINTS)",
-            )
+        path = ckpt_io.locate(self.name, checkpoint,
+                              "pass the authors' netG_last.pth (MSPL-GAN README, Google Drive) or a run of "
+                              "`faceblur-bench train mspl-gan` with --checkpoint")
         obj = ckpt_io.read(path)  # weights_only=True: no code in the file can run
         if isinstance(obj, dict) and official.is_official(obj):
             gcfg = official.config_of(obj, str(path))
@@ -129,7 +118,7 @@ class MSPLGAN(Method):
             raise UsageError(
                 f"{self.name}: no trained weights loaded",
                 f"call load(checkpoint, device) first (CLI: --checkpoint PATH); "
-                f"default location {default_checkpoint(self.name)}",
+                f"default location {ckpt_io.default_checkpoint(self.name)}",
             )
         if blurred.dim() != 4 or blurred.shape[1] != 3:
             raise UsageError(

@@ -33,7 +33,6 @@ bicubic) to 128×128 — the release resizes every input to 128×128 — and the
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import UsageError, WeightsIntegrityError, WeightsMissingError
-from ...files import cache_dir, sha256_file
+from ...files import sha256_file
 from ...registry import methods
 from .. import checkpoint as ckpt_io
 from ..base import Method
@@ -53,14 +52,6 @@ from .networks import BN_MOMENTS, ShenConfig, ShenNet, count_parameters
 TRAINER = "shen"
 #: inference modules of a trained checkpoint
 MODULES: tuple[str, ...] = ("coarse", "parsing", "fine")
-
-
-def default_checkpoint(name: str) -> Path:
-    """Default checkpoint location of method ``name``."""
-    env = os.environ.get("FACEBLUR_CHECKPOINTS")
-    if env:
-        return Path(env).expanduser() / f"{name}.pth"
-    return cache_dir("checkpoints", f"{name}.pth")
 
 
 def variant_key(cfg: ShenConfig) -> tuple[str, int, bool]:
@@ -119,7 +110,7 @@ class ShenMethod(Method):
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
         from . import matconvnet
 
-        path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(self.name)
+        path = Path(checkpoint).expanduser() if checkpoint else ckpt_io.default_checkpoint(self.name)
         if not path.exists():
             if checkpoint:
                 raise UsageError(f"{self.name}: checkpoint {path} not found",

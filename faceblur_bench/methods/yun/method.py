@@ -14,27 +14,18 @@ is training-only. Inputs must be exactly 32×32 (the U-Net encoder reaches 1×1)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-from ...errors import UsageError, WeightsMissingError
+from ...errors import UsageError
 from ...registry import methods
 from ..base import Method
+from .. import checkpoint as ckpt_io
 from . import checkpoint as nb_ckpt
 from .networks import INPUT_SIZE, SCALE, YunGenerator, YunGeneratorConfig, count_parameters
-
-
-def default_checkpoint(name: str = "yun") -> Path:
-    """Default checkpoint location of method ``name``."""
-    env = os.environ.get("FACEBLUR_CHECKPOINTS")
-    if env:
-        return Path(env).expanduser() / f"{name}.pth"
-    xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-    return Path(xdg) / "faceblur_bench" / "checkpoints" / f"{name}.pth"
 
 
 @methods.register("yun")
@@ -69,15 +60,9 @@ class Yun(Method):
         self.trained = {"source": "untrained (contract test)"}
 
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
-        path = Path(checkpoint).expanduser() if checkpoint else default_checkpoint(self.name or "yun")
-        if not path.is_file():
-            if checkpoint:
-                raise UsageError(f"{self.name}: checkpoint {path} not found", "check the --checkpoint path")
-            raise WeightsMissingError(
-                f"{self.name} needs trained weights and none were given (the authors published none): "
-                f"no --checkpoint and no file at {path}",
-                "train one with `faceblur-bench train yun --data-root DIR --out RUN` and pass "
-                f"--checkpoint RUN/checkpoints/best.pth, or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)")
+        path = ckpt_io.locate(self.name or "yun", checkpoint,
+                              "the authors published no weights: train one with `faceblur-bench train yun "
+                              "--data-root DIR --out RUN` and pass --checkpoint RUN/checkpoints/best.pth")
         obj = nb_ckpt.read(path)
         if nb_ckpt.is_notebook_state(obj):
             net = nb_ckpt.generator_from_state(obj, str(path))
