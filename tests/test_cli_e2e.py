@@ -108,3 +108,32 @@ def test_help_everywhere():
     for cmd in ([], ["run"], ["score"], ["methods"], ["splits"], ["metrics"]):
         r = cli(*cmd, "--help")
         assert r.returncode == 0 and "Usage" in r.stdout, cmd
+
+
+def _cli_umask(mask: int, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "faceblur_bench", *args], check=False, capture_output=True,
+                          text=True, timeout=600, cwd=cwd, env=dict(os.environ),
+                          preexec_fn=lambda: os.umask(mask))
+
+
+def test_output_files_follow_the_umask(tmp_path, demo_data_root):
+    """Every written file gets 0o666 & ~umask (0640 here), not mkstemp's 0600."""
+    res, lb = tmp_path / "results", tmp_path / "lb.md"
+    r = _cli_umask(0o027, "run", "-m", "blurred", "--metrics", "psnr", "--limit", "3", "--out", str(res),
+                   "--leaderboard", str(lb), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = next(res.glob("runs/demo/blurred/*/summary.json"))
+    r2 = _cli_umask(0o027, "table", "--split", "demo", "--results", str(res), "-o", str(tmp_path / "t.md"))
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    from faceblur_bench.engine import open_split
+
+    s0 = open_split("demo", demo_data_root).samples()[0]
+    for sub, src in (("gt", s0.sharp), ("out", s0.blurred)):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "a.png").write_bytes(Path(src).read_bytes())
+    r3 = _cli_umask(0o027, "score", "--restored", str(tmp_path / "out"), "--reference", str(tmp_path / "gt"),
+                    "--metrics", "psnr", "--json", str(tmp_path / "s.json"))
+    assert r3.returncode == 0, r3.stderr[-2000:]
+    files = [summary, lb, res / "demo.md", tmp_path / "t.md", tmp_path / "s.json"]
+    for f in files:
+        assert (f.stat().st_mode & 0o777) == 0o640, (f, oct(f.stat().st_mode & 0o777))

@@ -8,11 +8,10 @@ from scratch each time; nothing in it is edited by hand.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..results import atomic_write_text
 from . import names, published
 from .render import render
 from .store import latest_runs, load_summaries, summary_split
@@ -114,14 +113,5 @@ def write_leaderboard(results_dir: str | Path = "results", path: str | Path = "l
     Returns the Markdown text.
     """
     text = build_leaderboard(results_dir, include_published=include_published)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(Path(path), text)
     return text
