@@ -19,14 +19,19 @@ import torch
 
 from faceblur_bench.errors import ImageError, UsageError
 from faceblur_bench.imageio import read_image, to_tensor01
-from faceblur_bench.methods.base import Method
+from faceblur_bench.methods.base import Method, Option
 
 
 class Folder(Method):
     description = "Precomputed restorations from another codebase (--option dir=PATH [--option pattern={stem}_out.png])"
+    option_specs = {
+        "dir": Option(str, None, "directory holding the restored images"),
+        "pattern": Option(str, "{stem}.png", "restored file name; placeholders {stem}, {name}, {id}"),
+    }
 
     def __init__(self, **options):
         super().__init__(**options)
+        options = self.options
         if not options.get("dir"):
             raise UsageError("method 'folder' needs the directory of restored images",
                              "pass --option dir=PATH [--option pattern={stem}_out.png]")

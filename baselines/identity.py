@@ -11,6 +11,7 @@ from faceblur_bench.methods.base import Method
 
 class Blurred(Method):
     description = "No restoration: returns the blurred input (lower bound row of every table)"
+    option_specs = {}
 
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
         return blurred.clone()

@@ -137,3 +137,30 @@ def test_output_files_follow_the_umask(tmp_path, demo_data_root):
     files = [summary, lb, res / "demo.md", tmp_path / "t.md", tmp_path / "s.json"]
     for f in files:
         assert (f.stat().st_mode & 0o777) == 0o640, (f, oct(f.stat().st_mode & 0o777))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--option", "balanse=0.1"], "unknown option 'balanse' for wiener; did you mean 'balance'"),
+    (["--option", "balance=abc"], "option 'balance' for wiener must be float, got 'abc'"),
+    (["--option", "balance=-1"], "must be >= 0"),
+    (["--weights", "vggface=/x"], "unknown weight file 'vggface'; did you mean 'vggface16'"),
+    (["--weights", "foo=/x"], "unknown weight file 'foo'"),
+])
+def test_bad_method_options_and_weight_names_exit_2_before_any_run(tmp_path, args, needle):
+    r = cli("run", "-m", "wiener", "--out", str(tmp_path / "res"), "--leaderboard",
+            str(tmp_path / "lb.md"), *args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert needle in " ".join(r.stderr.split())
+    assert not (tmp_path / "res").exists()  # nothing ran, no separate run stored
+
+
+def test_methods_name_lists_options_with_types_and_defaults():
+    r = cli("methods", "richardson-lucy")
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if "num_iter" in line)
+    assert "int" in row and "10" in row
+    r = cli("methods", "folder", "--json")
+    opts = {o["option"]: o for o in json.loads(r.stdout)[0]["options"]}
+    assert opts["pattern"]["type"] == "str" and opts["pattern"]["default"] == "{stem}.png"
+    r = cli("methods", "wienr")
+    assert r.returncode == 2 and "did you mean 'wiener'" in r.stderr

@@ -24,6 +24,22 @@ def parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
     return outd
 
 
+def parse_weights(items: list[str] | None) -> dict[str, str]:
+    """``["vggface16=/p/VGGFace16.pth"]`` -> ``{"vggface16": "/p/VGGFace16.pth"}``; every name
+    must be a known weight file (:mod:`faceblur_bench.weights`), else exit 2 with "did you mean"."""
+    from ..weights import get_entry
+
+    outd: dict[str, str] = {}
+    for it in items or []:
+        if "=" not in it:
+            raise UsageError(f"--weights {it!r} is not NAME=PATH",
+                             "e.g. --weights vggface16=/path/VGGFace16.pth")
+        k, v = (x.strip() for x in it.split("=", 1))
+        get_entry(k)  # unknown name: UnknownNameError (exit 2) with suggestions
+        outd[k] = v
+    return outd
+
+
 def _parse_value(v: str) -> Any:
     if v.lower() in ("true", "false"):
         return v.lower() == "true"
@@ -102,12 +118,12 @@ def run(
 
     names = list(method) if method else builtin_baselines()
     metric_names = split_list(metrics) or metric_registry.names()
-    for n in names:  # unknown names fail before any work starts
-        method_registry.get(n)
+    opts = parse_kv(option, "--option")
+    for n in names:  # unknown names and bad options fail before any work starts
+        method_registry.get(n).validate_options(opts)
     for n in metric_names:
         metric_registry.get(n)
-    opts = parse_kv(option, "--option")
-    overrides = {k: str(v) for k, v in parse_kv(weights, "--weights").items()}
+    overrides = parse_weights(weights)
     summaries = []
     with make_progress() as prog:
         for name in names:
@@ -175,6 +191,7 @@ def score(
     metric_names = split_list(metrics) or ["psnr", "ssim"]
     for n in metric_names:
         metric_registry.get(n)
+    overrides = parse_weights(weights)
     split = PairedFolders(restored, reference, pattern)
     tmp = None
     if out_dir is None:
@@ -183,7 +200,7 @@ def score(
     try:
         cfg = engine.RunConfig(method="blurred", split=split, metrics=metric_names, results_dir=out_dir,
                                device=device, batch_size=batch_size,
-                               weights_overrides={k: str(v) for k, v in parse_kv(weights, "--weights").items()})
+                               weights_overrides=overrides)
         with make_progress() as prog:
             summary = engine.evaluate(cfg, progress=RichProgress(prog))
         summary["method"] = "score"
@@ -215,10 +232,36 @@ def _print_records(records: list[dict], columns: list[str], title: str, as_json:
     out.print(t)
 
 
-def list_methods(as_json: bool = JSON_OPT) -> None:
-    """List registered methods with a one-line description and parameter count."""
+def list_methods(
+    name: Optional[str] = typer.Argument(None, help="A method: list its options (type, default, meaning)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """List registered methods with a one-line description and parameter count; with NAME, the
+    options that method accepts (``run --option KEY=VALUE``)."""
     from ..registry import methods as method_registry
 
+    if name is not None:
+        cls = method_registry.get(name)
+        specs = cls.option_specs
+        recs = [{"option": k, "type": o.type_name(), "default": "(required)" if o.required else
+                 ("–" if o.default is None else o.default), "meaning": o.help}
+                for k, o in sorted((specs or {}).items())]
+        if as_json:
+            _print_records([{"name": name, "description": getattr(cls, "description", ""),
+                             "options": None if specs is None else recs}], [], name, True)
+            return
+        from . import out
+
+        out.print(f"[bold]{name}[/]: {getattr(cls, 'description', '')}", highlight=False)
+        if specs is None:
+            out.print("options: not declared by this method (any --option KEY=VALUE is passed "
+                      "through unchecked)", highlight=False)
+        elif not specs:
+            out.print("options: none", highlight=False)
+        else:
+            _print_records(recs, ["option", "type", "default", "meaning"],
+                           f"options of {name} (--option KEY=VALUE)", False)
+        return
     records = []
     for name, cls in method_registry.items():
         params = None

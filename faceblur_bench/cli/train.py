@@ -20,15 +20,9 @@ train_app = typer.Typer(help="Train SAPPGAN / DFPGnet from scratch on the MSPL t
 
 
 def _parse_weights(items: Optional[list[str]]) -> dict[str, str]:
-    from ..errors import UsageError
+    from .core import parse_weights
 
-    out: dict[str, str] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise UsageError(f"--weights {item!r} is not NAME=PATH", "e.g. --weights vggface16=/path/VGGFace16.pth")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
+    return parse_weights(items)
 
 
 def _train(method: str, data_root: Path, out: Path, config: Optional[Path], epochs: Optional[int],
