@@ -19,7 +19,7 @@ Images are processed as float64 in [0,1].
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -58,8 +58,8 @@ class _KernelDeconvolution(Method):
 
 class Wiener(_KernelDeconvolution):
     description = "Oracle Wiener deconvolution with the true kernel (skimage.restoration.wiener, balance 0.05)"
-    option_specs = {"balance": Option(float, 0.05, "regularisation weight of skimage's Wiener filter",
-                                      minimum=0.0)}
+    option_specs: ClassVar[dict[str, Option]] = {
+        "balance": Option(float, 0.05, "regularisation weight of skimage's Wiener filter", minimum=0.0)}
 
     def _deconvolve_channel(self, channel: np.ndarray, psf: np.ndarray) -> np.ndarray:
         return restoration.wiener(channel, psf, balance=self.options.get("balance", 0.05), clip=True)
@@ -67,7 +67,8 @@ class Wiener(_KernelDeconvolution):
 
 class RichardsonLucy(_KernelDeconvolution):
     description = "Oracle Richardson-Lucy deconvolution with the true kernel (skimage, 10 iterations)"
-    option_specs = {"num_iter": Option(int, 10, "Richardson-Lucy iterations", minimum=1)}
+    option_specs: ClassVar[dict[str, Option]] = {
+        "num_iter": Option(int, 10, "Richardson-Lucy iterations", minimum=1)}
 
     def _deconvolve_channel(self, channel: np.ndarray, psf: np.ndarray) -> np.ndarray:
         n = self.options.get("num_iter", 10)

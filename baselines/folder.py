@@ -13,7 +13,7 @@ missing file fails that image (reason names the expected path); the run goes on.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import torch
 
@@ -24,7 +24,7 @@ from faceblur_bench.methods.base import Method, Option
 
 class Folder(Method):
     description = "Precomputed restorations from another codebase (--option dir=PATH [--option pattern={stem}_out.png])"
-    option_specs = {
+    option_specs: ClassVar[dict[str, Option]] = {
         "dir": Option(str, None, "directory holding the restored images"),
         "pattern": Option(str, "{stem}.png", "restored file name; placeholders {stem}, {name}, {id}"),
     }

@@ -233,26 +233,26 @@ def _print_records(records: list[dict], columns: list[str], title: str, as_json:
 
 
 def list_methods(
-    name: Optional[str] = typer.Argument(None, help="A method: list its options (type, default, meaning)."),
+    method: str | None = typer.Argument(None, help="A method: list its options (type, default, meaning)."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """List registered methods with a one-line description and parameter count; with NAME, the
+    """List registered methods with a one-line description and parameter count; with METHOD, the
     options that method accepts (``run --option KEY=VALUE``)."""
     from ..registry import methods as method_registry
 
-    if name is not None:
-        cls = method_registry.get(name)
+    if method is not None:
+        cls = method_registry.get(method)
         specs = cls.option_specs
         recs = [{"option": k, "type": o.type_name(), "default": "(required)" if o.required else
                  ("–" if o.default is None else o.default), "meaning": o.help}
                 for k, o in sorted((specs or {}).items())]
         if as_json:
-            _print_records([{"name": name, "description": getattr(cls, "description", ""),
-                             "options": None if specs is None else recs}], [], name, True)
+            _print_records([{"name": method, "description": getattr(cls, "description", ""),
+                             "options": None if specs is None else recs}], [], method, True)
             return
         from . import out
 
-        out.print(f"[bold]{name}[/]: {getattr(cls, 'description', '')}", highlight=False)
+        out.print(f"[bold]{method}[/]: {getattr(cls, 'description', '')}", highlight=False)
         if specs is None:
             out.print("options: not declared by this method (any --option KEY=VALUE is passed "
                       "through unchecked)", highlight=False)
@@ -260,7 +260,7 @@ def list_methods(
             out.print("options: none", highlight=False)
         else:
             _print_records(recs, ["option", "type", "default", "meaning"],
-                           f"options of {name} (--option KEY=VALUE)", False)
+                           f"options of {method} (--option KEY=VALUE)", False)
         return
     records = []
     for name, cls in method_registry.items():
