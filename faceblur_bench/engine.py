@@ -49,13 +49,9 @@ DEFAULT_METRICS = ("psnr", "ssim")
 
 # -- resolution of names ---------------------------------------------------------------------------
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda requested but no CUDA device is available",
-                         "use --device cpu or --device auto")
-    return dev
+    from .devices import resolve_device as _resolve  # one parser for every --device
+
+    return _resolve(device)
 
 
 def open_split(name: str, data_root: str | Path | None = None, allow_partial: bool = False) -> Split:

@@ -41,3 +41,67 @@ def test_make_split_bad_input_exit_code(tmp_path):
                             "--out", str(tmp_path / "o")])
     assert r.exit_code != 0
     assert "160x128" in str(r.exception) or "160x128" in r.output
+
+
+def _cli(*args: str):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "faceblur_bench", *args], check=False,
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ))
+
+
+def _sharp(tmp_path, n=2):
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        write_png(tmp_path / "sharp" / f"f{i}.png", rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
+    return tmp_path / "sharp"
+
+
+def test_make_split_bad_device_and_protocol_exit_2_without_traceback_or_files(tmp_path):
+    import torch
+
+    sharp = _sharp(tmp_path, 1)
+    cases = [("--device", "tpu", "unknown --device 'tpu'"), ("--protocol", "mspll", "did you mean 'mspl'")]
+    if not torch.cuda.is_available():
+        cases.append(("--device", "cuda", "no CUDA device is available"))
+    for opt, val, needle in cases:
+        args = {"--protocol": "mspl", "--device": "cpu", opt: val}
+        r = _cli("make-split", "--sharp", str(sharp), "--out", str(tmp_path / "o"),
+                 *[x for kv in args.items() for x in kv])
+        assert r.returncode == 2, (val, r.stderr)
+        assert "Traceback" not in r.stderr and needle in " ".join(r.stderr.split()), r.stderr
+        assert "0/?" not in r.stderr  # no progress bar before the names are checked
+        assert not (tmp_path / "o").exists()
+
+
+def test_make_split_interrupted_leaves_no_half_written_folder(tmp_path):
+    import pytest
+
+    from faceblur_bench.data.synth import make_split
+
+    sharp = _sharp(tmp_path, 3)
+
+    def stop(i, n):
+        if i == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make_split(sharp, "mspl", tmp_path / "new", progress=stop)
+    assert not (tmp_path / "new").exists()
+    keep = tmp_path / "existing"
+    (keep / "mine.txt").parent.mkdir()
+    (keep / "mine.txt").write_text("x")
+    with pytest.raises(KeyboardInterrupt):
+        make_split(sharp, "shen", keep, progress=stop)
+    assert sorted(p.name for p in keep.iterdir()) == ["mine.txt"]
+    man = make_split(sharp, "shen", keep)  # and a complete one lands where the loaders look
+    assert (keep / "Test_data_Helen" / "final_Helen_gt" / "f2.png").is_file()
+    assert len(man["files"]) == 3 + 3 * 80 + 8 and not list(keep.glob(".make-split-*"))
+
+
+def test_run_unknown_device_exit_2_without_traceback(tmp_path):
+    r = _cli("run", "-m", "blurred", "--device", "tpu", "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "unknown --device 'tpu'" in r.stderr and "auto, cpu, cuda or cuda:N" in r.stderr

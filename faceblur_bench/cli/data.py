@@ -118,10 +118,13 @@ def make_split_cmd(
     device: str = typer.Option("cpu", "--device", help="cpu: sparse direct convolution (numba); cuda: batched FFT on the GPU."),
 ) -> None:
     """Synthesise a test split from your own faces in exactly the layout the loaders read."""
-    from ..data.synth import make_split
+    from ..data.synth import check_protocol, make_split
+    from ..devices import resolve_device
     from . import out
     from .core import make_progress
 
+    check_protocol(protocol)  # names and device before the progress bar starts
+    resolve_device(device)
     nz: str | float | None = noise
     if noise is not None:
         try:

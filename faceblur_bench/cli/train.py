@@ -28,8 +28,11 @@ def _parse_weights(items: Optional[list[str]]) -> dict[str, str]:
 def _train(method: str, data_root: Path, out: Path, config: Optional[Path], epochs: Optional[int],
            batch_size: Optional[int], ablation: Optional[str], resume: bool, device: Optional[str],
            weights: Optional[list[str]], progress: bool) -> None:
+    from ..devices import resolve_device
     from ..train.loop import train
 
+    if device not in (None, "auto"):
+        resolve_device(device)  # an unknown or absent device: exit 2 before the run starts
     res = train(method, data_root, out, config=config, ablation=ablation, epochs=epochs, batch_size=batch_size,
                 resume=resume, device=None if device in (None, "auto") else device,
                 weights_overrides=_parse_weights(weights), progress=progress)
