@@ -31,6 +31,50 @@ def _split_csv(values: Optional[List[str]]) -> list[str]:
     return out
 
 
+def _stored(results: Path, key: str) -> set[str]:
+    """Values of ``key`` ("method") or the metric names over every run stored under ``results``."""
+    from ..report import store
+
+    if not results.exists():
+        return set()
+    names: set[str] = set()
+    for s in store.load_summaries(results):
+        if key == "metrics":
+            names.update(s.get("metrics") or {})
+        else:
+            names.add(str(s.get(key)))
+    return names
+
+
+def check_method_names(methods: list[str] | None, results: Path) -> None:
+    """Every name in ``--methods`` must be a registered method or have stored runs; else an
+    :class:`UnknownNameError` with "did you mean" (not "no runs ... run first")."""
+    import difflib
+
+    from ..errors import UnknownNameError
+    from ..registry import methods as method_registry
+
+    if not methods:
+        return
+    known = sorted(set(method_registry.names()) | _stored(results, "method"))
+    for m in methods:
+        if m not in known:
+            raise UnknownNameError("method", m, known, difflib.get_close_matches(m, known, n=3, cutoff=0.5))
+
+
+def check_metric_name(metric: str, results: Path) -> None:
+    """``--metric`` must be a registered metric or one stored in the runs (did you mean)."""
+    import difflib
+
+    from ..errors import UnknownNameError
+    from ..registry import metrics as metric_registry
+
+    known = sorted(set(metric_registry.names()) | _stored(results, "metrics"))
+    if metric not in known:
+        raise UnknownNameError("metric", metric, known,
+                               difflib.get_close_matches(metric, known, n=3, cutoff=0.5))
+
+
 def _write_or_print(text: str, output: Optional[Path]) -> None:
     from . import out
 
@@ -70,6 +114,7 @@ def table(
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     meths = _split_csv(methods) or None
+    check_method_names(meths, results)
     if layout is None and split is None:
         raise UsageError("--split is required without --layout",
                          "e.g. `faceblur-bench table --split mspl-center --layout sappgan-t1`")
@@ -127,6 +172,7 @@ def figure(
     from ..report.figures import qualitative_figure
     from . import console
 
+    check_method_names(_split_csv(methods), results)
     path = qualitative_figure(split, _split_csv(methods), output, results_dir=results,
                               ids=_split_csv(ids) or None, data_root=data_root,
                               zoom=_parse_zoom(zoom), max_images=max_images)
@@ -145,6 +191,8 @@ def plot(
     from ..report import plots, store
     from . import console
 
+    check_method_names(_split_csv(methods), results)
+    check_metric_name(metric, results)
     summaries = store.load_summaries(results, split=split, methods=_split_csv(methods) or None)
     if not summaries:
         raise UsageError(f"no runs of split {split!r} under {results}",
