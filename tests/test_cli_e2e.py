@@ -164,3 +164,12 @@ def test_methods_name_lists_options_with_types_and_defaults():
     assert opts["pattern"]["type"] == "str" and opts["pattern"]["default"] == "{stem}.png"
     r = cli("methods", "wienr")
     assert r.returncode == 2 and "did you mean 'wiener'" in r.stderr
+
+
+def test_learned_method_without_data_or_checkpoint_names_both(tmp_path):
+    r = cli("run", "--method", "sappgan", "--split", "mspl-center", "--data-root", str(tmp_path / "none"),
+            "--out", str(tmp_path / "res"), "--leaderboard", str(tmp_path / "lb.md"))
+    err = " ".join(r.stderr.split())
+    assert r.returncode == 2, err
+    assert "sappgan needs trained weights" in err and "split 'mspl-center' not found" in err
+    assert "G_*_best.pth" in err and "Test_data_center" in err

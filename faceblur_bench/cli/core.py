@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..errors import FaceblurError, UsageError
+from ..errors import FaceblurError, UsageError, WeightsMissingError
 
 
 def parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -132,7 +132,10 @@ def run(
                 device=device, batch_size=batch_size, checkpoint=checkpoint, method_options=opts,
                 save_images=save_images, strict=strict, allow_partial=allow_partial, weights_overrides=overrides,
                 limit=limit, seed=seed, wait=wait, runtime=runtime, runtime_repeats=runtime_repeats)
-            summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
+            try:
+                summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
+            except WeightsMissingError as exc:  # name every missing input, not only the first
+                raise with_data_problem(exc, split, data_root, allow_partial) from None
     md = publish_results(summaries, split, out_dir, leaderboard)
     print_plain(md)
     failed = sum(s["counts"]["failed"] for s in summaries)
@@ -141,6 +144,24 @@ def run(
 
         console.print(f"[yellow]{failed} image(s) failed[/] — reasons are in the rows of each run "
                       f"(see the 'failures' field of summary.json)")
+
+
+def with_data_problem(exc: FaceblurError, split: str, data_root: Path | None,
+                      allow_partial: bool) -> FaceblurError:
+    """``exc`` (missing weights) joined with the split's missing-data error when the data is
+    missing too, so one attempt tells the user both things to provide."""
+    from .. import engine
+    from ..errors import DataNotFoundError
+
+    try:
+        engine.open_split(split, data_root, allow_partial).samples()
+    except DataNotFoundError as data_exc:
+        return DataNotFoundError(
+            f"two inputs are missing: (1) {exc.message}; (2) {data_exc.message}",
+            f"(1) {exc.hint}\n(2) {data_exc.hint}")
+    except FaceblurError:
+        return exc
+    return exc
 
 
 def publish_results(summaries: list[dict], split: str, out_dir: Path, leaderboard: Path) -> str:

@@ -68,8 +68,9 @@ class DFPGFamilyMethod(Method):
                 raise UsageError(f"{self.name}: checkpoint {path} not found", "check the --checkpoint path")
             raise WeightsMissingError(
                 f"{self.name} needs trained weights and none were given: no --checkpoint and no file at {path}",
-                f"train one with `faceblur-bench train {self.trained_by[0]} --data-root DIR --out RUN` and pass "
-                f"--checkpoint RUN/checkpoints/best.pth, or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)",
+                f"pass --checkpoint PATH: the authors' released generator (G_*_best.pth) or a checkpoint of "
+                f"`faceblur-bench train {self.trained_by[0]} --data-root DIR --out RUN` (RUN/checkpoints/best.pth); "
+                f"or copy it to {path} (or set $FACEBLUR_CHECKPOINTS)",
             )
         obj = ckpt_io.read(path)
         if isinstance(obj, dict) and official.is_official(obj):  # the authors' released generator
