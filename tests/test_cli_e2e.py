@@ -173,3 +173,12 @@ def test_learned_method_without_data_or_checkpoint_names_both(tmp_path):
     assert r.returncode == 2, err
     assert "sappgan needs trained weights" in err and "split 'mspl-center' not found" in err
     assert "G_*_best.pth" in err and "Test_data_center" in err
+
+
+def test_train_help_cites_papers_not_seed_numbers():
+    for m in ("sappgan", "dfpg"):
+        r = cli("train", "--help")
+        assert r.returncode == 0
+        assert "seed 00" not in r.stdout, r.stdout
+        r = cli("train", m, "--help")
+        assert r.returncode == 0 and "seed 00" not in r.stdout and "et al." in r.stdout

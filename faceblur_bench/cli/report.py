@@ -104,7 +104,6 @@ def table(
     """Print a results table: a paper layout (published + reproduced rows) or a plain table."""
     from ..report import layouts as L
     from ..report import published, store
-    from ..report.tables import summary_table
 
     if list_layouts:
         lines = [f"{name:12s} {ly.citation}: {ly.title} (splits: {', '.join(ly.splits)})"
@@ -137,15 +136,18 @@ def table(
     if not summaries and (no_published or not published.rows_for_split(name, subset or None, ms or [])):
         raise UsageError(f"no runs of split {split!r} under {results}",
                          f"run `faceblur-bench run --split {split}` first, or pass --results DIR")
-    if not no_published:
+    pub_notes: list[str] = []
+    if not no_published and not meths:
         from ..report.tables import metric_order
 
-        pub_rows = published.rows_for_split(name, subset or None, ms or metric_order(summaries))
-        if meths:
-            pub_rows = []
-    text = summary_table(summaries, metrics=ms, fmt=fmt, show_std=show_std,  # type: ignore[arg-type]
-                         title=f"{split}", published=pub_rows or None)
-    _write_or_print(text, output)
+        pub_rows = published.rows_for_split(name, subset or None, ms or metric_order(summaries),
+                                            notes=pub_notes)
+    from ..report.render import render
+    from ..report.tables import build_summary_table
+
+    tbl = build_summary_table(summaries, metrics=ms, title=f"{split}", published=pub_rows or None)
+    tbl.notes += pub_notes
+    _write_or_print(render(tbl, fmt, show_std=show_std), output)  # type: ignore[arg-type]
 
 
 def _parse_zoom(zoom: Optional[str]) -> Optional[tuple[int, int, int, int]]:

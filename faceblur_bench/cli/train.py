@@ -62,10 +62,10 @@ def _make_command(method: str, presets_help: str):
     return command
 
 
-train_app.command("sappgan", help="Train SAPPGAN (seed 000): DFPGnet generator + SAPP discriminator, PW loss, "
+train_app.command("sappgan", help="Train SAPPGAN (Han et al., IEEE Access 2023): DFPGnet generator + SAPP discriminator, PW loss, "
                   "coarse-to-fine α; λ = 1, 1, 0.06; Adam 1e-4 x0.99/epoch; batch 16; 300 epochs.")(
     _make_command("sappgan", "SAPPGAN ablation preset S0..S5 (Table 3; default S5 = full model)."))
-train_app.command("dfpg", help="Train DFPGnet (seed 002): prior stream + channel-attention feature discriminator; "
+train_app.command("dfpg", help="Train DFPGnet (Jung et al.): prior stream + channel-attention feature discriminator; "
                   "λ_adv 0.05, λ_prior 1; Adam G 1e-4 / D 1e-5 x0.99/epoch.")(
     _make_command("dfpg", "DFPG ablation preset B1..B6 (Table 4; default B6 = full model)."))
 

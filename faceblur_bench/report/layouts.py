@@ -435,6 +435,11 @@ def _build_one(layout: Layout, summaries: list[dict[str, Any]], split: str | Non
             stat = {"min": "minimum over images of ", "mean_std": "mean ± std over images of "}.get(
                 spec.stat, "")
             proto_lines.append(f"{header} — reproduced: {stat}harness metric `{m}`{flag}: {p}")
+    if layout.rows_by_frames:
+        notes.append("Best and second best are marked among rows with the same number of GT "
+                     "frames (values of different frame counts are not comparable).")
+    star = published.marker_notes([e for e in entries if include_published])
+    notes += star
     if layout.group_by == "kernel_size":
         notes.append("Reproduced per-kernel-size values: mean over the images whose "
                      "meta.kernel_size equals the column's size (rows.jsonl).")
@@ -482,7 +487,8 @@ def _published_rows(layout: Layout, entries: list[Entry], methods: list[str] | N
                                  Cell(note=f"not reported in {layout.citation}"))
         out.append(Row(label=e0.method, cells=cells,
                        ranked=e0.harness_method not in ("gt", "blurred"),
-                       source="reported", section="reported"))
+                       source="reported", section="reported",
+                       rank_group=(e0.n_frames or "ALL") if layout.rows_by_frames else None))
     return out
 
 
@@ -548,7 +554,8 @@ def _frame_rows(layout: Layout, grp: RunGroup, split: str, res: Resolver) -> lis
                     cells[key] = Cell(note=f"{metric} is a set metric: no per-frame-count value")
                 continue
             cells[key] = _stat_cell(_metric_rows(sel, metric), "mean", metric)
-        out.append(Row(label=grp.label, cells=cells, source="reproduced", section="reproduced"))
+        out.append(Row(label=grp.label, cells=cells, source="reproduced", section="reproduced",
+                       rank_group=nf))
     return out
 
 

@@ -60,6 +60,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                         (sp.split("/")[0], sp.split("/", 1)[1] if "/" in sp else None))
         metrics = metric_order(runs)
         pub_rows = []
+        pub_notes: list[str] = []
         if include_published:
             if not metrics:
                 # no run yet: show every published quantity of this split under its harness name
@@ -71,11 +72,12 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                         if m is not None and m not in seen:
                             seen.append(m)
                 metrics = seen
-            pub_rows = published.rows_for_split(name, subset, metrics, published_dir)
+            pub_rows = published.rows_for_split(name, subset, metrics, published_dir, notes=pub_notes)
         out.append(f"## {sp}\n")
         if not runs:
             out.append("_No reproduced run stored for this split; published numbers only._\n")
         table = build_summary_table(runs, metrics, published=pub_rows)
+        table.notes += pub_notes
         out.append(render(table, "md"))
         if runs:
             out.append(_provenance(runs))

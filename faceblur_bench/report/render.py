@@ -8,6 +8,8 @@ Rendering rules, shared by every layout:
 - per column, among the *ranked* rows with a value, the best value is bold and the second best
   underlined; values are compared as displayed (after rounding), so every row that ties with the
   best is bold and every row tying for second is underlined; no marks with fewer than two values;
+  rows with a ``rank_group`` are compared only within their group (e.g. CFMD Table 4: rows with
+  the same number of GT frames);
 - a cell without a value shows "–" with a letter that points to a footnote giving the reason;
 - each metric column's protocol is listed under the table (one line per distinct protocol);
 - reported (published) cells show the number exactly as printed in the paper;
@@ -87,6 +89,8 @@ class Row:
     source: str | None = None
     #: rows of one section are separated from the next by a rule (LaTeX) / kept together
     section: str | None = None
+    #: best/second marks compare only rows with the same rank_group (None: one group)
+    rank_group: str | None = None
 
 
 @dataclass
@@ -137,23 +141,24 @@ def marks(table: Table) -> dict[tuple[int, str], str]:
     for col in table.columns:
         if col.higher_is_better is None:
             continue
-        vals = []
+        by_group: dict[str | None, list[tuple[int, float]]] = {}
         for i, row in enumerate(table.rows):
             if not row.ranked or col.key not in row.cells:
                 continue
             k = _rank_key(row.cells[col.key], col)
             if k is not None:
-                vals.append((i, k))
-        if len(vals) < 2:
-            continue
-        distinct = sorted({k for _, k in vals}, reverse=bool(col.higher_is_better))
-        best = distinct[0]
-        second = distinct[1] if len(distinct) > 1 else None
-        for i, k in vals:
-            if k == best:
-                out[(i, col.key)] = "best"
-            elif second is not None and k == second:
-                out[(i, col.key)] = "second"
+                by_group.setdefault(row.rank_group, []).append((i, k))
+        for vals in by_group.values():
+            if len(vals) < 2:
+                continue
+            distinct = sorted({k for _, k in vals}, reverse=bool(col.higher_is_better))
+            best = distinct[0]
+            second = distinct[1] if len(distinct) > 1 else None
+            for i, k in vals:
+                if k == best:
+                    out[(i, col.key)] = "best"
+                elif second is not None and k == second:
+                    out[(i, col.key)] = "second"
     return out
 
 
@@ -384,7 +389,7 @@ def _render_csv(table: Table, show_std: bool) -> str:
         Row(r.label, {k: (c if c.text is not None or not c.has_value else
                           Cell(value=c.value, std=c.std, text=repr(float(c.value)),  # type: ignore[arg-type]
                                note=c.note))
-                      for k, c in r.cells.items()}, r.ranked, r.source, r.section)
+                      for k, c in r.cells.items()}, r.ranked, r.source, r.section, r.rank_group)
         for r in table.rows], table.row_header, table.notes, table.transpose)
     g = _grid(plain, show_std=False, latex=False, arrows=False)
     heads = [g.corner] + [f"{grp}/{h}" if grp else h for grp, h in g.col_heads]
