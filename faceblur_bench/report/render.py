@@ -316,13 +316,46 @@ def _render_md(table: Table, show_std: bool) -> str:
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
     "±": r"$\pm$", "–": "--", "—": "---", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
-    "∞": r"$\infty$", "×": r"$\times$", "σ": r"$\sigma$", "✓": r"\checkmark{}",
+    "∞": r"$\infty$", "×": r"$\times$", "σ": r"$\sigma$", "✓": r"$\surd$",
+    "†": r"\textdagger{}", "‡": r"\textdaggerdbl{}", "…": r"\ldots{}", "≈": r"$\approx$",
+    "≥": r"$\geq$", "≤": r"$\leq$", "→": r"$\rightarrow$", "·": r"$\cdot$", "−": "-",
+    "α": r"$\alpha$", "β": r"$\beta$", "γ": r"$\gamma$", "λ": r"$\lambda$", "μ": r"$\mu$",
+    "²": r"\textsuperscript{2}", "°": r"\textdegree{}", "∼": r"$\sim$", "√": r"$\surd$",
+    **{chr(0x2080 + d): rf"\textsubscript{{{d}}}" for d in range(10)},
 }
 
 
+def _latex_char(ch: str) -> str:
+    """One character; beyond Latin (which T1 + utf8 input typesets) the compatibility form
+    (NFKD) when that is ASCII, so pdflatex never meets a character it cannot typeset."""
+    if ch in _LATEX_SPECIAL:
+        return _LATEX_SPECIAL[ch]
+    if ord(ch) > 0x24F:
+        import unicodedata
+
+        plain = unicodedata.normalize("NFKD", ch)
+        if plain.isascii():
+            return "".join(_LATEX_SPECIAL.get(c, c) for c in plain)
+        return "?"
+    return ch
+
+
 def latex_escape(s: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in s)
+    """Plain text -> text pdflatex (T1 + utf8 input, booktabs) typesets as printed.
+
+    Specials are escaped, common symbols become commands, and a hyphen followed by another is
+    written ``-{}`` so that ``--limit`` does not turn into an en dash. A character outside Latin
+    with no LaTeX form becomes its ASCII compatibility form, else ``?``.
+    """
+    out = []
+    for i, ch in enumerate(s):
+        if ch == "-" and s[i + 1:i + 2] == "-":
+            out.append("-{}")
+        else:
+            out.append(_latex_char(ch))
+    return "".join(out)
 
 
 def _latex_cell(text: str, mark: str | None) -> str:
