@@ -247,13 +247,16 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
 
 
 def measure_method_runtime(method: Method, device: torch.device, repeats: int = 50) -> dict:
-    """The runtime protocol of metrics.runtime at 128x128 (batch 1 and 16; fp32, and bf16 on CUDA).
+    """The runtime protocol of metrics.runtime at 128x128 (batch 1 and 16; fp32, and bf16 on CUDA
+    for methods with a torch network).
 
     ``per_image_s`` (batch 1, fp32 median) is the figure the papers' runtime columns report.
     """
     from .metrics.runtime import measure_runtime
 
-    dtypes = ("fp32", "bf16") if device.type == "cuda" else ("fp32",)
+    from .metrics.runtime import applicable_dtypes
+
+    dtypes = applicable_dtypes(method) if device.type == "cuda" else ("fp32",)
     info = measure_runtime(method, device, batches=(1, 16), dtypes=dtypes, repeats=repeats,
                            warmup=max(1, min(10, repeats // 5)))
     first = next((r for r in info["results"] if r["batch"] == 1 and r["dtype"] == "fp32" and "median_ms" in r), None)
