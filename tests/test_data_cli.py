@@ -32,7 +32,16 @@ def test_make_split_then_verify_and_tamper(tmp_path):
     assert json.loads(r.output)["changed"] == ["Test_data_center/Test_data_FFHQ/FFHQ_blur/me_ker25_blur_k17.png"]
     r = runner.invoke(app, ["data", "status", "--data-root", str(out), "--json"])
     recs = {x["name"]: x for x in json.loads(r.output)}
-    assert recs["mspl-center"]["found"] and recs["mspl-center"]["error"] and not recs["shen-helen"]["found"]
+    # the folder is there, but only the FFHQ subset: the split and its other subsets are not usable
+    assert recs["mspl-center"]["located"] and not recs["mspl-center"]["found"] and recs["mspl-center"]["error"]
+    assert recs["mspl-center/ffhq"]["found"] and recs["mspl-center/ffhq"]["samples"] == 80
+    assert not recs["mspl-center/celeba"]["found"] and not recs["shen-helen"]["found"]
+    r = runner.invoke(app, ["data", "status", "--data-root", str(out)], env={"COLUMNS": "250"})
+    table = {ln.split("│")[1].strip(): ln.split("│")[2].strip() for ln in r.output.splitlines()
+             if ln.startswith("│") and ln.split("│")[1].strip()}
+    assert table["mspl-center/ffhq"] == "yes" and table["mspl-center/celeba"] == "incomplete"
+    assert table["shen-helen"] == "no" and "True" not in r.output and "False" not in r.output
+    assert r.output.count("expected layout") == len({n.split("/")[0] for n, v in table.items() if v != "yes"}) - 1
 
 
 def test_make_split_bad_input_exit_code(tmp_path):
@@ -105,3 +114,12 @@ def test_run_unknown_device_exit_2_without_traceback(tmp_path):
     r = _cli("run", "-m", "blurred", "--device", "tpu", "--out", str(tmp_path / "r"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "unknown --device 'tpu'" in r.stderr and "auto, cpu, cuda or cuda:N" in r.stderr
+
+
+def test_splits_layouts_once_per_split(tmp_path):
+    r = runner.invoke(app, ["splits", "--layouts", "--data-root", str(tmp_path)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    heads = [ln for ln in r.output.splitlines() if ln.endswith("expected layout:")]
+    assert heads.count("mspl-center expected layout:") == 1
+    assert not any("/" in h.split()[0] for h in heads)  # no per-subset repeats
+    assert len(heads) == len(set(heads)) >= 5

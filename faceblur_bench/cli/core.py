@@ -302,24 +302,22 @@ def list_splits(
     as_json: bool = JSON_OPT,
 ) -> None:
     """List splits: found or not, where it looked, sample count, expected layout when missing."""
-    from ..data.status import split_status
-    from . import out
-
     from ..data.base import default_data_root
+    from ..data.status import found_text, missing_layouts, split_status
+    from . import out
 
     records = split_status(data_root)
     if as_json:
         _print_records(records, [], "splits", True)
     else:
         root = str(Path(data_root).expanduser() if data_root else default_data_root())
-        shown = [{**r, "found": "yes" if r["found"] else "no",
+        shown = [{**r, "found": found_text(r),
                   "where": r["where"].replace(root + "/", "").replace(" | " + root + "/", " | ")}
                  for r in records]
         _print_records(shown, ["name", "found", "samples", "where", "description"], f"splits under {root}", False)
     if layouts and not as_json:
-        for st in records:
-            if not st["found"] and st.get("layout"):
-                out.print(f"[bold]{st['name']}[/] expected layout:\n{st['layout']}", highlight=False)
+        for name, layout in missing_layouts(records):  # once per split, not per subset
+            out.print(f"[bold]{name}[/] expected layout:\n{layout}", highlight=False)
 
 
 def list_metrics(as_json: bool = JSON_OPT) -> None:

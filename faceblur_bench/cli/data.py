@@ -18,16 +18,19 @@ data_app = typer.Typer(help="Datasets: status of every split, integrity manifest
 def status(data_root: Optional[Path] = DATA_ROOT_OPT,
            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """Every split: found or not, where it looked, sample count, expected layout when missing."""
-    from ..data.status import split_status
+    from ..data.status import found_text, missing_layouts, split_status
     from . import out
     from .core import _print_records
 
     records = split_status(data_root)
-    _print_records(records, ["name", "found", "samples", "partial", "where", "error"], "splits", as_json)
-    if not as_json:
-        for r in records:
-            if not r["found"] and r["layout"] and r["name"] != "demo":
-                out.print(f"[bold]{r['name']}[/] expected layout:\n{r['layout']}", highlight=False, markup=True)
+    if as_json:
+        _print_records(records, [], "splits", True)
+        return
+    shown = [{**r, "found": found_text(r), "partial": "yes" if r["partial"] else "no"} for r in records]
+    _print_records(shown, ["name", "found", "samples", "partial", "where", "error"], "splits", False)
+    for name, layout in missing_layouts(records):
+        if name != "demo":
+            out.print(f"[bold]{name}[/] expected layout:\n{layout}", highlight=False, markup=True)
 
 
 @data_app.command("verify")
