@@ -182,3 +182,20 @@ def test_train_help_cites_papers_not_seed_numbers():
         assert "seed 00" not in r.stdout, r.stdout
         r = cli("train", m, "--help")
         assert r.returncode == 0 and "seed 00" not in r.stdout and "et al." in r.stdout
+
+
+def test_version_and_score_progress_label(tmp_path, demo_data_root):
+    from faceblur_bench import __version__
+    from faceblur_bench.engine import open_split
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"faceblur-bench {__version__}"
+    s0 = open_split("demo", demo_data_root).samples()[0]
+    for sub, src in (("gt", s0.sharp), ("out", s0.blurred)):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "a.png").write_bytes(Path(src).read_bytes())
+    r = cli("score", "--restored", str(tmp_path / "out"), "--reference", str(tmp_path / "gt"),
+            "--metrics", "psnr")
+    assert r.returncode == 0, r.stderr
+    err = " ".join(r.stderr.split())
+    assert "scoring" in err and "blurred on" not in err and "folders:" not in err

@@ -63,6 +63,18 @@ def metric_cell(entry: dict[str, Any] | None) -> Cell:
     return Cell(note=f"{word} — {reason}" if word != reason else word)
 
 
+def short_reason(reason: Any, width: int = 160) -> str:
+    """First line of a failure reason, shortened at a word boundary (never inside a file name
+    or path) with "…" when longer than ``width``."""
+    line = str(reason or "?").split("\n")[0].strip()
+    if len(line) <= width:
+        return line
+    cut = line.rfind(" ", 0, width)
+    if cut <= 0:  # one long word (a path): keep it whole
+        return line
+    return line[:cut].rstrip(" ,;:") + " …"
+
+
 def run_label(summary: dict[str, Any]) -> str:
     return str(summary.get("method", "?"))
 
@@ -112,8 +124,7 @@ def summary_rows(summaries: list[dict[str, Any]], metrics: list[str],
             note = f"† {label[:-2]}: {what}; {ok} of {total} images scored"
             notes.append(note)
         if failed:
-            reasons = Counter(str(f.get("reason") or "?").split("\n")[0][:80]
-                              for f in (s.get("failures") or []))
+            reasons = Counter(short_reason(f.get("reason")) for f in (s.get("failures") or []))
             if reasons:
                 top = "; ".join(f"{r} ×{n}" for r, n in reasons.most_common(3))
                 notes.append(f"{label}: {failed} of {total} images failed ({top})")
