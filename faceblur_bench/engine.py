@@ -38,7 +38,7 @@ from .errors import (
 from .faults import crash_point
 from .imageio import read_image, write_png
 from .methods.base import Method
-from .metrics.base import Batch, Metric, MetricContext, nan_mean_std
+from .metrics.base import Batch, Metric, MetricContext, finite_mean_std
 from .registry import methods as method_registry
 from .registry import metrics as metric_registry
 from .registry import splits as split_registry
@@ -483,8 +483,10 @@ def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], c
                         entry["status"], entry["reason"] = "error", _first_line(exc.message)
             else:
                 vals = np.array([r["metrics"].get(m.name, np.nan) for r in ok_rows], dtype=np.float64)
-                mean, std, n = nan_mean_std(vals)
+                mean, std, n, n_inf = finite_mean_std(vals)  # ±inf per image: counted, not averaged
                 entry.update(value=None if np.isnan(mean) else mean, std=None if np.isnan(std) else std, count=n)
+                if n_inf:
+                    entry["extra"]["infinite"] = n_inf
                 n_nan = int(np.isnan(vals).sum())
                 if n_nan:
                     entry["extra"]["unscored"] = n_nan

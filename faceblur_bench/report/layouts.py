@@ -200,11 +200,18 @@ def _finite(vals: list[float]) -> np.ndarray:
 
 
 def _stat_cell(values: np.ndarray, stat: str, what: str) -> Cell:
+    """Worst (min) or mean [± std] of per-image values; a mean leaves out infinite values
+    (PSNR of identical pairs) and counts them in ``Cell.infinite``."""
     if values.size == 0:
         return Cell(note=f"no finite per-image {what} values")
     if stat == "min":
         return Cell(value=float(values.min()))
-    return Cell(value=float(values.mean()), std=float(values.std()) if stat == "mean_std" else None)
+    fin = values[np.isfinite(values)]
+    if fin.size == 0:
+        return Cell(value=float(values[0])) if np.all(values == values[0]) else \
+            Cell(note=f"no finite per-image {what} values")
+    return Cell(value=float(fin.mean()), std=float(fin.std()) if stat == "mean_std" else None,
+                infinite=int(values.size - fin.size))
 
 
 def _metric_rows(rows: list[dict[str, Any]], metric: str,
@@ -218,9 +225,9 @@ def _metric_rows(rows: list[dict[str, Any]], metric: str,
             if mv is None or _norm(mv) != where[1]:
                 continue
         v = (r.get("metrics") or {}).get(metric)
-        if v is not None:
+        if v is not None and not math.isnan(float(v)):
             vals.append(float(v))
-    return _finite(vals)
+    return np.asarray(vals, dtype=np.float64)  # ±inf kept: _stat_cell counts them
 
 
 def _norm(v: Any) -> str:
@@ -507,8 +514,9 @@ def _reproduced_rows(layout: Layout, grp: RunGroup, split: str | None,
             if spec.stat == "mean_std" and cell.has_value and cell.std is not None:
                 d = spec.decimals if spec.decimals is not None else \
                     names.display(spec.quantity).decimals
+                inf = f" ({cell.infinite}×∞)" if cell.infinite else ""
                 cell = Cell(value=round(float(cell.value), d), std=cell.std,  # type: ignore[arg-type]
-                            text=f"{cell.value:.{d}f} ± {cell.std:.{d}f}")
+                            text=f"{cell.value:.{d}f} ± {cell.std:.{d}f}{inf}", infinite=cell.infinite)
             cells[_col_key(g, spec.quantity)] = cell
     if all(not c.has_value for c in cells.values()):
         return []

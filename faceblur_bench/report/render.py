@@ -11,6 +11,8 @@ Rendering rules, shared by every layout:
   rows with a ``rank_group`` are compared only within their group (e.g. CFMD Table 4: rows with
   the same number of GT frames);
 - a cell without a value shows "–" with a letter that points to a footnote giving the reason;
+- a mean that left out infinite per-image values (PSNR of identical pairs) shows their count
+  beside it, "31.20 (2×∞)", explained under the table;
 - each metric column's protocol is listed under the table (one line per distinct protocol);
 - reported (published) cells show the number exactly as printed in the paper;
 - ``Table.transpose`` renders metrics as rows and methods as columns (Yun et al.'s layout); the
@@ -72,6 +74,9 @@ class Cell:
     std: float | None = None
     text: str | None = None
     note: str | None = None
+    #: images whose per-image value is infinite (PSNR of identical pairs): left out of
+    #: ``value`` (the mean of the finite ones) and shown beside it as "(k×∞)"
+    infinite: int = 0
 
     @property
     def has_value(self) -> bool:
@@ -118,7 +123,13 @@ def _display(cell: Cell, col: Column, show_std: bool) -> str:
     s = format_value(float(cell.value), col.decimals)  # type: ignore[arg-type]
     if show_std and cell.std is not None and math.isfinite(cell.std):
         s += f" ± {format_value(float(cell.std), col.decimals)}"
+    if cell.infinite and math.isfinite(float(cell.value)):  # type: ignore[arg-type]
+        s += f" ({cell.infinite}×∞)"
     return s
+
+
+INFINITE_NOTE = ("(k×∞): k images are identical to their reference and score ∞ (kept per image, "
+                 "as MATLAB and skimage give); the value is the mean over the other images.")
 
 
 def _rank_key(cell: Cell, col: Column) -> float | None:
@@ -288,6 +299,8 @@ def _footer(table: Table, letters: dict[str, str], protocols: list[str],
         foot.append("Missing cells:")
         foot += [f"- {marker(letter)} {esc(reason)}" for reason, letter in letters.items()]
     foot += [esc(n) for n in table.notes]
+    if any(c.infinite for r in table.rows for c in r.cells.values()):
+        foot.append(esc(INFINITE_NOTE))
     return foot
 
 

@@ -57,7 +57,8 @@ def metric_cell(entry: dict[str, Any] | None) -> Cell:
     value = entry.get("value")
     if status == "ok" and value is not None and not (isinstance(value, float) and math.isnan(value)):
         std = entry.get("std")
-        return Cell(value=float(value), std=None if std is None else float(std))
+        return Cell(value=float(value), std=None if std is None else float(std),
+                    infinite=int((entry.get("extra") or {}).get("infinite") or 0))
     reason = entry.get("reason") or ("no value" if status == "ok" else status)
     word = STATUS_TEXT.get(status, "no value")
     return Cell(note=f"{word} — {reason}" if word != reason else word)
