@@ -98,3 +98,10 @@ def test_misspelt_methods_and_metrics_get_did_you_mean(tmp_path, capsys):
     code, _, err = _cli(["plot", "--split", "demo", "--metric", "psnr", *res,
                          "-o", str(tmp_path / "p.png")], capsys)
     assert code == 0 and (tmp_path / "p.png").is_file()
+
+
+def test_methods_filter_accepts_published_method_names(tmp_path, capsys):
+    code, out, err = _cli(["table", "--layout", "shen-t9", "--split", "shen-helen", "--methods", "shen",
+                           "--results", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert "Shen et al." in out or "Ours" in out

@@ -47,8 +47,9 @@ def _stored(results: Path, key: str) -> set[str]:
 
 
 def check_method_names(methods: list[str] | None, results: Path) -> None:
-    """Every name in ``--methods`` must be a registered method or have stored runs; else an
-    :class:`UnknownNameError` with "did you mean" (not "no runs ... run first")."""
+    """Every name in ``--methods`` must be a registered method, have stored runs, or name the
+    published rows of a method (``shen``, ``gt``); else an :class:`UnknownNameError` with "did
+    you mean" (not "no runs ... run first")."""
     import difflib
 
     from ..errors import UnknownNameError
@@ -56,7 +57,10 @@ def check_method_names(methods: list[str] | None, results: Path) -> None:
 
     if not methods:
         return
-    known = sorted(set(method_registry.names()) | _stored(results, "method"))
+    from ..report import published
+
+    known = sorted(set(method_registry.names()) | _stored(results, "method")
+                   | {e.harness_method for e in published.load() if e.harness_method})
     for m in methods:
         if m not in known:
             raise UnknownNameError("method", m, known, difflib.get_close_matches(m, known, n=3, cutoff=0.5))
