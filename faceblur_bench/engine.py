@@ -252,9 +252,7 @@ def measure_method_runtime(method: Method, device: torch.device, repeats: int = 
 
     ``per_image_s`` (batch 1, fp32 median) is the figure the papers' runtime columns report.
     """
-    from .metrics.runtime import measure_runtime
-
-    from .metrics.runtime import applicable_dtypes
+    from .metrics.runtime import applicable_dtypes, measure_runtime
 
     dtypes = applicable_dtypes(method) if device.type == "cuda" else ("fp32",)
     info = measure_runtime(method, device, batches=(1, 16), dtypes=dtypes, repeats=repeats,
