@@ -12,6 +12,23 @@ import pytest
 
 
 
+def main_inprocess(args: list[str], capsys) -> tuple[int, str, str]:
+    """The real entry point (``faceblur_bench.cli.main``, exit-code handling included) in this
+    process: for checks of messages and exit codes that need no fresh interpreter."""
+    from faceblur_bench.cli import main
+
+    old, code = sys.argv, 0
+    sys.argv = ["faceblur-bench", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old
+    cap = capsys.readouterr()
+    return code, cap.out, " ".join(cap.err.split())
+
+
 def cli(*args: str, cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "faceblur_bench", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env=dict(os.environ))
@@ -110,32 +127,31 @@ def test_help_everywhere():
         assert r.returncode == 0 and "Usage" in r.stdout, cmd
 
 
-def _cli_umask(mask: int, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "faceblur_bench", *args], check=False, capture_output=True,
-                          text=True, timeout=600, cwd=cwd, env=dict(os.environ),
-                          preexec_fn=lambda: os.umask(mask))
-
-
-def test_output_files_follow_the_umask(tmp_path, demo_data_root):
+def test_output_files_follow_the_umask(tmp_path, demo_data_root, capsys):
     """Every written file gets 0o666 & ~umask (0640 here), not mkstemp's 0600."""
-    res, lb = tmp_path / "results", tmp_path / "lb.md"
-    r = _cli_umask(0o027, "run", "-m", "blurred", "--metrics", "psnr", "--limit", "3", "--out", str(res),
-                   "--leaderboard", str(lb), cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
-    summary = next(res.glob("runs/demo/blurred/*/summary.json"))
-    r2 = _cli_umask(0o027, "table", "--split", "demo", "--results", str(res), "-o", str(tmp_path / "t.md"))
-    assert r2.returncode == 0, r2.stderr[-2000:]
     from faceblur_bench.engine import open_split
 
+    res, lb = tmp_path / "results", tmp_path / "lb.md"
     s0 = open_split("demo", demo_data_root).samples()[0]
     for sub, src in (("gt", s0.sharp), ("out", s0.blurred)):
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "a.png").write_bytes(Path(src).read_bytes())
-    r3 = _cli_umask(0o027, "score", "--restored", str(tmp_path / "out"), "--reference", str(tmp_path / "gt"),
-                    "--metrics", "psnr", "--json", str(tmp_path / "s.json"))
-    assert r3.returncode == 0, r3.stderr[-2000:]
-    files = [summary, lb, res / "demo.md", tmp_path / "t.md", tmp_path / "s.json"]
-    for f in files:
+    old = os.umask(0o027)
+    try:
+        code, _, err = main_inprocess(["run", "-m", "blurred", "--metrics", "psnr", "--limit", "3",
+                                       "--out", str(res), "--leaderboard", str(lb)], capsys)
+        assert code == 0, err
+        code, _, err = main_inprocess(["table", "--split", "demo", "--results", str(res),
+                                       "-o", str(tmp_path / "t.md")], capsys)
+        assert code == 0, err
+        code, _, err = main_inprocess(["score", "--restored", str(tmp_path / "out"), "--reference",
+                                       str(tmp_path / "gt"), "--metrics", "psnr",
+                                       "--json", str(tmp_path / "s.json")], capsys)
+        assert code == 0, err
+    finally:
+        os.umask(old)
+    summary = next(res.glob("runs/demo/blurred/*/summary.json"))
+    for f in [summary, lb, res / "demo.md", tmp_path / "t.md", tmp_path / "s.json"]:
         assert (f.stat().st_mode & 0o777) == 0o640, (f, oct(f.stat().st_mode & 0o777))
 
 
@@ -146,24 +162,24 @@ def test_output_files_follow_the_umask(tmp_path, demo_data_root):
     (["--weights", "vggface=/x"], "unknown weight file 'vggface'; did you mean 'vggface16'"),
     (["--weights", "foo=/x"], "unknown weight file 'foo'"),
 ])
-def test_bad_method_options_and_weight_names_exit_2_before_any_run(tmp_path, args, needle):
-    r = cli("run", "-m", "wiener", "--out", str(tmp_path / "res"), "--leaderboard",
-            str(tmp_path / "lb.md"), *args)
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    assert needle in " ".join(r.stderr.split())
+def test_bad_method_options_and_weight_names_exit_2_before_any_run(tmp_path, args, needle, capsys):
+    code, out, err = main_inprocess(["run", "-m", "wiener", "--out", str(tmp_path / "res"),
+                                     "--leaderboard", str(tmp_path / "lb.md"), *args], capsys)
+    assert code == 2, (out, err)
+    assert needle in err
     assert not (tmp_path / "res").exists()  # nothing ran, no separate run stored
 
 
-def test_methods_name_lists_options_with_types_and_defaults():
-    r = cli("methods", "richardson-lucy")
-    assert r.returncode == 0, r.stderr
-    row = next(line for line in r.stdout.splitlines() if "num_iter" in line)
+def test_methods_name_lists_options_with_types_and_defaults(capsys):
+    code, out, err = main_inprocess(["methods", "richardson-lucy"], capsys)
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if "num_iter" in line)
     assert "int" in row and "10" in row
-    r = cli("methods", "folder", "--json")
-    opts = {o["option"]: o for o in json.loads(r.stdout)[0]["options"]}
+    code, out, _ = main_inprocess(["methods", "folder", "--json"], capsys)
+    opts = {o["option"]: o for o in json.loads(out)[0]["options"]}
     assert opts["pattern"]["type"] == "str" and opts["pattern"]["default"] == "{stem}.png"
-    r = cli("methods", "wienr")
-    assert r.returncode == 2 and "did you mean 'wiener'" in r.stderr
+    code, _, err = main_inprocess(["methods", "wienr"], capsys)
+    assert code == 2 and "did you mean 'wiener'" in err
 
 
 def test_learned_method_without_data_or_checkpoint_names_both(tmp_path):
@@ -175,20 +191,19 @@ def test_learned_method_without_data_or_checkpoint_names_both(tmp_path):
     assert "G_*_best.pth" in err and "Test_data_center" in err
 
 
-def test_train_help_cites_papers_not_seed_numbers():
+def test_train_help_cites_papers_not_seed_numbers(capsys):
+    code, out, _ = main_inprocess(["train", "--help"], capsys)
+    assert code == 0 and "seed 00" not in out, out
     for m in ("sappgan", "dfpg"):
-        r = cli("train", "--help")
-        assert r.returncode == 0
-        assert "seed 00" not in r.stdout, r.stdout
-        r = cli("train", m, "--help")
-        assert r.returncode == 0 and "seed 00" not in r.stdout and "et al." in r.stdout
+        code, out, _ = main_inprocess(["train", m, "--help"], capsys)
+        assert code == 0 and "seed 00" not in out and "et al." in out
 
 
 def test_version_and_score_progress_label(tmp_path, demo_data_root):
     from faceblur_bench import __version__
     from faceblur_bench.engine import open_split
 
-    r = cli("--version")
+    r = cli("--version")  # a fresh interpreter: the installed entry point's answer
     assert r.returncode == 0 and r.stdout.strip() == f"faceblur-bench {__version__}"
     s0 = open_split("demo", demo_data_root).samples()[0]
     for sub, src in (("gt", s0.sharp), ("out", s0.blurred)):

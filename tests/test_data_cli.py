@@ -52,13 +52,22 @@ def test_make_split_bad_input_exit_code(tmp_path):
     assert "160x128" in str(r.exception) or "160x128" in r.output
 
 
-def _cli(*args: str):
-    import os
-    import subprocess
+def _main(capsys, *args: str) -> tuple[int, str]:
+    """The real entry point with its error handling, in this process: (exit code, stderr).
+    An exception the handler does not turn into a message propagates and fails the test."""
     import sys
 
-    return subprocess.run([sys.executable, "-m", "faceblur_bench", *args], check=False,
-                          capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    from faceblur_bench.cli import main
+
+    old, code = sys.argv, 0
+    sys.argv = ["faceblur-bench", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old
+    return code, " ".join(capsys.readouterr().err.split())
 
 
 def _sharp(tmp_path, n=2):
@@ -68,7 +77,7 @@ def _sharp(tmp_path, n=2):
     return tmp_path / "sharp"
 
 
-def test_make_split_bad_device_and_protocol_exit_2_without_traceback_or_files(tmp_path):
+def test_make_split_bad_device_and_protocol_exit_2_without_traceback_or_files(tmp_path, capsys):
     import torch
 
     sharp = _sharp(tmp_path, 1)
@@ -77,11 +86,11 @@ def test_make_split_bad_device_and_protocol_exit_2_without_traceback_or_files(tm
         cases.append(("--device", "cuda", "no CUDA device is available"))
     for opt, val, needle in cases:
         args = {"--protocol": "mspl", "--device": "cpu", opt: val}
-        r = _cli("make-split", "--sharp", str(sharp), "--out", str(tmp_path / "o"),
-                 *[x for kv in args.items() for x in kv])
-        assert r.returncode == 2, (val, r.stderr)
-        assert "Traceback" not in r.stderr and needle in " ".join(r.stderr.split()), r.stderr
-        assert "0/?" not in r.stderr  # no progress bar before the names are checked
+        code, err = _main(capsys, "make-split", "--sharp", str(sharp), "--out", str(tmp_path / "o"),
+                          *[x for kv in args.items() for x in kv])
+        assert code == 2, (val, err)
+        assert "Traceback" not in err and needle in err, err
+        assert "0/?" not in err  # no progress bar before the names are checked
         assert not (tmp_path / "o").exists()
 
 
@@ -110,10 +119,11 @@ def test_make_split_interrupted_leaves_no_half_written_folder(tmp_path):
     assert len(man["files"]) == 3 + 3 * 80 + 8 and not list(keep.glob(".make-split-*"))
 
 
-def test_run_unknown_device_exit_2_without_traceback(tmp_path):
-    r = _cli("run", "-m", "blurred", "--device", "tpu", "--out", str(tmp_path / "r"))
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "unknown --device 'tpu'" in r.stderr and "auto, cpu, cuda or cuda:N" in r.stderr
+def test_run_unknown_device_exit_2_without_traceback(tmp_path, capsys):
+    code, err = _main(capsys, "run", "-m", "blurred", "--device", "tpu", "--out", str(tmp_path / "r"),
+                      "--leaderboard", str(tmp_path / "lb.md"))
+    assert code == 2 and "Traceback" not in err
+    assert "unknown --device 'tpu'" in err and "auto, cpu, cuda or cuda:N" in err
 
 
 def test_splits_layouts_once_per_split(tmp_path):
