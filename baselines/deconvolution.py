@@ -19,14 +19,14 @@ Images are processed as float64 in [0,1].
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
 from skimage import restoration
 
 from faceblur_bench.errors import MethodOutputError
-from faceblur_bench.methods.base import Method
+from faceblur_bench.methods.base import Method, Option
 
 
 class _KernelDeconvolution(Method):
@@ -58,14 +58,18 @@ class _KernelDeconvolution(Method):
 
 class Wiener(_KernelDeconvolution):
     description = "Oracle Wiener deconvolution with the true kernel (skimage.restoration.wiener, balance 0.05)"
+    option_specs: ClassVar[dict[str, Option]] = {
+        "balance": Option(float, 0.05, "regularisation weight of skimage's Wiener filter", minimum=0.0)}
 
     def _deconvolve_channel(self, channel: np.ndarray, psf: np.ndarray) -> np.ndarray:
-        return restoration.wiener(channel, psf, balance=float(self.options.get("balance", 0.05)), clip=True)
+        return restoration.wiener(channel, psf, balance=self.options.get("balance", 0.05), clip=True)
 
 
 class RichardsonLucy(_KernelDeconvolution):
     description = "Oracle Richardson-Lucy deconvolution with the true kernel (skimage, 10 iterations)"
+    option_specs: ClassVar[dict[str, Option]] = {
+        "num_iter": Option(int, 10, "Richardson-Lucy iterations", minimum=1)}
 
     def _deconvolve_channel(self, channel: np.ndarray, psf: np.ndarray) -> np.ndarray:
-        n = int(self.options.get("num_iter", 10))
+        n = self.options.get("num_iter", 10)
         return restoration.richardson_lucy(channel, psf, num_iter=n, clip=True)

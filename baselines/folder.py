@@ -13,20 +13,25 @@ missing file fails that image (reason names the expected path); the run goes on.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import torch
 
 from faceblur_bench.errors import ImageError, UsageError
 from faceblur_bench.imageio import read_image, to_tensor01
-from faceblur_bench.methods.base import Method
+from faceblur_bench.methods.base import Method, Option
 
 
 class Folder(Method):
     description = "Precomputed restorations from another codebase (--option dir=PATH [--option pattern={stem}_out.png])"
+    option_specs: ClassVar[dict[str, Option]] = {
+        "dir": Option(str, None, "directory holding the restored images"),
+        "pattern": Option(str, "{stem}.png", "restored file name; placeholders {stem}, {name}, {id}"),
+    }
 
     def __init__(self, **options):
         super().__init__(**options)
+        options = self.options
         if not options.get("dir"):
             raise UsageError("method 'folder' needs the directory of restored images",
                              "pass --option dir=PATH [--option pattern={stem}_out.png]")

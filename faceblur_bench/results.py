@@ -90,14 +90,43 @@ def run_key(identity: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory + fsync + rename."""
+def current_umask() -> int:
+    """The process umask (read without changing it where ``/proc`` tells it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read by setting, then restore at once
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """Mode a plain ``open(path, "w")`` would give a new file: ``0o666 & ~umask``.
+
+    ``tempfile.mkstemp`` creates 0600 files; an output renamed into place keeps that mode, and
+    CI artifact viewers or other users could not read it. Every atomic writer chmods to this.
+    """
+    return 0o666 & ~current_umask()
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same directory + fsync + rename.
+
+    The file gets the mode a plain write would (``0o666 & ~umask``, see :func:`new_file_mode`),
+    not the 0600 of the temp file. The one text writer for every output (summary.json, tables,
+    leaderboard, ``score --json``).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
+            os.fchmod(f.fileno(), new_file_mode())
             os.fsync(f.fileno())
         if path.name == "summary.json":
             crash_point("summary-write")
@@ -108,7 +137,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
+def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
@@ -222,6 +251,7 @@ class RunStore:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, ids=np.array(ids, dtype=object).astype(str), features=np.asarray(feats))
             f.flush()
+            os.fchmod(f.fileno(), new_file_mode())
             os.fsync(f.fileno())
         crash_point("features-write")
         os.replace(tmp, path)

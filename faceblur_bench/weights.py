@@ -205,7 +205,7 @@ def resolve(name: str, overrides: dict[str, str] | None = None, verify: bool = T
         f"{how}; or place the file at {upstream_dir(wf) / wf.filename}; "
         f"or set {env_override_var(wf.name)}=PATH (source: {wf.url})",
     )
-    err.short = f"{wf.filename} not found (`faceblur-bench weights fetch {wf.name}` or --weights {wf.name}=PATH)"
+    err.short = short_missing(wf)
     raise err
 
 
@@ -215,6 +215,14 @@ def _symlink_loop(path: Path) -> bool:
     except OSError as exc:
         return exc.errno == errno.ELOOP
     return False
+def short_missing(wf: WeightFile) -> str:
+    """One line for a table footnote: the file is missing and how to get it. A file that
+    ``weights fetch`` cannot download says "manual download" (the steps are in
+    ``faceblur-bench weights --json``)."""
+    if wf.downloadable and wf.url.startswith(("http://", "https://")):
+        return f"{wf.filename} not found (`faceblur-bench weights fetch {wf.name}` or --weights {wf.name}=PATH)"
+    return (f"{wf.filename} not found (manual download: steps in `faceblur-bench weights --json`; "
+            f"then place it in its cache folder or pass --weights {wf.name}=PATH)")
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """Test isolation: every cache the harness or its dependencies read points into a temporary
 directory for the whole session, so tests never see (or download) real weights or data and
-subprocesses inherit the same environment."""
+subprocesses inherit the same environment. The directory is removed when the session ends."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,11 @@ for k in [k for k in os.environ if k.startswith("FACEBLUR_WEIGHTS_")]:
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's cache directory (weights, data, demo split) when pytest exits."""
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

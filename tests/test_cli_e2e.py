@@ -11,6 +11,24 @@ from pathlib import Path
 import pytest
 
 
+
+def main_inprocess(args: list[str], capsys) -> tuple[int, str, str]:
+    """The real entry point (``faceblur_bench.cli.main``, exit-code handling included) in this
+    process: for checks of messages and exit codes that need no fresh interpreter."""
+    from faceblur_bench.cli import main
+
+    old, code = sys.argv, 0
+    sys.argv = ["faceblur-bench", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old
+    cap = capsys.readouterr()
+    return code, cap.out, " ".join(cap.err.split())
+
+
 def cli(*args: str, cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "faceblur_bench", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd, env=dict(os.environ), check=False)
@@ -114,3 +132,92 @@ def test_help_everywhere():
     for cmd in ([], ["run"], ["score"], ["methods"], ["splits"], ["metrics"]):
         r = cli(*cmd, "--help")
         assert r.returncode == 0 and "Usage" in r.stdout, cmd
+
+
+def test_output_files_follow_the_umask(tmp_path, demo_data_root, capsys):
+    """Every written file gets 0o666 & ~umask (0640 here), not mkstemp's 0600."""
+    from faceblur_bench.engine import open_split
+
+    res, lb = tmp_path / "results", tmp_path / "lb.md"
+    s0 = open_split("demo", demo_data_root).samples()[0]
+    for sub, src in (("gt", s0.sharp), ("out", s0.blurred)):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "a.png").write_bytes(Path(src).read_bytes())
+    old = os.umask(0o027)
+    try:
+        code, _, err = main_inprocess(["run", "-m", "blurred", "--metrics", "psnr", "--limit", "3",
+                                       "--out", str(res), "--leaderboard", str(lb)], capsys)
+        assert code == 0, err
+        code, _, err = main_inprocess(["table", "--split", "demo", "--results", str(res),
+                                       "-o", str(tmp_path / "t.md")], capsys)
+        assert code == 0, err
+        code, _, err = main_inprocess(["score", "--restored", str(tmp_path / "out"), "--reference",
+                                       str(tmp_path / "gt"), "--metrics", "psnr",
+                                       "--json", str(tmp_path / "s.json")], capsys)
+        assert code == 0, err
+    finally:
+        os.umask(old)
+    summary = next(res.glob("runs/demo/blurred/*/summary.json"))
+    for f in [summary, lb, res / "demo.md", tmp_path / "t.md", tmp_path / "s.json"]:
+        assert (f.stat().st_mode & 0o777) == 0o640, (f, oct(f.stat().st_mode & 0o777))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--option", "balanse=0.1"], "unknown option 'balanse' for wiener; did you mean 'balance'"),
+    (["--option", "balance=abc"], "option 'balance' for wiener must be float, got 'abc'"),
+    (["--option", "balance=-1"], "must be >= 0"),
+    (["--weights", "vggface=/x"], "unknown weight file 'vggface'; did you mean 'vggface16'"),
+    (["--weights", "foo=/x"], "unknown weight file 'foo'"),
+])
+def test_bad_method_options_and_weight_names_exit_2_before_any_run(tmp_path, args, needle, capsys):
+    code, out, err = main_inprocess(["run", "-m", "wiener", "--out", str(tmp_path / "res"),
+                                     "--leaderboard", str(tmp_path / "lb.md"), *args], capsys)
+    assert code == 2, (out, err)
+    assert needle in err
+    assert not (tmp_path / "res").exists()  # nothing ran, no separate run stored
+
+
+def test_methods_name_lists_options_with_types_and_defaults(capsys):
+    code, out, err = main_inprocess(["methods", "richardson-lucy"], capsys)
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if "num_iter" in line)
+    assert "int" in row and "10" in row
+    code, out, _ = main_inprocess(["methods", "folder", "--json"], capsys)
+    opts = {o["option"]: o for o in json.loads(out)[0]["options"]}
+    assert opts["pattern"]["type"] == "str" and opts["pattern"]["default"] == "{stem}.png"
+    code, _, err = main_inprocess(["methods", "wienr"], capsys)
+    assert code == 2 and "did you mean 'wiener'" in err
+
+
+def test_learned_method_without_data_or_checkpoint_names_both(tmp_path):
+    r = cli("run", "--method", "sappgan", "--split", "mspl-center", "--data-root", str(tmp_path / "none"),
+            "--out", str(tmp_path / "res"), "--leaderboard", str(tmp_path / "lb.md"))
+    err = " ".join(r.stderr.split())
+    assert r.returncode == 2, err
+    assert "sappgan needs trained weights" in err and "split 'mspl-center' not found" in err
+    assert "G_*_best.pth" in err and "Test_data_center" in err
+
+
+def test_train_help_cites_papers_not_seed_numbers(capsys):
+    code, out, _ = main_inprocess(["train", "--help"], capsys)
+    assert code == 0 and "seed 00" not in out, out
+    for m in ("sappgan", "dfpg"):
+        code, out, _ = main_inprocess(["train", m, "--help"], capsys)
+        assert code == 0 and "seed 00" not in out and "et al." in out
+
+
+def test_version_and_score_progress_label(tmp_path, demo_data_root):
+    from faceblur_bench import __version__
+    from faceblur_bench.engine import open_split
+
+    r = cli("--version")  # a fresh interpreter: the installed entry point's answer
+    assert r.returncode == 0 and r.stdout.strip() == f"faceblur-bench {__version__}"
+    s0 = open_split("demo", demo_data_root).samples()[0]
+    for sub, src in (("gt", s0.sharp), ("out", s0.blurred)):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "a.png").write_bytes(Path(src).read_bytes())
+    r = cli("score", "--restored", str(tmp_path / "out"), "--reference", str(tmp_path / "gt"),
+            "--metrics", "psnr")
+    assert r.returncode == 0, r.stderr
+    err = " ".join(r.stderr.split())
+    assert "scoring" in err and "blurred on" not in err and "folders:" not in err

@@ -217,3 +217,42 @@ def test_runtime_is_measured_and_kept_on_resume(tmp_path):
     assert rt["per_image_s"] == pytest.approx(rt["results"][0]["median_ms"] / 1000)
     again = engine.evaluate(cfg("blurred", root, tmp_path / "r"))  # resumed without --runtime
     assert again["runtime"] == rt
+
+
+def test_identical_pair_keeps_inf_per_image_and_a_finite_mean(tmp_path):
+    """One identical pair: its row says +inf (as skimage), the split's PSNR is the mean of the
+    other images with the count of identical pairs stated, in the summary and in the table."""
+    import math
+
+    from faceblur_bench.report.tables import summary_table
+
+    root = make_tree(tmp_path / "d", n=4)
+    (root / "blur" / "img2.png").write_bytes((root / "sharp" / "img2.png").read_bytes())
+    s = engine.evaluate(cfg("blurred", root, tmp_path / "r"))
+    rows = {r["id"]: r for r in read_rows(Path(s["run_dir"]) / "rows.jsonl")}
+    assert math.isinf(rows["img2"]["metrics"]["psnr"])
+    finite = [rows[i]["metrics"]["psnr"] for i in ("img0", "img1", "img3")]
+    p = s["metrics"]["psnr"]
+    assert p["value"] == pytest.approx(np.mean(finite)) and math.isfinite(p["value"])
+    assert p["count"] == 3 and p["extra"]["infinite"] == 1
+    assert s["metrics"]["ssim"]["extra"].get("infinite") is None  # SSIM of the pair is 1, finite
+    stored = json.loads((Path(s["run_dir"]) / "summary.json").read_text())
+    assert stored["metrics"]["psnr"]["extra"]["infinite"] == 1
+    md = summary_table([stored], ["psnr"], fmt="md")
+    assert f"{np.mean(finite):.2f} (1×∞)" in md and "| ∞ |" not in md
+    assert "identical to their reference" in md
+
+
+def test_identical_pair_in_a_per_kernel_size_cell(tmp_path):
+    from test_report_helpers import row, write_run
+
+    from faceblur_bench.report import store
+    from faceblur_bench.report.layouts import get_layout, render_layout
+
+    rows = [row("a", {"psnr": 20.0, "ssim": 0.5}, kernel_size=13),
+            row("b", {"psnr": float("inf"), "ssim": 1.0}, kernel_size=13),
+            row("c", {"psnr": 24.0, "ssim": 0.7}, kernel_size=13)]
+    write_run(tmp_path, "m", "shen-helen", {"psnr": 22.0, "ssim": 0.7}, rows=rows)
+    text = render_layout(get_layout("shen-t9"), store.load_summaries(tmp_path), split="shen-helen")
+    line = next(ln for ln in text.splitlines() if ln.startswith("| m |"))
+    assert "22.00 (1×∞)" in line and "identical to their reference" in text

@@ -199,3 +199,14 @@ def test_matrix_filter_path_equals_cpu_filter_path():
     torch.testing.assert_close(rep, _correlate_cpu(x, w, (-1, -2, -3)), rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="mode"):
         filter_matrix(5, w, "wrap")
+
+
+def test_protocol_wording_names_what_the_metrics_are():
+    """ssim-gray is Wang/MATLAB SSIM (not IQA-PyTorch's ssim); fid-clean is not clean-fid's value
+    (other network and input scaling), and says so."""
+    from faceblur_bench.registry import metrics
+
+    gray = metrics.get("ssim-gray").protocol
+    assert "ssim_index.m" in gray and "not IQA-PyTorch" in gray and "IQA-PyTorch SSIM reference" not in gray
+    clean = metrics.get("fid-clean").protocol
+    assert "(x-128)/128" in clean and "2x/255-1" in clean and "not clean-fid's value" in clean

@@ -70,6 +70,10 @@ def test_plugin_runs_end_to_end(plugin_env, tmp_path):
     s = json.loads(summaries[0].read_text())
     assert s["counts"] == {"total": 3, "done": 3, "ok": 3, "failed": 0}
     assert s["method_options"] == {"amount": 0.5}
+    # the plugin's declared option is checked like a built-in one
+    r = _cli(["run", "--method", "unsharp", "--split", "example-pairs", "--data-root", str(tmp_path / "data"),
+              "--out", str(out), "--option", "amout=0.5"], plugin_env)
+    assert r.returncode == 2 and "did you mean 'amount'" in r.stderr, r.stderr
     # the stored PSNR is that of the plugin's own output, recomputed here with scikit-image
     import torch
     from skimage.metrics import peak_signal_noise_ratio

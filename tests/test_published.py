@@ -195,3 +195,40 @@ def test_every_value_is_in_the_seed_text_in_printed_order():
                if not any(_contains(seq, toks) for toks in texts[k[0]])]
     assert not missing, missing[:5]
     assert len(groups) > 150
+
+
+def _section(text: str, title: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index(f"## {title}")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return lines[start:end]
+
+
+def test_leaderboard_merges_rows_two_papers_print_identically(tmp_path):
+    from faceblur_bench.report.leaderboard import build_leaderboard
+
+    sec = _section(build_leaderboard(tmp_path / "none"), "mspl-center/celeba")
+    rows = [ln for ln in sec if ln.startswith("| ") and not ln.startswith("| Method")]
+    labels = [ln.split("|")[1].strip() for ln in rows]
+    # DFPGnet Table 2 and SAPPGAN Table 1 print the same MSPL rows: one row each, citing both
+    assert labels.count("*Zhang et al.") == 1 and labels.count("Shen et al.") == 1
+    shen = next(ln for ln in rows if ln.startswith("| Shen et al. |"))
+    assert "DFPGnet (Jung et al.), Table 2; SAPPGAN (Han et al. 2023), Table 1" in shen
+    assert "| 1.141 |" in shen  # d_ARC, printed only by SAPPGAN, fills the merged row
+    jung = next(ln for ln in rows if ln.startswith("| Jung et al. |"))  # DFPG-B (ours) = Jung et al. [19]
+    assert "**29.06**" in jung and "DFPG-B" not in " ".join(labels)
+    # Lee et al. is printed 28.07 in one paper and 28.08 in the other: both kept, and said why
+    assert labels.count("Lee et al. [18]") == 2
+    assert any("print different values (psnr 28.07 vs 28.08)" in ln for ln in sec)
+    # the papers' asterisk is explained
+    assert any(ln.startswith("* before a method name") and "retrained on the MSPL training set" in ln
+               for ln in sec)
+
+
+def test_layout_tables_explain_the_asterisk_and_cite_without_notes():
+    from faceblur_bench.report.layouts import get_layout, render_layout
+
+    text = render_layout(get_layout("dfpg-t2"), [], split="mspl-center")
+    assert "*Yasarla et al." in text and "* before a method name" in text
+    for p in names.PAPERS.values():
+        assert "seed" not in p.citation and "not printed" not in p.citation

@@ -76,3 +76,32 @@ def test_leaderboard_command(tmp_path, capsys):
     assert "| Yasarla et al. \\[42\\] | **26.62** |" in sec  # Markdown-escaped: renders [42]
     # "Ours" of a paper is named after the paper in the mixed leaderboard
     assert '| Shen et al. 2020 ("Ours") | 24.89 ± 2.32 | reported, Shen et al. 2020, Table 10 |' in sec
+
+
+def test_misspelt_methods_and_metrics_get_did_you_mean(tmp_path, capsys):
+    write_run(tmp_path, "wiener", "demo", {"psnr": 25.0},
+              rows=[row("a", {"psnr": 25.0}, kernel_size=13)])
+    write_run(tmp_path, "my-plugin", "demo", {"psnr": 24.0},
+              rows=[row("a", {"psnr": 24.0}, kernel_size=13)])
+    res = ["--results", str(tmp_path)]
+    for cmd in (["table", "--split", "demo"], ["plot", "--split", "demo", "-o", str(tmp_path / "p.png")],
+                ["figure", "--split", "demo", "-o", str(tmp_path / "f.png")]):
+        code, _, err = _cli([*cmd, "--methods", "wienr", *res], capsys)
+        assert code == 2 and "unknown method 'wienr'; did you mean 'wiener'" in err, (cmd, err)
+        assert "run first" not in err and "run -m wienr" not in err
+    # a method known only from the stored runs (a plugin not installed here) is suggested too
+    code, _, err = _cli(["table", "--split", "demo", "--methods", "my-plugn", *res], capsys)
+    assert code == 2 and "did you mean 'my-plugin'" in err
+    code, _, err = _cli(["plot", "--split", "demo", "--metric", "psnrr", *res,
+                         "-o", str(tmp_path / "p.png")], capsys)
+    assert code == 2 and "unknown metric 'psnrr'; did you mean 'psnr'" in err
+    code, _, err = _cli(["plot", "--split", "demo", "--metric", "psnr", *res,
+                         "-o", str(tmp_path / "p.png")], capsys)
+    assert code == 0 and (tmp_path / "p.png").is_file()
+
+
+def test_methods_filter_accepts_published_method_names(tmp_path, capsys):
+    code, out, err = _cli(["table", "--layout", "shen-t9", "--split", "shen-helen", "--methods", "shen",
+                           "--results", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert "Shen et al." in out or "Ours" in out

@@ -46,12 +46,13 @@ def test_figure_grid(setup, tmp_path):
     out = qualitative_figure("shen-helen", ["m1", "m2"], tmp_path / "f.png", results_dir=results,
                              data_root=data, max_images=2, dpi=50)
     im = np.asarray(Image.open(out).convert("RGB"))
-    # 4 columns (input, m1, m2, GT) x 2 rows of 2-inch panels at 50 dpi
-    assert im.shape[:2] == (2 * 2 * 50, 4 * 2 * 50)
+    # 4 columns (input, m1, m2, GT) of 2 inches + 1 inch for the row labels; 2 rows of 2.3 inches
+    # (panel + caption) at 50 dpi
+    assert im.shape[:2] == (round(2 * 2.3 * 50), (4 * 2 + 1) * 50)
     z = qualitative_figure("shen-helen", ["m1"], tmp_path / "z.png", results_dir=results,
                            data_root=data, ids=[IDS[2]], zoom=(10, 10, 30, 20), dpi=50)
     zi = np.asarray(Image.open(z).convert("RGB")).astype(int)
-    assert zi.shape[:2] == (2 * 2 * 50, 3 * 2 * 50)  # image row + zoom row
+    assert zi.shape[:2] == (round(2 * 2.3 * 50), (3 * 2 + 1) * 50)  # image row + zoom row
     red = (zi[..., 0] > 200) & (zi[..., 1] < 60) & (zi[..., 2] < 60)
     assert red.sum() > 20  # the zoom box is drawn
 
@@ -87,3 +88,56 @@ def test_plots(setup, tmp_path):
     assert Image.open(out).format == "PNG"
     with pytest.raises(UsageError, match="no per-image 'lpips' values"):
         plots.metric_distribution(summaries, "lpips", tmp_path / "x.png")
+
+
+def test_figure_captions_and_row_labels_do_not_overlap(setup, tmp_path, monkeypatch):
+    """Each restored panel carries its stored PSNR; long ids are horizontal, wrapped, and stay
+    within their row (checked on the drawn figure's text extents)."""
+    import matplotlib.figure
+
+    data, results = setup
+    write_run(results, "blurred", "shen-helen", {"psnr": 10.0},
+              rows=[row(i, {"psnr": 10.5, "ssim": 0.25}) for i in IDS], run_key="kb")
+    seen, boxes = [], []
+    orig = matplotlib.figure.Figure.savefig
+
+    def keep(self, *a, **kw):  # text extents as laid out, before saving at another dpi
+        r = self.canvas.get_renderer()
+        for ax in self.axes[::4]:
+            boxes.append((ax.yaxis.label.get_window_extent(r), ax.get_window_extent(r)))
+        seen.append(self)
+        return orig(self, *a, **kw)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    qualitative_figure("shen-helen", ["m1", "m2"], tmp_path / "f.png", results_dir=results,
+                       data_root=data, ids=[IDS[0], IDS[2]], dpi=50)
+    fig = seen[0]
+    axes = np.array(fig.axes).reshape(2, 4)
+    assert axes[0, 1].get_xlabel() == "PSNR 20.00 dB"  # m1's stored row value for IDS[0]
+    assert axes[1, 2].get_xlabel() == "PSNR 23.00 dB"  # m2: 22 + 1
+    assert axes[0, 0].get_xlabel() == "PSNR 10.50 dB / SSIM 0.2500"  # the stored blurred run
+    assert axes[0, 3].get_xlabel() == ""  # ground truth: no caption
+    for k in range(2):
+        lab = axes[k, 0].yaxis.label
+        assert lab.get_rotation() == 0 and max(len(x) for x in lab.get_text().split("\n")) <= 16
+        box, cell = boxes[k]
+        assert box.y0 >= cell.y0 - 1 and box.y1 <= cell.y1 + 1 and box.x0 >= 0  # not clipped
+
+
+def test_plot_axes_name_unit_and_mean_marker(setup, tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    _, results = setup
+    summaries = store.load_summaries(results)
+    assert plots.axis_label("psnr", summaries) == "PSNR (dB), higher is better"
+    assert plots.axis_label("lpips") == "LPIPS, lower is better"
+    seen = []
+    orig = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda self, *a, **kw: (seen.append(self), orig(self, *a, **kw))[1])
+    plots.metric_distribution(summaries, "psnr", tmp_path / "d.png")
+    ax = seen[-1].axes[0]
+    assert "(dB)" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["mean", "median"]
+    plots.metric_vs_kernel_size(summaries, "psnr", tmp_path / "k.png")
+    assert "(dB)" in seen[-1].axes[0].get_ylabel()

@@ -100,11 +100,16 @@ def test_cfmd_t4_rows_per_frame_count(tmp_path):
             x["metrics"]["fid"]["kind"] = "set"
     text = render_layout(get_layout("cfmd-t4"), s)
     lines = [ln for ln in text.splitlines() if ln.startswith("| cfmd |")]
+    # marks compare rows with the same number of GT frames only: 31.0 is second to CFMD-GAN's
+    # 34.6556 among the 5-frame rows; 26.0 is third of the 7-frame rows (no mark)
     assert [ln.split("|")[2:5] for ln in lines] == [
-        [" 5 ", " 3 ", " 31.0000 "], [" 7 ", " 1 ", " 26.0000 "], [" ALL ", " 4 ", " 29.7500 "]]
+        [" 5 ", " 3 ", " <u>31.0000</u> "], [" 7 ", " 1 ", " 26.0000 "], [" ALL ", " 4 ", " <u>29.7500</u> "]]
+    pub7 = next(ln for ln in text.splitlines() if ln.startswith("| CFMD-GAN | 7 |"))
+    assert "**33.1360**" in pub7  # best of the 7-frame rows, although the 5-frame row is higher
+    assert "same number of GT frames" in text
     # n_pairs = number of scored (image, moment) rows
     assert "fid is a set metric: no per-frame-count value" in text
-    assert lines[2].split("|")[7].strip() == "5.0000"  # whole-split FID from the summary
+    assert lines[2].split("|")[7].strip() == "<u>5.0000</u>"  # whole-split FID from the summary
     assert "99.0000" not in text
     # ... and Table 2 (single-to-single) shows the s2s run only
     t2 = render_layout(get_layout("cfmd-t2"), s)

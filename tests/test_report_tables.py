@@ -170,3 +170,20 @@ def test_latest_runs_keeps_one_run_per_method(tmp_path):
     runs = store.latest_runs(store.load_summaries(tmp_path))
     by = {r["method"]: r["metrics"]["psnr"]["value"] for r in runs}
     assert by == {"alpha": 21.0, "beta": 19.0}
+
+
+def test_failure_reasons_are_shortened_at_word_boundaries():
+    from faceblur_bench.report.tables import short_reason, summary_rows
+
+    path = "/data/restored/" + "a" * 60 + "/img_0001_ker01_blur_k13_out.png"
+    reason = f"no restoration for img_0001_ker01_blur_k13: expected {path}"
+    assert short_reason(reason) == reason  # fits: whole, path included
+    long = "ImageError: cannot decode the restored image " + " ".join(["word"] * 40) + " " + path
+    short = short_reason(long)
+    assert short.endswith(" …") and len(short) <= 162 and short[:-2] in long
+    assert path not in short and "/data/rest" not in short  # no path cut in half
+    assert short_reason("x" * 300) == "x" * 300  # one long word stays whole
+    s = {"method": "m", "split": "demo", "counts": {"total": 2, "ok": 1, "failed": 1},
+         "failures": [{"id": "a", "reason": reason}], "metrics": {}}
+    _, notes, _ = summary_rows([s], [])
+    assert any(path in n for n in notes)

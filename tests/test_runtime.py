@@ -164,11 +164,36 @@ def test_cli_runtime_json_and_errors(monkeypatch, capsys):
     )
     assert code == 0, err
     info = json.loads(out)
-    assert info["method"] == "blurred" and [r["batch"] for r in info["results"]] == [2, 2]
+    # bf16 autocast changes nothing for a method without a torch network: fp32 only by default
+    assert info["method"] == "blurred" and [(r["batch"], r["dtype"]) for r in info["results"]] == [(2, "fp32")]
     assert info["results"][0]["size"] == [16, 24]
+    assert "timing blurred" in err and "4/4" in err  # progress: 1 check + 0 warm-up + 3 timed calls
     code, out, err = _cli(monkeypatch, capsys, "runtime", "--method", "blurred", "--dtype", "fp16")
     assert code == 2 and "fp16" in err
     code, out, err = _cli(monkeypatch, capsys, "runtime", "--method", "blurd")
     assert code == 2 and "did you mean" in err
     code, out, err = _cli(monkeypatch, capsys, "runtime", "--method", "blurred", "--size", "abc")
     assert code == 2 and "HxW" in err
+
+
+def test_default_dtypes_follow_the_method():
+    from faceblur_bench.methods.base import TorchMethod
+    from faceblur_bench.metrics.runtime import applicable_dtypes
+    from faceblur_bench.registry import methods
+
+    class Tiny(TorchMethod):
+        def build(self):
+            return torch.nn.Conv2d(3, 3, 1)
+
+        def restore(self, blurred, meta=None):
+            return self.net(blurred)
+
+    assert applicable_dtypes(Tiny()) == ("fp32", "bf16")
+    assert applicable_dtypes(methods.get("wiener")()) == ("fp32",)
+
+
+def test_cli_runtime_of_untrained_learned_method_points_to_untrained(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("FACEBLUR_CHECKPOINTS", str(tmp_path))
+    code, _, err = _cli(monkeypatch, capsys, "runtime", "--method", "sappgan", "--device", "cpu")
+    err = " ".join(err.split())
+    assert code != 0 and "sappgan needs trained weights" in err and "--untrained" in err

@@ -253,3 +253,15 @@ def test_cli_fetch_errors_have_exit_codes(homes, monkeypatch, capsys):
     monkeypatch.setitem(wts.KNOWN, "arcface-resnet18", e)
     code, _, err = _cli(monkeypatch, capsys, "weights", "fetch", "arcface-resnet18", "--timeout", "5")
     assert code == 1 and "could not download" in err and "arcface_resnet18.pth" in err
+
+
+def test_missing_cell_reason_says_manual_download_where_fetch_cannot(tmp_path, monkeypatch):
+    """Table footnotes use ``err.short``: never suggest `weights fetch` for a manual download."""
+    for name in ("vggface16", "mobilefacenet"):
+        with pytest.raises(WeightsMissingError) as exc:
+            wts.resolve(name, {name: str(tmp_path / "absent.pth")})
+        assert "manual download" in exc.value.short and "weights fetch" not in exc.value.short
+        assert f"--weights {name}=PATH" in exc.value.short
+    with pytest.raises(WeightsMissingError) as exc:
+        wts.resolve("arcface-resnet18")
+    assert "`faceblur-bench weights fetch arcface-resnet18`" in exc.value.short

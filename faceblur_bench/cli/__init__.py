@@ -24,6 +24,21 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        out.print(f"faceblur-bench {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Benchmark and evaluation harness for face deblurring: run methods on splits, score them
+    under named metric protocols, produce paper tables, gate CI on regressions."""
+
 from . import core  # noqa: E402
 
 core.register(app)

@@ -40,14 +40,17 @@ def runtime(
     untrained: bool = typer.Option(False, "--untrained", help="Time a learned method with its randomly initialised network (no checkpoint needed; timing does not depend on the weight values)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Median runtime of restore() (CUDA events on GPU, perf_counter on CPU) and parameter count."""
-    from .. import engine
-    from ..metrics.runtime import DTYPES, measure_runtime
-    from . import console, out
-    from .common import parse_kv
+    """Median runtime of restore() (CUDA events on GPU, perf_counter on CPU) and parameter count.
 
-    dtypes = list(dtype) if dtype else list(DTYPES)
-    for d in dtypes:
+    Without --dtype: fp32, plus bf16 autocast for methods with a torch network (it changes
+    nothing for numpy code such as the Wiener baseline)."""
+    from .. import engine
+    from ..errors import WeightsMissingError
+    from ..metrics.runtime import DTYPES, applicable_dtypes, measure_runtime
+    from . import out
+    from .common import make_progress, parse_kv
+
+    for d in dtype or []:
         if d not in DTYPES:
             raise UsageError(f"--dtype {d!r} is not one of {', '.join(DTYPES)}", "use --dtype fp32 or --dtype bf16")
     sizes = [_parse_size(s) for s in size] if size else [(128, 128)]
@@ -64,10 +67,20 @@ def runtime(
                              "drop --untrained for non-learned methods")
         m.init_untrained(dev)
     else:
-        m.load(checkpoint, dev)
-    with console.status("timing…") as status:
+        try:
+            m.load(checkpoint, dev)
+        except WeightsMissingError as exc:
+            raise WeightsMissingError(
+                exc.message, f"{exc.hint}; or time the randomly initialised network with --untrained "
+                "(the timing does not depend on the weight values)") from None
+    dtypes = list(dtype) if dtype else list(applicable_dtypes(m))
+    calls = len(sizes) * len(batches) * len(dtypes) * (1 + warmup + repeats)
+    with make_progress() as prog:
+        task = prog.add_task(f"timing {method}", total=calls)
         info = measure_runtime(m, dev, sizes=sizes, batches=batches, dtypes=dtypes, repeats=repeats,
-                               warmup=warmup, progress=lambda s: status.update(f"timing {method}: {s}"))
+                               warmup=warmup,
+                               progress=lambda s: prog.update(task, description=f"timing {method}: {s}"),
+                               tick=lambda: prog.advance(task))
     if as_json:
         out.print_json(json.dumps(info))
         return

@@ -52,12 +52,13 @@ def split_list(values: list[str] | None) -> list[str]:
 class RichProgress:
     """Adapter from the engine's progress protocol to a rich progress bar with ETA."""
 
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: Progress, description: str | None = None):
         self.p = progress
         self.task = None
+        self.description = description  # overrides the engine's "<method> on <split>"
 
     def start(self, total: int, done: int, description: str) -> None:
-        self.task = self.p.add_task(description, total=total, completed=done)
+        self.task = self.p.add_task(self.description or description, total=total, completed=done)
 
     def advance(self, n: int) -> None:
         self.p.advance(self.task, n)

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import FaceblurError
+from ..errors import FaceblurError, WeightsMissingError
 from .common import (
     JSON_OPT,
     RichProgress,
@@ -59,11 +59,13 @@ def run(
 
     names = list(method) if method else engine.builtin_baselines()
     metric_names = split_list(metrics) or engine.default_metric_names(split, data_root)
-    for n in names:  # unknown names and methods unfit for the protocol fail before any work starts
-        check_protocol(protocol, n, method_registry.get(n).accepts_moment)
+    opts = parse_kv(option, "--option")
+    for n in names:  # unknown names, bad options and methods unfit for the protocol fail before any work
+        cls = method_registry.get(n)
+        cls.validate_options(opts)
+        check_protocol(protocol, n, cls.accepts_moment)
     for n in metric_names:
         metric_registry.get(n)
-    opts = parse_kv(option, "--option")
     overrides = parse_weight_overrides(weights)
     summaries = []
     with make_progress() as prog:
@@ -74,7 +76,10 @@ def run(
                 save_images=save_images, strict=strict, allow_partial=allow_partial, weights_overrides=overrides,
                 limit=limit, seed=seed, wait=wait, runtime=runtime, runtime_repeats=runtime_repeats,
                 protocol=protocol)
-            summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
+            try:
+                summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
+            except WeightsMissingError as exc:  # name every missing input, not only the first
+                raise with_data_problem(exc, split, data_root, allow_partial) from None
     from ..report.leaderboard import publish_split
 
     md = publish_split(summaries[0]["split"], out_dir, leaderboard, fallback=summaries)
@@ -85,6 +90,24 @@ def run(
 
         console.print(f"[yellow]{failed} image(s) failed[/] — reasons are in the rows of each run "
                       f"(see the 'failures' field of summary.json)")
+
+
+def with_data_problem(exc: FaceblurError, split: str, data_root: Path | None,
+                      allow_partial: bool) -> FaceblurError:
+    """``exc`` (missing weights) joined with the split's missing-data error when the data is
+    missing too, so one attempt tells the user both things to provide."""
+    from .. import engine
+    from ..errors import DataNotFoundError
+
+    try:
+        engine.open_split(split, data_root, allow_partial).samples()
+    except DataNotFoundError as data_exc:
+        return DataNotFoundError(
+            f"two inputs are missing: (1) {exc.message}; (2) {data_exc.message}",
+            f"(1) {exc.hint}\n(2) {data_exc.hint}")
+    except FaceblurError:
+        return exc
+    return exc
 
 
 def score(
@@ -109,6 +132,7 @@ def score(
     metric_names = split_list(metrics) or ["psnr", "ssim"]
     for n in metric_names:
         metric_registry.get(n)
+    overrides = parse_weight_overrides(weights)
     split = PairedFolders(restored, reference, pattern)
     tmp = None
     if out_dir is None:
@@ -117,9 +141,9 @@ def score(
     try:
         cfg = engine.RunConfig(method="blurred", split=split, metrics=metric_names, results_dir=out_dir,
                                device=device, batch_size=batch_size,
-                               weights_overrides=parse_weight_overrides(weights))
+                               weights_overrides=overrides)
         with make_progress() as prog:
-            summary = engine.evaluate(cfg, progress=RichProgress(prog))
+            summary = engine.evaluate(cfg, progress=RichProgress(prog, f"scoring {restored} against {reference}"))
         summary["method"] = "score"
         print_plain(tables.summary_table([summary], metric_names, fmt="md"))
         if json_path is not None:
@@ -132,10 +156,36 @@ def score(
             tmp.cleanup()
 
 
-def list_methods(as_json: bool = JSON_OPT) -> None:
-    """List registered methods with a one-line description and parameter count."""
+def list_methods(
+    method: str | None = typer.Argument(None, help="A method: list its options (type, default, meaning)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """List registered methods with a one-line description and parameter count; with METHOD, the
+    options that method accepts (``run --option KEY=VALUE``)."""
     from ..registry import methods as method_registry
 
+    if method is not None:
+        cls = method_registry.get(method)
+        specs = cls.option_specs
+        recs = [{"option": k, "type": o.type_name(), "default": "(required)" if o.required else
+                 ("–" if o.default is None else o.default), "meaning": o.help}
+                for k, o in sorted((specs or {}).items())]
+        if as_json:
+            print_records([{"name": method, "description": getattr(cls, "description", ""),
+                             "options": None if specs is None else recs}], [], method, True)
+            return
+        from . import out
+
+        out.print(f"[bold]{method}[/]: {getattr(cls, 'description', '')}", highlight=False)
+        if specs is None:
+            out.print("options: not declared by this method (any --option KEY=VALUE is passed "
+                      "through unchecked)", highlight=False)
+        elif not specs:
+            out.print("options: none", highlight=False)
+        else:
+            print_records(recs, ["option", "type", "default", "meaning"],
+                           f"options of {method} (--option KEY=VALUE)", False)
+        return
     records = []
     for name, cls in method_registry.items():
         params = None
@@ -157,7 +207,7 @@ def list_splits(
 ) -> None:
     """List splits: found or not, where it looked, sample count, expected layout when missing."""
     from ..data.base import default_data_root
-    from ..data.status import split_status
+    from ..data.status import found_text, missing_layouts, split_status
     from . import out
 
     records = split_status(data_root)
@@ -165,14 +215,13 @@ def list_splits(
         print_records(records, [], "splits", True)
     else:
         root = str(Path(data_root).expanduser() if data_root else default_data_root())
-        shown = [{**r, "found": "yes" if r["found"] else "no",
+        shown = [{**r, "found": found_text(r),
                   "where": r["where"].replace(root + "/", "").replace(" | " + root + "/", " | ")}
                  for r in records]
         print_records(shown, ["name", "found", "samples", "where", "description"], f"splits under {root}", False)
     if layouts and not as_json:
-        for st in records:
-            if not st["found"] and st.get("layout"):
-                out.print(f"[bold]{st['name']}[/] expected layout:\n{st['layout']}", highlight=False)
+        for name, layout in missing_layouts(records):  # once per split, not per subset
+            out.print(f"[bold]{name}[/] expected layout:\n{layout}", highlight=False)
 
 
 def list_metrics(as_json: bool = JSON_OPT) -> None:

@@ -18,16 +18,19 @@ data_app = typer.Typer(help="Datasets: status of every split, integrity manifest
 def status(data_root: Optional[Path] = DATA_ROOT_OPT,
            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """Every split: found or not, where it looked, sample count, expected layout when missing."""
-    from ..data.status import split_status
+    from ..data.status import found_text, missing_layouts, split_status
     from . import out
     from .common import print_records
 
     records = split_status(data_root)
-    print_records(records, ["name", "found", "samples", "partial", "where", "error"], "splits", as_json)
-    if not as_json:
-        for r in records:
-            if not r["found"] and r["layout"] and r["name"] != "demo":
-                out.print(f"[bold]{r['name']}[/] expected layout:\n{r['layout']}", highlight=False, markup=True)
+    if as_json:
+        print_records(records, [], "splits", True)
+        return
+    shown = [{**r, "found": found_text(r), "partial": "yes" if r["partial"] else "no"} for r in records]
+    print_records(shown, ["name", "found", "samples", "partial", "where", "error"], "splits", False)
+    for name, layout in missing_layouts(records):
+        if name != "demo":
+            out.print(f"[bold]{name}[/] expected layout:\n{layout}", highlight=False, markup=True)
 
 
 @data_app.command("verify")
@@ -120,10 +123,13 @@ def make_split_cmd(
     """Synthesise a test split from your own faces in exactly the layout the loaders read."""
     from rich.markup import escape
 
-    from ..data.synth import make_split
+    from ..data.synth import check_protocol, make_split
+    from ..devices import resolve_device
     from . import console, out
     from .common import make_progress
 
+    check_protocol(protocol)  # names and device before the progress bar starts
+    resolve_device(device)
     nz: str | float | None = noise
     if noise is not None:
         try:

@@ -31,6 +31,54 @@ def _split_csv(values: Optional[List[str]]) -> list[str]:
     return out
 
 
+def _stored(results: Path, key: str) -> set[str]:
+    """Values of ``key`` ("method") or the metric names over every run stored under ``results``."""
+    from ..report import store
+
+    if not results.exists():
+        return set()
+    names: set[str] = set()
+    for s in store.load_summaries(results):
+        if key == "metrics":
+            names.update(s.get("metrics") or {})
+        else:
+            names.add(str(s.get(key)))
+    return names
+
+
+def check_method_names(methods: list[str] | None, results: Path) -> None:
+    """Every name in ``--methods`` must be a registered method, have stored runs, or name the
+    published rows of a method (``shen``, ``gt``); else an :class:`UnknownNameError` with "did
+    you mean" (not "no runs ... run first")."""
+    import difflib
+
+    from ..errors import UnknownNameError
+    from ..registry import methods as method_registry
+
+    if not methods:
+        return
+    from ..report import published
+
+    known = sorted(set(method_registry.names()) | _stored(results, "method")
+                   | {e.harness_method for e in published.load() if e.harness_method})
+    for m in methods:
+        if m not in known:
+            raise UnknownNameError("method", m, known, difflib.get_close_matches(m, known, n=3, cutoff=0.5))
+
+
+def check_metric_name(metric: str, results: Path) -> None:
+    """``--metric`` must be a registered metric or one stored in the runs (did you mean)."""
+    import difflib
+
+    from ..errors import UnknownNameError
+    from ..registry import metrics as metric_registry
+
+    known = sorted(set(metric_registry.names()) | _stored(results, "metrics"))
+    if metric not in known:
+        raise UnknownNameError("metric", metric, known,
+                               difflib.get_close_matches(metric, known, n=3, cutoff=0.5))
+
+
 def _write_or_print(text: str, output: Optional[Path]) -> None:
     from . import out
 
@@ -69,6 +117,7 @@ def table(
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     meths = _split_csv(methods) or None
+    check_method_names(meths, results)
     if layout is None and split is None:
         raise UsageError("--split is required without --layout",
                          "e.g. `faceblur-bench table --split mspl-center --layout sappgan-t1`")
@@ -93,15 +142,17 @@ def table(
     if not summaries and (no_published or not published.rows_for_split(name, subset or None, ms or [])):
         raise UsageError(f"no runs of split {split!r} under {results}",
                          f"run `faceblur-bench run --split {split}` first, or pass --results DIR")
-    if not no_published:
+    pub_notes: list[str] = []
+    if not no_published and not meths:
         from ..report.tables import metric_order
 
-        pub_rows = published.rows_for_split(name, subset or None, ms or metric_order(summaries))
+        pub_rows = published.rows_for_split(name, subset or None, ms or metric_order(summaries),
+                                            notes=pub_notes)
         if meths:
             pub_rows = []
     # a split without ground truth gets its own heading, without the not-applicable columns
     text = tables.split_table(summaries, metrics=ms, fmt=fmt, show_std=show_std,  # type: ignore[arg-type]
-                              title=f"{split}", published=pub_rows or None, split=split)
+                              title=f"{split}", published=pub_rows or None, split=split, notes=pub_notes)
     _write_or_print(text, output)
 
 
@@ -132,6 +183,7 @@ def figure(
     from ..report.figures import moments_figure, qualitative_figure
     from . import console
 
+    check_method_names(_split_csv(methods), results)
     if moments:
         ms = _split_csv(methods)
         if len(ms) != 1:
@@ -160,6 +212,8 @@ def plot(
     from ..report import plots, store
     from . import console
 
+    check_method_names(_split_csv(methods), results)
+    check_metric_name(metric, results)
     summaries = store.load_summaries(results, split=split, methods=_split_csv(methods) or None)
     if not summaries:
         raise UsageError(f"no runs of split {split!r} under {results}",

@@ -19,7 +19,6 @@ from typing import Any, Optional
 
 import typer
 
-from ..errors import UsageError
 
 train_app = typer.Typer(help="Train a registered method from scratch (`faceblur-bench train NAME --help`).",
                         no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -27,22 +26,12 @@ train_app = typer.Typer(help="Train a registered method from scratch (`faceblur-
 RESERVED = {"presets", "export"}
 
 
-def parse_name_paths(items: Optional[list[str]], option: str = "--weights") -> dict[str, str]:
-    """``["vggface16=/p/VGGFace16.pth"]`` -> ``{"vggface16": "/p/VGGFace16.pth"}`` (NAME=PATH items)."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        if "=" not in item or not item.split("=", 1)[0].strip() or not item.split("=", 1)[1].strip():
-            raise UsageError(f"{option} {item!r} is not NAME=PATH", f"e.g. {option} vggface16=/path/VGGFace16.pth")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
 def _run(name: str, data_root: Path, out: Path, config: Optional[Path], sets: Optional[list[str]],
          epochs: Optional[int], batch_size: Optional[int], preset: Optional[str], tiny: bool, resume: bool,
          device: Optional[str], weights: Optional[list[str]], progress: bool, extra: dict[str, Any]) -> None:
     from ..train.config import parse_set, set_dotted, trainer_class
     from ..train.loop import train
+    from .common import parse_weight_overrides
 
     cls = trainer_class(name)
     overrides = parse_set(sets)
@@ -51,7 +40,7 @@ def _run(name: str, data_root: Path, out: Path, config: Optional[Path], sets: Op
             set_dotted(overrides, cls.cli_options[opt].key, value)
     res = train(name, data_root, out, config=config, preset=preset, epochs=epochs, batch_size=batch_size,
                 tiny=tiny, overrides=overrides, resume=resume, device=None if device in (None, "auto") else device,
-                weights_overrides=parse_name_paths(weights), progress=progress)
+                weights_overrides=parse_weight_overrides(weights), progress=progress)
     if res.checkpoint is not None and res.history:
         typer.echo(f"done: {res.epochs_done} epochs, {res.steps} steps; checkpoint {res.checkpoint}")
 

@@ -48,6 +48,7 @@ from ..errors import DataLayoutError, DataNotFoundError
 from ..files import sha256_file
 from ..imageio import read_image, write_png
 from ..registry import splits
+from ..results import atomic_write_text
 from .base import Sample, Split
 from .degrade import NOISE_PRESETS, blur_image
 from .kernels import KERNEL_SIZES, check_kernel, kernel_bank
@@ -212,9 +213,7 @@ def build_demo(out_dir: str | Path, seed: int = DEFAULT_SEED) -> dict[str, Any]:
         "samples": samples,
         "files": {str(p.relative_to(out)).replace(os.sep, "/"): _sha256(p) for p in files},
     }
-    tmp = out / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    tmp.replace(out / "manifest.json")
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
     return manifest
 
 

@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from ..errors import DataLayoutError
 from ..files import cache_dir, sha256_file
+from ..results import atomic_write_text
 from .base import Sample, Split
 from .layout import require_utf8_name, safe_join
 
@@ -204,10 +205,7 @@ def verify(split: Split, write: bool = True, rewrite: bool = False,
         res.changed = sorted(r for r in set(of) & set(nf) if of[r] != nf[r])
         res.hash = current["hash"]
     elif write:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(current, indent=1, sort_keys=True))
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(current, indent=1, sort_keys=True))
         res.created = True
     return res
 

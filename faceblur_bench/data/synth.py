@@ -27,9 +27,12 @@ out one grey level apart; :func:`~faceblur_bench.data.degrade.blur_image` reprod
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -37,7 +40,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..errors import DataLayoutError, ImageError, UsageError
+from ..devices import resolve_device
+from ..errors import DataLayoutError, ImageError, UnknownNameError, UsageError
 from ..imageio import IMAGE_SUFFIXES, read_image, write_png
 from .degrade import (
     NOISE_PRESETS,
@@ -127,15 +131,57 @@ def _write_blurred(path: Path, y: np.ndarray, sigma: float, noise_seed: int | No
     write_png(path, y)
 
 
+def check_protocol(protocol: str) -> None:
+    """:class:`UnknownNameError` (with "did you mean") unless ``protocol`` is mspl or shen."""
+    if protocol not in PROTOCOLS:
+        raise UnknownNameError("protocol", protocol, list(PROTOCOLS),
+                               difflib.get_close_matches(protocol, PROTOCOLS, n=1, cutoff=0.5))
+
+
 def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int = 0, subset: str | None = None,
                variant: str = "center", noise: str | float | None = None, kernel_kind: str = "spline",
                device: str = "cpu", progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Write a split (see module doc); returns the manifest written to ``make_split.json`` beside the gt/blur folders."""
-    if protocol not in PROTOCOLS:
-        raise UsageError(f"unknown protocol {protocol!r}", f"use one of {', '.join(PROTOCOLS)}")
+    """Write a split (see module doc); returns the manifest written to ``make_split.json`` beside the gt/blur folders.
+
+    All-or-nothing: files are written to a hidden staging folder inside ``out`` and moved into
+    place only when every file is written; on any error (bad input, interrupt) ``out`` is left
+    as it was. Names (protocol, subset, variant) and ``device`` are checked before any work.
+    """
+    check_protocol(protocol)
+    device = str(resolve_device(device))
     out = Path(out)
     skipped: list[dict[str, str]] = []
     faces = read_sharp_dir(sharp_dir, skipped=skipped)
+    final_out = out
+    if final_out.exists() and not final_out.is_dir():
+        raise UsageError(f"--out {final_out} is a file", "choose a directory")
+    existed = final_out.exists()
+    final_out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".make-split-", dir=final_out))
+    try:
+        manifest = _make_split_into(faces, protocol, final_out, stage, seed, subset, variant, noise,
+                                    kernel_kind, device, progress, skipped)
+        for q in sorted(stage.rglob("*")):  # same file system: each move is a rename
+            if q.is_file():
+                dest = final_out / q.relative_to(stage)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(q, dest)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if not existed:
+            shutil.rmtree(final_out, ignore_errors=True)
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+    return manifest
+
+
+def _make_split_into(faces: list[tuple[str, np.ndarray]], protocol: str, final_out: Path, out: Path,
+                     seed: int, subset: str | None, variant: str, noise: str | float | None,
+                     kernel_kind: str, device: str,
+                     progress: Callable[[int, int], None] | None,
+                     skipped: list[dict[str, str]]) -> dict[str, Any]:
+    """The work of :func:`make_split`, writing under the staging folder ``out`` (checks against
+    the final folder ``final_out``)."""
     if protocol == "mspl":
         subset = subset or "celeba"
         if subset not in MSPL_SUBSETS:
@@ -158,8 +204,9 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
         gt_dir, blur_dir, kdir = top / f"final_{folder}_gt", top / f"final_{folder}_blur", top / "kernels"
         n_bank = 10
         sigma = noise_sigma("shen" if noise is None else noise)
-    if gt_dir.exists() and any(gt_dir.iterdir()):
-        raise UsageError(f"{gt_dir} already holds images", "choose an empty --out directory")
+    final_gt = final_out / gt_dir.relative_to(out)
+    if final_gt.exists() and any(final_gt.iterdir()):
+        raise UsageError(f"{final_gt} already holds images", "choose an empty --out directory")
     bank = kernel_bank(n_bank, KERNEL_SIZES, seed=seed, kind=kernel_kind)
     kdir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

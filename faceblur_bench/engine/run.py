@@ -173,13 +173,14 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
 
 
 def measure_method_runtime(method: Method, device: torch.device, repeats: int = 50) -> dict:
-    """The runtime protocol of metrics.runtime at 128x128 (batch 1 and 16; fp32, and bf16 on CUDA).
+    """The runtime protocol of metrics.runtime at 128x128 (batch 1 and 16; fp32, and bf16 on CUDA
+    for methods with a torch network).
 
     ``per_image_s`` (batch 1, fp32 median) is the figure the papers' runtime columns report.
     """
-    from ..metrics.runtime import measure_runtime
+    from ..metrics.runtime import applicable_dtypes, measure_runtime
 
-    dtypes = ("fp32", "bf16") if device.type == "cuda" else ("fp32",)
+    dtypes = applicable_dtypes(method) if device.type == "cuda" else ("fp32",)
     # SR methods are timed at their input size for a 256x256 output (Yun et al.: 32x32)
     size = 128 if method.scale == 1 else 256 // method.scale
     info = measure_runtime(method, device, sizes=((size, size),), batches=(1, 16), dtypes=dtypes,

@@ -29,7 +29,7 @@ from ..errors import (
 from ..faults import crash_point
 from ..imageio import read_image, write_png
 from ..methods.base import Method
-from ..metrics.base import Batch, Metric, MetricContext, nan_mean_std
+from ..metrics.base import Batch, Metric, MetricContext, finite_mean_std
 from ..registry import metrics as metric_registry
 from ..results import RunStore, image_path, read_features
 
@@ -140,9 +140,11 @@ class PairedState(MetricState):
     def compute(self, ok_rows, samples, run_dir, ctx):
         name = self.metric.name
         vals = np.array([r["metrics"].get(name, np.nan) for r in ok_rows], dtype=np.float64)
-        mean, std, n = nan_mean_std(vals)
+        mean, std, n, n_inf = finite_mean_std(vals)  # ±inf per image: counted, not averaged
         out: dict[str, Any] = {"value": None if np.isnan(mean) else mean, "std": None if np.isnan(std) else std,
                                "count": n, "extra": {}}
+        if n_inf:
+            out["extra"]["infinite"] = n_inf
         n_nan = int(np.isnan(vals).sum())
         if n_nan:
             out["extra"]["unscored"] = n_nan

@@ -8,7 +8,11 @@ for continuous deblurring) arrives through ``meta``.
 
 from __future__ import annotations
 
+import difflib
+import json
+import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -17,6 +21,59 @@ from torch import nn
 
 from ..files import sha256_file
 from ..nets.loading import read_state_dict
+
+
+@dataclass(frozen=True)
+class Option:
+    """One declared method option (``--option NAME=VALUE``).
+
+    ``type`` is ``float``, ``int``, ``bool`` or ``str``; ``default`` is what the method uses when
+    the option is not given (``None`` with ``required=True``: it must be given); ``minimum``
+    (numbers) is inclusive.
+    """
+
+    type: type
+    default: Any = None
+    help: str = ""
+    required: bool = False
+    minimum: float | None = None
+
+    def type_name(self) -> str:
+        return self.type.__name__
+
+    def coerce(self, method: str, name: str, value: Any) -> Any:
+        """``value`` as ``self.type`` (strings are parsed), or a :class:`UsageError` naming it."""
+        from ..errors import UsageError
+
+        want = self.type
+        bad = UsageError(f"option {name!r} for {method} must be {want.__name__}, got {value!r}",
+                         f"pass --option {name}=<{want.__name__}> (default {self.default!r}); "
+                         f"`faceblur-bench methods {method}` lists its options")
+        if want is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise bad
+        if want is str:
+            return value if isinstance(value, str) else str(value)
+        if isinstance(value, bool):
+            raise bad
+        try:
+            out = want(value) if isinstance(value, str) else value
+        except ValueError:
+            raise bad from None
+        if want is int and not (isinstance(out, int) or (isinstance(out, float) and out.is_integer())):
+            raise bad
+        if want is float and not isinstance(out, (int, float)):
+            raise bad
+        out = want(out)
+        if want is float and not math.isfinite(out):
+            raise bad
+        if self.minimum is not None and out < self.minimum:
+            raise UsageError(f"option {name!r} for {method} must be >= {self.minimum:g}, got {out!r}",
+                             f"pass --option {name}=<{want.__name__} >= {self.minimum:g}>")
+        return out
 
 
 class Method(ABC):
@@ -33,11 +90,49 @@ class Method(ABC):
     accepts_moment: ClassVar[bool] = False
     #: options giving a small network, used with :meth:`init_untrained` by the contract tests
     contract_options: ClassVar[dict[str, Any]] = {}
+    #: declared options (name -> :class:`Option`); ``{}``: takes none; ``None`` (plugins that
+    #: declare nothing): any JSON-serialisable option is passed through unchecked
+    option_specs: ClassVar[dict[str, Option] | None] = None
 
     def __init__(self, **options: Any):
-        self.options = dict(options)
+        self.options = self.validate_options(options)
         self.device = torch.device("cpu")
         self.checkpoint: Path | None = None
+
+    @classmethod
+    def validate_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Options checked against :attr:`option_specs` and coerced to their types.
+
+        Raises :class:`~faceblur_bench.errors.UsageError` (exit 2) for an unknown name (with
+        "did you mean"), a value of the wrong type or below its minimum, a missing required
+        option, or a value that cannot be stored as JSON (options are part of the run identity).
+        Defaults are not filled in: a run's stored options are the ones given.
+        """
+        from ..errors import UsageError
+
+        method = cls.name or cls.__name__
+        specs = cls.option_specs
+        out: dict[str, Any] = {}
+        for key, value in options.items():
+            if specs is not None and key not in specs:
+                close = difflib.get_close_matches(key, sorted(specs), n=1, cutoff=0.5)
+                msg = f"unknown option {key!r} for {method}"
+                if close:
+                    msg += f"; did you mean {close[0]!r}"
+                raise UsageError(msg, (f"options of {method}: {', '.join(sorted(specs))}" if specs
+                                       else f"{method} takes no options")
+                                 + f" (`faceblur-bench methods {method}`)")
+            out[key] = specs[key].coerce(method, key, value) if specs is not None else value
+        for key, spec in (specs or {}).items():
+            if spec.required and key not in out:
+                raise UsageError(f"method {method!r} needs option {key!r} ({spec.help or spec.type_name()})",
+                                 f"pass --option {key}=<{spec.type_name()}>")
+        try:
+            json.dumps(out, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"options of {method} cannot be stored as JSON ({exc})",
+                             "give numbers, booleans or strings as option values") from None
+        return out
 
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
         """Load weights (if any) and move to ``device``. Base: only records the device."""

@@ -129,6 +129,26 @@ class Metric:
         return f"{cls.label or cls.name} {cls.arrow()}"
 
 
+def finite_mean_std(values: np.ndarray) -> tuple[float, float, int, int]:
+    """Aggregate of per-image values: mean, population std and count over the *finite* entries,
+    and the number of infinite ones.
+
+    NaN marks an image the metric could not score (excluded). ±inf is a real per-image value
+    (PSNR of an image identical to its reference, as MATLAB/skimage give) that would make the
+    mean ∞ and hide every other image: it is kept in the rows, left out of the mean and counted
+    (the fourth item). When every value is infinite the mean is that infinity.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    fin = v[np.isfinite(v)]
+    n_inf = int(v.size - fin.size)
+    if fin.size == 0:
+        if n_inf:
+            return float(v[0]) if np.all(v == v[0]) else float("nan"), float("nan"), 0, n_inf
+        return float("nan"), float("nan"), 0, 0
+    return float(fin.mean()), float(fin.std()), int(fin.size), n_inf
+
+
 def nan_mean_std(values: np.ndarray) -> tuple[float, float, int]:
     """Mean, population std and count over the non-NaN entries of ``values``.
 

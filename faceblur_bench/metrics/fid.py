@@ -12,8 +12,10 @@ Two protocols, named separately because the resize moves FID by several per cent
   ``pytorch_fid.fid_score.calculate_fid_given_paths`` on the same images.
 - ``fid-clean``: clean-fid's "clean" resize: each channel resized to 299x299 with PIL bicubic on
   float32 values (no quantisation), clipped to [0, 255], then the same network without its
-  internal resize. Note: clean-fid itself then uses NVIDIA's TorchScript Inception; here the
-  pytorch-fid weights are kept, so only the resize differs from ``fid``.
+  internal resize, so only the resize differs from ``fid``. It is *not* clean-fid's number:
+  clean-fid feeds the 0-255 values to NVIDIA's TorchScript Inception, which normalises them as
+  ``(x - 128) / 128``; here the pytorch-fid network and its normalisation ``2 (x / 255) - 1``
+  (= ``(x - 127.5) / 127.5``) are kept. Both the weights and the input scaling differ.
 
 Set metric: :meth:`features` gives the restored images' pool features (float32, lossless: the
 network computes in float32); :meth:`aggregate` computes the reference features of the split's
@@ -314,7 +316,9 @@ class FID(_FIDBase):
 @metrics.register("fid-clean")
 class FIDClean(_FIDBase):
     label = "FID (clean resize)"
-    protocol = "clean-fid-style resize: per-channel PIL bicubic float resize to 299, then pytorch-fid TF Inception-v3 pool3 2048-d, restored vs split's sharp images, Frechet distance"
+    protocol = ("clean-fid-style resize (per-channel PIL bicubic float resize to 299), then pytorch-fid TF "
+                "Inception-v3 with its input scaling 2x/255-1 (clean-fid's network: (x-128)/128) pool3 2048-d, "
+                "restored vs split's sharp images, Frechet distance; not clean-fid's value")
     resize = "clean"
 
 

@@ -17,10 +17,16 @@ limited range) ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255`` for R, G, B 
 float (BasicSR does not round; MATLAB's uint8 ``rgb2ycbcr`` would), then PSNR with peak 255 and
 the Gaussian SSIM above with L=255 on that single channel.
 
-``ssim-gray`` (IQA-PyTorch's SSIM reference, calibrated against the official TID2013 values in
-``tests/data/tid2013``): MATLAB ``rgb2gray`` on uint8 (``0.298936021293775 R + 0.587043074451121 G
-+ 0.114020904255103 B`` rounded to uint8), then the Gaussian 11x11 (sigma 1.5) SSIM with L=255 over
-the *valid* region (Wang's ``ssim_index.m`` filtering, no >256 px downsampling).
+``ssim-gray`` (Wang et al.'s MATLAB ``ssim_index.m`` on ``rgb2gray``; matches a rewrite of
+``ssim_index.m`` to 3e-14, and the values IQA-PyTorch publishes for its TID2013 calibration pairs
+in ``tests/data/tid2013`` to 4 decimals): MATLAB ``rgb2gray`` on uint8 (``0.298936021293775 R +
+0.587043074451121 G + 0.114020904255103 B`` rounded to uint8), then the Gaussian 11x11 (sigma 1.5)
+SSIM with L=255 over the *valid* region (``ssim_index.m`` filtering, no >256 px downsampling).
+It is not IQA-PyTorch's ``ssim`` metric, which clips the contrast-structure term at 0 and
+rounds the luma differently; the two differ by up to 1 % on some images.
+
+Aggregates: the split's value is the mean over images with a finite value; images identical to
+their reference (PSNR +inf) are counted apart (``extra.infinite`` in the summary).
 
 ``ssim-matlab-rgb`` (MSPL's MATLAB ``ssim(gt, out)`` on an H x W x 3 uint8 array): MATLAB treats
 the array as a 3-D volume, so local statistics use a cubic 11x11x11 Gaussian (sigma 1.5, filter
@@ -254,7 +260,9 @@ class SSIMY(Metric):
 @metrics.register("ssim-gray")
 class SSIMGray(Metric):
     label = "SSIM-gray"
-    protocol = "MATLAB rgb2gray to uint8, Gaussian 11x11 sigma 1.5, L=255, valid region, no downsampling (IQA-PyTorch SSIM reference; matches its official TID2013 values)"
+    protocol = ("Wang/MATLAB ssim_index.m SSIM on MATLAB rgb2gray (uint8): Gaussian 11x11 sigma 1.5, L=255, "
+                "valid region, no downsampling (not IQA-PyTorch's ssim, which clips the cs term at 0: "
+                "up to 1% apart)")
     higher_is_better = True
 
     def compute(self, batch: Batch) -> np.ndarray:

@@ -64,10 +64,16 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return v[lo] + (v[hi] - v[lo]) * (pos - lo)
 
 
-def time_calls(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int) -> list[float]:
-    """Milliseconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
+def time_calls(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int,
+               tick: Callable[[], None] | None = None) -> list[float]:
+    """Milliseconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls.
+
+    ``tick`` (progress) is called after every call, outside the timed interval.
+    """
+    tick = tick or (lambda: None)
     for _ in range(warmup):
         fn()
+        tick()
     times: list[float] = []
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -79,12 +85,21 @@ def time_calls(fn: Callable[[], Any], device: torch.device, repeats: int, warmup
             end.record()
             end.synchronize()
             times.append(start.elapsed_time(end))
+            tick()
     else:
         for _ in range(repeats):
             t0 = time.perf_counter()
             fn()
             times.append((time.perf_counter() - t0) * 1000.0)
+            tick()
     return times
+
+
+def applicable_dtypes(method: Method) -> tuple[str, ...]:
+    """The dtypes worth measuring by default: ``bf16`` autocast changes only torch networks, so
+    a method without one (numpy/scikit-image code such as the Wiener baseline) gets ``fp32``.
+    A method counts as a torch network when it holds an ``nn.Module`` in ``net``."""
+    return DTYPES if isinstance(getattr(method, "net", None), torch.nn.Module) else ("fp32",)
 
 
 def timing_meta(method: Method, batch: int, kernel_size: int = 15) -> list[dict] | None:
@@ -101,8 +116,12 @@ def measure_runtime(method: Method, device: torch.device | str,
                     batches: Iterable[int] = (1, 16),
                     dtypes: Iterable[str] = DTYPES,
                     repeats: int = 50, warmup: int = 10, seed: int = 0,
-                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    progress: Callable[[str], None] | None = None,
+                    tick: Callable[[], None] | None = None) -> dict[str, Any]:
     """Time ``method.restore`` for every (size, batch, dtype) combination.
+
+    ``progress`` receives the configuration about to be timed; ``tick`` is called after each
+    of its ``1 + warmup + repeats`` calls (untimed), for a progress bar.
 
     ``method`` must already be built; it is moved to ``device`` with ``method.load`` when it is
     elsewhere. ``sizes`` are input ``(H, W)`` (outputs are ``scale`` times larger). Returns::
@@ -141,11 +160,13 @@ def measure_runtime(method: Method, device: torch.device | str,
 
                     with torch.inference_mode(), _autocast(device, dt):
                         y = method.restore(x, meta)
+                    if tick:
+                        tick()
                     expected = (b, 3, h * method.scale, w * method.scale)
                     if tuple(y.shape) != expected:
                         raise RuntimeError(f"restore() returned {tuple(y.shape)}, expected {expected}")
                     del y
-                    t = time_calls(call, device, repeats, warmup)
+                    t = time_calls(call, device, repeats, warmup, tick)
                     med = statistics.median(t)
                     row.update(median_ms=med, per_image_ms=med / b, p10_ms=_percentile(t, 0.1),
                                p90_ms=_percentile(t, 0.9), min_ms=min(t),
@@ -175,4 +196,4 @@ def measure_runtime(method: Method, device: torch.device | str,
     return info
 
 
-__all__ = ["DTYPES", "device_name", "measure_runtime", "time_calls", "timing_meta"]
+__all__ = ["DTYPES", "applicable_dtypes", "device_name", "measure_runtime", "time_calls", "timing_meta"]

@@ -1,12 +1,15 @@
 """Qualitative figures: a PNG grid like the papers' comparison figures.
 
 Rows are images; columns are the blurred input, each method's restored image (saved by runs with
-``--save-images`` under ``<run_dir>/images/<id>.png``) and the ground truth. On splits without
-ground truth (``lai-real``, ``folder:DIR``) each panel carries that image's no-reference scores
-under it (from the run's ``rows.jsonl``; the input's from the ``blurred`` run). An optional zoom box
-``(x, y, w, h)`` (in ground-truth pixels) is outlined on every panel and shown enlarged in an
-extra row under each image. Inputs smaller than the ground truth (joint SR) are shown enlarged
-with nearest-neighbour sampling so pixels stay visible.
+``--save-images`` under ``<run_dir>/images/<id>.png``) and the ground truth. Under each restored
+panel the image's PSNR / SSIM as stored in its run's ``rows.jsonl`` (the run's protocol, so
+the figure agrees with the tables); under the input the same values of a stored ``blurred`` run
+of the split, when there is one. On splits without ground truth (``lai-real``, ``folder:DIR``)
+each panel carries that image's no-reference scores instead (from the same rows). The sample id
+heads each row (horizontal, wrapped). An optional zoom box ``(x, y, w, h)`` (in ground-truth
+pixels) is outlined on every panel and shown enlarged in an extra row under each image. Inputs
+smaller than the ground truth (joint SR) are shown enlarged with nearest-neighbour sampling so
+pixels stay visible.
 """
 
 from __future__ import annotations
@@ -18,7 +21,48 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UsageError
-from .store import latest_runs, load_summaries
+from .store import latest_runs, load_summaries, read_rows
+
+#: per-panel caption metrics, in this order, when the run stored them
+CAPTION_METRICS = (("psnr", "PSNR", "{:.2f} dB"), ("ssim", "SSIM", "{:.4f}"))
+
+
+def _row_metrics(run_dir: Path | None) -> dict[str, dict[str, float]]:
+    """``{sample id: {metric: value}}`` of the run's ok rows (empty without a run)."""
+    if run_dir is None:
+        return {}
+    out = {}
+    for r in read_rows(run_dir):
+        if r.get("status", "ok") == "ok":
+            out[str(r["id"])] = r.get("metrics") or {}
+    return out
+
+
+def panel_caption(values: dict[str, float] | None) -> str:
+    """"PSNR 25.31 dB / SSIM 0.8123" from one row's metrics (what is there; "" when nothing)."""
+    parts = []
+    for key, label, fmt in CAPTION_METRICS:
+        v = (values or {}).get(key)
+        if v is not None:
+            v = float(v)
+            parts.append(f"{label} " + ("∞" if v == float("inf") else fmt.format(v)))
+    return " / ".join(parts)
+
+
+def _wrap_id(text: str, width: int = 16) -> str:
+    """Sample id on lines of at most ``width`` characters (ids have no spaces: cut at ``_``)."""
+    lines, cur = [], ""
+    for part in text.replace("_", "_\0").split("\0"):
+        if cur and len(cur) + len(part) > width:
+            lines.append(cur)
+            cur = ""
+        while len(part) > width:
+            lines.append(part[:width])
+            part = part[width:]
+        cur += part
+    if cur:
+        lines.append(cur)
+    return "\n".join(lines)
 
 
 def _latest_run_dir(summaries: list[dict[str, Any]], method: str) -> Path | None:
@@ -101,6 +145,7 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
     samples = {s.id: s for s in sp.samples()}
     summaries = load_summaries(results_dir, split=sp.full_name)
     run_dirs: dict[str, Path] = {}
+    captions: dict[str, dict[str, dict[str, float]]] = {}
     for m in methods:
         d = _latest_run_dir([s for s in summaries if s.get("split") == sp.full_name
                              and (s.get("protocol") or "s2s") == "s2s"], m)
@@ -112,6 +157,9 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                              f"re-run `faceblur-bench run -m {m} --split {sp.full_name} "
                              "--save-images` (resumes, only writing images)")
         run_dirs[m] = d
+        captions[m] = _row_metrics(d)
+    blurred_run = _latest_run_dir([s for s in summaries if s.get("split") == sp.full_name], "blurred")
+    captions["__input__"] = _row_metrics(blurred_run)
     if ids:
         unknown = [i for i in ids if i not in samples]
         if unknown:
@@ -141,7 +189,7 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
     cols = ["Input (blurred)"] + list(methods) + (["Ground truth"] if has_gt else [])
     per_img = 2 if zoom else 1
     nrows = len(chosen) * per_img
-    fig, axes = plt.subplots(nrows, len(cols), figsize=(2.0 * len(cols), 2.0 * nrows),
+    fig, axes = plt.subplots(nrows, len(cols), figsize=(2.0 * len(cols) + 1.0, 2.3 * nrows),
                              squeeze=False)
     for r, iid in enumerate(chosen):
         s = samples[iid]
@@ -159,10 +207,16 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(cols[c], fontsize=9)
-            if c == 0:
-                ax.set_ylabel(iid, fontsize=7)
+            if c == 0:  # horizontal and wrapped: long ids never run into the next row
+                ax.set_ylabel(_wrap_id(iid), fontsize=7, rotation=0, ha="right", va="center",
+                              labelpad=6)
             if scores and c < len(panel_scores) and not zoom:
                 ax.set_xlabel(_score_text(panel_scores[c].get(iid, {}), order), fontsize=6)
+            else:
+                key = "__input__" if c == 0 else (methods[c - 1] if c <= len(methods) else None)
+                cap = panel_caption(captions.get(key, {}).get(iid)) if key else ""
+                if cap:
+                    ax.set_xlabel(cap, fontsize=7)
             if img is None:
                 ax.text(0.5, 0.5, "missing", ha="center", va="center", transform=ax.transAxes)
                 continue

@@ -198,11 +198,18 @@ def _finite(vals: list[float]) -> np.ndarray:
 
 
 def _stat_cell(values: np.ndarray, stat: str, what: str) -> Cell:
+    """Worst (min) or mean [± std] of per-image values; a mean leaves out infinite values
+    (PSNR of identical pairs) and counts them in ``Cell.infinite``."""
     if values.size == 0:
         return Cell(note=f"no finite per-image {what} values")
     if stat == "min":
         return Cell(value=float(values.min()))
-    return Cell(value=float(values.mean()), std=float(values.std()) if stat == "mean_std" else None)
+    fin = values[np.isfinite(values)]
+    if fin.size == 0:
+        return Cell(value=float(values[0])) if np.all(values == values[0]) else \
+            Cell(note=f"no finite per-image {what} values")
+    return Cell(value=float(fin.mean()), std=float(fin.std()) if stat == "mean_std" else None,
+                infinite=int(values.size - fin.size))
 
 
 def _metric_rows(rows: list[dict[str, Any]], metric: str,
@@ -216,9 +223,9 @@ def _metric_rows(rows: list[dict[str, Any]], metric: str,
             if mv is None or _norm(mv) != where[1]:
                 continue
         v = (r.get("metrics") or {}).get(metric)
-        if v is not None:
+        if v is not None and not math.isnan(float(v)):
             vals.append(float(v))
-    return _finite(vals)
+    return np.asarray(vals, dtype=np.float64)  # ±inf kept: _stat_cell counts them
 
 
 def _norm(v: Any) -> str:
@@ -434,6 +441,11 @@ def _build_one(layout: Layout, summaries: list[dict[str, Any]], split: str | Non
             stat = {"min": "minimum over images of ", "mean_std": "mean ± std over images of "}.get(
                 spec.stat, "")
             proto_lines.append(f"{header} — reproduced: {stat}harness metric `{m}`{flag}: {p}")
+    if layout.rows_by_frames:
+        notes.append("Best and second best are marked among rows with the same number of GT "
+                     "frames (values of different frame counts are not comparable).")
+    star = published.marker_notes([e for e in entries if include_published])
+    notes += star
     if layout.group_by == "kernel_size":
         notes.append("Reproduced per-kernel-size values: mean over the images whose "
                      "meta.kernel_size equals the column's size (rows.jsonl).")
@@ -481,7 +493,8 @@ def _published_rows(layout: Layout, entries: list[Entry], methods: list[str] | N
                                  Cell(note=f"not reported in {layout.citation}"))
         out.append(Row(label=e0.method, cells=cells,
                        ranked=e0.harness_method not in ("gt", "blurred"),
-                       source="reported", section="reported"))
+                       source="reported", section="reported",
+                       rank_group=(e0.n_frames or "ALL") if layout.rows_by_frames else None))
     return out
 
 
@@ -500,8 +513,9 @@ def _reproduced_rows(layout: Layout, grp: RunGroup, split: str | None,
             if spec.stat == "mean_std" and cell.has_value and cell.std is not None:
                 d = spec.decimals if spec.decimals is not None else \
                     names.display(spec.quantity).decimals
+                inf = f" ({cell.infinite}×∞)" if cell.infinite else ""
                 cell = Cell(value=round(float(cell.value), d), std=cell.std,  # type: ignore[arg-type]
-                            text=f"{cell.value:.{d}f} ± {cell.std:.{d}f}")
+                            text=f"{cell.value:.{d}f} ± {cell.std:.{d}f}{inf}", infinite=cell.infinite)
             cells[_col_key(g, spec.quantity)] = cell
     if all(not c.has_value for c in cells.values()):
         return []
@@ -548,7 +562,8 @@ def _frame_rows(layout: Layout, grp: RunGroup, split: str, res: Resolver) -> lis
                     cells[key] = Cell(note=f"{metric} is a set metric: no per-frame-count value")
                 continue
             cells[key] = _stat_cell(_metric_rows(sel, metric), "mean", metric)
-        out.append(Row(label=grp.label, cells=cells, source="reproduced", section="reproduced"))
+        out.append(Row(label=grp.label, cells=cells, source="reproduced", section="reproduced",
+                       rank_group=nf))
     return out
 
 

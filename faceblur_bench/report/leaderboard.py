@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..results import split_parts
+from ..results import atomic_write_text, split_parts
 from . import names, published
 from .render import md_escape, render
 from .store import latest_runs, load_summaries, summary_split
@@ -84,6 +84,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
         name, subset = summary_split(runs[0]) if runs else split_parts(sp)
         metrics = metric_order(runs)
         pub_rows = []
+        pub_notes: list[str] = []
         if include_published:
             if not metrics:
                 # no run yet: show every published quantity of this split under its harness name
@@ -95,7 +96,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                         if m is not None and m not in seen:
                             seen.append(m)
                 metrics = seen
-            pub_rows = published.rows_for_split(name, subset, metrics, published_dir)
+            pub_rows = published.rows_for_split(name, subset, metrics, published_dir, notes=pub_notes)
         out.append(f"## {md_escape(sp)}\n")
         if not runs:
             out.append("_No reproduced run stored for this split; published numbers only._\n")
@@ -105,6 +106,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
         table = build_summary_table(runs, metrics, published=pub_rows)
         if note:
             table.notes.append(note)
+        table.notes += pub_notes
         out.append(render(table, "md"))
         if runs:
             out.append(_provenance(runs))
@@ -141,8 +143,6 @@ def write_leaderboard(results_dir: str | Path = "results", path: str | Path = "l
 
     Returns the Markdown text.
     """
-    from ..results import atomic_write_text
-
     text = build_leaderboard(results_dir, include_published=include_published)
     atomic_write_text(Path(path), text)
     return text
@@ -152,7 +152,7 @@ def publish_split(split: str, out_dir: str | Path, leaderboard: str | Path,
                   fallback: list[dict[str, Any]] | None = None) -> str:
     """After a run: the Markdown table of ``split``'s stored runs -> ``<out>/<split-slug>.md``, and
     ``leaderboard`` regenerated from every run under ``out_dir``. Returns the table."""
-    from ..results import atomic_write_text, split_slug
+    from ..results import split_slug
     from .store import latest_runs, load_summaries
     from .tables import split_table
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Paper:
+    """A seed paper. ``citation`` is what tables print (authors, title, venue where the paper
+    prints it); ``seed`` is the internal seed number, never shown to users."""
+
     key: str
     seed: str
     citation: str
@@ -34,10 +37,10 @@ PAPERS: dict[str, Paper] = {
                  "Yun et al. 2020"),
     "dfpg": Paper("dfpg", "002",
                   "S. H. Jung, T. B. Lee, Y. S. Heo, \"Deep Feature Prior Guided Face "
-                  "Deblurring\" (seed 002; venue not printed in the seed text)", "DFPGnet (Jung et al.)"),
+                  "Deblurring\"", "DFPGnet (Jung et al.)"),
     "cfmd": Paper("cfmd", "003",
-                  "T. B. Lee, S. Han, Y. S. Heo, \"Continuous Facial Motion Deblurring\" "
-                  "(seed 003; venue not printed in the seed text)", "CFMD-GAN (Lee et al.)"),
+                  "T. B. Lee, S. Han, Y. S. Heo, \"Continuous Facial Motion Deblurring\"",
+                  "CFMD-GAN (Lee et al.)"),
     "shen": Paper("shen", "004",
                   "Z. Shen, W.-S. Lai, T. Xu, J. Kautz, M.-H. Yang, \"Exploiting Semantics for "
                   "Face Image Deblurring\", IJCV, 2020", "Shen et al. 2020"),

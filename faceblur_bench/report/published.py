@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import functools
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,13 +164,43 @@ def frame(directory: str | Path | None = None) -> "Any":
     return pd.DataFrame.from_records(rows)
 
 
+def marker_notes(entries: list[Entry]) -> list[str]:
+    """Explanations of marks the papers print in method names: ``*Zhang et al.`` is the
+    method retrained by the paper's authors (DFPGnet §4.2 "termed as *"); the entry's ``note``
+    says how. One line per distinct explanation, naming the tables that use the mark."""
+    by_note: dict[str, list[str]] = {}
+    for e in entries:
+        if e.method.startswith("*"):
+            where = e.source.removeprefix("reported, ")
+            lst = by_note.setdefault(e.note or "marked * in the paper", [])
+            if where not in lst:
+                lst.append(where)
+    return [f"* before a method name (as printed in {' and '.join(w)}): {n}." for n, w in by_note.items()]
+
+
+_REF = re.compile(r"\s*\[\d+(?:,\s*\d+)*\]")
+
+
+def _same_method_key(e: Entry) -> str:
+    """Rows of two papers that name the same method: the harness method when mapped, else the
+    printed name without the paper-specific reference number ("Zhang et al. [44]" and
+    "Zhang et al. [57]" are one method; "*Zhang et al." is another)."""
+    return e.harness_method or _REF.sub("", e.method).strip().lower()
+
+
 def rows_for_split(split: str, subset: str | None, metrics: list[str],
-                   directory: str | Path | None = None) -> list["Any"]:
+                   directory: str | Path | None = None,
+                   notes: list[str] | None = None) -> list["Any"]:
     """Published rows (one per paper table × method) of ``split``/``subset`` for the leaderboard.
 
     Only whole-split numbers (no kernel size / frame count / group) are used. A published number
     goes to the column of the harness metric that :func:`names.harness_metric` maps its
     (quantity, protocol id) to; numbers with no such column in ``metrics`` are left out.
+
+    The same method reported by two papers (SAPPGAN Table 1 repeats DFPGnet Table 2's MSPL rows)
+    becomes one row citing both tables when every number both print is the same; when the
+    printed numbers differ both rows stay and a line appended to ``notes`` says where they
+    differ. ``notes`` also receives :func:`marker_notes` for the rows shown.
     """
     from .render import Cell, Row
 
@@ -187,18 +218,45 @@ def rows_for_split(split: str, subset: str | None, metrics: list[str],
             std = parse_number(e.std)
             rec["cells"][col] = Cell(value=e.number, text=e.value + (f" ± {e.std}" if e.std else ""),
                                      std=None if math.isnan(std) else std)
-    out = []
-    for (_p, _t, _r), rec in sorted(by_row.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+    recs = [rec for _, rec in sorted(by_row.items(), key=lambda kv: kv[0]) if rec["cells"]]
+    merged: list[dict[str, Any]] = []
+    for rec in recs:
         e: Entry = rec["entry"]
-        if not rec["cells"]:
-            continue
-        cells = {m: rec["cells"].get(m, Cell(note=f"not reported in {e.source.split(', ', 1)[1]}"))
-                 for m in metrics}
-        label = e.method
+        twin = next((m for m in merged if _same_method_key(m["entry"]) == _same_method_key(e)
+                     and e.paper not in m["papers"]), None)
+        if twin is not None:
+            clash = [(c, twin["cells"][c].text, rec["cells"][c].text) for c in rec["cells"]
+                     if c in twin["cells"] and twin["cells"][c].text != rec["cells"][c].text]
+            if not clash:
+                for c, cell in rec["cells"].items():
+                    twin["cells"].setdefault(c, cell)
+                twin["papers"].append(e.paper)
+                twin["sources"].append(e.source.removeprefix("reported, "))
+                twin["labels"].append(e.method)
+                continue
+            if notes is not None:
+                what = ", ".join(f"{c} {a} vs {b}" for c, a, b in clash)
+                notes.append(f"{_REF.sub('', e.method).strip()}: {twin['entry'].source.removeprefix('reported, ')} "
+                             f"and {e.source.removeprefix('reported, ')} print different values ({what}); "
+                             "both rows are kept.")
+        merged.append({"entry": e, "cells": dict(rec["cells"]), "papers": [e.paper],
+                       "sources": [e.source.removeprefix("reported, ")], "labels": [e.method]})
+    out = []
+    for m in merged:
+        e = m["entry"]
+        cells = {c: m["cells"].get(c, Cell(note="not reported in " + " or ".join(m["sources"])))
+                 for c in metrics}
+        if len(m["labels"]) > 1:  # one method cited by several papers: drop their reference numbers
+            plain = [lab for lab in m["labels"] if "ours" not in lab.lower()] or m["labels"]
+            label = _REF.sub("", plain[0]).strip()
+        else:
+            label = e.method
         if label.strip().lower() in ("ours", "proposed"):
             # "Ours" is ambiguous once rows of several papers share a table
             p = names.PAPERS.get(e.paper)
             label = f"{p.short.split(' (')[0] if p else e.paper} (\"{label}\")"
         out.append(Row(label=label, cells=cells, ranked=e.harness_method not in ("gt", "blurred"),
-                       source=e.source))
+                       source="reported, " + "; ".join(m["sources"])))
+    if notes is not None:
+        notes += marker_notes([rec["entry"] for rec in recs])
     return out

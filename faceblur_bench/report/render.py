@@ -8,7 +8,11 @@ Rendering rules, shared by every layout:
 - per column, among the *ranked* rows with a value, the best value is bold and the second best
   underlined; values are compared as displayed (after rounding), so every row that ties with the
   best is bold and every row tying for second is underlined; no marks with fewer than two values;
+  rows with a ``rank_group`` are compared only within their group (e.g. CFMD Table 4: rows with
+  the same number of GT frames);
 - a cell without a value shows "–" with a letter that points to a footnote giving the reason;
+- a mean that left out infinite per-image values (PSNR of identical pairs) shows their count
+  beside it, "31.20 (2×∞)", explained under the table;
 - each metric column's protocol is listed under the table (one line per distinct protocol);
 - reported (published) cells show the number exactly as printed in the paper;
 - ``Table.transpose`` renders metrics as rows and methods as columns (Yun et al.'s layout); the
@@ -72,6 +76,9 @@ class Cell:
     std: float | None = None
     text: str | None = None
     note: str | None = None
+    #: images whose per-image value is infinite (PSNR of identical pairs): left out of
+    #: ``value`` (the mean of the finite ones) and shown beside it as "(k×∞)"
+    infinite: int = 0
 
     @property
     def has_value(self) -> bool:
@@ -89,6 +96,8 @@ class Row:
     source: str | None = None
     #: rows of one section are separated from the next by a rule (LaTeX) / kept together
     section: str | None = None
+    #: best/second marks compare only rows with the same rank_group (None: one group)
+    rank_group: str | None = None
 
 
 @dataclass
@@ -116,7 +125,13 @@ def _display(cell: Cell, col: Column, show_std: bool) -> str:
     s = format_value(float(cell.value), col.decimals)  # type: ignore[arg-type]
     if show_std and cell.std is not None and math.isfinite(cell.std):
         s += f" ± {format_value(float(cell.std), col.decimals)}"
+    if cell.infinite and math.isfinite(float(cell.value)):  # type: ignore[arg-type]
+        s += f" ({cell.infinite}×∞)"
     return s
+
+
+INFINITE_NOTE = ("(k×∞): k images are identical to their reference and score ∞ (kept per image, "
+                 "as MATLAB and skimage give); the value is the mean over the other images.")
 
 
 def _rank_key(cell: Cell, col: Column) -> float | None:
@@ -139,23 +154,24 @@ def marks(table: Table) -> dict[tuple[int, str], str]:
     for col in table.columns:
         if col.higher_is_better is None:
             continue
-        vals = []
+        by_group: dict[str | None, list[tuple[int, float]]] = {}
         for i, row in enumerate(table.rows):
             if not row.ranked or col.key not in row.cells:
                 continue
             k = _rank_key(row.cells[col.key], col)
             if k is not None:
-                vals.append((i, k))
-        if len(vals) < 2:
-            continue
-        distinct = sorted({k for _, k in vals}, reverse=bool(col.higher_is_better))
-        best = distinct[0]
-        second = distinct[1] if len(distinct) > 1 else None
-        for i, k in vals:
-            if k == best:
-                out[(i, col.key)] = "best"
-            elif second is not None and k == second:
-                out[(i, col.key)] = "second"
+                by_group.setdefault(row.rank_group, []).append((i, k))
+        for vals in by_group.values():
+            if len(vals) < 2:
+                continue
+            distinct = sorted({k for _, k in vals}, reverse=bool(col.higher_is_better))
+            best = distinct[0]
+            second = distinct[1] if len(distinct) > 1 else None
+            for i, k in vals:
+                if k == best:
+                    out[(i, col.key)] = "best"
+                elif second is not None and k == second:
+                    out[(i, col.key)] = "second"
     return out
 
 
@@ -307,6 +323,8 @@ def _footer(table: Table, letters: dict[str, str], protocols: list[str],
         foot.append("Missing cells:")
         foot += [f"- {marker(letter)} {esc(reason)}" for reason, letter in letters.items()]
     foot += [esc(n) for n in table.notes]
+    if any(c.infinite for r in table.rows for c in r.cells.values()):
+        foot.append(esc(INFINITE_NOTE))
     return foot
 
 
@@ -335,13 +353,46 @@ def _render_md(table: Table, show_std: bool) -> str:
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
     "±": r"$\pm$", "–": "--", "—": "---", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
-    "∞": r"$\infty$", "×": r"$\times$", "σ": r"$\sigma$", "✓": r"\checkmark{}",
+    "∞": r"$\infty$", "×": r"$\times$", "σ": r"$\sigma$", "✓": r"$\surd$",
+    "†": r"\textdagger{}", "‡": r"\textdaggerdbl{}", "…": r"\ldots{}", "≈": r"$\approx$",
+    "≥": r"$\geq$", "≤": r"$\leq$", "→": r"$\rightarrow$", "·": r"$\cdot$", "−": "-",
+    "α": r"$\alpha$", "β": r"$\beta$", "γ": r"$\gamma$", "λ": r"$\lambda$", "μ": r"$\mu$",
+    "²": r"\textsuperscript{2}", "°": r"\textdegree{}", "∼": r"$\sim$", "√": r"$\surd$",
+    **{chr(0x2080 + d): rf"\textsubscript{{{d}}}" for d in range(10)},
 }
 
 
+def _latex_char(ch: str) -> str:
+    """One character; beyond Latin (which T1 + utf8 input typesets) the compatibility form
+    (NFKD) when that is ASCII, so pdflatex never meets a character it cannot typeset."""
+    if ch in _LATEX_SPECIAL:
+        return _LATEX_SPECIAL[ch]
+    if ord(ch) > 0x24F:
+        import unicodedata
+
+        plain = unicodedata.normalize("NFKD", ch)
+        if plain.isascii():
+            return "".join(_LATEX_SPECIAL.get(c, c) for c in plain)
+        return "?"
+    return ch
+
+
 def latex_escape(s: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in s)
+    """Plain text -> text pdflatex (T1 + utf8 input, booktabs) typesets as printed.
+
+    Specials are escaped, common symbols become commands, and a hyphen followed by another is
+    written ``-{}`` so that ``--limit`` does not turn into an en dash. A character outside Latin
+    with no LaTeX form becomes its ASCII compatibility form, else ``?``.
+    """
+    out = []
+    for i, ch in enumerate(s):
+        if ch == "-" and s[i + 1:i + 2] == "-":
+            out.append("-{}")
+        else:
+            out.append(_latex_char(ch))
+    return "".join(out)
 
 
 def _latex_cell(text: str, mark: str | None) -> str:
@@ -408,7 +459,7 @@ def _render_csv(table: Table, show_std: bool) -> str:
         Row(r.label, {k: (c if c.text is not None or not c.has_value else
                           Cell(value=c.value, std=c.std, text=repr(float(c.value)),  # type: ignore[arg-type]
                                note=c.note))
-                      for k, c in r.cells.items()}, r.ranked, r.source, r.section)
+                      for k, c in r.cells.items()}, r.ranked, r.source, r.section, r.rank_group)
         for r in table.rows], table.row_header, table.notes, table.transpose)
     g = _grid(plain, show_std=False, latex=False, arrows=False)
     heads = [g.corner] + [f"{grp}/{h}" if grp else h for grp, h in g.col_heads]

@@ -57,10 +57,23 @@ def metric_cell(entry: dict[str, Any] | None) -> Cell:
     value = entry.get("value")
     if status == "ok" and value is not None and not (isinstance(value, float) and math.isnan(value)):
         std = entry.get("std")
-        return Cell(value=float(value), std=None if std is None else float(std))
+        return Cell(value=float(value), std=None if std is None else float(std),
+                    infinite=int((entry.get("extra") or {}).get("infinite") or 0))
     reason = entry.get("reason") or ("no value" if status == "ok" else status)
     word = STATUS_TEXT.get(status, "no value")
     return Cell(note=f"{word} — {reason}" if word != reason else word)
+
+
+def short_reason(reason: Any, width: int = 160) -> str:
+    """First line of a failure reason, shortened at a word boundary (never inside a file name
+    or path) with "…" when longer than ``width``."""
+    line = str(reason or "?").split("\n")[0].strip()
+    if len(line) <= width:
+        return line
+    cut = line.rfind(" ", 0, width)
+    if cut <= 0:  # one long word (a path): keep it whole
+        return line
+    return line[:cut].rstrip(" ,;:") + " …"
 
 
 def run_label(summary: dict[str, Any]) -> str:
@@ -112,8 +125,7 @@ def summary_rows(summaries: list[dict[str, Any]], metrics: list[str],
             note = f"† {label[:-2]}: {what}; {ok} of {total} images scored"
             notes.append(note)
         if failed:
-            reasons = Counter(str(f.get("reason") or "?").split("\n")[0][:80]
-                              for f in (s.get("failures") or []))
+            reasons = Counter(short_reason(f.get("reason")) for f in (s.get("failures") or []))
             if reasons:
                 top = "; ".join(f"{r} ×{n}" for r, n in reasons.most_common(3))
                 notes.append(f"{label}: {failed} of {total} images failed ({top})")
@@ -196,7 +208,8 @@ def applicable_metrics(summaries: list[dict[str, Any]], metrics: list[str]) -> t
 
 def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
                 fmt: Format = "md", show_std: bool = False, title: str = "",
-                published: list[Row] | None = None, split: str | None = None) -> str:
+                published: list[Row] | None = None, split: str | None = None,
+                notes: list[str] | None = None) -> str:
     """:func:`summary_table` of one split's runs; on a split without ground truth the title says
     so (:data:`NO_REFERENCE_HEADING`) and the columns every run reports "not applicable" are
     left out and named in a note (:func:`applicable_metrics`)."""
@@ -205,6 +218,7 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
         metrics, note = applicable_metrics(summaries, list(metrics) if metrics else metric_order(summaries))
         title = f"{title or summaries[0].get('split', '')} — {NO_REFERENCE_HEADING}"
     table = build_summary_table(summaries, metrics, title=title, published=published)
+    table.notes += list(notes or [])
     if note:
         table.notes.append(note)
     return render(table, fmt, show_std=show_std)

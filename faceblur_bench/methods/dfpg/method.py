@@ -38,6 +38,8 @@ class DFPGFamilyMethod(Method):
     trained_by: ClassVar[tuple[str, ...]] = ()
     #: generator configuration reported before any checkpoint is loaded (the paper model)
     paper_generator: ClassVar[GeneratorConfig] = GeneratorConfig()
+    #: no options: the generator's configuration comes from the checkpoint
+    option_specs: ClassVar[dict] = {}
 
     def __init__(self, **options: Any):
         super().__init__(**options)

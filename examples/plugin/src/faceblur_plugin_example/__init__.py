@@ -7,19 +7,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from faceblur_bench.data.base import Sample, Split
-from faceblur_bench.methods.base import Method
+from faceblur_bench.methods.base import Method, Option
 
 
 class UnsharpMask(Method):
     description = "Unsharp masking: x + amount * (x - gaussian5x5(x)) (example plugin)"
+    #: declared options are checked before a run (`faceblur-bench methods unsharp` lists them)
+    option_specs: ClassVar[dict[str, Option]] = {
+        "amount": Option(float, 1.0, "weight of the high-pass detail added back", minimum=0.0)}
 
     def restore(self, blurred, meta=None):
-        amount = float(self.options.get("amount", 1.0))
+        amount = self.options.get("amount", 1.0)
         g = torch.exp(-0.5 * torch.arange(-2.0, 3.0) ** 2)
         k = (g[:, None] * g[None, :]) / (g.sum() ** 2)
         k = k.to(blurred).expand(3, 1, 5, 5)
