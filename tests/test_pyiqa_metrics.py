@@ -216,7 +216,7 @@ def test_nr_scores_batch_like_single_images(niqe_file):
 
 
 def test_run_defaults_add_the_no_reference_set_only_without_ground_truth(tmp_path):
-    from faceblur_bench.cli.core import default_metric_names
+    from faceblur_bench.engine import default_metric_names
 
     demo = default_metric_names("demo", tmp_path)
     assert "psnr" in demo and not any(n.startswith("pyiqa-") for n in demo)

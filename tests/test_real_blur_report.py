@@ -85,8 +85,9 @@ def test_figure_writes_no_reference_scores_under_each_panel(real_runs, tmp_path)
     without = qualitative_figure("lai-real", ["unsharp"], tmp_path / "b.png", scores=False, **kw)
     a = np.asarray(Image.open(with_scores).convert("L")).astype(int)
     b = np.asarray(Image.open(without).convert("L")).astype(int)
-    # input | unsharp (no ground-truth column), 2 rows of 2-inch panels
-    assert a.shape == b.shape == (2 * 2 * 50, 2 * 2 * 50)
+    # input | unsharp (no ground-truth column): 2 rows of 2-inch panels + 0.3 inch of caption each,
+    # plus 1 inch for the horizontal row labels
+    assert a.shape == b.shape == (round(2 * 2.3 * 50), (2 * 2 + 1) * 50)
     assert (np.abs(a - b) > 60).sum() > 30  # the score text is drawn
 
 
@@ -94,7 +95,7 @@ def test_cli_figure_and_run_table_on_real_blur(real_runs, tmp_path, monkeypatch,
     import sys
 
     from faceblur_bench.cli import main
-    from faceblur_bench.cli.core import publish_results
+    from faceblur_bench.report.leaderboard import publish_split
     from faceblur_bench.report.store import load_summaries
 
     data, results = real_runs
@@ -105,5 +106,5 @@ def test_cli_figure_and_run_table_on_real_blur(real_runs, tmp_path, monkeypatch,
     with pytest.raises(SystemExit) as ex:
         main()
     assert ex.value.code in (0, None) and out.is_file()
-    md = publish_results(load_summaries(results, split="lai-real"), "lai-real", results, tmp_path / "lb.md")
+    md = publish_split("lai-real", results, tmp_path / "lb.md", fallback=load_summaries(results, split="lai-real"))
     assert NO_REFERENCE_HEADING in md and "PSNR" not in md.split("\n\n")[1]

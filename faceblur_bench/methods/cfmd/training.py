@@ -55,7 +55,7 @@ SMOKE: dict[str, Any] = {
 @trainers.register("cfmd")
 class CFMDTask(TrainTask):
     method = "cfmd-gan"
-    description = ("CFMD-GAN (seed 003): ContAda MIMO-UNet G(b,u) + U-Net D with moment regressor Q; "
+    description = ("CFMD-GAN (Lee, Han & Heo): ContAda MIMO-UNet G(b,u) + U-Net D with moment regressor Q; "
                    "Charbonnier x3 + LPIPS + adv + λ_Q; Adam 1e-4 x0.99/epoch; batch 8; 200 epochs")
     data_help = ("300VW blur windows as genBlurDataset.py writes them: blur/{vid}/blurNNN/{mid}.png, "
                  "sharp/{vid}/blurNNN/{mid}/{frame}.png and train_filelist.txt (FMR order; required "

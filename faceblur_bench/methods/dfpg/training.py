@@ -27,7 +27,7 @@ SMOKE: dict[str, Any] = {
 @trainers.register("dfpg")
 class DFPGTask(MSPLGANTask):
     method = "dfpg"
-    description = ("DFPGnet (seed 002): prior stream + channel-attention feature discriminator; "
+    description = ("DFPGnet (Jung et al., WACV 2022): prior stream + channel-attention feature discriminator; "
                    "λ_adv 0.05, λ_prior 1; Adam G 1e-4 / D 1e-5 x0.99/epoch; batch 16; 300 epochs")
     defaults = merge_config(MSPL_FAMILY_DEFAULTS, P.DEFAULTS, strict=False)
     presets = P.PRESETS

@@ -104,9 +104,10 @@ class MSPLGAN(Method):
         trained = {"preset": ck.get("preset"), "epoch": ck.get("epoch"), "step": ck.get("step")}
         return gcfg, state, trained
 
-    def init_untrained(self, device: torch.device | str) -> None:
-        """Random weights of :attr:`contract_options`' size: the contract tests only."""
-        gcfg = GeneratorConfig.from_dict(self.contract_options["generator"])
+    def init_untrained(self, device: torch.device | str, *, tiny: bool = False) -> None:
+        """Random weights — the paper's generator, or with ``tiny`` the small one of
+        :attr:`contract_options` — for timing and the contract tests only (``run`` never calls this)."""
+        gcfg = GeneratorConfig.from_dict(self.contract_options["generator"]) if tiny else self.paper_generator
         super().load(None, device)
         self.net = MSPLGenerator(gcfg).to(self.device).eval()
         self.generator_config = gcfg

@@ -22,7 +22,7 @@ from .discriminator import SAPPDiscriminator, SAPPDiscriminatorConfig
 @trainers.register("sappgan")
 class SAPPGANTask(MSPLGANTask):
     method = "sappgan"
-    description = ("SAPPGAN (seed 000): DFPGnet generator + SAPP discriminator, PW loss, coarse-to-fine α; "
+    description = ("SAPPGAN (Han et al., IEEE Access 2023): DFPGnet generator + SAPP discriminator, PW loss, coarse-to-fine α; "
                    "λ = 1, 1, 0.06; Adam 1e-4 x0.99/epoch; batch 16; 300 epochs")
     defaults = merge_config(MSPL_FAMILY_DEFAULTS, P.DEFAULTS, strict=False)
     presets = P.PRESETS

@@ -50,10 +50,10 @@ class Yun(Method):
         """Parameters of the loaded generator, else of the released configuration (58.3 M)."""
         return count_parameters(self.generator_config or YunGeneratorConfig())
 
-    def init_untrained(self, device: torch.device | str) -> None:
-        """Random weights, ONLY for the contract tests (the CLI never calls this)."""
-        cfg = YunGeneratorConfig(ngf=int(self.options.get("ngf", 64)),
-                                 upscale_width=int(self.options.get("upscale_width", 64)))
+    def init_untrained(self, device: torch.device | str, *, tiny: bool = False) -> None:
+        """Random weights — the released layer list, or with ``tiny`` the small net of
+        :attr:`contract_options` — for timing and the contract tests only (``run`` never calls this)."""
+        cfg = YunGeneratorConfig(**self.contract_options) if tiny else YunGeneratorConfig()
         super().load(None, device)
         self.net = YunGenerator(cfg).to(self.device).eval()
         self.generator_config = cfg

@@ -51,7 +51,7 @@ SMOKE: dict[str, Any] = {
 @trainers.register("yun")
 class YunTask(TrainTask):
     method = "yun"
-    description = ("Yun et al. (seed 001): joint x8 SR + deblurring GAN, LSGAN D_g + D_l, "
+    description = ("Yun et al. (joint face SR and deblurring): joint x8 SR + deblurring GAN, LSGAN D_g + D_l, "
                    "L_GAN + 100 L_pix + 10 L_VGG, Adam 2e-4 (0.5, 0.999)")
     data_help = ("the release's trainx8/ (32x32), wblur/, GT/, fmask/ (256x256) folders; or sharp faces in "
                  "train_img/ (+ train_label/ 19-class maps for the face mask), blurred and x8-downsampled on the fly")
