@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from faceblur_bench import engine
-from faceblur_bench.data.base import Sample, Split
+from faceblur_bench.data.base import Sample
 from faceblur_bench.errors import DataLayoutError, ImageError, UsageError
 from faceblur_bench.imageio import decode, read_image
 from faceblur_bench.methods.base import Method

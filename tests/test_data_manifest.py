@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from faceblur_bench.data import shen
-from faceblur_bench.data.manifest import load_manifest, manifest_hash, manifest_path, verify
+from faceblur_bench.data.manifest import load_manifest, manifest_hash, verify
 from faceblur_bench.engine import open_split
 from faceblur_bench.errors import DataLayoutError
 
-from test_data_layouts import make_shen, png
+from test_data_layouts import make_shen
 
 
 @pytest.fixture

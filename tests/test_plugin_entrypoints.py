@@ -83,7 +83,8 @@ def test_plugin_runs_end_to_end(plugin_env, tmp_path):
         from faceblur_plugin_example import UnsharpMask
     finally:
         sys.path.pop(0)
-    rows = {json.loads(l)["id"]: json.loads(l) for l in (summaries[0].parent / "rows.jsonl").read_text().splitlines()}
+    lines = (summaries[0].parent / "rows.jsonl").read_text().splitlines()
+    rows = {json.loads(line)["id"]: json.loads(line) for line in lines}
     m = UnsharpMask(amount=0.5)
     for i in range(3):
         blur = np.asarray(Image.open(root / "blur" / f"f{i}.png"))

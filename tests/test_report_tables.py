@@ -11,7 +11,7 @@ import pytest
 
 from faceblur_bench.report import store
 from faceblur_bench.report.leaderboard import write_leaderboard
-from faceblur_bench.report.render import Cell, Column, Row, Table, marks, render
+from faceblur_bench.report.render import Cell, Column, Row, Table, marks
 from faceblur_bench.report.tables import summary_table
 from test_report_helpers import metric_entry, row, write_run
 

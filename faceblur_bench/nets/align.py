@@ -81,15 +81,15 @@ class MTCNNDetector:
         with torch.no_grad():
             boxes, probs, points = self.net.detect(hwc, landmarks=True)
         out: list[list[FaceDetection]] = []
-        for b, p, l in zip(boxes, probs, points):
+        for b, p, pts in zip(boxes, probs, points):
             faces: list[FaceDetection] = []
             if b is not None:
                 # facenet-pytorch returns object arrays under numpy 2: convert explicitly
                 b = np.asarray(b.tolist() if isinstance(b, np.ndarray) else b, dtype=np.float64)
                 p = np.asarray(p.tolist() if isinstance(p, np.ndarray) else p, dtype=np.float64)
-                l = np.asarray(l.tolist() if isinstance(l, np.ndarray) else l, dtype=np.float64)
+                pts = np.asarray(pts.tolist() if isinstance(pts, np.ndarray) else pts, dtype=np.float64)
                 for i in range(b.shape[0]):
-                    faces.append(FaceDetection(b[i, :4].copy(), float(p[i]), l[i].reshape(5, 2).copy()))
+                    faces.append(FaceDetection(b[i, :4].copy(), float(p[i]), pts[i].reshape(5, 2).copy()))
                 faces.sort(key=lambda f: -f.prob)
             out.append(faces)
         return out
