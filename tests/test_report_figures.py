@@ -141,3 +141,27 @@ def test_plot_axes_name_unit_and_mean_marker(setup, tmp_path, monkeypatch):
     assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["mean", "median"]
     plots.metric_vs_kernel_size(summaries, "psnr", tmp_path / "k.png")
     assert "(dB)" in seen[-1].axes[0].get_ylabel()
+
+
+def test_figure_finds_saved_images_of_ids_with_a_slash(tmp_path):
+    """MSPL and 300VW ids contain '/' ("celeba/img_ker01_blur_k13"): `run --save-images` stores them
+    under results.image_path, and `figure` must find them there (it used to look for "<id>.png")."""
+    from faceblur_bench.data.synth import make_split
+    from faceblur_bench.engine import open_split
+    from faceblur_bench.results import image_path
+
+    faces = tmp_path / "faces"
+    _png(faces / "face1.png", 150)
+    data = tmp_path / "data"
+    make_split(faces, "mspl", data, seed=0, subset="celeba")
+    split = open_split("mspl-center/celeba", data, allow_partial=True)
+    ids = [s.id for s in split.samples()][:2]
+    assert all("/" in i for i in ids)
+    results = tmp_path / "results"
+    d = write_run(results, "m1", "mspl-center/celeba", {"psnr": 22.0},
+                  rows=[row(i, {"psnr": 20.0}, kernel_size=13) for i in ids])
+    for i in ids:
+        _png(image_path(d, i), 90)
+    out = qualitative_figure("mspl-center/celeba", ["m1"], tmp_path / "f.png", results_dir=results,
+                             data_root=data, dpi=40)
+    assert out.is_file() and np.asarray(Image.open(out)).shape[0] > 100
