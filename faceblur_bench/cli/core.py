@@ -43,7 +43,7 @@ def run(
     strict: bool = typer.Option(False, "--strict", help="Fail when a metric is unavailable instead of reporting n/a."),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Accept an incomplete split (marked partial in results)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N samples (marked partial)."),
-    leaderboard: Path = typer.Option(Path("leaderboard.md"), "--leaderboard", help="Leaderboard file to regenerate."),
+    leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Leaderboard file to regenerate (default: <out>/leaderboard.md; a run writes nothing outside --out unless told)."),
     wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another run holding the same results directory."),
     seed: int = typer.Option(0, "--seed", help="Random seed (recorded in the summary)."),
     runtime: bool = typer.Option(False, "--runtime", help="Also time restore() at 128x128 (SR methods: 256/scale, e.g. 32x32 for x8), batch 1 and 16 (fp32; bf16 on CUDA): CUDA events or perf_counter, median of --runtime-repeats calls."),
@@ -77,14 +77,25 @@ def run(
             summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
     from ..report.leaderboard import publish_split
 
-    md = publish_split(summaries[0]["split"], out_dir, leaderboard, fallback=summaries)
+    lb_path = leaderboard if leaderboard is not None else out_dir / "leaderboard.md"
+    md = publish_split(summaries[0]["split"], out_dir, lb_path, fallback=summaries)
     print_plain(md)
-    failed = sum(s["counts"]["failed"] for s in summaries)
-    if failed:
-        from . import console
+    _exit_on_failed_images(summaries)
 
-        console.print(f"[yellow]{failed} image(s) failed[/] — reasons are in the rows of each run "
-                      f"(see the 'failures' field of summary.json)")
+
+def _exit_on_failed_images(summaries: list[dict]) -> None:
+    """The exit-code rule (docs/exit-codes.md): results are written, then a command whose images
+    failed exits 1 — a table with failed images is not a success."""
+    failed = sum(s["counts"]["failed"] for s in summaries)
+    if not failed:
+        return
+    from . import console
+
+    total = sum(s["counts"]["total"] for s in summaries)
+    console.print(f"[yellow]{failed} of {total} image(s) failed[/] — reasons are in the rows of each "
+                  f"run (see the 'failures' field of summary.json); exit code 1", highlight=False)
+    # SystemExit, not typer.Exit: with standalone_mode=False typer.Exit would lose the code
+    raise SystemExit(1)
 
 
 def score(
@@ -127,6 +138,7 @@ def score(
 
             rows = read_rows(Path(summary["run_dir"]) / "rows.jsonl") if "run_dir" in summary else []
             atomic_write_json(json_path, {"summary": summary, "rows": rows})
+        _exit_on_failed_images([summary])
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -50,9 +50,13 @@ def _split_sort_key(split: str) -> tuple[int, str]:
 
 def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                       published_dir: str | Path | None = None) -> str:
-    """Markdown text of the leaderboard (see module docstring)."""
+    """Markdown text of the leaderboard (see module docstring).
+
+    Raises :class:`~faceblur_bench.report.store.ResultsInputError` (exit 2) when ``results_dir``
+    does not exist: an empty leaderboard from a mistyped path would look like "no runs yet".
+    """
     results_dir = Path(results_dir)
-    summaries = latest_runs(load_summaries(results_dir)) if results_dir.exists() else []
+    summaries = latest_runs(load_summaries(results_dir))
     # single-to-video runs score n moments per image: not comparable with the per-split tables
     # (they are in `table --layout cfmd-t4`)
     summaries = [s for s in summaries if (s.get("protocol") or "s2s") == "s2s"]
