@@ -14,7 +14,7 @@ import torch
 from ..data import moments
 from ..data.base import Sample, Split, open_split
 from ..devices import resolve_device
-from ..errors import DataLayoutError, UsageError
+from ..errors import DataLayoutError, MethodWeightsMissingError, UsageError, WeightsMissingError
 from ..methods.base import Method
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
@@ -96,7 +96,12 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     method = cfg.method if isinstance(cfg.method, Method) else make_method(cfg.method, cfg.method_options)
     method_name = method.name or type(method).__name__
     moments.check_protocol(cfg.protocol, method_name, method.accepts_moment)
-    method.load(cfg.checkpoint, device)
+    try:
+        method.load(cfg.checkpoint, device)
+    except WeightsMissingError as exc:  # the run cannot start: exit 2 (docs/exit-codes.md)
+        if exc.exit_code == 2:
+            raise
+        raise MethodWeightsMissingError(exc.message, exc.hint) from exc
 
     samples = split.samples()
     fingerprint = split_fingerprint(split, samples)
