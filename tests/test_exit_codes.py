@@ -33,7 +33,7 @@ def _cli(args: list[str], capsys) -> tuple[int, str, str]:
 def test_run_where_every_image_fails_exits_1(tmp_path, capsys, demo_data_root):
     (tmp_path / "empty").mkdir()
     out = tmp_path / "res"
-    code, stdout, err = _cli(["run", "-m", "folder", "-o", f"dir={tmp_path / 'empty'}", "--limit", "3",
+    code, _stdout, err = _cli(["run", "-m", "folder", "-o", f"dir={tmp_path / 'empty'}", "--limit", "3",
                               "--metrics", "psnr", "--out", str(out)], capsys)
     assert code == 1, err
     assert "3 of 3 image(s) failed" in err and "exit code 1" in err
@@ -49,7 +49,7 @@ def test_score_with_a_failed_image_exits_1(tmp_path, capsys):
         for name in ("a", "b"):
             write_png(tmp_path / d / f"{name}.png", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
     (tmp_path / "out" / "b.png").write_bytes(b"not a png")  # unreadable restoration
-    code, stdout, err = _cli(["score", "--restored", str(tmp_path / "out"), "--reference",
+    code, _stdout, err = _cli(["score", "--restored", str(tmp_path / "out"), "--reference",
                               str(tmp_path / "gt"), "--metrics", "psnr", "--json",
                               str(tmp_path / "s.json")], capsys)
     assert code == 1, err
