@@ -78,7 +78,7 @@ def run(
     from ..report.leaderboard import publish_split
 
     lb_path = leaderboard if leaderboard is not None else out_dir / "leaderboard.md"
-    md = publish_split(summaries[0]["split"], out_dir, lb_path, fallback=summaries)
+    md = publish_split(summaries[0]["split"], out_dir, lb_path, fallback=summaries, console=True)
     print_plain(md)
     _exit_on_failed_images(summaries)
 

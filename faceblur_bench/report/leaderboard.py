@@ -153,15 +153,18 @@ def write_leaderboard(results_dir: str | Path = "results", path: str | Path = "l
 
 
 def publish_split(split: str, out_dir: str | Path, leaderboard: str | Path,
-                  fallback: list[dict[str, Any]] | None = None) -> str:
+                  fallback: list[dict[str, Any]] | None = None, *, console: bool = False) -> str:
     """After a run: the Markdown table of ``split``'s stored runs -> ``<out>/<split-slug>.md``, and
-    ``leaderboard`` regenerated from every run under ``out_dir``. Returns the table."""
+    ``leaderboard`` regenerated from every run under ``out_dir``. Returns the table; with
+    ``console`` the form ``run`` prints (:func:`tables.console_split_table`: columns without a
+    value left out and listed once with their reason; the files keep the full table)."""
     from ..results import atomic_write_text, split_slug
     from .store import latest_runs, load_summaries
-    from .tables import split_table
+    from .tables import console_split_table, split_table
 
     runs = latest_runs(load_summaries(out_dir, split=split)) or list(fallback or [])
     md = split_table(runs, fmt="md")
-    atomic_write_text(Path(out_dir) / f"{split_slug(split)}.md", md)
+    path = Path(out_dir) / f"{split_slug(split)}.md"
+    atomic_write_text(path, md)
     write_leaderboard(out_dir, leaderboard)
-    return md
+    return console_split_table(runs, fmt="md", full_table=str(path)) if console else md

@@ -210,5 +210,42 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
     return render(table, fmt, show_std=show_std)
 
 
-__all__ = ["has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_cell",
+def metrics_with_values(summaries: list[dict[str, Any]],
+                        metrics: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Split ``metrics`` (default: every metric of the runs) into (those at least one run has a
+    value for, those no run has a value for), each in order."""
+    has, lacks = [], []
+    for m in list(metrics) if metrics else metric_order(summaries):
+        entries = [(s.get("metrics") or {}).get(m) for s in summaries]
+        if any(metric_cell(e).value is not None for e in entries if e is not None):
+            has.append(m)
+        else:
+            lacks.append(m)
+    return has, lacks
+
+
+def console_split_table(summaries: list[dict[str, Any]], fmt: Format = "md",
+                        split: str | None = None, full_table: str | None = None) -> str:
+    """What ``run`` prints: :func:`split_table` with only the metrics that have a value in some
+    run, then one line per reason naming the metrics left out (the reason carries the fix, e.g.
+    the ``weights fetch`` command). ``full_table`` names the file holding the full table.
+    With no metric value at all (every image failed) the full table is printed."""
+    has, lacks = metrics_with_values(summaries)
+    if not has or not lacks:
+        return split_table(summaries, fmt=fmt, split=split)
+    text = split_table(summaries, metrics=has, fmt=fmt, split=split).rstrip("\n")
+    groups: dict[str, list[str]] = {}
+    for m in lacks:
+        entry = next((e for e in ((s.get("metrics") or {}).get(m) for s in summaries)
+                      if e is not None), None)
+        why = metric_cell(entry).note or "no value"
+        label = str((entry or {}).get("label") or names.display(m).label)
+        groups.setdefault(why, []).append(f"{label} ({m})")
+    where = f" (the full table is in {full_table})" if full_table else ""
+    lines = ["", f"Not shown — no value on this machine{where}:"]
+    lines += [f"- {', '.join(ms)}: {why}" for why, ms in groups.items()]
+    return text + "\n" + "\n".join(lines) + "\n"
+
+
+__all__ = ["console_split_table", "metrics_with_values", "has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_cell",
            "metric_order", "summary_rows"]
