@@ -4,7 +4,6 @@ printed table shows the metrics that have values and names the others once (12.1
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 
 def _cli(args: list[str], capsys) -> tuple[int, str, str]:
