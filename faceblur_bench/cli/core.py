@@ -75,12 +75,37 @@ def run(
                 limit=limit, seed=seed, wait=wait, runtime=runtime, runtime_repeats=runtime_repeats,
                 protocol=protocol)
             summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
+            _say_session(summaries[-1])
     from ..report.leaderboard import publish_split
 
     lb_path = leaderboard if leaderboard is not None else out_dir / "leaderboard.md"
     md = publish_split(summaries[0]["split"], out_dir, lb_path, fallback=summaries, console=True)
     print_plain(md)
     _exit_on_failed_images(summaries)
+
+
+def _say_session(summary: dict) -> None:
+    """One line on what this invocation did: rows reused (and when they were computed), rows
+    computed, metrics added to stored rows, images saved — or that nothing was computed."""
+    from . import console
+
+    this = summary.get("this_session") or {}
+    reused = this.get("reused") or {}
+    n_reused = int(reused.get("rows") or 0)
+    if not n_reused:
+        return
+    dates = reused.get("dates") or []
+    when = (f" (computed {dates[0]})" if len(dates) == 1 else
+            f" (computed {dates[0]} … {dates[-1]}, {len(dates)} sessions)" if dates else "")
+    parts = [f"{n_reused} stored row(s) reused{when}", f"{this.get('computed', 0)} computed now"]
+    if this.get("completed"):
+        parts.append(f"{this['completed']} stored row(s) gained metrics")
+    if this.get("images_saved"):
+        parts.append(f"{this['images_saved']} image(s) saved")
+    if this.get("session") is None:
+        parts.append("nothing computed: summary.json left as it was")
+    console.print(f"{summary.get('method')} on {summary.get('split')}: resumed — " + "; ".join(parts),
+                  highlight=False, markup=False)
 
 
 def _exit_on_failed_images(summaries: list[dict]) -> None:
