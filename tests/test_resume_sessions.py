@@ -117,3 +117,20 @@ def test_save_images_on_a_stored_run_writes_images_not_rows(tmp_path, demo_data_
     restores["images"] = 0
     _run(tmp_path / "a", ["psnr"], save_images=True)  # all saved now: nothing to do
     assert restores["images"] == 0
+
+
+def test_default_out_holds_no_committed_runs():
+    """12.1: `faceblur-bench run` (default --out results) must compute on a fresh clone, so no
+    run is committed under results/runs (the example lives in examples/results, the CI
+    baseline in results/ci-baseline)."""
+    import shutil
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (repo / ".git").exists():
+        pytest.skip("not a git checkout: the committed files cannot be listed")
+    tracked = subprocess.run(["git", "-C", str(repo), "ls-files", "results"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    stray = [p for p in tracked if not p.startswith(("results/ci-baseline/", "results/published/"))]
+    assert stray == []
+    assert any(p.startswith("results/ci-baseline/runs/") for p in tracked)  # .ci/run's baseline stays
