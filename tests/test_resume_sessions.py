@@ -134,3 +134,14 @@ def test_default_out_holds_no_committed_runs():
     stray = [p for p in tracked if not p.startswith(("results/ci-baseline/", "results/published/"))]
     assert stray == []
     assert any(p.startswith("results/ci-baseline/runs/") for p in tracked)  # .ci/run's baseline stays
+
+
+def test_leaderboard_provenance_names_every_session(tmp_path, demo_data_root):
+    from faceblur_bench.report.leaderboard import build_leaderboard
+
+    first = _run(tmp_path, ["psnr"])
+    second = _run(tmp_path, ["ssim"])
+    d0, d1 = first["provenance"]["date"], second["provenance"]["date"]
+    assert [x["index"] for x in second["sessions"]] == [0, 1]
+    text = build_leaderboard(tmp_path, include_published=False)
+    assert f"{d0} … {d1} (2 sessions)" in text

@@ -47,4 +47,11 @@ def test_run_writes_only_under_out_and_prints_columns_with_values(tmp_path, caps
                          "--out", str(out), "--leaderboard", str(lb)], capsys)
     assert code == 0, err
     assert lb.is_file() and "blurred" in lb.read_text()
+    # the resumed run says what it reused and from when (12.1)
+    import json
+
+    (summary,) = [json.loads(p.read_text()) for p in out.glob("runs/demo/blurred/*/summary.json")]
+    assert (f"blurred on demo: resumed — 4 stored row(s) reused (computed "
+            f"{summary['provenance']['date']}); 0 computed now; nothing computed: summary.json "
+            "left as it was") in err
     assert list(cwd.iterdir()) == []

@@ -133,8 +133,12 @@ def _provenance(runs: list[dict[str, Any]]) -> str:
         ck = s.get("checkpoint")
         sha = s.get("checkpoint_sha256")
         ckt = "–" if not ck else f"{Path(str(ck)).name}" + (f" sha256:{str(sha)[:12]}" if sha else "")
+        date = str(p.get("date", "?"))
+        sessions = [x for x in (s.get("sessions") or []) if x.get("rows") or x.get("added_metrics")]
+        if len(sessions) > 1:  # rows computed in several sessions: say so, oldest to newest
+            date = f"{sessions[0].get('date')} … {sessions[-1].get('date')} ({len(sessions)} sessions)"
         cells = [label, str(s.get("run_key", "?")), str(p.get("faceblur_bench", "?")),
-                 str(p.get("date", "?")), dev, f"{c.get('ok', '?')}/{c.get('total', '?')}", ckt]
+                 date, dev, f"{c.get('ok', '?')}/{c.get('total', '?')}", ckt]
         lines.append("| " + " | ".join(md_escape(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"
 
