@@ -13,6 +13,7 @@ import torch
 
 from ..data import moments
 from ..data.base import Sample, Split, open_split
+from ..data.origin import split_origin
 from ..devices import resolve_device
 from ..errors import DataLayoutError, MethodWeightsMissingError, UsageError, WeightsMissingError
 from ..methods.base import Method
@@ -105,6 +106,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
 
     samples = split.samples()
     fingerprint = split_fingerprint(split, samples)
+    data_origin = split_origin(split, samples)  # on the whole split, before --limit
     if cfg.limit is not None:
         samples = samples[: cfg.limit]
     if cfg.protocol == "s2v":  # limit counts blurred images; each becomes n (window, moment) rows
@@ -188,6 +190,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
             if sessions:
                 summary["provenance"] = {k: v for k, v in sessions[-1].items() if k != "index"}
             summary["sessions"] = _session_table(store.dir, samples, sessions)
+            summary["data_origin"] = data_origin
             if runtime is not None:
                 summary["runtime"] = runtime
             summary["protocol"] = cfg.protocol

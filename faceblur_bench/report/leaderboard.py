@@ -14,7 +14,7 @@ from typing import Any
 from ..results import split_parts
 from . import names, published
 from .render import md_escape, render
-from .store import latest_runs, load_summaries, summary_split
+from .store import custom_heading, is_custom, latest_runs, load_summaries, summary_split
 from .tables import (
     _disambiguate,
     applicable_metrics,
@@ -61,8 +61,13 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
     # (they are in `table --layout cfmd-t4`)
     summaries = [s for s in summaries if (s.get("protocol") or "s2s") == "s2s"]
     by_split: dict[str, list[dict[str, Any]]] = {}
+    custom: dict[str, str] = {}  # section key -> what the custom data is
     for s in summaries:
-        by_split.setdefault(str(s.get("split")), []).append(s)
+        key = str(s.get("split"))
+        if is_custom(s):  # its own section, never the official split's (no published rows)
+            key = f"{key} (custom data: {(s.get('data_origin') or {}).get('data_root')})"
+            custom[key] = custom_heading(s)
+        by_split.setdefault(key, []).append(s)
     pub_entries = published.load(published_dir) if include_published else []
     pub_splits = {e.split_full for e in pub_entries if e.split and e.scope == "main"}
     splits = sorted(set(by_split) | pub_splits, key=_split_sort_key)
@@ -88,7 +93,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
         name, subset = summary_split(runs[0]) if runs else split_parts(sp)
         metrics = metric_order(runs)
         pub_rows = []
-        if include_published:
+        if include_published and sp not in custom:
             if not metrics:
                 # no run yet: show every published quantity of this split under its harness name
                 seen = []
@@ -101,6 +106,9 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                 metrics = seen
             pub_rows = published.rows_for_split(name, subset, metrics, published_dir)
         out.append(f"## {md_escape(sp)}\n")
+        if sp in custom:
+            out.append(f"_{md_escape(custom[sp][0].upper() + custom[sp][1:])}. The papers' numbers "
+                       "are not shown beside it._\n")
         if not runs:
             out.append("_No reproduced run stored for this split; published numbers only._\n")
         note = None

@@ -199,7 +199,31 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
                 published: list[Row] | None = None, split: str | None = None) -> str:
     """:func:`summary_table` of one split's runs; on a split without ground truth the title says
     so (:data:`NO_REFERENCE_HEADING`) and the columns every run reports "not applicable" are
-    left out and named in a note (:func:`applicable_metrics`)."""
+    left out and named in a note (:func:`applicable_metrics`).
+
+    Runs on custom or synthesised data (:func:`store.is_custom`) get a table of their own under
+    a heading that names the data; ``published`` rows go only with the official runs."""
+    from .store import origin_groups
+
+    groups = origin_groups(summaries)
+    if groups and (len(groups) > 1 or groups[0][0] is not None):
+        metrics = list(metrics) if metrics else metric_order(summaries)
+        parts = []
+        if published and groups[0][0] is not None:  # no official run: the papers' rows alone
+            parts.append(_split_table_one([], metrics, fmt, show_std, title or split or "", published, split))
+        for heading, runs in groups:
+            if heading is None:
+                parts.append(_split_table_one(runs, metrics, fmt, show_std, title, published, split))
+            else:
+                name = title or str(runs[0].get("split", ""))
+                parts.append(_split_table_one(runs, metrics, fmt, show_std, f"{name} — {heading}", None, split))
+        return "\n".join(p.rstrip("\n") + "\n" for p in parts)
+    return _split_table_one(summaries, metrics, fmt, show_std, title, published, split)
+
+
+def _split_table_one(summaries: list[dict[str, Any]], metrics: list[str] | None, fmt: Format,
+                     show_std: bool, title: str, published: list[Row] | None,
+                     split: str | None) -> str:
     note = None
     if summaries and not has_reference(summaries, split):
         metrics, note = applicable_metrics(summaries, list(metrics) if metrics else metric_order(summaries))
