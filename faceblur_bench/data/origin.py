@@ -64,7 +64,7 @@ def split_origin(split: Split, samples: list[Sample]) -> dict[str, Any]:
 
     expected = exp_fn()
     counts = count_files(split, samples)
-    diffs = [f"{counts[k]} {k} images found, the release has {v}" for k, v in expected.items()
+    diffs = [f"{k}: {counts.get(k)} found, the release has {v}" for k, v in expected.items()
              if v and counts.get(k) != v]
     if split.partial:
         diffs.append("files of the release are missing (--allow-partial)")

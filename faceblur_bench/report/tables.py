@@ -215,19 +215,21 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
             if heading is None:
                 parts.append(_split_table_one(runs, metrics, fmt, show_std, title, published, split))
             else:
-                name = title or str(runs[0].get("split", ""))
-                parts.append(_split_table_one(runs, metrics, fmt, show_std, f"{name} — {heading}", None, split))
+                parts.append(_split_table_one(runs, metrics, fmt, show_std, title, None, split,
+                                              suffix=heading))
         return "\n".join(p.rstrip("\n") + "\n" for p in parts)
     return _split_table_one(summaries, metrics, fmt, show_std, title, published, split)
 
 
 def _split_table_one(summaries: list[dict[str, Any]], metrics: list[str] | None, fmt: Format,
                      show_std: bool, title: str, published: list[Row] | None,
-                     split: str | None) -> str:
+                     split: str | None, suffix: str | None = None) -> str:
     note = None
     if summaries and not has_reference(summaries, split):
         metrics, note = applicable_metrics(summaries, list(metrics) if metrics else metric_order(summaries))
         title = f"{title or summaries[0].get('split', '')} — {NO_REFERENCE_HEADING}"
+    if suffix:  # e.g. the custom-data heading, after the split's own
+        title = f"{title or (summaries[0].get('split', '') if summaries else '')} — {suffix}"
     table = build_summary_table(summaries, metrics, title=title, published=published)
     if note:
         table.notes.append(note)
