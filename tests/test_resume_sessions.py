@@ -148,3 +148,12 @@ def test_leaderboard_provenance_names_every_session(tmp_path, demo_data_root):
     assert [x["index"] for x in second["sessions"]] == [0, 1]
     text = build_leaderboard(tmp_path, include_published=False)
     assert f"{d0} … {d1} (2 sessions)" in text
+
+
+def test_unavailable_metric_added_is_listed_with_its_reason(tmp_path, demo_data_root):
+    first = _run(tmp_path, ["psnr"])
+    later = _run(tmp_path, ["psnr", "dvgg"])  # VGGFace16 is not on this machine: nothing to compute
+    assert later["this_session"]["session"] is None
+    assert later["metrics"]["dvgg"]["status"] == "unavailable" and "VGGFace16" in later["metrics"]["dvgg"]["reason"]
+    assert later["provenance"] == first["provenance"] and later["timings"] == first["timings"]
+    assert len(later["sessions"]) == 1

@@ -178,7 +178,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
             session.index()
         previous = _previous_summary(store.summary_path)
         reused = _reused(stored_ok, store.sessions())
-        if session.idx is None and previous is not None:
+        if session.idx is None and previous is not None and set(metric_names) <= set(previous["metrics"]):
             # this invocation computed nothing: the stored summary (its provenance, dates and
             # timings) stays exactly as it is — a no-op run does not rewrite history
             summary = previous
@@ -189,6 +189,11 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
             sessions = store.sessions()
             if sessions:
                 summary["provenance"] = {k: v for k, v in sessions[-1].items() if k != "index"}
+            if session.idx is None and previous is not None:
+                # only the metric list changed (e.g. a metric added that cannot run here):
+                # the timings and provenance stay those of the sessions that computed
+                summary["timings"] = previous.get("timings", summary["timings"])
+                summary["provenance"] = previous.get("provenance", summary["provenance"])
             summary["sessions"] = _session_table(store.dir, samples, sessions)
             summary["data_origin"] = data_origin
             if runtime is not None:
