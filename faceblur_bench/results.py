@@ -280,12 +280,18 @@ def feature_ids(run_dir: str | Path, metric: str) -> set[str]:
     d = Path(run_dir) / "features" / metric
     ids: set[str] = set()
     for p in sorted(d.glob("*.npz")) if d.is_dir() else []:
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                ids.update(str(i) for i in z["ids"].tolist())
-        except Exception:  # a torn feature file: its rows were never written
-            continue
+        ids.update(_npz_ids(p))
     return ids
+
+
+def _npz_ids(path: Path) -> list[str]:
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return [str(i) for i in z["ids"].tolist()]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return []  # a torn feature file: its rows were never written
 
 
 def read_features(run_dir: Path, metric: str, ids: list[str]) -> np.ndarray | None:

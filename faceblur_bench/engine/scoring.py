@@ -379,7 +379,7 @@ def complete_stored(decoded: list[Decoded], stored: dict[str, dict], need: dict[
                     new_values.setdefault(d.sample.id, {})
                     if v is not None:
                         new_values[d.sample.id][st.metric.name] = float(v[j])
-            except Exception as exc:  # as in process_batch: a metric bug must not lose the rows
+            except Exception as exc:  # noqa: BLE001 — as in process_batch: a metric bug must not lose the rows
                 msg = first_line(exc.message) if isinstance(exc, FaceblurError) else \
                     f"{type(exc).__name__}: {first_line(str(exc))}"
                 for d in group:
