@@ -60,6 +60,14 @@ class PackageMissingError(WeightsMissingError):
     """
 
 
+class MethodWeightsMissingError(WeightsMissingError):
+    """A checkpoint or weight file that a *method* needs is missing, whether it is the default
+    location or a path the user named: the run cannot start, so it is unusable input (exit 2,
+    like missing data). A metric's missing weights are not this: the metric reports "n/a"."""
+
+    exit_code = 2
+
+
 class WeightsIntegrityError(FaceblurError):
     """A pretrained file whose sha256 does not match the known value."""
 

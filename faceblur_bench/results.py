@@ -7,6 +7,8 @@ Layout of a results directory (default ``results/``)::
         features/<metric>/    set-metric per-image state, one atomically written .npz per batch
         images/<id>.png       restored images (``--save-images``)
         summary.json          run summary with provenance, rewritten atomically
+        sessions.jsonl        one provenance record per invocation that computed something
+                              (rows carry its index as ``session``)
         .lock                 held while a run writes here
 
 ``<split-slug>`` is the split name with ``/`` replaced by ``__``; ``<run_key>`` hashes what makes
@@ -258,6 +260,68 @@ class RunStore:
 
     def write_summary(self, summary: dict) -> None:
         atomic_write_json(self.summary_path, summary)
+
+    # sessions -------------------------------------------------------------------------------------
+    @property
+    def sessions_path(self) -> Path:
+        return self.dir / "sessions.jsonl"
+
+    def sessions(self) -> list[dict]:
+        """Session records in order (index = position); see :meth:`start_session`."""
+        return read_sessions(self.dir)
+
+    def start_session(self, record: dict) -> int:
+        """Append one session record (provenance of an invocation that computes something) and
+        return its index, which the rows written in that session carry as ``session``."""
+        index = max((int(r.get("index", -1)) for r in self.sessions()), default=-1) + 1
+        line = json.dumps({**record, "index": index}, default=_json_default) + "\n"
+        if self.sessions_path.is_file():  # cut a torn last line (killed mid-write) first
+            data = self.sessions_path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                with open(self.sessions_path, "r+b") as f:
+                    f.truncate(data.rfind(b"\n") + 1)
+        with open(self.sessions_path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        return index
+
+
+def read_sessions(run_dir: str | Path) -> list[dict]:
+    """``<run_dir>/sessions.jsonl`` (complete lines only); [] when there is none."""
+    path = Path(run_dir) / "sessions.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        if not line.endswith("\n"):
+            break  # torn last line: not data
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+def feature_ids(run_dir: str | Path, metric: str) -> set[str]:
+    """Ids whose per-image state for set metric ``metric`` is stored (readable files only)."""
+    d = Path(run_dir) / "features" / metric
+    ids: set[str] = set()
+    for p in sorted(d.glob("*.npz")) if d.is_dir() else []:
+        ids.update(_npz_ids(p))
+    return ids
+
+
+def _npz_ids(path: Path) -> list[str]:
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return [str(i) for i in z["ids"].tolist()]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return []  # a torn feature file: its rows were never written
 
 
 def read_features(run_dir: Path, metric: str, ids: list[str]) -> np.ndarray | None:

@@ -145,3 +145,44 @@ def test_json_output(tmp_path, capsys):
     data = json.loads(out)
     assert code == 1 and data["exit_code"] == 1
     assert [(c["metric"], c["delta"]) for c in data["changes"]] == [("psnr", -1.0)]
+
+
+def _mark(run_dir: Path, **fields) -> None:
+    p = run_dir / "summary.json"
+    s = json.loads(p.read_text())
+    s.update(fields)
+    p.write_text(json.dumps(s))
+
+
+def test_limited_current_run_fails_the_gate(tmp_path, capsys):
+    """Issue 12.4: a --limit run must not pass on the images it left out (nor on its mean)."""
+    _run(tmp_path / "base", [30.0, 20.0, 20.0], [0.1, 0.2, 0.2])
+    cur = _run(tmp_path / "cur", [30.0], [0.1])  # the first image only: its mean looks better
+    _mark(cur, limit=1, partial=True, complete=True)
+    res = compare(tmp_path / "base", tmp_path / "cur")
+    missing = sorted(ch.image for ch in res.regressions if ch.reason == "missing in current run")
+    assert missing == ["img1", "img2"]
+    assert any(ch.metric == "(run)" and "limited (--limit 1)" in ch.reason for ch in res.regressions)
+    code, out, _ = _cli(["check", "--baseline", str(tmp_path / "base"),
+                         "--current", str(tmp_path / "cur")], capsys)
+    assert code == 1 and out.startswith("check: REGRESSION")
+
+
+def test_partial_or_unfinished_current_run_is_a_regression(tmp_path):
+    _run(tmp_path / "base", [30.0, 25.0], [0.1, 0.2])
+    cur = _run(tmp_path / "cur", [30.0, 25.0], [0.1, 0.2])
+    _mark(cur, complete=False)
+    res = compare(tmp_path / "base", tmp_path / "cur")
+    assert [ch.reason for ch in res.regressions] == [
+        "current run is incomplete (interrupted before every image was done)"]
+    _mark(cur, complete=True, partial=True)
+    assert compare(tmp_path / "base", tmp_path / "cur").exit_code == 1
+
+
+def test_equally_limited_runs_compare_like_for_like(tmp_path):
+    base = _run(tmp_path / "base", [30.0, 25.0], [0.1, 0.2])
+    cur = _run(tmp_path / "cur", [30.0, 25.0], [0.1, 0.2])
+    for d in (base, cur):
+        _mark(d, limit=2, partial=True)
+    res = compare(tmp_path / "base", tmp_path / "cur")
+    assert res.exit_code == 0 and any("like for like" in n for n in res.notes)

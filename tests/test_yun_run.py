@@ -74,12 +74,18 @@ def test_notebook_psnr_ssim_match_skimage_directly():
 def test_run_yun_on_celebahq_sr8_scores_256_outputs(tmp_path, sr8_root, notebook_ckpt, monkeypatch):
     # a metric that needs the same-size blurred input is "not applicable" for x8, not an error
     monkeypatch.setattr(PSNR, "needs_blurred", True, raising=False)
+    # a release of these 3 faces: the run counts as on the official layout and counts (issue
+    # 12.3), so the yun-t1 layout below places it beside the paper's row
+    from faceblur_bench.data.sr import CelebAHQSR8
+
+    monkeypatch.setattr(CelebAHQSR8, "EXPECTED_IMAGES", 3)
     cfg = engine.RunConfig(method="yun", split="celebahq-sr8", data_root=sr8_root,
                            metrics=("psnr", "ssim", "psnr-yun", "ssim-yun"), results_dir=tmp_path / "res",
                            device="cpu", batch_size=2, checkpoint=notebook_ckpt, allow_partial=True,
                            save_images=True)
     s = engine.evaluate(cfg)
     assert s["counts"] == {"total": 3, "done": 3, "ok": 3, "failed": 0}
+    assert s["data_origin"]["kind"] == "official", s["data_origin"]
     assert s["metrics"]["psnr"]["status"] == "not-applicable"
     assert "x8" in s["metrics"]["psnr"]["reason"]
     assert s["num_parameters"] == sum(p.numel() for p in YunGenerator(YunGeneratorConfig(4, 4)).parameters())

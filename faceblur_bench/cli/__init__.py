@@ -1,7 +1,9 @@
 """``faceblur-bench`` command line (typer + rich). Thin: parses options, calls library functions.
 
-Exit codes: 0 success; 1 failure (e.g. a regression found by ``check``, a run error);
-2 unusable input (unknown names, missing data, bad options); 130 interrupted.
+Exit codes (docs/exit-codes.md): 0 success, every image scored; 1 the command ran and its
+outcome is a failure (failed images in ``run``/``score``, a regression found by ``check``);
+2 unusable input — the command could not start (unknown names, bad options, missing data,
+results path or checkpoint); 130 interrupted.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def run(
     strict: bool = typer.Option(False, "--strict", help="Fail when a metric is unavailable instead of reporting n/a."),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Accept an incomplete split (marked partial in results)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N samples (marked partial)."),
-    leaderboard: Path = typer.Option(Path("leaderboard.md"), "--leaderboard", help="Leaderboard file to regenerate."),
+    leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Leaderboard file to regenerate (default: <out>/leaderboard.md; a run writes nothing outside --out unless told)."),
     wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another run holding the same results directory."),
     seed: int = typer.Option(0, "--seed", help="Random seed (recorded in the summary)."),
     runtime: bool = typer.Option(False, "--runtime", help="Also time restore() at 128x128 (SR methods: 256/scale, e.g. 32x32 for x8), batch 1 and 16 (fp32; bf16 on CUDA): CUDA events or perf_counter, median of --runtime-repeats calls."),
@@ -80,16 +80,52 @@ def run(
                 summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
             except WeightsMissingError as exc:  # name every missing input, not only the first
                 raise with_data_problem(exc, split, data_root, allow_partial) from None
+            _say_session(summaries[-1])
     from ..report.leaderboard import publish_split
 
-    md = publish_split(summaries[0]["split"], out_dir, leaderboard, fallback=summaries)
+    lb_path = leaderboard if leaderboard is not None else out_dir / "leaderboard.md"
+    md = publish_split(summaries[0]["split"], out_dir, lb_path, fallback=summaries, console=True)
     print_plain(md)
-    failed = sum(s["counts"]["failed"] for s in summaries)
-    if failed:
-        from . import console
+    _exit_on_failed_images(summaries)
 
-        console.print(f"[yellow]{failed} image(s) failed[/] — reasons are in the rows of each run "
-                      f"(see the 'failures' field of summary.json)")
+
+def _say_session(summary: dict) -> None:
+    """One line on what this invocation did: rows reused (and when they were computed), rows
+    computed, metrics added to stored rows, images saved — or that nothing was computed."""
+    from . import console
+
+    this = summary.get("this_session") or {}
+    reused = this.get("reused") or {}
+    n_reused = int(reused.get("rows") or 0)
+    if not n_reused:
+        return
+    dates = reused.get("dates") or []
+    when = (f" (computed {dates[0]})" if len(dates) == 1 else
+            f" (computed {dates[0]} … {dates[-1]}, {len(dates)} sessions)" if dates else "")
+    parts = [f"{n_reused} stored row(s) reused{when}", f"{this.get('computed', 0)} computed now"]
+    if this.get("completed"):
+        parts.append(f"{this['completed']} stored row(s) gained metrics")
+    if this.get("images_saved"):
+        parts.append(f"{this['images_saved']} image(s) saved")
+    if this.get("session") is None:
+        parts.append("nothing computed: summary.json left as it was")
+    console.print(f"{summary.get('method')} on {summary.get('split')}: resumed — " + "; ".join(parts),
+                  highlight=False, markup=False)
+
+
+def _exit_on_failed_images(summaries: list[dict]) -> None:
+    """The exit-code rule (docs/exit-codes.md): results are written, then a command whose images
+    failed exits 1 — a table with failed images is not a success."""
+    failed = sum(s["counts"]["failed"] for s in summaries)
+    if not failed:
+        return
+    from . import console
+
+    total = sum(s["counts"]["total"] for s in summaries)
+    console.print(f"[yellow]{failed} of {total} image(s) failed[/] — reasons are in the rows of each "
+                  f"run (see the 'failures' field of summary.json); exit code 1", highlight=False)
+    # SystemExit, not typer.Exit: with standalone_mode=False typer.Exit would lose the code
+    raise SystemExit(1)
 
 
 def with_data_problem(exc: FaceblurError, split: str, data_root: Path | None,
@@ -151,6 +187,7 @@ def score(
 
             rows = read_rows(Path(summary["run_dir"]) / "rows.jsonl") if "run_dir" in summary else []
             atomic_write_json(json_path, {"summary": summary, "rows": rows})
+        _exit_on_failed_images([summary])
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -250,6 +250,8 @@ def _make_split_into(faces: list[tuple[str, np.ndarray]], protocol: str, final_o
                 progress(fi + 1, len(faces))
     files = {q.relative_to(out).as_posix(): hashlib.sha256(q.read_bytes()).hexdigest() for q in sorted(written)}
     manifest = {
+        # never the official release: tables and the leaderboard show runs on it apart
+        "synthesised": True, "origin": "faceblur-bench make-split (the user's sharp faces)",
         "protocol": protocol, "subset": subset, "variant": variant if protocol == "mspl" else None,
         "seed": int(seed), "kernel_generator": kernel_kind, "kernel_ids": [int(i) for i in ids],
         "kernel_sizes": list(KERNEL_SIZES), "noise_sigma": sigma,

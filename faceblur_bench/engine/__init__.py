@@ -12,7 +12,13 @@ Modules: :mod:`.run` (the run loop: resume, batches, runtime), :mod:`.scoring` (
 metric protocol), :mod:`.summary` (aggregates and provenance).
 
 Per-image problems (unreadable file, size mismatch, NaN/inf or wrong-shape output) become
-``failed`` rows with the reason; the run goes on. Rows already stored are never recomputed.
+``failed`` rows with the reason; the run goes on. Rows already stored are never recomputed:
+a resumed run only adds what is missing — new images, metrics that stored rows lack (the
+metric list is not part of the run key; stored metrics stay in the summary), images for
+``--save-images`` — and records each invocation that computed something as a session
+(``sessions.jsonl``; rows carry its index). An invocation that computes nothing leaves the run's
+files as they were. ``summary["data_origin"]`` says whether the split is the official release,
+``make-split`` output or custom data (:mod:`faceblur_bench.data.origin`). See docs/results.md.
 """
 
 from ..devices import resolve_device

@@ -13,16 +13,17 @@ import torch
 
 from ..data import moments
 from ..data.base import Sample, Split, open_split
+from ..data.origin import split_origin
 from ..devices import resolve_device
-from ..errors import DataLayoutError, UsageError
+from ..errors import DataLayoutError, MethodWeightsMissingError, UsageError, WeightsMissingError
 from ..methods.base import Method
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
 from ..registry import metrics as metric_registry
 from ..results import RunStore, run_key
 from ..results import run_dir as results_run_dir
-from .scoring import decode_batch, process_batch, setup_metrics
-from .summary import summarise
+from .scoring import complete_stored, decode_batch, missing_metrics, process_batch, setup_metrics
+from .summary import provenance, summarise
 
 DEFAULT_METRICS = ("psnr", "ssim")
 
@@ -96,10 +97,16 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     method = cfg.method if isinstance(cfg.method, Method) else make_method(cfg.method, cfg.method_options)
     method_name = method.name or type(method).__name__
     moments.check_protocol(cfg.protocol, method_name, method.accepts_moment)
-    method.load(cfg.checkpoint, device)
+    try:
+        method.load(cfg.checkpoint, device)
+    except WeightsMissingError as exc:  # the run cannot start: exit 2 (docs/exit-codes.md)
+        if exc.exit_code == 2:
+            raise
+        raise MethodWeightsMissingError(exc.message, exc.hint) from exc
 
     samples = split.samples()
     fingerprint = split_fingerprint(split, samples)
+    data_origin = split_origin(split, samples)  # on the whole split, before --limit
     if cfg.limit is not None:
         samples = samples[: cfg.limit]
     if cfg.protocol == "s2v":  # limit counts blurred images; each becomes n (window, moment) rows
@@ -124,16 +131,21 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     run_dir = results_run_dir(cfg.results_dir, split.full_name, method_name, key)
 
     ctx = MetricContext(device=device, split=split, weights_overrides=cfg.weights_overrides)
-    states = setup_metrics(cfg.metrics, split, ctx, cfg.strict, scale=method.scale)
+    # metrics merge: those already stored with this run stay in its summary (the run key does
+    # not include the metric list), the requested ones are added
+    metric_names = _stored_metric_names(run_dir, cfg.metrics)
+    states = setup_metrics(metric_names, split, ctx, cfg.strict, scale=method.scale)
     live = [st for st in states if st.status == "ok"]
     need_reference = split.has_reference
 
     t0 = time.perf_counter()
     timings = {"restore_s": 0.0, "metrics_s": 0.0, "decode_s": 0.0}
     with RunStore(run_dir, wait=cfg.wait) as store:
+        session = _Session(store, device, cfg.seed)
         # ok rows are never recomputed; failed images are retried (the cause may have been fixed)
-        done = {r["id"] for r in store.rows() if r["status"] == "ok"}
-        pending = [s for s in samples if s.id not in done]
+        by_id = {r["id"]: r for r in store.rows()}  # the latest row of an id wins
+        stored_ok = {s.id: by_id[s.id] for s in samples if by_id.get(s.id, {}).get("status") == "ok"}
+        pending = [s for s in samples if s.id not in stored_ok]
         if progress is not None:
             progress.start(len(samples), len(samples) - len(pending), f"{method_name} on {split.full_name}")
         interrupted = False
@@ -148,28 +160,165 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                     if bi + 1 < len(batches):  # prefetch the next batch while this one runs
                         fut = pool.submit(decode_batch, batches[bi + 1], need_reference)
                     rows = process_batch(decoded, method, live, store, device, cfg.save_images, timings, split)
+                    idx = session.index()
+                    for r in rows:
+                        r["session"] = idx
                     store.append_rows(rows)
+                    session.counts["computed"] += sum(r["status"] == "ok" for r in rows)
+                    session.counts["failed"] += sum(r["status"] != "ok" for r in rows)
                     if progress is not None:
                         progress.advance(len(rows))
+            _complete_stored(store, stored_ok, samples, live, method, device, cfg, timings, split,
+                             session, progress, need_reference)
         except KeyboardInterrupt:
             interrupted = True
         runtime = _previous_runtime(store.summary_path)
         if cfg.runtime and not interrupted:
             runtime = measure_method_runtime(method, device, cfg.runtime_repeats)
-        summary = summarise(store.dir, samples, states, ctx, method=method, cfg=cfg, split=split,
-                            ident=ident, key=key, device=device,
-                            timings={**timings, "total_s": time.perf_counter() - t0})
-        if runtime is not None:
-            summary["runtime"] = runtime
-        summary["protocol"] = cfg.protocol
-        if cfg.protocol == "s2v":
-            summary["frame_order"] = moments.frame_orders(samples)
-            summary["protocol_note"] = moments.protocol_note(cfg.protocol, summary["frame_order"])
-        store.write_summary(summary)
+            session.index()
+        previous = _previous_summary(store.summary_path)
+        reused = _reused(stored_ok, store.sessions())
+        if session.idx is None and previous is not None and set(metric_names) <= set(previous["metrics"]):
+            # this invocation computed nothing: the stored summary (its provenance, dates and
+            # timings) stays exactly as it is — a no-op run does not rewrite history
+            summary = previous
+        else:
+            summary = summarise(store.dir, samples, states, ctx, method=method, cfg=cfg, split=split,
+                                ident=ident, key=key, device=device,
+                                timings={**timings, "total_s": time.perf_counter() - t0})
+            sessions = store.sessions()
+            if sessions:
+                summary["provenance"] = {k: v for k, v in sessions[-1].items() if k != "index"}
+            if session.idx is None and previous is not None:
+                # only the metric list changed (e.g. a metric added that cannot run here):
+                # the timings and provenance stay those of the sessions that computed
+                summary["timings"] = previous.get("timings", summary["timings"])
+                summary["provenance"] = previous.get("provenance", summary["provenance"])
+            summary["sessions"] = _session_table(store.dir, samples, sessions)
+            summary["data_origin"] = data_origin
+            if runtime is not None:
+                summary["runtime"] = runtime
+            summary["protocol"] = cfg.protocol
+            if cfg.protocol == "s2v":
+                summary["frame_order"] = moments.frame_orders(samples)
+                summary["protocol_note"] = moments.protocol_note(cfg.protocol, summary["frame_order"])
+            store.write_summary(summary)
     summary["run_dir"] = str(run_dir)
+    # what this invocation did (returned, not stored: a no-op run leaves summary.json unchanged)
+    summary["this_session"] = {"session": session.idx, **session.counts, "reused": reused}
     if interrupted:
         raise KeyboardInterrupt
     return summary
+
+
+class _Session:
+    """This invocation's session record, started lazily: only an invocation that computes
+    something (rows, added metrics, saved images, a runtime) writes provenance."""
+
+    def __init__(self, store: RunStore, device: torch.device, seed: int):
+        self.store, self.device, self.seed = store, device, seed
+        self.idx: int | None = None
+        self.counts = {"computed": 0, "failed": 0, "completed": 0, "images_saved": 0, "rerestored": 0}
+
+    def index(self) -> int:
+        if self.idx is None:
+            existing = self.store.sessions()
+            rows = self.store.rows()
+            if not existing and rows:
+                # rows stored before sessions were recorded: keep their provenance as session 0
+                old = _previous_summary(self.store.summary_path) or {}
+                self.store.start_session({**(old.get("provenance") or {"date": None}),
+                                          "reconstructed": "from summary.json (rows without a session)"})
+            self.idx = self.store.start_session(provenance(self.device, self.seed))
+        return self.idx
+
+
+def _stored_metric_names(run_dir: Path, requested: Sequence[str]) -> list[str]:
+    """Metrics already in the stored summary of this run (in their order), then the requested
+    ones not among them; unregistered stored names (a plugin since removed) are dropped."""
+    prev = _previous_summary(run_dir / "summary.json") or {}
+    names = [n for n in (prev.get("metrics") or {}) if n in metric_registry]
+    return names + [n for n in requested if n not in names]
+
+
+def _complete_stored(store: RunStore, stored_ok: dict[str, dict], samples: list[Sample],
+                     live: list, method: Method, device: torch.device, cfg: RunConfig,
+                     timings: dict, split: Split, session: _Session, progress: Any,
+                     need_reference: bool) -> None:
+    """Stored ok rows that lack a live metric get it (restored image read back from images/,
+    else restored again); with ``save_images`` the images not on disk are restored and saved.
+    Stored values are never changed."""
+    from ..results import feature_ids, image_path
+
+    feats = {st.metric.name: feature_ids(store.dir, st.metric.name) for st in live if st.metric.kind == "set"}
+    need: dict[str, list] = {}
+    todo: list[Sample] = []
+    for s in samples:
+        row = stored_ok.get(s.id)
+        if row is None:
+            continue
+        missing = missing_metrics(row, live, feats)
+        save = cfg.save_images and not image_path(store.dir, s.id).is_file()
+        if missing or save:
+            need[s.id] = missing
+            todo.append(s)
+    if not todo:
+        return
+    if progress is not None:
+        what = "adding metrics" if any(need.values()) else "saving images"
+        progress.start(len(todo), 0, f"{method.name or type(method).__name__}: {what} for stored rows")
+    for i in range(0, len(todo), cfg.batch_size):
+        chunk = todo[i:i + cfg.batch_size]
+        decoded = decode_batch(chunk, need_reference)
+        idx = session.index()
+        rows, written, rerestored = complete_stored(decoded, stored_ok, need, method, store, device,
+                                                    cfg.save_images, idx, timings, split)
+        store.append_rows(rows)
+        session.counts["completed"] += len(rows)
+        session.counts["images_saved"] += written
+        session.counts["rerestored"] += rerestored
+        if progress is not None:
+            progress.advance(len(chunk))
+
+
+def _previous_summary(path: Path) -> dict | None:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "metrics" in data else None
+
+
+def _reused(stored_ok: dict[str, dict], sessions: list[dict]) -> dict:
+    """How many stored rows this invocation reused, and when they were computed."""
+    dates = {int(r.get("index", -1)): r.get("date") for r in sessions}
+    when = sorted({str(dates.get(int(r.get("session", 0)))) for r in stored_ok.values()
+                   if dates.get(int(r.get("session", 0)))})
+    return {"rows": len(stored_ok), "dates": when}
+
+
+def _session_table(run_dir: Path, samples: list[Sample], sessions: list[dict]) -> list[dict]:
+    """``summary["sessions"]``: every session's provenance with how many of the run's current
+    rows it computed (``rows``) and which metrics it added to earlier rows (``added_metrics``)."""
+    from ..results import read_rows
+
+    wanted = {s.id for s in samples}
+    latest = {r["id"]: r for r in read_rows(Path(run_dir) / "rows.jsonl") if r["id"] in wanted}
+    out = []
+    for rec in sessions:
+        i = int(rec.get("index", -1))
+        rows = sum(1 for r in latest.values() if int(r.get("session", 0)) == i)
+        added: dict[str, int] = {}
+        for r in latest.values():
+            for m, si in (r.get("added_metrics") or {}).items():
+                if si == i:
+                    added[m] = added.get(m, 0) + 1
+        keep = ("index", "date", "faceblur_bench", "python", "torch", "device", "device_name",
+                "seed", "packages", "reconstructed")
+        out.append({**{k: rec.get(k) for k in keep if k in rec}, "rows": rows, "added_metrics": added})
+    return out
 
 
 def measure_method_runtime(method: Method, device: torch.device, repeats: int = 50) -> dict:

@@ -260,12 +260,7 @@ def process_batch(decoded: list[Decoded], method: Method, live: list[MetricState
         by_size.setdefault(tuple(d.restored.shape), []).append(d)
     tm = time.perf_counter()
     for group in by_size.values():
-        restored = torch.stack([d.restored for d in group]).to(device)
-        reference = None
-        if group[0].reference is not None:
-            reference = torch.from_numpy(np.stack([d.reference for d in group])).permute(0, 3, 1, 2).to(device)
-        blurred = torch.from_numpy(np.stack([d.blurred for d in group])).permute(0, 3, 1, 2).to(device)
-        batch = Batch([d.sample for d in group], restored, reference, blurred)
+        batch = _batch_of(group, device)
         values: dict[str, np.ndarray] = {}
         errors: dict[str, str] = {}
         for st in live:
@@ -294,6 +289,117 @@ def process_batch(decoded: list[Decoded], method: Method, live: list[MetricState
     timings["metrics_s"] += time.perf_counter() - tm
     # keep split order
     return [rows[d.sample.id] for d in decoded if d.sample.id in rows]
+
+
+def _batch_of(group: list[Decoded], device: torch.device) -> Batch:
+    restored = torch.stack([d.restored for d in group]).to(device)
+    reference = None
+    if group[0].reference is not None:
+        reference = torch.from_numpy(np.stack([d.reference for d in group])).permute(0, 3, 1, 2).to(device)
+    blurred = torch.from_numpy(np.stack([d.blurred for d in group])).permute(0, 3, 1, 2).to(device)
+    return Batch([d.sample for d in group], restored, reference, blurred)
+
+
+def missing_metrics(row: dict, live: list[MetricState], stored_features: dict[str, set[str]]) -> list[MetricState]:
+    """The live metrics a stored ok row has no result for: a paired metric without a value and
+    without a recorded error, a set metric without stored per-image state (``stored_features``:
+    metric name -> ids with state). A recorded error is a result: it is not retried."""
+    errors = row.get("metric_errors") or {}
+    need = []
+    for st in live:
+        name = st.metric.name
+        if name in errors:
+            continue
+        if st.metric.kind == "set":
+            if row["id"] not in stored_features.get(name, set()):
+                need.append(st)
+        elif name not in (row.get("metrics") or {}):
+            need.append(st)
+    return need
+
+
+def complete_stored(decoded: list[Decoded], stored: dict[str, dict], need: dict[str, list[MetricState]],
+                    method: Method, store: RunStore, device: torch.device, save_images: bool,
+                    session: int | None, timings: dict, split: Split) -> tuple[list[dict], int, int]:
+    """Add what stored ok rows lack, without touching what they hold: score the metrics in
+    ``need[id]`` and, with ``save_images``, write the restored images that are not on disk.
+
+    The restored image is read back from ``images/`` when it was saved; otherwise it is
+    restored again (the only case where a method runs for a stored row). Returns (updated rows
+    to append — only those that gained a metric, each a copy of the stored row with the new
+    values merged and ``added_metrics`` naming the session —, images written, images restored
+    again). Rows whose image cannot be read or restored are left as they are."""
+    todo: list[Decoded] = []
+    redo: list[Decoded] = []
+    for d in decoded:
+        if d.error is not None:
+            continue
+        saved = image_path(store.dir, d.sample.id)
+        if saved.is_file():
+            try:
+                d.restored = torch.from_numpy(np.array(read_image(saved))).permute(2, 0, 1).contiguous()
+                todo.append(d)
+                continue
+            except FaceblurError:
+                pass  # a damaged saved image: restore again
+        redo.append(d)
+    groups: dict[tuple, list[Decoded]] = {}
+    for d in redo:
+        groups.setdefault(d.blurred.shape, []).append(d)
+    rerestored = 0
+    for group in groups.values():
+        for d, restored, reason, dt in restore_group(group, method, device, split):
+            if reason is None:
+                d.restored = restored
+                timings["restore_s"] += dt
+                todo.append(d)
+                rerestored += 1
+    written = 0
+    redo_ids = {id(d) for d in redo}
+    if save_images:
+        for d in todo:
+            path = image_path(store.dir, d.sample.id)
+            if not path.is_file() or id(d) in redo_ids:
+                write_png(path, d.restored.permute(1, 2, 0).cpu().numpy())
+                written += 1
+    tm = time.perf_counter()
+    new_values: dict[str, dict[str, float]] = {}
+    new_errors: dict[str, dict[str, str]] = {}
+    states = {id(st): st for d in todo for st in need.get(d.sample.id, [])}
+    for st in states.values():
+        sub = [d for d in todo if any(x is st for x in need.get(d.sample.id, []))
+               and (d.reference is None or tuple(d.reference.shape[:2]) == tuple(d.restored.shape[-2:]))]
+        by_size: dict[tuple, list[Decoded]] = {}
+        for d in sub:
+            by_size.setdefault(tuple(d.restored.shape), []).append(d)
+        for group in by_size.values():
+            batch = _batch_of(group, device)
+            try:
+                with torch.inference_mode():
+                    v = st.update(batch, store)
+                for j, d in enumerate(group):
+                    new_values.setdefault(d.sample.id, {})
+                    if v is not None:
+                        new_values[d.sample.id][st.metric.name] = float(v[j])
+            except Exception as exc:  # noqa: BLE001 — as in process_batch: a metric bug must not lose the rows
+                msg = first_line(exc.message) if isinstance(exc, FaceblurError) else \
+                    f"{type(exc).__name__}: {first_line(str(exc))}"
+                for d in group:
+                    new_errors.setdefault(d.sample.id, {})[st.metric.name] = msg
+    timings["metrics_s"] += time.perf_counter() - tm
+    rows = []
+    for d in todo:
+        iid = d.sample.id
+        if iid not in new_values and iid not in new_errors:
+            continue
+        row = dict(stored[iid])
+        row["metrics"] = {**(row.get("metrics") or {}), **new_values.get(iid, {})}
+        if new_errors.get(iid):
+            row["metric_errors"] = {**(row.get("metric_errors") or {}), **new_errors[iid]}
+        added = [st.metric.name for st in need.get(iid, [])]
+        row["added_metrics"] = {**(row.get("added_metrics") or {}), **{m: session for m in added}}
+        rows.append(row)
+    return rows, written, rerestored
 
 
 def restore_group(group: list[Decoded], method: Method, device: torch.device, split: Split):

@@ -12,8 +12,10 @@ by more than its tolerance:
   ``metric=0.05`` (absolute), ``metric=0.5%`` (relative, percent), ``metric=rel:0.001`` or
   ``metric=abs:0.01``, and for every metric with ``*=...``;
 - a value that becomes NaN / unavailable / error, an image that was scored in the baseline and
-  failed or is missing in the current run, and a baseline run with no current counterpart are
-  regressions too; better values beyond tolerance are listed as improvements (exit 0).
+  failed or is missing in the current run, a current run that is limited (``--limit``), partial
+  or unfinished (unless the baseline run is limited/partial in the same way: then like for like),
+  and a baseline run with no current counterpart are regressions too; better values beyond
+  tolerance are listed as improvements (exit 0).
 
 Per-image comparisons use the same tolerances on the per-image values of ``rows.jsonl``.
 Exit codes: 0 within tolerance, 1 regression, 2 unusable input (raised as :class:`UsageError`).
@@ -213,6 +215,18 @@ def _verdict(base: float | None, cur: float | None, hib: bool, tol: Tolerance) -
     return "ok", ""
 
 
+def _incomplete(s: dict[str, Any]) -> str:
+    """Why a run does not cover its whole split ("" when it does): ``--limit``, a partial split
+    (files missing, ``--allow-partial``) or an unfinished run (interrupted, images not done)."""
+    if s.get("limit"):
+        return f"limited (--limit {s['limit']})"
+    if s.get("partial"):
+        return "partial (split incomplete, --allow-partial)"
+    if not s.get("complete", True):
+        return "incomplete (interrupted before every image was done)"
+    return ""
+
+
 def compare(baseline: str | Path, current: str | Path,
             tolerances: dict[str, Tolerance] | None = None, per_image: bool = True) -> CheckResult:
     """Compare two result sets (see module docstring). Raises UsageError on unusable input."""
@@ -280,6 +294,13 @@ def _compare_run(res: CheckResult, b: dict[str, Any], c: dict[str, Any],
         res.changes.append(Change(split, method, "(failed images)", float(bc.get("failed", 0)),
                                   float(cc.get("failed", 0)), "0", "regression",
                                   reason="more images failed"))
+    why = _incomplete(c)
+    if why and _incomplete(b) == why:
+        res.notes.append(f"{method} on {split}: baseline and current are both {why}; "
+                         "compared like for like")
+    elif why:
+        res.changes.append(Change(split, method, "(run)", None, None, "–", "regression",
+                                  reason=f"current run is {why}"))
     if not per_image:
         return
     bdir, cdir = b.get("_run_dir"), c.get("_run_dir")
@@ -288,15 +309,15 @@ def _compare_run(res: CheckResult, b: dict[str, Any], c: dict[str, Any],
     if not brows:
         res.notes.append(f"{method} on {split}: baseline has no rows.jsonl; aggregate check only")
         return
-    complete = bool(c.get("complete", True)) and not c.get("partial")
+    missing = 0
     for iid, br in brows.items():
         if br.get("status", "ok") != "ok":
             continue
         cr = crows.get(iid)
-        if cr is None:
-            if complete:
-                res.changes.append(Change(split, method, "(image)", None, None, "–", "regression",
-                                          image=iid, reason="missing in current run"))
+        if cr is None:  # never compared: a partial run must not pass on the images it left out
+            missing += 1
+            res.changes.append(Change(split, method, "(image)", None, None, "–", "regression",
+                                      image=iid, reason="missing in current run"))
             continue
         res.compared_images += 1
         if cr.get("status", "ok") != "ok":

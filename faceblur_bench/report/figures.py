@@ -154,8 +154,9 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                              f"run `faceblur-bench run -m {m} --split {sp.full_name} --save-images`")
         if not (d / "images").is_dir():
             raise UsageError(f"run {d} has no saved images",
-                             f"re-run `faceblur-bench run -m {m} --split {sp.full_name} "
-                             "--save-images` (resumes, only writing images)")
+                             f"re-run the same command with --save-images, e.g. `faceblur-bench run -m {m} "
+                             f"--split {sp.full_name} --out {results_dir} --save-images` (it resumes: "
+                             "stored rows stay as they are, only the images are restored and saved)")
         run_dirs[m] = d
         captions[m] = _row_metrics(d)
     blurred_run = _latest_run_dir([s for s in summaries if s.get("split") == sp.full_name], "blurred")

@@ -385,10 +385,24 @@ def build_layout(layout: Layout, summaries: list[dict[str, Any]], split: str | N
                              f"another layout (`faceblur-bench table --list-layouts`)")
         split = base
     splits = ([split] if split else list(layout.splits)) if layout.per_split else [None]
+    # a paper's table holds runs on its official test sets only: runs on custom or synthesised
+    # data (make-split output, other counts) are left out and named in a note
+    from .store import is_custom
+
+    dropped = [s for s in summaries if is_custom(s)
+               and split_parts(str(s.get("split")))[0] in ([split] if split else layout.splits)]
+    summaries = [s for s in summaries if not is_custom(s)]
     tables = []
     for sp in splits:
         tables.append(_build_one(layout, summaries, sp, methods, include_published,
                                  published_dir))
+    if dropped and tables:
+        d = dropped[0]
+        tables[0].notes.append(
+            f"{len(dropped)} run(s) on custom data left out of this table of the official test "
+            f"sets (e.g. {d.get('method')} on {d.get('split')}: "
+            f"{(d.get('data_origin') or {}).get('reason')}); `faceblur-bench table --split "
+            f"{d.get('split')} --metrics psnr,ssim` and the leaderboard show them under their own heading")
     return tables
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..results import atomic_write_text, split_parts
 from . import names, published
 from .render import md_escape, render
-from .store import latest_runs, load_summaries, summary_split
+from .store import custom_heading, is_custom, latest_runs, load_summaries, summary_split
 from .tables import (
     _disambiguate,
     applicable_metrics,
@@ -50,15 +50,24 @@ def _split_sort_key(split: str) -> tuple[int, str]:
 
 def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                       published_dir: str | Path | None = None) -> str:
-    """Markdown text of the leaderboard (see module docstring)."""
+    """Markdown text of the leaderboard (see module docstring).
+
+    Raises :class:`~faceblur_bench.report.store.ResultsInputError` (exit 2) when ``results_dir``
+    does not exist: an empty leaderboard from a mistyped path would look like "no runs yet".
+    """
     results_dir = Path(results_dir)
-    summaries = latest_runs(load_summaries(results_dir)) if results_dir.exists() else []
+    summaries = latest_runs(load_summaries(results_dir))
     # single-to-video runs score n moments per image: not comparable with the per-split tables
     # (they are in `table --layout cfmd-t4`)
     summaries = [s for s in summaries if (s.get("protocol") or "s2s") == "s2s"]
     by_split: dict[str, list[dict[str, Any]]] = {}
+    custom: dict[str, str] = {}  # section key -> what the custom data is
     for s in summaries:
-        by_split.setdefault(str(s.get("split")), []).append(s)
+        key = str(s.get("split"))
+        if is_custom(s):  # its own section, never the official split's (no published rows)
+            key = f"{key} (custom data: {(s.get('data_origin') or {}).get('data_root')})"
+            custom[key] = custom_heading(s)
+        by_split.setdefault(key, []).append(s)
     pub_entries = published.load(published_dir) if include_published else []
     pub_splits = {e.split_full for e in pub_entries if e.split and e.scope == "main"}
     splits = sorted(set(by_split) | pub_splits, key=_split_sort_key)
@@ -85,7 +94,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
         metrics = metric_order(runs)
         pub_rows = []
         pub_notes: list[str] = []
-        if include_published:
+        if include_published and sp not in custom:
             if not metrics:
                 # no run yet: show every published quantity of this split under its harness name
                 seen = []
@@ -98,6 +107,9 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
                 metrics = seen
             pub_rows = published.rows_for_split(name, subset, metrics, published_dir, notes=pub_notes)
         out.append(f"## {md_escape(sp)}\n")
+        if sp in custom:
+            out.append(f"_{md_escape(custom[sp][0].upper() + custom[sp][1:])}. The papers' numbers "
+                       "are not shown beside it._\n")
         if not runs:
             out.append("_No reproduced run stored for this split; published numbers only._\n")
         note = None
@@ -131,8 +143,12 @@ def _provenance(runs: list[dict[str, Any]]) -> str:
         ck = s.get("checkpoint")
         sha = s.get("checkpoint_sha256")
         ckt = "–" if not ck else f"{Path(str(ck)).name}" + (f" sha256:{str(sha)[:12]}" if sha else "")
+        date = str(p.get("date", "?"))
+        sessions = [x for x in (s.get("sessions") or []) if x.get("rows") or x.get("added_metrics")]
+        if len(sessions) > 1:  # rows computed in several sessions: say so, oldest to newest
+            date = f"{sessions[0].get('date')} … {sessions[-1].get('date')} ({len(sessions)} sessions)"
         cells = [label, str(s.get("run_key", "?")), str(p.get("faceblur_bench", "?")),
-                 str(p.get("date", "?")), dev, f"{c.get('ok', '?')}/{c.get('total', '?')}", ckt]
+                 date, dev, f"{c.get('ok', '?')}/{c.get('total', '?')}", ckt]
         lines.append("| " + " | ".join(md_escape(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -149,15 +165,18 @@ def write_leaderboard(results_dir: str | Path = "results", path: str | Path = "l
 
 
 def publish_split(split: str, out_dir: str | Path, leaderboard: str | Path,
-                  fallback: list[dict[str, Any]] | None = None) -> str:
+                  fallback: list[dict[str, Any]] | None = None, *, console: bool = False) -> str:
     """After a run: the Markdown table of ``split``'s stored runs -> ``<out>/<split-slug>.md``, and
-    ``leaderboard`` regenerated from every run under ``out_dir``. Returns the table."""
+    ``leaderboard`` regenerated from every run under ``out_dir``. Returns the table; with
+    ``console`` the form ``run`` prints (:func:`tables.console_split_table`: columns without a
+    value left out and listed once with their reason; the files keep the full table)."""
     from ..results import split_slug
     from .store import latest_runs, load_summaries
-    from .tables import split_table
+    from .tables import console_split_table, split_table
 
     runs = latest_runs(load_summaries(out_dir, split=split)) or list(fallback or [])
     md = split_table(runs, fmt="md")
-    atomic_write_text(Path(out_dir) / f"{split_slug(split)}.md", md)
+    path = Path(out_dir) / f"{split_slug(split)}.md"
+    atomic_write_text(path, md)
     write_leaderboard(out_dir, leaderboard)
-    return md
+    return console_split_table(runs, fmt="md", full_table=str(path)) if console else md

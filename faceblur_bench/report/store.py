@@ -133,7 +133,9 @@ def latest_runs(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     best: dict[str, tuple[tuple[bool, str], dict[str, Any]]] = {}
     for s in summaries:
-        key = json.dumps([s.get("split"), *results.config_key(s)])
+        # a run on custom data never replaces (or is replaced by) one on the official data
+        data = (s.get("data_origin") or {}).get("data_root") if is_custom(s) else None
+        key = json.dumps([s.get("split"), *results.config_key(s), data])
         rank = (bool(s.get("complete")), str((s.get("provenance") or {}).get("date", "")))
         if key not in best or rank >= best[key][0]:
             best[key] = (rank, s)
@@ -150,3 +152,28 @@ def summary_split(summary: dict[str, Any]) -> tuple[str, str | None]:
     """``(split_name, subset)`` of a summary (from ``split_name``/``subset`` or ``split``)."""
     name, subset = results.split_parts(str(summary.get("split") or ""))
     return str(summary.get("split_name") or name), summary.get("subset") or subset
+
+
+def is_custom(summary: dict[str, Any]) -> bool:
+    """True for a run on synthesised (``make-split``) or custom data (``summary["data_origin"]``,
+    see :mod:`faceblur_bench.data.origin`): such a run never goes into an official split's
+    table. Summaries written before the origin was recorded count as before: not custom."""
+    return (summary.get("data_origin") or {}).get("kind") in ("synthesised", "custom")
+
+
+def custom_heading(summary: dict[str, Any]) -> str:
+    """Heading of a custom-data table: what the data is and where it lies."""
+    o = summary.get("data_origin") or {}
+    return f"custom data, not the official test set — {o.get('reason')} (data root {o.get('data_root')})"
+
+
+def origin_groups(summaries: list[dict[str, Any]]) -> list[tuple[str | None, list[dict[str, Any]]]]:
+    """``[(None, runs on official data), (heading, runs on one custom data root), ...]``; the
+    official group comes first and is left out when empty, custom groups in data-root order."""
+    official = [s for s in summaries if not is_custom(s)]
+    custom: dict[str, list[dict[str, Any]]] = {}
+    for s in summaries:
+        if is_custom(s):
+            custom.setdefault(str((s.get("data_origin") or {}).get("data_root")), []).append(s)
+    out: list[tuple[str | None, list[dict[str, Any]]]] = [(None, official)] if official else []
+    return out + [(custom_heading(runs[0]), runs) for _, runs in sorted(custom.items())]

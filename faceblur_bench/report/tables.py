@@ -212,11 +212,39 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
                 notes: list[str] | None = None) -> str:
     """:func:`summary_table` of one split's runs; on a split without ground truth the title says
     so (:data:`NO_REFERENCE_HEADING`) and the columns every run reports "not applicable" are
-    left out and named in a note (:func:`applicable_metrics`)."""
+    left out and named in a note (:func:`applicable_metrics`).
+
+    Runs on custom or synthesised data (:func:`store.is_custom`) get a table of their own under
+    a heading that names the data; ``published`` rows go only with the official runs."""
+    from .store import origin_groups
+
+    groups = origin_groups(summaries)
+    if groups and (len(groups) > 1 or groups[0][0] is not None):
+        metrics = list(metrics) if metrics else metric_order(summaries)
+        parts = []
+        if published and groups[0][0] is not None:  # no official run: the papers' rows alone
+            parts.append(_split_table_one([], metrics, fmt, show_std, title or split or "", published, split))
+        for heading, runs in groups:
+            if heading is None:
+                parts.append(_split_table_one(runs, metrics, fmt, show_std, title, published, split,
+                                              notes=notes))
+            else:
+                parts.append(_split_table_one(runs, metrics, fmt, show_std, title, None, split,
+                                              suffix=heading))
+        return "\n".join(p.rstrip("\n") + "\n" for p in parts)
+    return _split_table_one(summaries, metrics, fmt, show_std, title, published, split, notes=notes)
+
+
+def _split_table_one(summaries: list[dict[str, Any]], metrics: list[str] | None, fmt: Format,
+                     show_std: bool, title: str, published: list[Row] | None,
+                     split: str | None, suffix: str | None = None,
+                     notes: list[str] | None = None) -> str:
     note = None
     if summaries and not has_reference(summaries, split):
         metrics, note = applicable_metrics(summaries, list(metrics) if metrics else metric_order(summaries))
         title = f"{title or summaries[0].get('split', '')} — {NO_REFERENCE_HEADING}"
+    if suffix:  # e.g. the custom-data heading, after the split's own
+        title = f"{title or (summaries[0].get('split', '') if summaries else '')} — {suffix}"
     table = build_summary_table(summaries, metrics, title=title, published=published)
     table.notes += list(notes or [])
     if note:
@@ -224,5 +252,42 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
     return render(table, fmt, show_std=show_std)
 
 
-__all__ = ["has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_cell",
+def metrics_with_values(summaries: list[dict[str, Any]],
+                        metrics: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Split ``metrics`` (default: every metric of the runs) into (those at least one run has a
+    value for, those no run has a value for), each in order."""
+    has, lacks = [], []
+    for m in list(metrics) if metrics else metric_order(summaries):
+        entries = [(s.get("metrics") or {}).get(m) for s in summaries]
+        if any(metric_cell(e).value is not None for e in entries if e is not None):
+            has.append(m)
+        else:
+            lacks.append(m)
+    return has, lacks
+
+
+def console_split_table(summaries: list[dict[str, Any]], fmt: Format = "md",
+                        split: str | None = None, full_table: str | None = None) -> str:
+    """What ``run`` prints: :func:`split_table` with only the metrics that have a value in some
+    run, then one line per reason naming the metrics left out (the reason carries the fix, e.g.
+    the ``weights fetch`` command). ``full_table`` names the file holding the full table.
+    With no metric value at all (every image failed) the full table is printed."""
+    has, lacks = metrics_with_values(summaries)
+    if not has or not lacks:
+        return split_table(summaries, fmt=fmt, split=split)
+    text = split_table(summaries, metrics=has, fmt=fmt, split=split).rstrip("\n")
+    groups: dict[str, list[str]] = {}
+    for m in lacks:
+        entry = next((e for e in ((s.get("metrics") or {}).get(m) for s in summaries)
+                      if e is not None), None)
+        why = metric_cell(entry).note or "no value"
+        label = str((entry or {}).get("label") or names.display(m).label)
+        groups.setdefault(why, []).append(f"{label} ({m})")
+    where = f" (the full table is in {full_table})" if full_table else ""
+    lines = ["", f"Not shown — no value on this machine{where}:"]
+    lines += [f"- {', '.join(ms)}: {why}" for why, ms in groups.items()]
+    return text + "\n" + "\n".join(lines) + "\n"
+
+
+__all__ = ["console_split_table", "metrics_with_values", "has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_cell",
            "metric_order", "summary_rows"]
