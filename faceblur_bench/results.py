@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Self
 
 import numpy as np
 from filelock import FileLock, Timeout
 
-from .errors import ResultsLockedError
+from .errors import DiskFullError, ResultsLockedError, ResultsWarning, is_disk_full
 from .faults import crash_point
 
 SCHEMA = 1
@@ -102,17 +106,20 @@ def atomic_write_text(path: Path, text: str) -> None:
         if path.name == "summary.json":
             crash_point("summary-write")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if is_disk_full(exc):
+            raise DiskFullError(path) from None
         raise
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n")
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """JSON form of the non-JSON values the store accepts (numpy scalars/arrays, paths)."""
     if isinstance(o, (np.floating,)):
         return float(o)
     if isinstance(o, (np.integer,)):
@@ -125,36 +132,141 @@ def _json_default(o: Any) -> Any:
 
 
 def read_rows(path: Path) -> list[dict]:
-    """Complete, valid rows of a ``rows.jsonl`` (a truncated or corrupt line is skipped)."""
-    rows, _ = _scan_rows(path)
-    return rows
+    """Complete, valid rows of a ``rows.jsonl`` (a truncated, corrupt or malformed line is
+    skipped; malformed complete lines are reported with a :class:`ResultsWarning`)."""
+    return scan_rows(path).rows
+
+
+@dataclass
+class RowScan:
+    """What :func:`scan_rows` found in a ``rows.jsonl``."""
+
+    rows: list[dict]
+    #: byte offset just past the last valid complete line
+    good_end: int = 0
+    #: ``(line number, why)`` of every complete line that is not a valid row
+    discarded: list[tuple[int, str]] = field(default_factory=list)
+
+
+def row_problem(row: Any) -> str | None:
+    """Why ``row`` is not a valid stored row, or None.
+
+    A row is an object with a string ``id``, a string ``status``, ``metrics`` an object of
+    numbers (or null: unscored), ``reason`` a string or null, and ``meta`` / ``metric_errors``
+    objects when present. Anything else (a hand edit, a foreign tool) is discarded like a torn
+    line, so one bad line can never make every resume or ``check`` crash.
+    """
+    if not isinstance(row, dict):
+        return f"not an object ({type(row).__name__})"
+    if not isinstance(row.get("id"), str):
+        return f"'id' is not a string ({type(row.get('id')).__name__})"
+    if not isinstance(row.get("status"), str):
+        return f"'status' is not a string ({type(row.get('status')).__name__})"
+    metrics = row.get("metrics", {})
+    if not isinstance(metrics, dict):
+        return f"'metrics' is not an object ({type(metrics).__name__})"
+    for k, v in metrics.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            return f"metric {k!r} is not a number ({type(v).__name__} {str(v)[:20]!r})"
+    if row.get("reason") is not None and not isinstance(row["reason"], str):
+        return f"'reason' is not a string ({type(row['reason']).__name__})"
+    for k in ("meta", "metric_errors"):
+        if k in row and row[k] is not None and not isinstance(row[k], dict):
+            return f"{k!r} is not an object ({type(row[k]).__name__})"
+    return None
+
+
+def scan_rows(path: Path, warn: bool = True) -> RowScan:
+    """Valid rows of ``path`` in file order, the end of the last valid complete line, and the
+    discarded lines (each reported with a :class:`ResultsWarning` naming the file and line)."""
+    path = Path(path)
+    if not path.exists():
+        return RowScan([])
+    data = path.read_bytes()
+    scan = RowScan([])
+    pos = 0
+    line_no = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            break  # truncated last line: not data (a crash mid-write; cut off by the next run)
+        line = data[pos:nl]
+        pos = nl + 1
+        line_no += 1
+        if not line.strip():
+            scan.good_end = pos
+            continue
+        try:
+            row = json.loads(line)
+            why = row_problem(row)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            why = f"not valid JSON ({type(exc).__name__})"
+        if why is None:
+            row.setdefault("metrics", {})
+            scan.rows.append(row)
+            scan.good_end = pos
+        else:
+            scan.discarded.append((line_no, why))
+    if warn:
+        for n, why in scan.discarded:
+            warnings.warn(ResultsWarning(
+                f"{path}:{n}: row discarded ({why}); its image is scored again on the next run"),
+                stacklevel=2)
+    return scan
 
 
 def _scan_rows(path: Path) -> tuple[list[dict], int]:
     """(valid rows, byte offset just past the last valid complete line)."""
-    if not path.exists():
-        return [], 0
-    data = path.read_bytes()
-    rows: list[dict] = []
-    good_end = 0
-    pos = 0
-    while pos < len(data):
-        nl = data.find(b"\n", pos)
-        if nl < 0:
-            break  # truncated last line: not data
-        line = data[pos:nl]
-        pos = nl + 1
-        if not line.strip():
-            good_end = pos
-            continue
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue  # corrupt line (e.g. torn write in the middle): skipped
-        if isinstance(row, dict) and "id" in row and "status" in row:
-            rows.append(row)
-            good_end = pos
-    return rows, good_end
+    scan = scan_rows(path)
+    return scan.rows, scan.good_end
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True  # NaN == NaN: both unscored
+    return a == b
+
+
+def latest_rows(rows: Iterable[dict]) -> tuple[dict[str, dict], list[dict]]:
+    """One row per id from rows in file order, and the conflicts found.
+
+    A later row replaces an earlier one (a retried failure, or a row adding metrics) — except
+    when the id already has an ``ok`` row and the later row disagrees with it (a different value
+    for a metric both hold, or a failure): the run never recomputes an ok image, so such a row
+    is foreign; the first ok row is kept and the conflict returned as ``{"id", "metric",
+    "kept", "ignored"}`` for the caller to report.
+    """
+    by_id: dict[str, dict] = {}
+    conflicts: list[dict] = []
+    for r in rows:
+        old = by_id.get(r["id"])
+        if old is not None and old["status"] == "ok":
+            if r["status"] != "ok":
+                conflicts.append({"id": r["id"], "metric": None, "kept": "ok",
+                                  "ignored": r["status"]})
+                continue
+            bad = next((k for k in r["metrics"] if k in old["metrics"]
+                        and not _same_value(old["metrics"][k], r["metrics"][k])), None)
+            if bad is not None:
+                conflicts.append({"id": r["id"], "metric": bad, "kept": old["metrics"][bad],
+                                  "ignored": r["metrics"][bad]})
+                continue
+        by_id[r["id"]] = r
+    return by_id, conflicts
+
+
+def _remove_stale_temp_files(directory: Path) -> list[Path]:
+    """Temp files a killed writer left in a run directory (the caller holds its lock)."""
+    removed = []
+    patterns = (".summary.json.*.tmp", "features/*/.feat.*.npz", "images/.*.png.tmp")
+    for pattern in patterns:
+        for p in directory.glob(pattern):
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
 
 
 class RunStore:
@@ -167,7 +279,7 @@ class RunStore:
         self.wait = wait
         self._lock = FileLock(str(self.dir / ".lock"))
 
-    def __enter__(self) -> "RunStore":
+    def __enter__(self) -> Self:
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=self.wait)
@@ -176,10 +288,11 @@ class RunStore:
                 f"another faceblur-bench run is writing {self.dir}",
                 "wait for it to finish (or pass --wait SECONDS), or use a different --out directory",
             ) from None
+        _remove_stale_temp_files(self.dir)
         self._repair()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._lock.release()
 
     def _repair(self) -> None:
@@ -199,18 +312,26 @@ class RunStore:
         return read_rows(self.rows_path)
 
     def append_rows(self, rows: Iterable[dict]) -> None:
-        blob = "".join(json.dumps(r, default=_json_default) + "\n" for r in rows)
+        blob = "".join(json.dumps(r, default=json_default) + "\n" for r in rows)
         if not blob:
             return
-        with open(self.rows_path, "a", encoding="utf-8") as f:
-            half = len(blob) - (len(blob) - blob.rfind("\n", 0, len(blob) - 1)) // 2  # inside the last line
-            f.write(blob[:half])
-            f.flush()
-            os.fsync(f.fileno())
-            crash_point("rows-write")  # a crash here leaves a torn line: the reader must discard it
-            f.write(blob[half:])
-            f.flush()
-            os.fsync(f.fileno())
+        start = self.rows_path.stat().st_size if self.rows_path.exists() else 0
+        try:
+            with open(self.rows_path, "a", encoding="utf-8") as f:
+                half = len(blob) - (len(blob) - blob.rfind("\n", 0, len(blob) - 1)) // 2  # inside the last line
+                f.write(blob[:half])
+                f.flush()
+                os.fsync(f.fileno())
+                crash_point("rows-write")  # a crash here leaves a torn line: the reader must discard it
+                f.write(blob[half:])
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            with open(self.rows_path, "r+b") as f:  # cut the partial batch: stored rows stay intact
+                f.truncate(start)
+            raise DiskFullError(self.rows_path, "appending rows") from None
 
     # set-metric state -----------------------------------------------------------------------------
     def write_features(self, metric: str, ids: list[str], feats: np.ndarray) -> None:
@@ -219,12 +340,19 @@ class RunStore:
         h = hashlib.sha256("\0".join(ids).encode()).hexdigest()[:16]
         path = d / f"{h}.npz"
         fd, tmp = tempfile.mkstemp(prefix=".feat.", suffix=".npz", dir=d)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, ids=np.array(ids, dtype=object).astype(str), features=np.asarray(feats))
-            f.flush()
-            os.fsync(f.fileno())
-        crash_point("features-write")
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, ids=np.array(ids, dtype=object).astype(str), features=np.asarray(feats))
+                f.flush()
+                os.fsync(f.fileno())
+            crash_point("features-write")
+            os.replace(tmp, path)
+        except BaseException as exc:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if is_disk_full(exc):
+                raise DiskFullError(path, "writing per-image metric state") from None
+            raise
 
     def write_summary(self, summary: dict) -> None:
         atomic_write_json(self.summary_path, summary)
@@ -239,7 +367,7 @@ def read_features(run_dir: Path, metric: str, ids: list[str]) -> np.ndarray | No
                 with np.load(p, allow_pickle=False) as z:
                     for i, f in zip(z["ids"].tolist(), z["features"]):
                         found.setdefault(i, f)
-            except Exception:  # a torn feature file: its rows were never written
+            except Exception:  # noqa: BLE001, S112 — a torn feature file: its rows were never written
                 continue
     if not ids:
         return np.zeros((0, 0))

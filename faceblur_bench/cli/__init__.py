@@ -1,7 +1,8 @@
 """``faceblur-bench`` command line (typer + rich). Thin: parses options, calls library functions.
 
-Exit codes: 0 success; 1 failure (e.g. a regression found by ``check``, a run error);
-2 unusable input (unknown names, missing data, bad options); 130 interrupted.
+Exit codes: 0 success; 1 failure (e.g. a regression found by ``check``, a run error, a full
+disk); 2 unusable input (unknown names, missing data, bad options); 130 interrupted (SIGINT,
+Ctrl-C); 143 terminated (SIGTERM). Both signals keep what is stored and say so.
 """
 
 from __future__ import annotations
@@ -24,27 +25,27 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 
-from . import core  # noqa: E402
+from . import core
 
 core.register(app)
 
-from . import train as train_cli  # noqa: E402
+from . import train as train_cli
 
 train_cli.register(app)
 
-from . import report as report_cli  # noqa: E402
+from . import report as report_cli
 
 report_cli.register(app)
 
-from . import data as data_cli  # noqa: E402
+from . import data as data_cli
 
 data_cli.register(app)
 
-from . import weights as weights_cli  # noqa: E402
+from . import weights as weights_cli
 
 weights_cli.register(app)
 
-from . import bench as bench_cli  # noqa: E402
+from . import bench as bench_cli
 
 bench_cli.register(app)
 
@@ -57,6 +58,7 @@ def run_app(typer_app: typer.Typer) -> None:
     interface (``show``/``exit_code``) rather than by importing click, which typer no longer
     requires.
     """
+    _install_signal_handlers()
     try:
         rc = typer_app(standalone_mode=False)  # returns typer.Exit codes instead of raising
         sys.exit(rc if isinstance(rc, int) else 0)
@@ -67,21 +69,58 @@ def run_app(typer_app: typer.Typer) -> None:
         if exc.hint:
             console.print(f"[yellow]fix:[/] {escape(exc.hint)}", highlight=False)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/] — results stored so far are kept; re-run the same command to resume")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        sys.exit(_report_interrupt(exc))
     except SystemExit:
         raise
     except Exception as exc:
         name = type(exc).__name__
+        if name == "Abort":  # click turns KeyboardInterrupt into Abort: the interrupt is its cause
+            cause = exc.__cause__ or exc.__context__
+            sys.exit(_report_interrupt(cause if isinstance(cause, KeyboardInterrupt) else None))
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()  # a click-style usage error (exit code 2) or other CLI exception
             sys.exit(exc.exit_code)
-        if name == "Abort":
-            sys.exit(130)
         if name == "Exit":
             sys.exit(int(getattr(exc, "exit_code", 0) or 0))
         raise
+
+
+def _install_signal_handlers() -> None:
+    """SIGTERM (and SIGINT) raise :class:`~faceblur_bench.errors.Interrupted` in the main
+    thread, so a run stores its summary before the process exits 143 (130)."""
+    import signal
+
+    from ..errors import Interrupted, Terminated
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated() if signum == signal.SIGTERM else Interrupted()
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (an embedding application): keep its handlers
+        pass
+
+
+def _report_interrupt(exc: BaseException | None) -> int:
+    """Print the documented interrupt message and what is stored; return 130 or 143."""
+    from rich.markup import escape
+
+    code = int(getattr(exc, "exit_code", 130))
+    what = "terminated (SIGTERM)" if code == 143 else "interrupted"
+    console.print(f"[yellow]{what}[/] — results stored so far are kept; re-run the same command "
+                  "to resume", highlight=False)
+    stored = getattr(exc, "stored", None)
+    if isinstance(stored, dict):
+        c = stored.get("counts") or {}
+        note = "" if stored.get("summary_written", True) else " (summary.json not written)"
+        console.print(escape(
+            f"stored: {stored.get('method')} on {stored.get('split')}: {c.get('done', 0)} of "
+            f"{c.get('total', 0)} images ({c.get('ok', 0)} ok, {c.get('failed', 0)} failed) "
+            f"in {stored.get('run_dir')}{note}"), highlight=False)
+    return code
 
 
 def main() -> None:
