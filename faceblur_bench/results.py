@@ -36,7 +36,7 @@ from typing import Any, Self
 import numpy as np
 from filelock import FileLock, Timeout
 
-from .errors import DiskFullError, ResultsLockedError, ResultsWarning, is_disk_full
+from .errors import DiskFullError, ResultsLockedError, ResultsWarning, UsageError, is_disk_full
 from .faults import crash_point
 
 SCHEMA = 1
@@ -94,9 +94,38 @@ def run_key(identity: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+#: a temp file of an atomic write older than this was left by a killed writer (a live write
+#: takes milliseconds; concurrent runs may share a leaderboard, so younger ones are left alone)
+STALE_TEMP_S = 60.0
+
+
+def remove_stale_temps(path: Path, older_than: float = STALE_TEMP_S) -> list[Path]:
+    """Remove ``.<name>.*.tmp`` siblings of ``path`` older than ``older_than`` seconds (left by a
+    writer killed just before its rename); returns what was removed."""
+    import time
+
+    removed = []
+    now = time.time()
+    for p in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        try:
+            if now - p.lstat().st_mtime >= older_than:
+                p.unlink()
+                removed.append(p)
+        except OSError:  # gone already (another run cleaned it) or not ours to remove
+            pass
+    return removed
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory + fsync + rename."""
+    """Write ``text`` to ``path`` via a temp file in the same directory + fsync + rename.
+
+    Stale temp files of earlier writes of ``path`` are removed first
+    (:func:`remove_stale_temps`); on failure the temp file is removed, and a full disk is a
+    :class:`DiskFullError` naming ``path``.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -374,3 +403,233 @@ def read_features(run_dir: Path, metric: str, ids: list[str]) -> np.ndarray | No
     if any(i not in found for i in ids):
         return None
     return np.stack([found[i] for i in ids])
+
+
+# -- the typed run summary ---------------------------------------------------------------------------
+class SummaryFormatError(UsageError):
+    """A ``summary.json`` that is not a run summary of this schema (a field of the wrong type).
+    Readers skip that run with a warning naming the file; the next ``run`` rebuilds it."""
+
+
+def _field(data: dict, key: str, types: tuple[type, ...], default: Any, where: str) -> Any:
+    """``data[key]`` checked against ``types`` (None allowed when the default is None)."""
+    if key not in data:
+        return default
+    v = data[key]
+    if v is None and (default is None or type(None) in types):
+        return None
+    # bool is an int to Python; a count or value given as true/false is a wrong type here
+    if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+        names = " or ".join(t.__name__ for t in types if t is not type(None))
+        raise SummaryFormatError(
+            f"{where}: {key!r} is {type(v).__name__} {str(v)[:30]!r}, expected {names}",
+            "re-run the same `faceblur-bench run` command to rebuild it from the stored rows")
+    return v
+
+
+_NUM = (int, float)
+
+
+@dataclass
+class MetricEntry:
+    """One metric of a run: its value over the run (None: no value) and how it was computed."""
+
+    value: float | None = None
+    std: float | None = None
+    count: int = 0
+    #: ok | unavailable | not-applicable | error
+    status: str = "ok"
+    reason: str | None = None
+    label: str | None = None
+    protocol: str | None = None
+    higher_is_better: bool = True
+    family: str | None = None
+    #: paired | set
+    kind: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: files the metric used: ``[{"name", "path", "sha256"}]``
+    weights: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, data: Any, where: str) -> MetricEntry:
+        if not isinstance(data, dict):
+            raise SummaryFormatError(f"{where}: not an object ({type(data).__name__})",
+                                     "re-run the same `faceblur-bench run` command to rebuild it")
+        value = _field(data, "value", _NUM, None, where)
+        std = _field(data, "std", _NUM, None, where)
+        return cls(
+            value=None if value is None else float(value),
+            std=None if std is None else float(std),
+            count=_field(data, "count", (int,), 0, where) or 0,
+            status=_field(data, "status", (str,), "ok", where) or "ok",
+            reason=_field(data, "reason", (str,), None, where),
+            label=_field(data, "label", (str,), None, where),
+            protocol=_field(data, "protocol", (str,), None, where),
+            higher_is_better=_field(data, "higher_is_better", (bool,), True, where),
+            family=_field(data, "family", (str,), None, where),
+            kind=_field(data, "kind", (str,), None, where),
+            extra=_field(data, "extra", (dict,), None, where) or {},
+            weights=_field(data, "weights", (list,), None, where) or [],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "std": self.std, "count": self.count, "status": self.status,
+                "reason": self.reason, "label": self.label, "protocol": self.protocol,
+                "higher_is_better": self.higher_is_better, "family": self.family,
+                "kind": self.kind, "extra": dict(self.extra), "weights": list(self.weights)}
+
+
+@dataclass
+class Counts:
+    """Images of a run: ``total`` wanted, ``done`` stored, of which ``ok`` and ``failed``."""
+
+    total: int = 0
+    done: int = 0
+    ok: int = 0
+    failed: int = 0
+
+    @classmethod
+    def parse(cls, data: Any, where: str) -> Counts:
+        if not isinstance(data, dict):
+            raise SummaryFormatError(f"{where}: not an object ({type(data).__name__})",
+                                     "re-run the same `faceblur-bench run` command to rebuild it")
+        ok = _field(data, "ok", (int,), 0, where) or 0
+        failed = _field(data, "failed", (int,), 0, where) or 0
+        return cls(total=_field(data, "total", (int,), 0, where) or 0,
+                   done=_field(data, "done", (int,), ok + failed, where) or 0, ok=ok, failed=failed)
+
+
+@dataclass
+class RunSummary:
+    """``summary.json`` of one run, parsed and type-checked (:meth:`parse`); what every reader
+    of stored results uses instead of defensive ``.get()`` calls on raw JSON.
+
+    Only ``method``, ``split`` and ``metrics`` are required; a missing field takes its default
+    (older or hand-written summaries), a field of the wrong type is a
+    :class:`SummaryFormatError`. Unknown fields are kept in ``other`` and written back by
+    :meth:`to_dict`.
+    """
+
+    method: str
+    split: str
+    metrics: dict[str, MetricEntry]
+    schema: int | None = None
+    run_key: str | None = None
+    method_options: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
+    num_parameters: int | None = None
+    split_name: str | None = None
+    subset: str | None = None
+    data_root: str | None = None
+    split_fingerprint: str | None = None
+    has_reference: bool = True
+    partial: bool = False
+    limit: int | None = None
+    complete: bool = True
+    counts: Counts = field(default_factory=Counts)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    #: ``{"method": [{"name", "path", "sha256"}], "metrics": {name: [...]}}``
+    weights_used: dict[str, Any] = field(default_factory=dict)
+    rows_discarded: int = 0
+    row_conflicts: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    #: s2s | s2v
+    protocol: str = "s2s"
+    runtime: dict[str, Any] | None = None
+    #: the run directory it was read from (``_run_dir``), when read from disk
+    run_dir: str | None = None
+    #: fields this version does not know (kept as they are)
+    other: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ("method", "split", "metrics", "schema", "run_key", "method_options", "checkpoint",
+              "checkpoint_sha256", "num_parameters", "split_name", "subset", "data_root",
+              "split_fingerprint", "has_reference", "partial", "limit", "complete", "counts",
+              "failures", "weights_used", "rows_discarded", "row_conflicts", "timings",
+              "provenance", "protocol", "runtime", "run_dir", "_run_dir")
+
+    @classmethod
+    def parse(cls, data: Any, source: str | Path = "summary") -> RunSummary:
+        """Check every field's type; raise :class:`SummaryFormatError` naming ``source`` and
+        the field otherwise."""
+        where = str(source)
+        if not isinstance(data, dict) or "metrics" not in data or "method" not in data:
+            raise SummaryFormatError(f"{where}: not a run summary (needs 'method' and 'metrics')",
+                                     "pass a run directory written by `faceblur-bench run`")
+        metrics = _field(data, "metrics", (dict,), {}, where)
+        failures = _field(data, "failures", (list,), None, where) or []
+        if not all(isinstance(f, dict) for f in failures):
+            raise SummaryFormatError(f"{where}: 'failures' holds a non-object",
+                                     "re-run the same `faceblur-bench run` command to rebuild it")
+        prov = _field(data, "provenance", (dict,), None, where) or {}
+        if "date" in prov and prov["date"] is not None and not isinstance(prov["date"], str):
+            raise SummaryFormatError(f"{where}: 'provenance.date' is not a string",
+                                     "re-run the same `faceblur-bench run` command to rebuild it")
+        run_dir = _field(data, "_run_dir", (str,), None, where) or _field(
+            data, "run_dir", (str,), None, where)
+        return cls(
+            method=_field(data, "method", (str,), "", where),
+            split=_field(data, "split", (str,), "", where),
+            metrics={str(k): MetricEntry.parse(v, f"{where}: metric {k!r}") for k, v in metrics.items()},
+            schema=_field(data, "schema", (int,), None, where),
+            run_key=_field(data, "run_key", (str,), None, where),
+            method_options=_field(data, "method_options", (dict,), None, where) or {},
+            checkpoint=_field(data, "checkpoint", (str,), None, where),
+            checkpoint_sha256=_field(data, "checkpoint_sha256", (str,), None, where),
+            num_parameters=_field(data, "num_parameters", (int,), None, where),
+            split_name=_field(data, "split_name", (str,), None, where),
+            subset=_field(data, "subset", (str,), None, where),
+            data_root=_field(data, "data_root", (str,), None, where),
+            split_fingerprint=_field(data, "split_fingerprint", (str,), None, where),
+            has_reference=_field(data, "has_reference", (bool,), True, where),
+            partial=_field(data, "partial", (bool,), False, where),
+            limit=_field(data, "limit", (int,), None, where),
+            complete=_field(data, "complete", (bool,), True, where),
+            counts=Counts.parse(_field(data, "counts", (dict,), {}, where) or {}, f"{where}: counts"),
+            failures=failures,
+            weights_used=_field(data, "weights_used", (dict,), None, where) or {},
+            rows_discarded=_field(data, "rows_discarded", (int,), 0, where) or 0,
+            row_conflicts=_field(data, "row_conflicts", (list,), None, where) or [],
+            timings=_field(data, "timings", (dict,), None, where) or {},
+            provenance=prov,
+            protocol=_field(data, "protocol", (str,), "s2s", where) or "s2s",
+            runtime=_field(data, "runtime", (dict,), None, where),
+            run_dir=run_dir,
+            other={k: v for k, v in data.items() if k not in cls._KNOWN},
+        )
+
+    @property
+    def date(self) -> str:
+        """When the run was summarised (ISO 8601 UTC; "" when unknown)."""
+        return str(self.provenance.get("date") or "")
+
+    def key(self) -> tuple[str, str, str, str]:
+        """:func:`config_key` of this run."""
+        return config_key(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data, every known field present with its type (plus
+        ``_run_dir`` when read from disk): for report code that still takes dicts."""
+        d: dict[str, Any] = {
+            "schema": self.schema, "run_key": self.run_key, "method": self.method,
+            "method_options": dict(self.method_options), "checkpoint": self.checkpoint,
+            "checkpoint_sha256": self.checkpoint_sha256, "num_parameters": self.num_parameters,
+            "split": self.split, "split_name": self.split_name, "subset": self.subset,
+            "data_root": self.data_root, "split_fingerprint": self.split_fingerprint,
+            "has_reference": self.has_reference, "partial": self.partial, "limit": self.limit,
+            "complete": self.complete,
+            "counts": {"total": self.counts.total, "done": self.counts.done,
+                       "ok": self.counts.ok, "failed": self.counts.failed},
+            "failures": list(self.failures),
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+            "weights_used": dict(self.weights_used), "rows_discarded": self.rows_discarded,
+            "row_conflicts": list(self.row_conflicts), "timings": dict(self.timings),
+            "provenance": dict(self.provenance), "protocol": self.protocol,
+        }
+        if self.runtime is not None:
+            d["runtime"] = self.runtime
+        d.update(self.other)
+        if self.run_dir is not None:
+            d["_run_dir"] = self.run_dir
+        return d
