@@ -12,15 +12,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_engine import DirSplit, make_tree
 
 from faceblur_bench import engine
-from faceblur_bench.data.base import Sample, Split
+from faceblur_bench.data.base import Sample
 from faceblur_bench.errors import DataLayoutError, ImageError, UsageError
 from faceblur_bench.imageio import decode, read_image
 from faceblur_bench.methods.base import Method
 from faceblur_bench.results import read_rows
-
-from test_engine import DirSplit, make_tree
 
 
 def _png(im: Image.Image) -> bytes:
@@ -567,7 +566,7 @@ def test_paired_metric_values_do_not_depend_on_the_batch(tmp_path, demo_data_roo
             continue
         try:
             cls().setup(ctx)
-        except Exception:  # noqa: BLE001 — weights or packages this machine lacks: cannot run here
+        except Exception:  # noqa: BLE001, S112 — weights or packages this machine lacks: cannot run here
             continue
         names.append(name)
     assert {"psnr", "ssim", "ssim-matlab-rgb", "psnr-y", "ssim-y", "identity-dlib"} <= set(names)
