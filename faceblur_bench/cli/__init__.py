@@ -61,6 +61,8 @@ def run_app(typer_app: typer.Typer) -> None:
     _install_signal_handlers()
     try:
         rc = typer_app(standalone_mode=False)  # returns typer.Exit codes instead of raising
+        if _received:  # typer turned our interrupt into Exit(130): report it (and 143 for SIGTERM)
+            sys.exit(_report_interrupt(_received[-1]))
         sys.exit(rc if isinstance(rc, int) else 0)
     except FaceblurError as exc:
         from rich.markup import escape  # messages are plain text: "[iqa]" is not markup
@@ -86,6 +88,10 @@ def run_app(typer_app: typer.Typer) -> None:
         raise
 
 
+#: interrupts raised by our signal handlers in this process (typer swallows KeyboardInterrupt)
+_received: list[BaseException] = []
+
+
 def _install_signal_handlers() -> None:
     """SIGTERM (and SIGINT) raise :class:`~faceblur_bench.errors.Interrupted` in the main
     thread, so a run stores its summary before the process exits 143 (130)."""
@@ -94,7 +100,9 @@ def _install_signal_handlers() -> None:
     from ..errors import Interrupted, Terminated
 
     def handler(signum: int, frame: object) -> None:
-        raise Terminated() if signum == signal.SIGTERM else Interrupted()
+        exc = Terminated() if signum == signal.SIGTERM else Interrupted()
+        _received.append(exc)  # the run attaches what it stored to this very object
+        raise exc
 
     try:
         signal.signal(signal.SIGTERM, handler)
