@@ -27,7 +27,7 @@ def run_cli(out: Path, crash: str | None = None) -> subprocess.CompletedProcess:
         env["FACEBLUR_CRASH_AT"] = crash
     return subprocess.run([sys.executable, "-m", "faceblur_bench", *ARGS, "--out", str(out),
                            "--leaderboard", str(out / "leaderboard.md")],
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
 def stable(rows: list[dict]) -> list[tuple]:
@@ -132,7 +132,7 @@ def test_signal_keeps_results_prints_what_is_stored_and_exits(tmp_path, demo_dat
             time.sleep(0.05)
         assert rows_path is not None
         p.send_signal(sig)
-        stdout, stderr = p.communicate(timeout=120)
+        _, stderr = p.communicate(timeout=120)
     finally:
         if p.poll() is None:
             p.kill()
