@@ -584,6 +584,31 @@ def test_paired_metric_values_do_not_depend_on_the_batch(tmp_path, demo_data_roo
             assert a.tobytes() == b.tobytes() == c.tobytes(), (name, i, a, b, c)
 
 
+def test_stored_values_never_depend_on_the_batch_whatever_the_metric_does(tmp_path, monkeypatch):
+    """The protocol scores each image on its own: even a metric whose batched computation
+    depends on the batch (here openly: its value carries the batch size) stores the same bits
+    at --batch-size 1, 3 and 6, so an interrupted or re-batched run resumes bit-exactly."""
+    from faceblur_bench.metrics.base import Metric
+    from faceblur_bench.registry import metrics as metric_registry
+
+    class BatchSensitive(Metric):
+        name = "batch-sensitive"
+        needs_reference = True
+
+        def compute(self, batch):
+            return (batch.restored.double().mean((1, 2, 3)) + 1e-9 * len(batch)).cpu().numpy()
+
+    metric_registry.get("psnr")  # load the registry before adding a test-only entry
+    monkeypatch.setitem(metric_registry._entries, "batch-sensitive", BatchSensitive)
+    root = make_tree(tmp_path / "d", n=6, size=16)
+    values = []
+    for bs in (1, 3, 6):
+        s = engine.evaluate(_engine_cfg("blurred", root, tmp_path / f"b{bs}", batch_size=bs,
+                                        metrics=["batch-sensitive"]))
+        values.append([r["metrics"]["batch-sensitive"] for r in read_rows(Path(s["run_dir"]) / "rows.jsonl")])
+    assert values[0] == values[1] == values[2]
+
+
 def test_options_that_cannot_be_stored_are_refused_before_any_work(tmp_path):
     root = make_tree(tmp_path / "d", n=2, size=16)
     for bad in ({"kernel": torch.zeros(3)}, {"ids": {"a", "b"}}, {"obj": object()}):
