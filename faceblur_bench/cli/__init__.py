@@ -58,11 +58,14 @@ def run_app(typer_app: typer.Typer) -> None:
     interface (``show``/``exit_code``) rather than by importing click, which typer no longer
     requires.
     """
-    _install_signal_handlers()
+    previous = _install_signal_handlers()
+    _received.clear()
     try:
         rc = typer_app(standalone_mode=False)  # returns typer.Exit codes instead of raising
         if _received:  # typer turned our interrupt into Exit(130): report it (and 143 for SIGTERM)
             sys.exit(_report_interrupt(_received[-1]))
+        if rc == 130:  # a KeyboardInterrupt no handler of ours saw (typer's Exit(130))
+            sys.exit(_report_interrupt(None))
         sys.exit(rc if isinstance(rc, int) else 0)
     except FaceblurError as exc:
         from rich.markup import escape  # messages are plain text: "[iqa]" is not markup
@@ -86,15 +89,18 @@ def run_app(typer_app: typer.Typer) -> None:
         if name == "Exit":
             sys.exit(int(getattr(exc, "exit_code", 0) or 0))
         raise
+    finally:
+        _restore_signal_handlers(previous)
 
 
 #: interrupts raised by our signal handlers in this process (typer swallows KeyboardInterrupt)
 _received: list[BaseException] = []
 
 
-def _install_signal_handlers() -> None:
+def _install_signal_handlers() -> dict[int, object]:
     """SIGTERM (and SIGINT) raise :class:`~faceblur_bench.errors.Interrupted` in the main
-    thread, so a run stores its summary before the process exits 143 (130)."""
+    thread, so a run stores its summary before the process exits 143 (130). Returns the
+    handlers it replaced (restored by :func:`_restore_signal_handlers`)."""
     import signal
 
     from ..errors import Interrupted, Terminated
@@ -104,12 +110,22 @@ def _install_signal_handlers() -> None:
         _received.append(exc)  # the run attaches what it stored to this very object
         raise exc
 
+    previous: dict[int, object] = {}
     try:
-        signal.signal(signal.SIGTERM, handler)
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, handler)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, handler)
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread (an embedding application): keep its handlers
         pass
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, object]) -> None:
+    import signal
+
+    for signum, h in previous.items():
+        if h is not None:  # None: a handler not installed from Python, cannot be put back
+            signal.signal(signum, h)
 
 
 def _report_interrupt(exc: BaseException | None) -> int:

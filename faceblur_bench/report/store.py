@@ -164,7 +164,8 @@ def load_summaries(path: str | Path, split: str | None = None,
     return [r.to_dict() for r in load_runs(path, split, methods)]
 
 
-def _typed(s: RunSummary | dict[str, Any]) -> RunSummary:
+def as_run(s: RunSummary | dict[str, Any]) -> RunSummary:
+    """A summary as a :class:`RunSummary` (a dict, e.g. the engine's return value, is parsed)."""
     return s if isinstance(s, RunSummary) else RunSummary.parse(s, s.get("_run_dir") or "summary")
 
 
@@ -177,7 +178,7 @@ def latest_runs(summaries: list[Any]) -> list[Any]:
     """
     best: dict[str, tuple[tuple[bool, str], Any]] = {}
     for s in summaries:
-        run = _typed(s)
+        run = as_run(s)
         key = json.dumps([run.split, *run.key()])
         rank = (run.complete, run.date)
         if key not in best or rank >= best[key][0]:
@@ -187,13 +188,13 @@ def latest_runs(summaries: list[Any]) -> list[Any]:
 
 def split_matches(summary: RunSummary | dict[str, Any], split: str) -> bool:
     """Whether a run is of ``split`` (full name, or every subset of a split name)."""
-    run = _typed(summary)
+    run = as_run(summary)
     name, _ = summary_split(run)
     return run.split == split or ("/" not in split and name == split)
 
 
 def summary_split(summary: RunSummary | dict[str, Any]) -> tuple[str, str | None]:
     """``(split_name, subset)`` of a summary (from ``split_name``/``subset`` or ``split``)."""
-    run = _typed(summary)
+    run = as_run(summary)
     name, subset = results.split_parts(run.split)
     return run.split_name or name, run.subset or subset
