@@ -244,12 +244,6 @@ def scan_rows(path: Path, warn: bool = True) -> RowScan:
     return scan
 
 
-def _scan_rows(path: Path) -> tuple[list[dict], int]:
-    """(valid rows, byte offset just past the last valid complete line)."""
-    scan = scan_rows(path)
-    return scan.rows, scan.good_end
-
-
 def _same_value(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True  # NaN == NaN: both unscored
@@ -325,12 +319,14 @@ class RunStore:
         self._lock.release()
 
     def _repair(self) -> None:
-        """Cut a half-written last line so the next append starts on a clean line."""
+        """Cut a half-written last line (no trailing newline: a write torn by a crash) so the
+        next append starts on a clean line. Complete malformed lines are left in place: readers
+        discard them with a warning and the summary counts them."""
         if not self.rows_path.exists():
             return
-        _, good_end = _scan_rows(self.rows_path)
-        size = self.rows_path.stat().st_size
-        if good_end < size:
+        data = self.rows_path.read_bytes()
+        good_end = data.rfind(b"\n") + 1
+        if good_end < len(data):
             with open(self.rows_path, "r+b") as f:
                 f.truncate(good_end)
                 f.flush()

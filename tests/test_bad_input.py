@@ -482,6 +482,7 @@ def test_malformed_rows_are_discarded_with_a_warning_and_rescored(tmp_path):
     rows[0]["metrics"]["psnr"] = "27.1 dB"
     rows[1]["metrics"] = [1, 2]
     rows[2]["id"] = 2
+    rows[4]["status"] = None  # the last line too: a complete line is never cut, only discarded
     rows_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     again = _Recording()
@@ -489,10 +490,10 @@ def test_malformed_rows_are_discarded_with_a_warning_and_rescored(tmp_path):
         s2 = engine.evaluate(_engine_cfg(again, root, tmp_path / "r"))
     msgs = [str(x.message) for x in w]
     for line, why in ((1, "metric 'psnr' is not a number"), (2, "'metrics' is not an object"),
-                      (3, "'id' is not a string")):
+                      (3, "'id' is not a string"), (5, "'status' is not a string")):
         assert any(f"{rows_path}:{line}: row discarded ({why}" in m for m in msgs), msgs
-    assert again.seen == ["img0", "img1", "img2"]  # the discarded rows' images, nothing else
-    assert s2["complete"] and s2["counts"]["ok"] == 5 and s2["rows_discarded"] == 3
+    assert again.seen == ["img0", "img1", "img2", "img4"]  # the discarded rows' images only
+    assert s2["complete"] and s2["counts"]["ok"] == 5 and s2["rows_discarded"] == 4
     assert s2["metrics"]["psnr"]["value"] == full["metrics"]["psnr"]["value"]
     with pytest.warns(ResultsWarning):
         res = compare(full["run_dir"], s2["run_dir"])  # check reads the same rows: no crash
@@ -642,3 +643,28 @@ def test_system_exit_in_restore_is_that_images_failure(tmp_path):
     assert s["counts"] == {"total": 4, "done": 4, "ok": 3, "failed": 1}
     assert s["failures"] == [{"id": "img1", "reason": "restore() raised SystemExit(3) (sys.exit / exit() in the method)"}]
     assert (Path(s["run_dir"]) / "summary.json").is_file()
+
+
+def test_run_summary_is_typed_and_names_the_wrong_field(tmp_path):
+    """RunSummary.parse reads what `run` writes (every field typed) and refuses a wrong type by
+    file and field; to_dict round-trips."""
+    from faceblur_bench.report.store import load_run
+    from faceblur_bench.results import MetricEntry, RunSummary, SummaryFormatError
+
+    root = make_tree(tmp_path / "d", n=2, size=16)
+    s = engine.evaluate(_engine_cfg("blurred", root, tmp_path / "res", limit=1))
+    run = load_run(s["run_dir"])
+    assert (run.method, run.split, run.partial, run.limit, run.complete) == ("blurred", "dir-split", True, 1, True)
+    assert run.counts.total == 1 and run.counts.ok == 1 and run.run_dir == s["run_dir"]
+    assert isinstance(run.metrics["psnr"], MetricEntry) and run.metrics["psnr"].value == s["metrics"]["psnr"]["value"]
+    assert run.metrics["psnr"].higher_is_better is True and run.weights_used["method"] == []
+    assert RunSummary.parse(run.to_dict()) == run
+    stored = json.loads((Path(s["run_dir"]) / "summary.json").read_text())
+    for field_, bad, needle in (("limit", "1", "'limit' is str"), ("partial", 1, "'partial' is int"),
+                                ("counts", {"ok": 1.5}, "'ok' is float"),
+                                ("metrics", {"psnr": {"count": True}}, "'count' is bool"),
+                                ("metrics", {"psnr": 3}, "metric 'psnr': not an object"),
+                                ("method", None, "'method' is NoneType")):
+        with pytest.raises(SummaryFormatError, match=needle) as e:
+            RunSummary.parse({**stored, field_: bad}, "X/summary.json")
+        assert str(e.value).startswith("X/summary.json") and e.value.exit_code == 2
