@@ -219,3 +219,34 @@ def test_disk_full_is_a_clear_error_and_rows_stay_intact(tiny_tmpfs, demo_data_r
     rows2 = read_rows(run_dir / "rows.jsonl")
     assert stable(rows2[: len(kept)]) == kept and len(rows2) == 72
     assert len(list((run_dir / "images").glob("*.png"))) == 72
+
+
+def test_full_disk_while_appending_rows_or_the_summary_keeps_the_store_intact(tiny_tmpfs):
+    """The row appender and the atomic writer (summary, leaderboard) on a full tmpfs: a
+    DiskFullError naming the file; the stored rows are exactly what they were; no temp file."""
+    from faceblur_bench.errors import DiskFullError
+    from faceblur_bench.results import RunStore, atomic_write_text
+
+    mnt, _ = tiny_tmpfs
+    rows = [{"id": f"img{i}", "status": "ok", "reason": None, "metrics": {"psnr": 30.0 + i}}
+            for i in range(5)]
+    with RunStore(mnt / "run") as store:
+        store.append_rows(rows)
+        before = (mnt / "run" / "rows.jsonl").read_bytes()
+        with open(mnt / "filler", "wb", buffering=0) as f:  # fill the disk to the last byte
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        big = [{"id": f"new{i}", "status": "ok", "reason": None, "metrics": {"psnr": 1.0},
+                "meta": {"pad": "x" * 2000}} for i in range(20)]
+        with pytest.raises(DiskFullError, match=r"disk full at .*rows\.jsonl"):
+            store.append_rows(big)
+        assert (mnt / "run" / "rows.jsonl").read_bytes() == before
+        assert [r["id"] for r in read_rows(mnt / "run" / "rows.jsonl")] == [r["id"] for r in rows]
+        with pytest.raises(DiskFullError, match=r"disk full at .*summary\.json"):
+            store.write_summary({"pad": "x" * 100_000})
+        with pytest.raises(DiskFullError, match=r"disk full at .*leaderboard\.md"):
+            atomic_write_text(mnt / "leaderboard.md", "x" * 100_000)
+    assert sorted(p.name for p in mnt.rglob(".*")) == [".lock"]  # no partial temp file
