@@ -181,8 +181,8 @@ def row_problem(row: Any) -> str | None:
     """Why ``row`` is not a valid stored row, or None.
 
     A row is an object with a string ``id``, a string ``status``, ``metrics`` an object of
-    numbers (or null: unscored), ``reason`` a string or null, and ``meta`` / ``metric_errors``
-    objects when present. Anything else (a hand edit, a foreign tool) is discarded like a torn
+    numbers (or null: unscored), ``reason`` a string or null, ``meta`` / ``metric_errors``
+    objects, ``restore_s`` a number and ``warnings`` a list when present. Anything else (a hand edit, a foreign tool) is discarded like a torn
     line, so one bad line can never make every resume or ``check`` crash.
     """
     if not isinstance(row, dict):
@@ -202,6 +202,11 @@ def row_problem(row: Any) -> str | None:
     for k in ("meta", "metric_errors"):
         if k in row and row[k] is not None and not isinstance(row[k], dict):
             return f"{k!r} is not an object ({type(row[k]).__name__})"
+    rs = row.get("restore_s")
+    if rs is not None and (isinstance(rs, bool) or not isinstance(rs, (int, float))):
+        return f"'restore_s' is not a number ({type(rs).__name__})"
+    if "warnings" in row and not isinstance(row["warnings"], list):
+        return f"'warnings' is not a list ({type(row['warnings']).__name__})"
     return None
 
 

@@ -553,11 +553,34 @@ def test_summary_with_wrong_types_is_skipped_by_readers_and_rebuilt_by_run(tmp_p
     assert store.load_summary(again["run_dir"])["counts"]["ok"] == 3
 
 
-def test_paired_metric_values_do_not_depend_on_the_batch(tmp_path, demo_data_root):
+def _random_alexnet_home(home: Path, monkeypatch) -> None:
+    """$TORCH_HOME with a random torchvision AlexNet under its upstream name (LPIPS 'alex'); the
+    unused classifier matrices are stride-0 expansions, so the file stays small. A random file
+    cannot carry upstream's sha256 prefix: the test entry skips that check."""
+    import dataclasses
+
+    import torchvision
+
+    from faceblur_bench import weights
+
+    torch.manual_seed(0)
+    sd = {k: (torch.randn(1).expand(v.shape) if k.startswith("classifier") else v)
+          for k, v in torchvision.models.alexnet(weights=None).state_dict().items()}
+    ck = home / "hub" / "checkpoints"
+    ck.mkdir(parents=True)
+    torch.save(sd, ck / "alexnet-owt-7be5be79.pth")
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    e = weights.KNOWN["lpips-alex-backbone"]
+    monkeypatch.setitem(weights.KNOWN, e.name, dataclasses.replace(e, sha256=None, sha256_prefix=None))
+
+
+def test_paired_metric_values_do_not_depend_on_the_batch(tmp_path, demo_data_root, monkeypatch):
     """Batch 1 vs 7 vs 16: identical bits for every registered paired metric that can run here
     (ssim-matlab-rgb reduced over a batch differed in the last bits)."""
     from faceblur_bench.metrics.base import MetricContext
     from faceblur_bench.registry import metrics as metric_registry
+
+    _random_alexnet_home(tmp_path / "torch", monkeypatch)
 
     split = engine.open_split("demo", demo_data_root)
     ctx = MetricContext("cpu", split=split)
@@ -570,7 +593,8 @@ def test_paired_metric_values_do_not_depend_on_the_batch(tmp_path, demo_data_roo
         except Exception:  # noqa: BLE001, S112 — weights or packages this machine lacks: cannot run here
             continue
         names.append(name)
-    assert {"psnr", "ssim", "ssim-matlab-rgb", "psnr-y", "ssim-y", "identity-dlib"} <= set(names)
+    assert {"psnr", "ssim", "ssim-matlab-rgb", "psnr-y", "ssim-y", "identity-dlib",
+            "lpips-alex"} <= set(names)
     runs = []
     for bs in (1, 7, 16):
         s = engine.evaluate(engine.RunConfig(method="blurred", split="demo", limit=16, metrics=names,
