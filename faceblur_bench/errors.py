@@ -68,6 +68,11 @@ class MethodWeightsMissingError(WeightsMissingError):
     exit_code = 2
 
 
+class WeightsOverrideError(UsageError):
+    """An explicit weight override (``--weights NAME=PATH``, ``$FACEBLUR_WEIGHTS_<NAME>``) that is
+    not a file: always an error (exit 2), even without ``--strict`` — never a fall-through."""
+
+
 class WeightsIntegrityError(FaceblurError):
     """A pretrained file whose sha256 does not match the known value."""
 
@@ -82,3 +87,46 @@ class MethodOutputError(FaceblurError):
 
 class ResultsLockedError(UsageError):
     """Another run holds the lock on the same results directory."""
+
+
+class DiskFullError(FaceblurError):
+    """The disk holding the results filled up (``ENOSPC``/``EDQUOT``) while writing ``path``.
+
+    Exit code 1. Rows already stored stay intact (a run resumes from them once space is freed);
+    the partial file being written is removed.
+    """
+
+    def __init__(self, path: object, detail: str = ""):
+        self.path = str(path)
+        super().__init__(f"disk full at {self.path}" + (f" ({detail})" if detail else ""),
+                         "free space on that disk (or pass --out on another one) and re-run the "
+                         "same command: images already stored are not recomputed")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an OSError means "no space left" (ENOSPC, or a quota: EDQUOT)."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (exit 130) or SIGTERM (exit 143) received. The CLI raises it from its signal
+    handlers; a run that catches it stores its summary, attaches ``stored`` (what is kept: run
+    directory, counts) and re-raises it."""
+
+    exit_code = 130
+    signal_name = "SIGINT"
+    stored: dict | None = None
+
+
+class Terminated(Interrupted):
+    """SIGTERM: like Ctrl-C, but exit code 143 (128 + 15)."""
+
+    exit_code = 143
+    signal_name = "SIGTERM"
+
+
+class ResultsWarning(UserWarning):
+    """Stored results that are not used as they are: a malformed row or summary (skipped, named
+    by file and line), or a row that contradicts an already stored one."""

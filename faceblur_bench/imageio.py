@@ -36,7 +36,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError, UsageError
+from .errors import DiskFullError, ImageError, UsageError, is_disk_full
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -197,8 +197,14 @@ def write_png(path: str | Path, rgb: np.ndarray) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG")
-    tmp.replace(path)
+    try:
+        Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG")
+        tmp.replace(path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)  # never leave a partial image behind (disk full, a signal)
+        if is_disk_full(exc):
+            raise DiskFullError(path, "writing a restored image") from None
+        raise
 
 
 def to_tensor01(images: list[np.ndarray]):
@@ -209,7 +215,7 @@ def to_tensor01(images: list[np.ndarray]):
     return torch.from_numpy(np.ascontiguousarray(arr)).float().div_(255.0)
 
 
-def quantize(t) -> "np.ndarray":
+def quantize(t) -> np.ndarray:
     """float [0,1] ``(N,3,H,W)`` tensor -> uint8 tensor, round-half-to-even like saving a PNG."""
     import torch
 

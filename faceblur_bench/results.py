@@ -26,15 +26,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Self
 
 import numpy as np
 from filelock import FileLock, Timeout
 
-from .errors import ResultsLockedError
+from .errors import DiskFullError, ResultsLockedError, ResultsWarning, UsageError, is_disk_full
 from .faults import crash_point
 
 SCHEMA = 1
@@ -114,15 +118,40 @@ def new_file_mode() -> int:
     return 0o666 & ~current_umask()
 
 
+#: a temp file of an atomic write older than this was left by a killed writer (a live write
+#: takes milliseconds; concurrent runs may share a leaderboard, so younger ones are left alone)
+STALE_TEMP_S = 60.0
+
+
+def remove_stale_temps(path: Path, older_than: float = STALE_TEMP_S) -> list[Path]:
+    """Remove ``.<name>.*.tmp`` siblings of ``path`` older than ``older_than`` seconds (left by a
+    writer killed just before its rename); returns what was removed."""
+    import time
+
+    removed = []
+    now = time.time()
+    for p in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        try:
+            if now - p.lstat().st_mtime >= older_than:
+                p.unlink()
+                removed.append(p)
+        except OSError:  # gone already (another run cleaned it) or not ours to remove
+            pass
+    return removed
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file in the same directory + fsync + rename.
 
     The file gets the mode a plain write would (``0o666 & ~umask``, see :func:`new_file_mode`),
-    not the 0600 of the temp file. The one text writer for every output (summary.json, tables,
-    leaderboard, ``score --json``).
+    not the 0600 of the temp file. Stale temp files of earlier writes of ``path`` are removed
+    first (:func:`remove_stale_temps`); on failure the temp file is removed, and a full disk is
+    a :class:`DiskFullError` naming ``path``. The one text writer for every output
+    (summary.json, tables, leaderboard, ``score --json``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -133,17 +162,20 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         if path.name == "summary.json":
             crash_point("summary-write")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if is_disk_full(exc):
+            raise DiskFullError(path) from None
         raise
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n")
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """JSON form of the non-JSON values the store accepts (numpy scalars/arrays, paths)."""
     if isinstance(o, (np.floating,)):
         return float(o)
     if isinstance(o, (np.integer,)):
@@ -156,36 +188,140 @@ def _json_default(o: Any) -> Any:
 
 
 def read_rows(path: Path) -> list[dict]:
-    """Complete, valid rows of a ``rows.jsonl`` (a truncated or corrupt line is skipped)."""
-    rows, _ = _scan_rows(path)
-    return rows
+    """Complete, valid rows of a ``rows.jsonl`` (a truncated, corrupt or malformed line is
+    skipped; malformed complete lines are reported with a :class:`ResultsWarning`)."""
+    return scan_rows(path).rows
 
 
-def _scan_rows(path: Path) -> tuple[list[dict], int]:
-    """(valid rows, byte offset just past the last valid complete line)."""
+@dataclass
+class RowScan:
+    """What :func:`scan_rows` found in a ``rows.jsonl``."""
+
+    rows: list[dict]
+    #: byte offset just past the last valid complete line
+    good_end: int = 0
+    #: ``(line number, why)`` of every complete line that is not a valid row
+    discarded: list[tuple[int, str]] = field(default_factory=list)
+
+
+def row_problem(row: Any) -> str | None:
+    """Why ``row`` is not a valid stored row, or None.
+
+    A row is an object with a string ``id``, a string ``status``, ``metrics`` an object of
+    numbers (or null: unscored), ``reason`` a string or null, ``meta`` / ``metric_errors``
+    objects, ``restore_s`` a number and ``warnings`` a list when present. Anything else (a hand edit, a foreign tool) is discarded like a torn
+    line, so one bad line can never make every resume or ``check`` crash.
+    """
+    if not isinstance(row, dict):
+        return f"not an object ({type(row).__name__})"
+    if not isinstance(row.get("id"), str):
+        return f"'id' is not a string ({type(row.get('id')).__name__})"
+    if not isinstance(row.get("status"), str):
+        return f"'status' is not a string ({type(row.get('status')).__name__})"
+    metrics = row.get("metrics", {})
+    if not isinstance(metrics, dict):
+        return f"'metrics' is not an object ({type(metrics).__name__})"
+    for k, v in metrics.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            return f"metric {k!r} is not a number ({type(v).__name__} {str(v)[:20]!r})"
+    if row.get("reason") is not None and not isinstance(row["reason"], str):
+        return f"'reason' is not a string ({type(row['reason']).__name__})"
+    for k in ("meta", "metric_errors"):
+        if k in row and row[k] is not None and not isinstance(row[k], dict):
+            return f"{k!r} is not an object ({type(row[k]).__name__})"
+    rs = row.get("restore_s")
+    if rs is not None and (isinstance(rs, bool) or not isinstance(rs, (int, float))):
+        return f"'restore_s' is not a number ({type(rs).__name__})"
+    if "warnings" in row and not isinstance(row["warnings"], list):
+        return f"'warnings' is not a list ({type(row['warnings']).__name__})"
+    return None
+
+
+def scan_rows(path: Path, warn: bool = True) -> RowScan:
+    """Valid rows of ``path`` in file order, the end of the last valid complete line, and the
+    discarded lines (each reported with a :class:`ResultsWarning` naming the file and line)."""
+    path = Path(path)
     if not path.exists():
-        return [], 0
+        return RowScan([])
     data = path.read_bytes()
-    rows: list[dict] = []
-    good_end = 0
+    scan = RowScan([])
     pos = 0
+    line_no = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
         if nl < 0:
-            break  # truncated last line: not data
+            break  # truncated last line: not data (a crash mid-write; cut off by the next run)
         line = data[pos:nl]
         pos = nl + 1
+        line_no += 1
         if not line.strip():
-            good_end = pos
+            scan.good_end = pos
             continue
         try:
             row = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue  # corrupt line (e.g. torn write in the middle): skipped
-        if isinstance(row, dict) and "id" in row and "status" in row:
-            rows.append(row)
-            good_end = pos
-    return rows, good_end
+            why = row_problem(row)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            why = f"not valid JSON ({type(exc).__name__})"
+        if why is None:
+            row.setdefault("metrics", {})
+            scan.rows.append(row)
+            scan.good_end = pos
+        else:
+            scan.discarded.append((line_no, why))
+    if warn:
+        for n, why in scan.discarded:
+            warnings.warn(ResultsWarning(
+                f"{path}:{n}: row discarded ({why}); its image is scored again on the next run"),
+                stacklevel=2)
+    return scan
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True  # NaN == NaN: both unscored
+    return a == b
+
+
+def latest_rows(rows: Iterable[dict]) -> tuple[dict[str, dict], list[dict]]:
+    """One row per id from rows in file order, and the conflicts found.
+
+    A later row replaces an earlier one (a retried failure, or a row adding metrics) — except
+    when the id already has an ``ok`` row and the later row disagrees with it (a different value
+    for a metric both hold, or a failure): the run never recomputes an ok image, so such a row
+    is foreign; the first ok row is kept and the conflict returned as ``{"id", "metric",
+    "kept", "ignored"}`` for the caller to report.
+    """
+    by_id: dict[str, dict] = {}
+    conflicts: list[dict] = []
+    for r in rows:
+        old = by_id.get(r["id"])
+        if old is not None and old["status"] == "ok":
+            if r["status"] != "ok":
+                conflicts.append({"id": r["id"], "metric": None, "kept": "ok",
+                                  "ignored": r["status"]})
+                continue
+            bad = next((k for k in r["metrics"] if k in old["metrics"]
+                        and not _same_value(old["metrics"][k], r["metrics"][k])), None)
+            if bad is not None:
+                conflicts.append({"id": r["id"], "metric": bad, "kept": old["metrics"][bad],
+                                  "ignored": r["metrics"][bad]})
+                continue
+        by_id[r["id"]] = r
+    return by_id, conflicts
+
+
+def _remove_stale_temp_files(directory: Path) -> list[Path]:
+    """Temp files a killed writer left in a run directory (the caller holds its lock)."""
+    removed = []
+    patterns = (".summary.json.*.tmp", "features/*/.feat.*.npz", "images/.*.png.tmp")
+    for pattern in patterns:
+        for p in directory.glob(pattern):
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
 
 
 class RunStore:
@@ -198,7 +334,7 @@ class RunStore:
         self.wait = wait
         self._lock = FileLock(str(self.dir / ".lock"))
 
-    def __enter__(self) -> "RunStore":
+    def __enter__(self) -> Self:
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=self.wait)
@@ -207,19 +343,22 @@ class RunStore:
                 f"another faceblur-bench run is writing {self.dir}",
                 "wait for it to finish (or pass --wait SECONDS), or use a different --out directory",
             ) from None
+        _remove_stale_temp_files(self.dir)
         self._repair()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._lock.release()
 
     def _repair(self) -> None:
-        """Cut a half-written last line so the next append starts on a clean line."""
+        """Cut a half-written last line (no trailing newline: a write torn by a crash) so the
+        next append starts on a clean line. Complete malformed lines are left in place: readers
+        discard them with a warning and the summary counts them."""
         if not self.rows_path.exists():
             return
-        _, good_end = _scan_rows(self.rows_path)
-        size = self.rows_path.stat().st_size
-        if good_end < size:
+        data = self.rows_path.read_bytes()
+        good_end = data.rfind(b"\n") + 1
+        if good_end < len(data):
             with open(self.rows_path, "r+b") as f:
                 f.truncate(good_end)
                 f.flush()
@@ -230,18 +369,26 @@ class RunStore:
         return read_rows(self.rows_path)
 
     def append_rows(self, rows: Iterable[dict]) -> None:
-        blob = "".join(json.dumps(r, default=_json_default) + "\n" for r in rows)
+        blob = "".join(json.dumps(r, default=json_default) + "\n" for r in rows)
         if not blob:
             return
-        with open(self.rows_path, "a", encoding="utf-8") as f:
-            half = len(blob) - (len(blob) - blob.rfind("\n", 0, len(blob) - 1)) // 2  # inside the last line
-            f.write(blob[:half])
-            f.flush()
-            os.fsync(f.fileno())
-            crash_point("rows-write")  # a crash here leaves a torn line: the reader must discard it
-            f.write(blob[half:])
-            f.flush()
-            os.fsync(f.fileno())
+        start = self.rows_path.stat().st_size if self.rows_path.exists() else 0
+        try:
+            with open(self.rows_path, "a", encoding="utf-8") as f:
+                half = len(blob) - (len(blob) - blob.rfind("\n", 0, len(blob) - 1)) // 2  # inside the last line
+                f.write(blob[:half])
+                f.flush()
+                os.fsync(f.fileno())
+                crash_point("rows-write")  # a crash here leaves a torn line: the reader must discard it
+                f.write(blob[half:])
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            with open(self.rows_path, "r+b") as f:  # cut the partial batch: stored rows stay intact
+                f.truncate(start)
+            raise DiskFullError(self.rows_path, "appending rows") from None
 
     # set-metric state -----------------------------------------------------------------------------
     def write_features(self, metric: str, ids: list[str], feats: np.ndarray) -> None:
@@ -250,13 +397,20 @@ class RunStore:
         h = hashlib.sha256("\0".join(ids).encode()).hexdigest()[:16]
         path = d / f"{h}.npz"
         fd, tmp = tempfile.mkstemp(prefix=".feat.", suffix=".npz", dir=d)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, ids=np.array(ids, dtype=object).astype(str), features=np.asarray(feats))
-            f.flush()
-            os.fchmod(f.fileno(), new_file_mode())
-            os.fsync(f.fileno())
-        crash_point("features-write")
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, ids=np.array(ids, dtype=object).astype(str), features=np.asarray(feats))
+                f.flush()
+                os.fchmod(f.fileno(), new_file_mode())
+                os.fsync(f.fileno())
+            crash_point("features-write")
+            os.replace(tmp, path)
+        except BaseException as exc:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if is_disk_full(exc):
+                raise DiskFullError(path, "writing per-image metric state") from None
+            raise
 
     def write_summary(self, summary: dict) -> None:
         atomic_write_json(self.summary_path, summary)
@@ -274,7 +428,7 @@ class RunStore:
         """Append one session record (provenance of an invocation that computes something) and
         return its index, which the rows written in that session carry as ``session``."""
         index = max((int(r.get("index", -1)) for r in self.sessions()), default=-1) + 1
-        line = json.dumps({**record, "index": index}, default=_json_default) + "\n"
+        line = json.dumps({**record, "index": index}, default=json_default) + "\n"
         if self.sessions_path.is_file():  # cut a torn last line (killed mid-write) first
             data = self.sessions_path.read_bytes()
             if data and not data.endswith(b"\n"):
@@ -333,10 +487,240 @@ def read_features(run_dir: Path, metric: str, ids: list[str]) -> np.ndarray | No
                 with np.load(p, allow_pickle=False) as z:
                     for i, f in zip(z["ids"].tolist(), z["features"]):
                         found.setdefault(i, f)
-            except Exception:  # a torn feature file: its rows were never written
+            except Exception:  # noqa: BLE001, S112 — a torn feature file: its rows were never written
                 continue
     if not ids:
         return np.zeros((0, 0))
     if any(i not in found for i in ids):
         return None
     return np.stack([found[i] for i in ids])
+
+
+# -- the typed run summary ---------------------------------------------------------------------------
+class SummaryFormatError(UsageError):
+    """A ``summary.json`` that is not a run summary of this schema (a field of the wrong type).
+    Readers skip that run with a warning naming the file; the next ``run`` rebuilds it."""
+
+
+def _field(data: dict, key: str, types: tuple[type, ...], default: Any, where: str) -> Any:
+    """``data[key]`` checked against ``types`` (None allowed when the default is None)."""
+    if key not in data:
+        return default
+    v = data[key]
+    if v is None and (default is None or type(None) in types):
+        return None
+    # bool is an int to Python; a count or value given as true/false is a wrong type here
+    if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+        names = " or ".join(t.__name__ for t in types if t is not type(None))
+        raise SummaryFormatError(
+            f"{where}: {key!r} is {type(v).__name__} {str(v)[:30]!r}, expected {names}",
+            "re-run the same `faceblur-bench run` command to rebuild it from the stored rows")
+    return v
+
+
+_NUM = (int, float)
+
+
+@dataclass
+class MetricEntry:
+    """One metric of a run: its value over the run (None: no value) and how it was computed."""
+
+    value: float | None = None
+    std: float | None = None
+    count: int = 0
+    #: ok | unavailable | not-applicable | error
+    status: str = "ok"
+    reason: str | None = None
+    label: str | None = None
+    protocol: str | None = None
+    higher_is_better: bool = True
+    family: str | None = None
+    #: paired | set
+    kind: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: files the metric used: ``[{"name", "path", "sha256"}]``
+    weights: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, data: Any, where: str) -> MetricEntry:
+        if not isinstance(data, dict):
+            raise SummaryFormatError(f"{where}: not an object ({type(data).__name__})",
+                                     "re-run the same `faceblur-bench run` command to rebuild it")
+        value = _field(data, "value", _NUM, None, where)
+        std = _field(data, "std", _NUM, None, where)
+        return cls(
+            value=None if value is None else float(value),
+            std=None if std is None else float(std),
+            count=_field(data, "count", (int,), 0, where) or 0,
+            status=_field(data, "status", (str,), "ok", where) or "ok",
+            reason=_field(data, "reason", (str,), None, where),
+            label=_field(data, "label", (str,), None, where),
+            protocol=_field(data, "protocol", (str,), None, where),
+            higher_is_better=_field(data, "higher_is_better", (bool,), True, where),
+            family=_field(data, "family", (str,), None, where),
+            kind=_field(data, "kind", (str,), None, where),
+            extra=_field(data, "extra", (dict,), None, where) or {},
+            weights=_field(data, "weights", (list,), None, where) or [],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "std": self.std, "count": self.count, "status": self.status,
+                "reason": self.reason, "label": self.label, "protocol": self.protocol,
+                "higher_is_better": self.higher_is_better, "family": self.family,
+                "kind": self.kind, "extra": dict(self.extra), "weights": list(self.weights)}
+
+
+@dataclass
+class Counts:
+    """Images of a run: ``total`` wanted, ``done`` stored, of which ``ok`` and ``failed``."""
+
+    total: int = 0
+    done: int = 0
+    ok: int = 0
+    failed: int = 0
+
+    @classmethod
+    def parse(cls, data: Any, where: str) -> Counts:
+        if not isinstance(data, dict):
+            raise SummaryFormatError(f"{where}: not an object ({type(data).__name__})",
+                                     "re-run the same `faceblur-bench run` command to rebuild it")
+        ok = _field(data, "ok", (int,), 0, where) or 0
+        failed = _field(data, "failed", (int,), 0, where) or 0
+        return cls(total=_field(data, "total", (int,), 0, where) or 0,
+                   done=_field(data, "done", (int,), ok + failed, where) or 0, ok=ok, failed=failed)
+
+
+@dataclass
+class RunSummary:
+    """``summary.json`` of one run, parsed and type-checked (:meth:`parse`); what every reader
+    of stored results uses instead of defensive ``.get()`` calls on raw JSON.
+
+    Only ``method``, ``split`` and ``metrics`` are required; a missing field takes its default
+    (older or hand-written summaries), a field of the wrong type is a
+    :class:`SummaryFormatError`. Unknown fields are kept in ``other`` and written back by
+    :meth:`to_dict`.
+    """
+
+    method: str
+    split: str
+    metrics: dict[str, MetricEntry]
+    schema: int | None = None
+    run_key: str | None = None
+    method_options: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
+    num_parameters: int | None = None
+    split_name: str | None = None
+    subset: str | None = None
+    data_root: str | None = None
+    split_fingerprint: str | None = None
+    has_reference: bool = True
+    partial: bool = False
+    limit: int | None = None
+    complete: bool = True
+    counts: Counts = field(default_factory=Counts)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    #: ``{"method": [{"name", "path", "sha256"}], "metrics": {name: [...]}}``
+    weights_used: dict[str, Any] = field(default_factory=dict)
+    rows_discarded: int = 0
+    row_conflicts: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    #: s2s | s2v
+    protocol: str = "s2s"
+    runtime: dict[str, Any] | None = None
+    #: the run directory it was read from (``_run_dir``), when read from disk
+    run_dir: str | None = None
+    #: fields this version does not know (kept as they are)
+    other: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = ("method", "split", "metrics", "schema", "run_key", "method_options", "checkpoint",
+              "checkpoint_sha256", "num_parameters", "split_name", "subset", "data_root",
+              "split_fingerprint", "has_reference", "partial", "limit", "complete", "counts",
+              "failures", "weights_used", "rows_discarded", "row_conflicts", "timings",
+              "provenance", "protocol", "runtime", "run_dir", "_run_dir")
+
+    @classmethod
+    def parse(cls, data: Any, source: str | Path = "summary") -> RunSummary:
+        """Check every field's type; raise :class:`SummaryFormatError` naming ``source`` and
+        the field otherwise."""
+        where = str(source)
+        if not isinstance(data, dict) or "metrics" not in data or "method" not in data:
+            raise SummaryFormatError(f"{where}: not a run summary (needs 'method' and 'metrics')",
+                                     "pass a run directory written by `faceblur-bench run`")
+        metrics = _field(data, "metrics", (dict,), {}, where)
+        failures = _field(data, "failures", (list,), None, where) or []
+        if not all(isinstance(f, dict) for f in failures):
+            raise SummaryFormatError(f"{where}: 'failures' holds a non-object",
+                                     "re-run the same `faceblur-bench run` command to rebuild it")
+        prov = _field(data, "provenance", (dict,), None, where) or {}
+        if "date" in prov and prov["date"] is not None and not isinstance(prov["date"], str):
+            raise SummaryFormatError(f"{where}: 'provenance.date' is not a string",
+                                     "re-run the same `faceblur-bench run` command to rebuild it")
+        run_dir = _field(data, "_run_dir", (str,), None, where) or _field(
+            data, "run_dir", (str,), None, where)
+        return cls(
+            method=_field(data, "method", (str,), "", where),
+            split=_field(data, "split", (str,), "", where),
+            metrics={str(k): MetricEntry.parse(v, f"{where}: metric {k!r}") for k, v in metrics.items()},
+            schema=_field(data, "schema", (int,), None, where),
+            run_key=_field(data, "run_key", (str,), None, where),
+            method_options=_field(data, "method_options", (dict,), None, where) or {},
+            checkpoint=_field(data, "checkpoint", (str,), None, where),
+            checkpoint_sha256=_field(data, "checkpoint_sha256", (str,), None, where),
+            num_parameters=_field(data, "num_parameters", (int,), None, where),
+            split_name=_field(data, "split_name", (str,), None, where),
+            subset=_field(data, "subset", (str,), None, where),
+            data_root=_field(data, "data_root", (str,), None, where),
+            split_fingerprint=_field(data, "split_fingerprint", (str,), None, where),
+            has_reference=_field(data, "has_reference", (bool,), True, where),
+            partial=_field(data, "partial", (bool,), False, where),
+            limit=_field(data, "limit", (int,), None, where),
+            complete=_field(data, "complete", (bool,), True, where),
+            counts=Counts.parse(_field(data, "counts", (dict,), {}, where) or {}, f"{where}: counts"),
+            failures=failures,
+            weights_used=_field(data, "weights_used", (dict,), None, where) or {},
+            rows_discarded=_field(data, "rows_discarded", (int,), 0, where) or 0,
+            row_conflicts=_field(data, "row_conflicts", (list,), None, where) or [],
+            timings=_field(data, "timings", (dict,), None, where) or {},
+            provenance=prov,
+            protocol=_field(data, "protocol", (str,), "s2s", where) or "s2s",
+            runtime=_field(data, "runtime", (dict,), None, where),
+            run_dir=run_dir,
+            other={k: v for k, v in data.items() if k not in cls._KNOWN},
+        )
+
+    @property
+    def date(self) -> str:
+        """When the run was summarised (ISO 8601 UTC; "" when unknown)."""
+        return str(self.provenance.get("date") or "")
+
+    def key(self) -> tuple[str, str, str, str]:
+        """:func:`config_key` of this run."""
+        return config_key(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data, every known field present with its type (plus
+        ``_run_dir`` when read from disk): for report code that still takes dicts."""
+        d: dict[str, Any] = {
+            "schema": self.schema, "run_key": self.run_key, "method": self.method,
+            "method_options": dict(self.method_options), "checkpoint": self.checkpoint,
+            "checkpoint_sha256": self.checkpoint_sha256, "num_parameters": self.num_parameters,
+            "split": self.split, "split_name": self.split_name, "subset": self.subset,
+            "data_root": self.data_root, "split_fingerprint": self.split_fingerprint,
+            "has_reference": self.has_reference, "partial": self.partial, "limit": self.limit,
+            "complete": self.complete,
+            "counts": {"total": self.counts.total, "done": self.counts.done,
+                       "ok": self.counts.ok, "failed": self.counts.failed},
+            "failures": list(self.failures),
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+            "weights_used": dict(self.weights_used), "rows_discarded": self.rows_discarded,
+            "row_conflicts": list(self.row_conflicts), "timings": dict(self.timings),
+            "provenance": dict(self.provenance), "protocol": self.protocol,
+        }
+        if self.runtime is not None:
+            d["runtime"] = self.runtime
+        d.update(self.other)
+        if self.run_dir is not None:
+            d["_run_dir"] = self.run_dir
+        return d

@@ -14,22 +14,28 @@ Lookup order for a file ``F`` of entry ``NAME``:
    without an upstream cache).
 
 Every file with a known sha256 is checked (once per process per path/size/mtime); a mismatch is
-refused naming the file and the expected hash. Nothing here ever substitutes other weights.
+refused naming the file and the expected hash. Nothing here ever substitutes other weights: an
+explicit override (step 1) that is not a file is an error (:class:`WeightsOverrideError`, exit 2),
+never a reason to fall through to the other places.
+
+Every path :func:`resolve` returns is reported to the active :func:`recording` blocks, so the
+engine can store which file (path + sha256) each metric and the method actually used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import shutil
 import tempfile
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError, WeightsIntegrityError, WeightsMissingError
+from .errors import UsageError, WeightsIntegrityError, WeightsMissingError, WeightsOverrideError
 from .files import cache_dir, sha256_file, user_cache_root
 
 
@@ -155,6 +161,38 @@ def env_override_var(name: str) -> str:
     return "FACEBLUR_WEIGHTS_" + name.upper().replace("-", "_").replace(".", "_")
 
 
+def explicit_override(wf: WeightFile, overrides: dict[str, str] | None = None) -> tuple[Path, str] | None:
+    """The explicit override of ``wf`` and where it was given (``--weights NAME=PATH`` wins over
+    ``$FACEBLUR_WEIGHTS_<NAME>``), or None."""
+    if overrides and wf.name in overrides:
+        return Path(overrides[wf.name]).expanduser(), f"--weights {wf.name}="
+    var = env_override_var(wf.name)
+    if os.environ.get(var):
+        return Path(os.environ[var]).expanduser(), f"${var}"
+    return None
+
+
+def check_overrides(overrides: dict[str, str] | None) -> None:
+    """Refuse (:class:`WeightsOverrideError`) any ``NAME=PATH`` override whose NAME is unknown
+    or whose PATH is not a file — before a run does any work."""
+    for name, path in (overrides or {}).items():
+        wf = get_entry(name)
+        p = Path(path).expanduser()
+        if p.is_symlink() and not p.exists() and _symlink_loop(p):
+            continue  # resolve() names the loop
+        if not p.is_file():
+            raise _override_missing(wf, p, f"--weights {wf.name}=")
+
+
+def _override_missing(wf: WeightFile, path: Path, given: str) -> WeightsOverrideError:
+    what = "is a directory" if path.is_dir() else "does not exist"
+    return WeightsOverrideError(
+        f"weight override {given}{path} for {wf.name} ({wf.filename}) {what}; an explicit "
+        "override is never replaced by another file",
+        f"fix the path (it must be the {wf.filename} file itself), or drop the override to use "
+        "the default lookup (`faceblur-bench weights` lists where each file is found)")
+
+
 def candidates(wf: WeightFile, overrides: dict[str, str] | None = None) -> list[Path]:
     """Every place ``wf`` is looked for, in order."""
     out: list[Path] = []
@@ -187,17 +225,23 @@ def check(wf: WeightFile, path: Path) -> None:
 
 
 def resolve(name: str, overrides: dict[str, str] | None = None, verify: bool = True) -> Path:
-    """Path of the weight file ``name``; raises WeightsMissingError / WeightsIntegrityError."""
+    """Path of the weight file ``name``; raises WeightsMissingError / WeightsIntegrityError, and
+    WeightsOverrideError when an explicit override (option or ``$FACEBLUR_WEIGHTS_<NAME>``) is
+    not a file. The returned path is reported to every active :func:`recording`."""
     wf = get_entry(name)
     looked = candidates(wf, overrides)
-    for p in looked:
+    explicit = explicit_override(wf, overrides)
+    for i, p in enumerate(looked):
         if p.is_symlink() and not p.exists() and _symlink_loop(p):
             raise WeightsMissingError(f"{wf.filename} ({wf.name}) at {p} is a symlink loop (the link never "
                                       "reaches a file)", f"point {p} at the real {wf.filename}, or remove it")
         if p.is_file():
             if verify:
                 check(wf, p)
+            note_used([(wf.name, p)])
             return p
+        if i == 0 and explicit is not None:
+            raise _override_missing(wf, p, explicit[1])
     where = "\n".join(f"    {p}" for p in looked)
     how = wf.manual or f"run `faceblur-bench weights fetch {wf.name}`"
     err = WeightsMissingError(
@@ -207,6 +251,40 @@ def resolve(name: str, overrides: dict[str, str] | None = None, verify: bool = T
     )
     err.short = short_missing(wf)
     raise err
+
+
+# -- which files a run used -------------------------------------------------------------------------
+_RECORDERS: list[list[tuple[str, Path]]] = []
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[tuple[str, Path]]]:
+    """Collect ``(name, path)`` of every weight file resolved inside the block (nested blocks
+    all see it); a run wraps each metric's setup and the method's load in one."""
+    used: list[tuple[str, Path]] = []
+    _RECORDERS.append(used)
+    try:
+        yield used
+    finally:
+        _RECORDERS.remove(used)
+
+
+def note_used(used: Iterable[tuple[str, Path]]) -> None:
+    """Report files as used to the active recordings (e.g. a shared network built earlier)."""
+    used = list(used)
+    for rec in _RECORDERS:
+        for item in used:
+            if item not in rec:
+                rec.append(item)
+
+
+def used_record(used: Iterable[tuple[str, Path]]) -> list[dict[str, str]]:
+    """``[{"name", "path", "sha256"}]`` of recorded files (absolute paths), for the summary."""
+    out = []
+    for name, path in used:
+        p = Path(path).absolute()
+        out.append({"name": name, "path": str(p), "sha256": sha256_of(p)})
+    return out
 
 
 def _symlink_loop(path: Path) -> bool:
@@ -268,7 +346,7 @@ def fetch(name: str, timeout: float = 30.0,
         req = urllib.request.Request(wf.url, headers={"User-Agent": "faceblur-bench"})
         try:
             resp = urllib.request.urlopen(req, timeout=timeout)
-        except Exception as exc:  # URLError, socket timeout, HTTP errors
+        except Exception as exc:  # noqa: BLE001 — URLError, socket timeout, HTTP errors
             raise WeightsMissingError(
                 f"could not download {wf.name} from {wf.url}: {exc}",
                 f"check the network, or download it by hand and place it at {dest}"

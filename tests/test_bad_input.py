@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_engine import DirSplit, make_tree
 
 from faceblur_bench import engine
 from faceblur_bench.data.base import Sample
@@ -19,8 +20,6 @@ from faceblur_bench.errors import DataLayoutError, ImageError, UsageError
 from faceblur_bench.imageio import decode, read_image
 from faceblur_bench.methods.base import Method
 from faceblur_bench.results import read_rows
-
-from test_engine import DirSplit, make_tree
 
 
 def _png(im: Image.Image) -> bytes:
@@ -419,3 +418,277 @@ def test_markdown_cells_are_escaped_and_control_characters_stripped(tmp_path):
     assert "| evil \\#\\# injected heading |" in text  # the name stays on its row, as literal text
     assert "CUDA error: \\<b\\>bad\\</b\\> \\| \\[x\\](http://e)" in text
     assert md_escape("a\tb\x00c\u202ed") == "a bcd"
+
+
+# -- issue 13 items 2, 4, 5, 10 (run store) --------------------------------------------------------
+def _ids_tree(root: Path, ids: list[str], size: int = 32) -> Path:
+    """DirSplit tree whose sample ids are ``ids`` (distinct random content per id)."""
+    rng = np.random.default_rng(11)
+    for sub in ("blur", "sharp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in ids:
+        img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(img).save(root / "blur" / f"{i}.png")
+        Image.fromarray(img).save(root / "sharp" / f"{i}.png")
+    return root
+
+
+def test_save_images_keeps_one_file_per_id_when_escaping_collides(tmp_path):
+    """Ids ``a b`` and ``a_b`` escape to the same characters: both images are kept, each under
+    its own name (``results.image_path``), with its own pixels."""
+    from faceblur_bench.results import image_path
+
+    root = _ids_tree(tmp_path / "d", ["a b", "a_b", "a+b"])
+    s = engine.evaluate(engine.RunConfig(method="blurred", split=DirSplit(root), metrics=["psnr"],
+                                         results_dir=tmp_path / "res", device="cpu", save_images=True))
+    assert s["counts"]["ok"] == 3
+    saved = sorted((Path(s["run_dir"]) / "images").iterdir())
+    assert len(saved) == 3  # one file per id, none overwritten
+    for i in ("a b", "a_b", "a+b"):
+        p = image_path(s["run_dir"], i)
+        assert np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(root / "blur" / f"{i}.png")))
+    assert len({image_path(s["run_dir"], i) for i in ("a b", "a_b", "a+b")}) == 3
+
+
+def _engine_cfg(method, root, out, **kw):
+    return engine.RunConfig(method=method, split=DirSplit(root), metrics=kw.pop("metrics", ["psnr", "ssim"]),
+                            results_dir=out, device="cpu", batch_size=kw.pop("batch_size", 4), **kw)
+
+
+class _Recording(Method):
+    name = "recording"
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[str] = []
+
+    def restore(self, blurred, meta=None):
+        self.seen.extend(m["id"] for m in meta)
+        return blurred.clone()
+
+
+def test_malformed_rows_are_discarded_with_a_warning_and_rescored(tmp_path):
+    """Hand-edited rows (a metric value that is a string, ``metrics`` not an object, an ``id``
+    that is not a string) never crash a resume or ``check``: each is discarded like a torn line,
+    with a warning naming the file and line, and its image is scored again."""
+    from faceblur_bench.errors import ResultsWarning
+    from faceblur_bench.report.check import compare
+
+    root = make_tree(tmp_path / "d", n=5, size=24)
+    full = engine.evaluate(_engine_cfg("blurred", root, tmp_path / "full"))
+    s = engine.evaluate(_engine_cfg(_Recording(), root, tmp_path / "r"))
+    rows_path = Path(s["run_dir"]) / "rows.jsonl"
+    rows = [json.loads(x) for x in rows_path.read_text().splitlines()]
+    rows[0]["metrics"]["psnr"] = "27.1 dB"
+    rows[1]["metrics"] = [1, 2]
+    rows[2]["id"] = 2
+    rows[4]["status"] = None  # the last line too: a complete line is never cut, only discarded
+    rows_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    again = _Recording()
+    with pytest.warns(ResultsWarning) as w:
+        s2 = engine.evaluate(_engine_cfg(again, root, tmp_path / "r"))
+    msgs = [str(x.message) for x in w]
+    for line, why in ((1, "metric 'psnr' is not a number"), (2, "'metrics' is not an object"),
+                      (3, "'id' is not a string"), (5, "'status' is not a string")):
+        assert any(f"{rows_path}:{line}: row discarded ({why}" in m for m in msgs), msgs
+    assert again.seen == ["img0", "img1", "img2", "img4"]  # the discarded rows' images only
+    assert s2["complete"] and s2["counts"]["ok"] == 5 and s2["rows_discarded"] == 4
+    assert s2["metrics"]["psnr"]["value"] == full["metrics"]["psnr"]["value"]
+    with pytest.warns(ResultsWarning):
+        res = compare(full["run_dir"], s2["run_dir"])  # check reads the same rows: no crash
+    assert res.exit_code == 0 and res.compared_images == 5
+
+
+def test_conflicting_duplicate_row_is_reported_not_taken(tmp_path):
+    from faceblur_bench.errors import ResultsWarning
+    from faceblur_bench.report.store import read_rows as report_rows
+
+    root = make_tree(tmp_path / "d", n=3, size=24)
+    s = engine.evaluate(_engine_cfg("blurred", root, tmp_path / "r"))
+    rows_path = Path(s["run_dir"]) / "rows.jsonl"
+    first = json.loads(rows_path.read_text().splitlines()[0])
+    forged = dict(first, metrics={**first["metrics"], "psnr": 99.0})
+    with rows_path.open("a") as f:
+        f.write(json.dumps(forged) + "\n")
+    with pytest.warns(ResultsWarning, match=r"second row for 'img0' disagrees.*psnr: kept"):
+        s2 = engine.evaluate(_engine_cfg("blurred", root, tmp_path / "r"))
+    assert s2["row_conflicts"] == [{"id": "img0", "metric": "psnr", "kept": first["metrics"]["psnr"],
+                                    "ignored": 99.0}]
+    assert s2["metrics"]["psnr"]["value"] == s["metrics"]["psnr"]["value"]
+    with pytest.warns(ResultsWarning, match="img0"):
+        assert report_rows(s2["run_dir"])[0]["metrics"]["psnr"] == first["metrics"]["psnr"]
+
+
+def test_summary_with_wrong_types_is_skipped_by_readers_and_rebuilt_by_run(tmp_path):
+    """A corrupt summary.json of one run never blocks the tables of the others: readers skip it
+    with a warning naming the file; the next run rebuilds it from the rows."""
+    from faceblur_bench.errors import ResultsWarning
+    from faceblur_bench.report import store
+    from faceblur_bench.report.check import compare
+    from faceblur_bench.report.leaderboard import build_leaderboard
+    from faceblur_bench.report.tables import summary_table
+
+    root = make_tree(tmp_path / "d", n=3, size=24)
+    res = tmp_path / "res"
+    good = engine.evaluate(_engine_cfg("blurred", root, res))
+    bad = engine.evaluate(_engine_cfg(_Recording(), root, res))
+    bad_path = Path(bad["run_dir"]) / "summary.json"
+    for corrupt in ({"counts": {"ok": "3"}}, {"metrics": {"psnr": {"value": "high"}}},
+                    {"provenance": []}, {"complete": "yes"}):
+        summ = {**json.loads(json.dumps(good)), **corrupt, "method": "recording"}
+        bad_path.write_text(json.dumps(summ))
+        with pytest.raises(store.ResultsInputError, match="summary.json"):
+            store.load_summary(bad["run_dir"])  # asked for by name: a clear error, no traceback
+        with pytest.warns(ResultsWarning, match=f"skipped run {Path(bad['run_dir'])}"):
+            runs = store.load_summaries(res)
+        assert [r["method"] for r in runs] == ["blurred"]
+        with pytest.warns(ResultsWarning):
+            assert "| blurred |" in build_leaderboard(res, include_published=False)
+        assert "blurred" in summary_table(runs)
+        with pytest.warns(ResultsWarning):
+            assert compare(res, res).exit_code == 0
+    bad_path.write_text("[1, 2]")  # not even an object: the run still resumes and rewrites it
+    again = engine.evaluate(_engine_cfg(_Recording(), root, res))
+    assert store.load_summary(again["run_dir"])["counts"]["ok"] == 3
+
+
+def _random_alexnet_home(home: Path, monkeypatch) -> None:
+    """$TORCH_HOME with a random torchvision AlexNet under its upstream name (LPIPS 'alex'); the
+    unused classifier matrices are stride-0 expansions, so the file stays small. A random file
+    cannot carry upstream's sha256 prefix: the test entry skips that check."""
+    import dataclasses
+
+    import torchvision
+
+    from faceblur_bench import weights
+
+    torch.manual_seed(0)
+    sd = {k: (torch.randn(1).expand(v.shape) if k.startswith("classifier") else v)
+          for k, v in torchvision.models.alexnet(weights=None).state_dict().items()}
+    ck = home / "hub" / "checkpoints"
+    ck.mkdir(parents=True)
+    torch.save(sd, ck / "alexnet-owt-7be5be79.pth")
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    e = weights.KNOWN["lpips-alex-backbone"]
+    monkeypatch.setitem(weights.KNOWN, e.name, dataclasses.replace(e, sha256=None, sha256_prefix=None))
+
+
+def test_paired_metric_values_do_not_depend_on_the_batch(tmp_path, demo_data_root, monkeypatch):
+    """Batch 1 vs 7 vs 16: identical bits for every registered paired metric that can run here
+    (ssim-matlab-rgb reduced over a batch differed in the last bits)."""
+    from faceblur_bench.metrics.base import MetricContext
+    from faceblur_bench.registry import metrics as metric_registry
+
+    _random_alexnet_home(tmp_path / "torch", monkeypatch)
+
+    split = engine.open_split("demo", demo_data_root)
+    ctx = MetricContext("cpu", split=split)
+    names = []
+    for name, cls in metric_registry.items():
+        if cls.kind != "paired" or name.startswith("pyiqa-"):  # pyiqa: optional [iqa] extra
+            continue
+        try:
+            cls().setup(ctx)
+        except Exception:  # noqa: BLE001, S112 — weights or packages this machine lacks: cannot run here
+            continue
+        names.append(name)
+    assert {"psnr", "ssim", "ssim-matlab-rgb", "psnr-y", "ssim-y", "identity-dlib",
+            "lpips-alex"} <= set(names)
+    runs = []
+    for bs in (1, 7, 16):
+        s = engine.evaluate(engine.RunConfig(method="blurred", split="demo", limit=16, metrics=names,
+                                             batch_size=bs, results_dir=tmp_path / f"b{bs}",
+                                             device="cpu", data_root=demo_data_root))
+        rows = read_rows(Path(s["run_dir"]) / "rows.jsonl")
+        assert len(rows) == 16 and all(r["status"] == "ok" for r in rows)
+        runs.append({r["id"]: r["metrics"] for r in rows})
+    for name in names:
+        for i in runs[0]:
+            a, b, c = (np.float64(r[i].get(name, np.nan)) for r in runs)
+            assert a.tobytes() == b.tobytes() == c.tobytes(), (name, i, a, b, c)
+
+
+def test_stored_values_never_depend_on_the_batch_whatever_the_metric_does(tmp_path, monkeypatch):
+    """The protocol scores each image on its own: even a metric whose batched computation
+    depends on the batch (here openly: its value carries the batch size) stores the same bits
+    at --batch-size 1, 3 and 6, so an interrupted or re-batched run resumes bit-exactly."""
+    from faceblur_bench.metrics.base import Metric
+    from faceblur_bench.registry import metrics as metric_registry
+
+    class BatchSensitive(Metric):
+        name = "batch-sensitive"
+        needs_reference = True
+
+        def compute(self, batch):
+            return (batch.restored.double().mean((1, 2, 3)) + 1e-9 * len(batch)).cpu().numpy()
+
+    metric_registry.get("psnr")  # load the registry before adding a test-only entry
+    monkeypatch.setitem(metric_registry._entries, "batch-sensitive", BatchSensitive)
+    root = make_tree(tmp_path / "d", n=6, size=16)
+    values = []
+    for bs in (1, 3, 6):
+        s = engine.evaluate(_engine_cfg("blurred", root, tmp_path / f"b{bs}", batch_size=bs,
+                                        metrics=["batch-sensitive"]))
+        values.append([r["metrics"]["batch-sensitive"] for r in read_rows(Path(s["run_dir"]) / "rows.jsonl")])
+    assert values[0] == values[1] == values[2]
+
+
+def test_options_that_cannot_be_stored_are_refused_before_any_work(tmp_path):
+    root = make_tree(tmp_path / "d", n=2, size=16)
+    for bad in ({"kernel": torch.zeros(3)}, {"ids": {"a", "b"}}, {"obj": object()}):
+        with pytest.raises(UsageError, match=f"option '{next(iter(bad))}' of method 'blurred' cannot be stored"):
+            engine.evaluate(_engine_cfg("blurred", root, tmp_path / "res", method_options=bad))
+    assert not (tmp_path / "res").exists()  # refused before the run directory was made
+
+    class Opts(_Recording):
+        name = "opts"
+
+    m = Opts()
+    m.options = {"scale": torch.ones(1)}
+    with pytest.raises(UsageError, match="option 'scale' of method 'opts'"):
+        engine.evaluate(_engine_cfg(m, root, tmp_path / "res"))
+    assert m.seen == []
+
+
+def test_system_exit_in_restore_is_that_images_failure(tmp_path):
+    """A plugin calling sys.exit() inside restore() fails that image; the run and its summary go on."""
+
+    class Exits(Method):
+        name = "exits"
+
+        def restore(self, blurred, meta=None):
+            if any(m["id"] == "img1" for m in meta):
+                raise SystemExit(3)
+            return blurred.clone()
+
+    root = make_tree(tmp_path / "d", n=4, size=16)
+    s = engine.evaluate(_engine_cfg(Exits(), root, tmp_path / "res"))
+    assert s["counts"] == {"total": 4, "done": 4, "ok": 3, "failed": 1}
+    assert s["failures"] == [{"id": "img1", "reason": "restore() raised SystemExit(3) (sys.exit / exit() in the method)"}]
+    assert (Path(s["run_dir"]) / "summary.json").is_file()
+
+
+def test_run_summary_is_typed_and_names_the_wrong_field(tmp_path):
+    """RunSummary.parse reads what `run` writes (every field typed) and refuses a wrong type by
+    file and field; to_dict round-trips."""
+    from faceblur_bench.report.store import load_run
+    from faceblur_bench.results import MetricEntry, RunSummary, SummaryFormatError
+
+    root = make_tree(tmp_path / "d", n=2, size=16)
+    s = engine.evaluate(_engine_cfg("blurred", root, tmp_path / "res", limit=1))
+    run = load_run(s["run_dir"])
+    assert (run.method, run.split, run.partial, run.limit, run.complete) == ("blurred", "dir-split", True, 1, True)
+    assert run.counts.total == 1 and run.counts.ok == 1 and run.run_dir == s["run_dir"]
+    assert isinstance(run.metrics["psnr"], MetricEntry) and run.metrics["psnr"].value == s["metrics"]["psnr"]["value"]
+    assert run.metrics["psnr"].higher_is_better is True and run.weights_used["method"] == []
+    assert RunSummary.parse(run.to_dict()) == run
+    stored = json.loads((Path(s["run_dir"]) / "summary.json").read_text())
+    for field_, bad, needle in (("limit", "1", "'limit' is str"), ("partial", 1, "'partial' is int"),
+                                ("counts", {"ok": 1.5}, "'ok' is float"),
+                                ("metrics", {"psnr": {"count": True}}, "'count' is bool"),
+                                ("metrics", {"psnr": 3}, "metric 'psnr': not an object"),
+                                ("method", None, "'method' is NoneType")):
+        with pytest.raises(SummaryFormatError, match=needle) as e:
+            RunSummary.parse({**stored, field_: bad}, "X/summary.json")
+        assert str(e.value).startswith("X/summary.json") and e.value.exit_code == 2

@@ -66,7 +66,7 @@ def test_run_with_malicious_checkpoint_exits_cleanly(tmp_path, demo_data_root):
     ck = malicious_checkpoint(tmp_path / "sappgan.pth", marker)
     r = subprocess.run([sys.executable, "-m", "faceblur_bench", "run", "--method", "sappgan", "--checkpoint", str(ck),
                         "--limit", "2", "--metrics", "psnr", "--out", str(tmp_path / "r"),
-                        "--leaderboard", str(tmp_path / "lb.md")], capture_output=True, text=True, timeout=600)
+                        "--leaderboard", str(tmp_path / "lb.md")], check=False, capture_output=True, text=True, timeout=600)
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "sappgan.pth" in r.stderr
     assert not marker.exists()
@@ -187,3 +187,96 @@ def test_symlink_loop_is_named_as_such(tmp_path):
     with pytest.raises(WeightsMissingError) as e:
         weights.resolve("vggface16", {"vggface16": str(a)})
     assert f"at {a} is a symlink loop" in str(e.value) and "not found" not in str(e.value)
+
+
+# -- issue 13 item 1: an explicit override never falls through; every run records its files ------
+def _cli(argv: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    from faceblur_bench.cli import app, run_app
+
+    monkeypatch.setattr(sys, "argv", ["faceblur-bench", *argv])
+    with pytest.raises(SystemExit) as e:
+        run_app(app)
+    return int(e.value.code or 0), capsys.readouterr().err.replace("\n", "")  # undo rich's wrapping
+
+
+def _vggface16_dir(tmp_path: Path) -> Path:
+    from test_metrics_identity import _save_vggface16
+
+    d = tmp_path / "weights-dir"
+    d.mkdir()
+    _save_vggface16(d)
+    return d
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_missing_override_is_an_error_not_a_fall_through(tmp_path, monkeypatch, capsys,
+                                                         demo_data_root, strict):
+    """`--weights vggface16=/typo.pth` with $FACEBLUR_WEIGHTS holding VGGFace16.pth: exit 2
+    naming the override, before any image is scored (never d_VGG from the directory)."""
+    monkeypatch.setenv("FACEBLUR_WEIGHTS", str(_vggface16_dir(tmp_path)))
+    typo = tmp_path / "typo.pth"
+    out = tmp_path / "res"
+    rc, err = _cli(["run", "--method", "blurred", "--split", "demo", "--limit", "2", "--metrics",
+                    "dvgg", "--weights", f"vggface16={typo}", "--device", "cpu", "--out", str(out),
+                    "--leaderboard", str(tmp_path / "lb.md"), *(["--strict"] if strict else [])],
+                   monkeypatch, capsys)
+    assert rc == 2, err
+    assert f"--weights vggface16={typo}" in err and "does not exist" in err
+    assert "Traceback" not in err
+    assert not (out / "runs").exists()  # refused before any work
+
+
+def test_missing_environment_override_is_an_error(tmp_path, monkeypatch):
+    from faceblur_bench import weights
+    from faceblur_bench.errors import WeightsOverrideError
+
+    monkeypatch.setenv("FACEBLUR_WEIGHTS", str(tmp_path))
+    (tmp_path / "VGGFace16.pth").write_bytes(b"x")  # would be found if the override fell through
+    monkeypatch.setenv("FACEBLUR_WEIGHTS_VGGFACE16", str(tmp_path / "nope.pth"))
+    with pytest.raises(WeightsOverrideError, match=r"\$FACEBLUR_WEIGHTS_VGGFACE16.*nope\.pth"):
+        weights.resolve("vggface16")
+
+
+class _TinyNet(TorchMethod):
+    name = "tiny-net"
+
+    def build(self) -> nn.Module:
+        return nn.Conv2d(3, 3, 1)
+
+    def restore(self, blurred, meta=None):
+        return self.net(blurred).clamp(0, 1)
+
+
+def test_summary_records_the_files_each_metric_and_the_method_used(tmp_path, monkeypatch,
+                                                                   demo_data_root):
+    from faceblur_bench import engine
+    from faceblur_bench.files import sha256_file
+
+    wdir = _vggface16_dir(tmp_path)
+    monkeypatch.setenv("FACEBLUR_WEIGHTS", str(wdir))
+    net = nn.Conv2d(3, 3, 1)
+    with torch.no_grad():
+        net.weight.copy_(torch.eye(3).reshape(3, 3, 1, 1))
+        net.bias.zero_()
+    ck = tmp_path / "tiny.pth"
+    torch.save(net.state_dict(), ck)
+    alt = tmp_path / "elsewhere" / "my-vggface.pth"
+    alt.parent.mkdir()
+    alt.write_bytes((wdir / "VGGFace16.pth").read_bytes())
+
+    def run(**kw):
+        return engine.evaluate(engine.RunConfig(method=_TinyNet(), split="demo", limit=2,
+                                                metrics=["psnr", "dvgg"], checkpoint=ck,
+                                                results_dir=tmp_path / "res", device="cpu", **kw))
+
+    s = run()
+    assert s["metrics"]["dvgg"]["status"] == "ok"
+    used = {"name": "vggface16", "path": str(wdir / "VGGFace16.pth"),
+            "sha256": sha256_file(wdir / "VGGFace16.pth")}
+    assert s["metrics"]["dvgg"]["weights"] == [used]
+    assert s["weights_used"]["metrics"] == {"psnr": [], "dvgg": [used]}
+    assert s["weights_used"]["method"] == [{"name": "checkpoint", "path": str(ck),
+                                            "sha256": sha256_file(ck)}]
+    s2 = run(weights_overrides={"vggface16": str(alt)})  # the override is what is recorded
+    assert s2["metrics"]["dvgg"]["weights"] == [{"name": "vggface16", "path": str(alt),
+                                                 "sha256": sha256_file(alt)}]

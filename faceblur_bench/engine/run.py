@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from .. import weights
 from ..data import moments
 from ..data.base import Sample, Split, open_split
 from ..data.origin import split_origin
 from ..devices import resolve_device
-from ..errors import DataLayoutError, MethodWeightsMissingError, UsageError, WeightsMissingError
-from ..methods.base import Method
+from ..errors import DataLayoutError, DiskFullError, MethodWeightsMissingError, UsageError, WeightsMissingError
+from ..methods.base import Method, check_options_json
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
 from ..registry import metrics as metric_registry
@@ -93,12 +95,18 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     device = resolve_device(cfg.device)
+    # refused before any work: an override that is not a file, options the summary cannot store
+    weights.check_overrides(cfg.weights_overrides)
+    if not isinstance(cfg.method, Method):
+        check_options_json(cfg.method_options, str(cfg.method))
     split = cfg.split if isinstance(cfg.split, Split) else open_split(cfg.split, cfg.data_root, cfg.allow_partial)
     method = cfg.method if isinstance(cfg.method, Method) else make_method(cfg.method, cfg.method_options)
     method_name = method.name or type(method).__name__
+    check_options_json(method.options, method_name)
     moments.check_protocol(cfg.protocol, method_name, method.accepts_moment)
     try:
-        method.load(cfg.checkpoint, device)
+        with weights.recording() as method_weights:
+            method.load(cfg.checkpoint, device)
     except WeightsMissingError as exc:  # the run cannot start: exit 2 (docs/exit-codes.md)
         if exc.exit_code == 2:
             raise
@@ -148,7 +156,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
         pending = [s for s in samples if s.id not in stored_ok]
         if progress is not None:
             progress.start(len(samples), len(samples) - len(pending), f"{method_name} on {split.full_name}")
-        interrupted = False
+        stopped: BaseException | None = None  # an interrupt or a full disk: summarise, then re-raise
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 batches = [pending[i:i + cfg.batch_size] for i in range(0, len(pending), cfg.batch_size)]
@@ -170,14 +178,15 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                         progress.advance(len(rows))
             _complete_stored(store, stored_ok, samples, live, method, device, cfg, timings, split,
                              session, progress, need_reference)
-        except KeyboardInterrupt:
-            interrupted = True
+        except (KeyboardInterrupt, DiskFullError) as exc:
+            stopped = exc
         runtime = _previous_runtime(store.summary_path)
-        if cfg.runtime and not interrupted:
+        if cfg.runtime and stopped is None:
             runtime = measure_method_runtime(method, device, cfg.runtime_repeats)
             session.index()
         previous = _previous_summary(store.summary_path)
         reused = _reused(stored_ok, store.sessions())
+        summary_written = True
         if session.idx is None and previous is not None and set(metric_names) <= set(previous["metrics"]):
             # this invocation computed nothing: the stored summary (its provenance, dates and
             # timings) stays exactly as it is — a no-op run does not rewrite history
@@ -185,7 +194,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
         else:
             summary = summarise(store.dir, samples, states, ctx, method=method, cfg=cfg, split=split,
                                 ident=ident, key=key, device=device,
-                                timings={**timings, "total_s": time.perf_counter() - t0})
+                                timings={**timings, "total_s": time.perf_counter() - t0},
+                                method_weights=method_weights)
             sessions = store.sessions()
             if sessions:
                 summary["provenance"] = {k: v for k, v in sessions[-1].items() if k != "index"}
@@ -202,12 +212,24 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
             if cfg.protocol == "s2v":
                 summary["frame_order"] = moments.frame_orders(samples)
                 summary["protocol_note"] = moments.protocol_note(cfg.protocol, summary["frame_order"])
-            store.write_summary(summary)
+            try:
+                store.write_summary(summary)
+            except DiskFullError:
+                if stopped is None:
+                    raise
+                summary_written = False  # the rows are what counts; the next run rebuilds the summary
     summary["run_dir"] = str(run_dir)
     # what this invocation did (returned, not stored: a no-op run leaves summary.json unchanged)
     summary["this_session"] = {"session": session.idx, **session.counts, "reused": reused}
-    if interrupted:
-        raise KeyboardInterrupt
+    if stopped is not None:
+        stopped.stored = {"run_dir": str(run_dir), "method": summary["method"],
+                          "split": summary["split"], "counts": dict(summary["counts"]),
+                          "summary_written": summary_written}
+        if isinstance(stopped, DiskFullError):
+            stopped.message += (f"; {summary['counts']['done']} of {summary['counts']['total']} "
+                                f"images are stored in {run_dir}"
+                                + ("" if summary_written else " (summary.json did not fit)"))
+        raise stopped
     return summary
 
 
@@ -345,9 +367,10 @@ def _previous_runtime(summary_path: Path) -> dict | None:
     import json
 
     try:
-        return json.loads(summary_path.read_text()).get("runtime")
-    except (OSError, ValueError):
+        runtime = json.loads(summary_path.read_text()).get("runtime")
+    except (OSError, ValueError, AttributeError):  # missing, corrupt, or not an object
         return None
+    return runtime if isinstance(runtime, dict) else None
 
 
 def split_fingerprint(split: Split, samples: list[Sample]) -> str:

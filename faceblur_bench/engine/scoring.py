@@ -9,13 +9,15 @@ branches on the kind of metric, and set metrics resume and gather like paired on
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from .. import weights
 from ..data.base import Sample, Split
 from ..errors import (
     FaceblurError,
@@ -25,6 +27,7 @@ from ..errors import (
     UsageError,
     WeightsIntegrityError,
     WeightsMissingError,
+    WeightsOverrideError,
 )
 from ..faults import crash_point
 from ..imageio import read_image, write_png
@@ -115,6 +118,8 @@ class MetricState:
     metric: Metric
     status: str = "ok"
     reason: str | None = None
+    #: ``(weight name, path)`` of every file the metric's setup resolved (its provenance)
+    weights_used: list = field(default_factory=list)
 
     def update(self, batch: Batch, store: RunStore) -> np.ndarray | None:
         """Score one batch: per-image values ``(N,)`` to store in the rows, or None when the
@@ -128,14 +133,37 @@ class MetricState:
         raise NotImplementedError
 
 
+def single_images(batch: Batch) -> list[Batch]:
+    """``batch`` as one-image batches (made once per batch and shared by every metric, so the
+    per-batch memo still serves all metrics of an image)."""
+
+    def split() -> list[Batch]:
+        def one(t: torch.Tensor | None, i: int) -> torch.Tensor | None:
+            return None if t is None else t[i:i + 1]
+
+        return [Batch([s], one(batch.restored, i), one(batch.reference, i), one(batch.blurred, i))
+                for i, s in enumerate(batch.samples)]
+
+    return batch.memo(("engine", "single-images"), split)
+
+
 class PairedState(MetricState):
-    """One value per image, stored in the rows; the run value is their mean (NaN = unscored)."""
+    """One value per image, stored in the rows; the run value is their mean (NaN = unscored).
+
+    Each image is scored on its own (a one-image batch): a reduction over a batch (torch CPU
+    kernels, cuDNN algorithm choice) may change the last bits of a value with the batch's
+    composition, and a stored value must not depend on ``--batch-size`` or on where a run was
+    interrupted — resume is bit-exact.
+    """
 
     def update(self, batch: Batch, store: RunStore) -> np.ndarray | None:
-        v = np.asarray(self.metric.compute(batch), dtype=np.float64).reshape(-1)
-        if v.shape[0] != len(batch):
-            raise ValueError(f"compute() returned {v.shape[0]} values for {len(batch)} images")
-        return v
+        values = []
+        for one in single_images(batch):
+            v = np.asarray(self.metric.compute(one), dtype=np.float64).reshape(-1)
+            if v.shape[0] != 1:
+                raise ValueError(f"compute() returned {v.shape[0]} values for 1 image")
+            values.append(v[0])
+        return np.array(values, dtype=np.float64)
 
     def compute(self, ok_rows, samples, run_dir, ctx):
         name = self.metric.name
@@ -207,7 +235,11 @@ def setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, strict
                 f"changes the size (x{scale})")
         else:
             try:
-                st.metric.setup(ctx)
+                with weights.recording() as used:
+                    st.metric.setup(ctx)
+                st.weights_used = list(used)
+            except WeightsOverrideError:
+                raise  # an explicit override that is not a file is never "n/a"
             except (WeightsMissingError, WeightsIntegrityError) as exc:
                 if strict:
                     raise
@@ -272,7 +304,7 @@ def process_batch(decoded: list[Decoded], method: Method, live: list[MetricState
                     values[st.metric.name] = v
             except FaceblurError as exc:
                 errors[st.metric.name] = first_line(exc.message)
-            except Exception as exc:  # a metric bug must not lose the batch
+            except Exception as exc:  # noqa: BLE001 — a metric bug must not lose the batch
                 errors[st.metric.name] = f"{type(exc).__name__}: {first_line(str(exc))}"
         if save_images:
             for d in group:
@@ -422,13 +454,17 @@ def restore_group(group: list[Decoded], method: Method, device: torch.device, sp
         out, reasons = check_output(out, expected)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 — a plugin's failure (even sys.exit) is per image
         if len(group) > 1:  # isolate the image(s) that break the method
             for d in group:
                 yield from restore_group([d], method, device, split)
             return
-        reason = first_line(exc.message) if isinstance(exc, FaceblurError) else \
-            f"restore() raised {type(exc).__name__}: {first_line(str(exc))}"
+        if isinstance(exc, FaceblurError):
+            reason = first_line(exc.message)
+        elif isinstance(exc, SystemExit):
+            reason = f"restore() raised SystemExit({exc.code!r}) (sys.exit / exit() in the method)"
+        else:
+            reason = f"restore() raised {type(exc).__name__}: {first_line(str(exc))}"
         yield group[0], None, reason, 0.0
         return
     dt = (time.perf_counter() - t) / len(group)

@@ -5,26 +5,40 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .. import __version__
+from .. import __version__, weights
 from ..data.base import Sample, Split
+from ..errors import ResultsWarning
 from ..methods.base import Method
 from ..metrics.base import MetricContext
-from ..results import SCHEMA, read_rows
+from ..results import SCHEMA, latest_rows, scan_rows
 from .scoring import MetricState
 
 
 def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], ctx: MetricContext, *,
               method: Method, cfg: Any, split: Split, ident: dict, key: str,
-              device: torch.device, timings: dict) -> dict:
+              device: torch.device, timings: dict,
+              method_weights: list[tuple[str, Path]] | None = None) -> dict:
     """The run summary from the stored rows and per-image state (not from memory: a resumed or
-    interrupted run summarises everything stored so far), with provenance."""
-    rows = read_rows(Path(run_dir) / "rows.jsonl")
-    by_id = {r["id"]: r for r in rows}  # the latest row of an id wins (a retried failure)
+    interrupted run summarises everything stored so far), with provenance.
+
+    ``weights_used`` records the files (absolute path + sha256) the method (its checkpoint and
+    any weight file it resolved) and each metric actually used; ``rows_discarded`` counts
+    malformed lines of ``rows.jsonl`` and ``row_conflicts`` lists rows that contradicted an
+    already stored ok row (ignored, see :func:`faceblur_bench.results.latest_rows`).
+    """
+    rows_path = Path(run_dir) / "rows.jsonl"
+    scan = scan_rows(rows_path, warn=False)  # the run already warned when it read the rows
+    by_id, conflicts = latest_rows(scan.rows)
+    for c in conflicts:
+        warnings.warn(ResultsWarning(
+            f"{rows_path}: a second row for {c['id']!r} disagrees with the stored ok row "
+            f"({c['metric'] or 'status'}: kept {c['kept']!r}, ignored {c['ignored']!r})"), stacklevel=2)
     wanted = {s.id for s in samples}
     rows = [by_id[s.id] for s in samples if s.id in by_id]
     ok_rows = [r for r in rows if r["status"] == "ok"]
@@ -37,7 +51,12 @@ def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], c
                  "family": m.family, "kind": m.kind, "extra": {}}
         if st.status == "ok":
             entry.update(st.compute(ok_rows, samples, Path(run_dir), ctx))
+        entry["weights"] = weights.used_record(st.weights_used)
         metrics_out[m.name] = entry
+    method_files = weights.used_record(method_weights or [])
+    if cfg.checkpoint:
+        method_files.insert(0, {"name": "checkpoint", "path": str(Path(cfg.checkpoint).absolute()),
+                                "sha256": ident.get("checkpoint_sha256")})
     return {
         "schema": SCHEMA,
         "run_key": key,
@@ -58,6 +77,10 @@ def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], c
         "counts": {"total": len(samples), "done": len(rows), "ok": len(ok_rows), "failed": len(failures)},
         "failures": failures,
         "metrics": metrics_out,
+        "weights_used": {"method": method_files,
+                         "metrics": {k: v["weights"] for k, v in metrics_out.items()}},
+        "rows_discarded": len(scan.discarded),
+        "row_conflicts": conflicts[:20],
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "provenance": provenance(device, cfg.seed),
     }

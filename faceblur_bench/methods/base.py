@@ -13,8 +13,9 @@ import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -74,6 +75,32 @@ class Option:
             raise UsageError(f"option {name!r} for {method} must be >= {self.minimum:g}, got {out!r}",
                              f"pass --option {name}=<{want.__name__} >= {self.minimum:g}>")
         return out
+
+
+def check_options_json(options: dict[str, Any], method: str) -> None:
+    """Refuse method options that the run summary could not store, before any work is done.
+
+    Options identify a run (its key) and are written to ``summary.json``, so every value must be
+    JSON: str, int, float, bool, None, lists and objects with string keys (``Path`` and numpy
+    scalars are written as str / numbers, as the summary writer does). Raises :class:`UsageError`
+    naming the option and its type.
+    """
+    import json
+
+    from ..errors import UsageError
+    from ..results import json_default
+
+    for key, value in dict(options or {}).items():
+        try:
+            if not isinstance(key, str):
+                raise TypeError(f"option name of type {type(key).__name__}")
+            json.dumps(value, default=json_default, allow_nan=True)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(
+                f"option {key!r} of method {method!r} cannot be stored in the run summary "
+                f"({type(value).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+                "pass options as JSON values (str, number, bool, null, list, object with string "
+                "keys), e.g. --option key=value") from None
 
 
 class Method(ABC):

@@ -16,8 +16,9 @@ per-batch tensors (e.g. embeddings of the restored images) through ``batch.cache
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -71,11 +72,22 @@ class MetricContext:
         self.split = split
         self.weights_overrides = dict(weights_overrides or {})
         self._shared: dict[Any, Any] = {}
+        self._shared_used: dict[Any, list] = {}
 
     def shared(self, key: Any, factory: Callable[[], Any]) -> Any:
-        """Build an object (typically a network) once per run and share it between metrics."""
+        """Build an object (typically a network) once per run and share it between metrics.
+
+        The weight files the factory resolved are reported again to every later user, so each
+        metric's record of the files it used is complete even when another metric built the net.
+        """
+        from .. import weights
+
         if key not in self._shared:
-            self._shared[key] = factory()
+            with weights.recording() as used:
+                obj = factory()
+            self._shared[key] = obj
+            self._shared_used[key] = list(used)
+        weights.note_used(self._shared_used.get(key, ()))
         return self._shared[key]
 
 

@@ -1,8 +1,10 @@
 """CI gate: compare a current result set with a baseline, image by image and in aggregate.
 
 ``baseline`` / ``current`` are each a run directory (``runs/<split>/<method>/<run_key>``) or a
-results directory. Runs are paired by (split, method, method options); two run directories given
-directly are paired with each other.
+results directory. Runs are paired by split and :func:`faceblur_bench.results.config_key` (method, checkpoint,
+options, protocol); two run directories given directly are paired with each other. Summaries
+are read as typed :class:`~faceblur_bench.results.RunSummary` objects; in a results directory a
+corrupt one is skipped with a warning naming the file.
 
 A metric *regresses* when it moves in its bad direction (``higher_is_better`` from the summary)
 by more than its tolerance:
@@ -29,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..results import config_key
+from ..results import RunSummary
 from .render import md_escape
-from .store import ResultsInputError, iter_run_dirs, load_summary, read_rows
+from .store import ResultsInputError, load_run, load_runs, read_rows
 
 
 @dataclass(frozen=True)
@@ -174,13 +176,15 @@ def _row(c: Change) -> str:
             f"| {_fmt(c.current)} | {_fmt(c.delta, signed=True)} | {c.tolerance} | {md_escape(verdict)} |")
 
 
-def _collect(path: Path) -> tuple[bool, list[dict[str, Any]]]:
+def _collect(path: Path) -> tuple[bool, list[RunSummary]]:
+    """(``path`` is one run directory, its runs). A run directory given directly must be
+    readable; in a results directory a corrupt summary is skipped with a warning."""
     if not path.exists():
         raise ResultsInputError(f"{path} does not exist",
                                 "pass a run directory or a results directory (holding runs/)")
     if (path / "summary.json").is_file():
-        return True, [load_summary(path)]
-    runs = [load_summary(d) for d in iter_run_dirs(path)]
+        return True, [load_run(path)]
+    runs = load_runs(path)
     if not runs:
         raise ResultsInputError(f"no runs (summary.json) under {path}",
                                 "pass a run directory or a results directory written by "
@@ -188,8 +192,8 @@ def _collect(path: Path) -> tuple[bool, list[dict[str, Any]]]:
     return False, runs
 
 
-def _key(s: dict[str, Any]) -> tuple[str, ...]:
-    return (str(s.get("split")), *config_key(s))
+def _key(s: RunSummary) -> tuple[str, ...]:
+    return (s.split, *s.key())
 
 
 def _verdict(base: float | None, cur: float | None, hib: bool, tol: Tolerance) -> tuple[str, str]:
@@ -235,11 +239,11 @@ def compare(baseline: str | Path, current: str | Path,
     b_single, b_runs = _collect(Path(baseline))
     c_single, c_runs = _collect(Path(current))
     res = CheckResult()
-    pairs: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    pairs: list[tuple[RunSummary, RunSummary | None]] = []
     if b_single and c_single:
         pairs = [(b_runs[0], c_runs[0])]
     else:
-        cur_by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+        cur_by_key: dict[tuple[str, ...], RunSummary] = {}
         for s in c_runs:
             cur_by_key[_key(s)] = s  # later (sorted) runs win
         for b in b_runs:
@@ -250,19 +254,18 @@ def compare(baseline: str | Path, current: str | Path,
     if all(c is None for _, c in pairs):
         raise ResultsInputError(
             "no run of the baseline has a counterpart in the current results",
-            "runs are paired by split, method and method options; run the same methods on the "
-            "same split, or pass two run directories")
+            "runs are paired by split, method, options, checkpoint and protocol; run the same "
+            "methods on the same split, or pass two run directories")
     for b, c in pairs:
-        split, method = str(b.get("split")), str(b.get("method"))
         if c is None:
-            res.changes.append(Change(split, method, "(run)", None, None, "–", "regression",
+            res.changes.append(Change(b.split, b.method, "(run)", None, None, "–", "regression",
                                       reason="no current run for this baseline run"))
             continue
-        fb, fc = b.get("split_fingerprint"), c.get("split_fingerprint")
+        fb, fc = b.split_fingerprint, c.split_fingerprint
         if fb and fc and fb != fc:
             raise ResultsInputError(
-                f"{method} on {split}: baseline and current ran on different data "
-                f"(split fingerprint {str(fb)[:12]} vs {str(fc)[:12]})",
+                f"{b.method} on {b.split}: baseline and current ran on different data "
+                f"(split fingerprint {fb[:12]} vs {fc[:12]})",
                 "compare runs of the same split files; regenerate the baseline if the data "
                 "changed on purpose")
         res.compared_runs += 1
@@ -270,29 +273,27 @@ def compare(baseline: str | Path, current: str | Path,
     return res
 
 
-def _compare_run(res: CheckResult, b: dict[str, Any], c: dict[str, Any],
+def _compare_run(res: CheckResult, b: RunSummary, c: RunSummary,
                  tols: dict[str, Tolerance], default: Tolerance, per_image: bool) -> None:
-    split, method = str(b.get("split")), str(b.get("method"))
-    bm, cm = b.get("metrics") or {}, c.get("metrics") or {}
+    split, method = b.split, b.method
     hib: dict[str, bool] = {}
-    for name, be in bm.items():
+    for name, be in b.metrics.items():
         tol = tols.get(name, default)
-        ce = cm.get(name)
-        hib[name] = bool(be.get("higher_is_better", True))
-        if be.get("status", "ok") != "ok":
+        ce = c.metrics.get(name)
+        hib[name] = be.higher_is_better
+        if be.status != "ok":
             continue  # nothing to gate: the baseline had no value
-        if ce is None or ce.get("status", "ok") != "ok":
-            why = "metric missing" if ce is None else f"status {ce.get('status')}: {ce.get('reason')}"
-            res.changes.append(Change(split, method, name, be.get("value"), None, str(tol),
+        if ce is None or ce.status != "ok":
+            why = "metric missing" if ce is None else f"status {ce.status}: {ce.reason}"
+            res.changes.append(Change(split, method, name, be.value, None, str(tol),
                                       "regression", reason=why))
             continue
-        verdict, why = _verdict(be.get("value"), ce.get("value"), hib[name], tol)
-        res.changes.append(Change(split, method, name, be.get("value"), ce.get("value"), str(tol),
+        verdict, why = _verdict(be.value, ce.value, hib[name], tol)
+        res.changes.append(Change(split, method, name, be.value, ce.value, str(tol),
                                   verdict, reason=why))
-    bc, cc = b.get("counts") or {}, c.get("counts") or {}
-    if int(cc.get("failed", 0) or 0) > int(bc.get("failed", 0) or 0):
-        res.changes.append(Change(split, method, "(failed images)", float(bc.get("failed", 0)),
-                                  float(cc.get("failed", 0)), "0", "regression",
+    if c.counts.failed > b.counts.failed:
+        res.changes.append(Change(split, method, "(failed images)", float(b.counts.failed),
+                                  float(c.counts.failed), "0", "regression",
                                   reason="more images failed"))
     why = _incomplete(c)
     if why and _incomplete(b) == why:
@@ -303,15 +304,15 @@ def _compare_run(res: CheckResult, b: dict[str, Any], c: dict[str, Any],
                                   reason=f"current run is {why}"))
     if not per_image:
         return
-    bdir, cdir = b.get("_run_dir"), c.get("_run_dir")
-    brows = {str(r["id"]): r for r in read_rows(bdir)} if bdir else {}
-    crows = {str(r["id"]): r for r in read_rows(cdir)} if cdir else {}
+    # rows are validated by the store: string ids, object metrics, numeric (or null) values
+    brows = {r["id"]: r for r in read_rows(b.run_dir)} if b.run_dir else {}
+    crows = {r["id"]: r for r in read_rows(c.run_dir)} if c.run_dir else {}
     if not brows:
         res.notes.append(f"{method} on {split}: baseline has no rows.jsonl; aggregate check only")
         return
     missing = 0
     for iid, br in brows.items():
-        if br.get("status", "ok") != "ok":
+        if br["status"] != "ok":
             continue
         cr = crows.get(iid)
         if cr is None:  # never compared: a partial run must not pass on the images it left out
@@ -320,14 +321,14 @@ def _compare_run(res: CheckResult, b: dict[str, Any], c: dict[str, Any],
                                       image=iid, reason="missing in current run"))
             continue
         res.compared_images += 1
-        if cr.get("status", "ok") != "ok":
+        if cr["status"] != "ok":
             res.changes.append(Change(split, method, "(image)", None, None, "–", "regression",
                                       image=iid, reason=f"failed: {cr.get('reason')}"))
             continue
-        for name, bv in (br.get("metrics") or {}).items():
+        for name, bv in br["metrics"].items():
             if name not in hib:
                 continue
-            cv = (cr.get("metrics") or {}).get(name)
+            cv = cr["metrics"].get(name)
             tol = tols.get(name, default)
             verdict, why = _verdict(bv, cv, hib[name], tol)
             if verdict == "regression":

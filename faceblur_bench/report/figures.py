@@ -15,13 +15,14 @@ pixels stay visible.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import UsageError
-from .store import latest_runs, load_summaries, read_rows
+from .store import as_run, latest_runs, load_summaries, read_rows
 
 #: per-panel caption metrics, in this order, when the run stored them
 CAPTION_METRICS = (("psnr", "PSNR", "{:.2f} dB"), ("ssim", "SSIM", "{:.4f}"))
@@ -67,11 +68,11 @@ def _wrap_id(text: str, width: int = 16) -> str:
 
 def _latest_run_dir(summaries: list[dict[str, Any]], method: str) -> Path | None:
     """The run of ``method`` the tables show (``latest_runs``: complete first, then newest)."""
-    runs = [s for s in latest_runs(summaries) if s.get("method") == method]
+    runs = [r for r in map(as_run, latest_runs(summaries)) if r.method == method]
     if not runs:
         return None
-    runs.sort(key=lambda s: (bool(s.get("complete")), str((s.get("provenance") or {}).get("date", ""))))
-    d = runs[-1].get("_run_dir") or runs[-1].get("run_dir")
+    runs.sort(key=lambda r: (r.complete, r.date))
+    d = runs[-1].run_dir
     return Path(d) if d else None
 
 
@@ -137,8 +138,8 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from ..imageio import read_image
     from ..data.base import open_split
+    from ..imageio import read_image
     from ..results import image_path
 
     sp = open_split(split, data_root, allow_partial=True)  # a partial copy is enough to show images

@@ -14,7 +14,7 @@ from typing import Any
 from ..results import atomic_write_text, split_parts
 from . import names, published
 from .render import md_escape, render
-from .store import custom_heading, is_custom, latest_runs, load_summaries, summary_split
+from .store import as_run, custom_heading, is_custom, latest_runs, load_summaries, summary_split
 from .tables import (
     _disambiguate,
     applicable_metrics,
@@ -134,21 +134,19 @@ def _provenance(runs: list[dict[str, Any]]) -> str:
     lines = ["", "Provenance of the reproduced rows:", "",
              "| Method | run | faceblur-bench | date | device | images ok/total | checkpoint |",
              "|---|---|---|---|---|---|---|"]
-    for label, s in zip(_disambiguate(runs), runs):
-        p = s.get("provenance") or {}
-        c = s.get("counts") or {}
+    for label, run in zip(_disambiguate(runs), map(as_run, runs)):
+        p = run.provenance
         dev = str(p.get("device") or "?")
         if p.get("device_name"):
             dev += f" ({p['device_name']})"
-        ck = s.get("checkpoint")
-        sha = s.get("checkpoint_sha256")
-        ckt = "–" if not ck else f"{Path(str(ck)).name}" + (f" sha256:{str(sha)[:12]}" if sha else "")
-        date = str(p.get("date", "?"))
-        sessions = [x for x in (s.get("sessions") or []) if x.get("rows") or x.get("added_metrics")]
+        ck, sha = run.checkpoint, run.checkpoint_sha256
+        ckt = "–" if not ck else f"{Path(ck).name}" + (f" sha256:{sha[:12]}" if sha else "")
+        date = run.date or "?"
+        sessions = [x for x in (run.to_dict().get("sessions") or []) if x.get("rows") or x.get("added_metrics")]
         if len(sessions) > 1:  # rows computed in several sessions: say so, oldest to newest
             date = f"{sessions[0].get('date')} … {sessions[-1].get('date')} ({len(sessions)} sessions)"
-        cells = [label, str(s.get("run_key", "?")), str(p.get("faceblur_bench", "?")),
-                 date, dev, f"{c.get('ok', '?')}/{c.get('total', '?')}", ckt]
+        cells = [label, run.run_key or "?", str(p.get("faceblur_bench", "?")), date,
+                 dev, f"{run.counts.ok}/{run.counts.total}", ckt]
         lines.append("| " + " | ".join(md_escape(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"
 

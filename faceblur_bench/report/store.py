@@ -8,21 +8,32 @@ Layout of a results directory (default ``results/``)::
 
 The split slug is the split name with ``/`` replaced by ``__`` (``mspl-center__ffhq``).
 
-Every reader returns plain dicts / lists / pandas DataFrames; nothing here imports torch.
-A truncated last line of ``rows.jsonl`` (a run that crashed mid-write) is ignored; a corrupt line
-elsewhere is an error naming the file and the line.
+Summaries are parsed into :class:`faceblur_bench.results.RunSummary` (typed, validated):
+:func:`load_run` / :func:`load_runs` return those; :func:`load_summary` / :func:`load_summaries`
+return their :meth:`~faceblur_bench.results.RunSummary.to_dict` (every field present, with its
+type) for report code that takes dicts. A summary that is not valid JSON or has a field of the
+wrong type makes :func:`load_summary` raise (one run asked for by name), while
+:func:`load_runs` / :func:`load_summaries` skip that run with a :class:`ResultsWarning` naming the
+file, so one corrupt run never blocks the tables of all. Nothing here imports torch.
+A truncated or malformed line of ``rows.jsonl`` is not data (warned about, naming file and line).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .. import results
-from ..errors import UsageError
-from ..results import split_slug  # noqa: F401  (re-exported for report modules)
+from ..errors import ResultsWarning, UsageError
+from ..results import (
+    RunSummary,
+    SummaryFormatError,
+    split_slug,  # noqa: F401  (re-exported for report modules)
+)
 
 SUMMARY = "summary.json"
 ROWS = "rows.jsonl"
@@ -37,10 +48,11 @@ def _json_constant(name: str) -> float:
     return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
 
 
-def load_summary(run_dir: str | Path) -> dict[str, Any]:
-    """Read ``<run_dir>/summary.json``; adds ``"_run_dir"`` (str) to the returned dict.
+def load_run(run_dir: str | Path) -> RunSummary:
+    """Read and type-check ``<run_dir>/summary.json`` (``run_dir`` recorded on the result).
 
-    Raises :class:`ResultsInputError` when the file is missing or not valid JSON.
+    Raises :class:`ResultsInputError` when the file is missing, not valid JSON, or not a run
+    summary with fields of the right types (the message names the file and the field).
     """
     run_dir = Path(run_dir)
     path = run_dir / SUMMARY
@@ -55,26 +67,70 @@ def load_summary(run_dir: str | Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ResultsInputError(f"{path}: not valid JSON ({exc})",
                                 "re-run the evaluation to rewrite this summary") from None
-    if not isinstance(data, dict) or "metrics" not in data or "method" not in data:
-        raise ResultsInputError(f"{path}: not a run summary (needs 'method' and 'metrics')",
-                                "pass a run directory written by `faceblur-bench run`")
-    data["_run_dir"] = str(run_dir)
-    return data
+    except OSError as exc:
+        raise ResultsInputError(f"{path}: cannot be read ({exc.strerror})",
+                                "check the file's permissions") from None
+    try:
+        run = RunSummary.parse(data, path)
+    except SummaryFormatError as exc:
+        raise ResultsInputError(exc.message, exc.hint) from None
+    run.run_dir = str(run_dir)
+    return run
+
+
+def load_summary(run_dir: str | Path) -> dict[str, Any]:
+    """:func:`load_run` as a dict (:meth:`RunSummary.to_dict`, with ``"_run_dir"``)."""
+    return load_run(run_dir).to_dict()
+
+
+def load_runs(path: str | Path, split: str | None = None,
+              methods: list[str] | None = None) -> list[RunSummary]:
+    """Every readable run under ``path`` (run dir or results dir), optionally filtered.
+
+    A run whose summary is corrupt or of the wrong shape is skipped with a
+    :class:`ResultsWarning` naming the file (``run`` rebuilds it from the rows). ``split``
+    matches the full split name (``mspl-center/ffhq``) or, without a subset, every subset of
+    that split. Raises :class:`ResultsInputError` when ``path`` does not exist.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ResultsInputError(f"results path {path} does not exist",
+                                "pass --results DIR (default results/) or a run directory")
+    out = []
+    for d in iter_run_dirs(path):
+        try:
+            run = load_run(d)
+        except ResultsInputError as exc:
+            warnings.warn(ResultsWarning(f"skipped run {d}: {exc.message}"), stacklevel=2)
+            continue
+        if split is not None and not split_matches(run, split):
+            continue
+        if methods and run.method not in methods:
+            continue
+        out.append(run)
+    return out
 
 
 def read_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Per-image rows of a run (``rows.jsonl``), in file order, parsed by the results store.
+    """Per-image rows of a run (``rows.jsonl``), one per id in first-seen order, parsed and
+    validated by the results store.
 
-    Torn or corrupt lines are not data (the engine re-scores those images on resume). When an
-    id occurs more than once (a retried failure) the last occurrence wins. Missing file -> [].
+    Torn, corrupt or malformed lines are not data (the engine re-scores those images on resume;
+    malformed ones are warned about by file and line). When an id occurs more than once (a
+    retried failure) the last occurrence wins — except a row that contradicts an already stored
+    ok row, which is ignored with a :class:`ResultsWarning` (:func:`results.latest_rows`).
+    Missing file -> [].
     """
-    out: dict[str, dict[str, Any]] = {}
-    for row in results.read_rows(Path(run_dir) / ROWS):
-        out[str(row["id"])] = row
-    return list(out.values())
+    path = Path(run_dir) / ROWS
+    by_id, conflicts = results.latest_rows(results.read_rows(path))
+    for c in conflicts:
+        warnings.warn(ResultsWarning(
+            f"{path}: a second row for {c['id']!r} disagrees with the stored ok row "
+            f"({c['metric'] or 'status'}: kept {c['kept']!r}, ignored {c['ignored']!r})"), stacklevel=2)
+    return list(by_id.values())
 
 
-def rows_frame(run_dir: str | Path) -> "Any":
+def rows_frame(run_dir: str | Path) -> Any:
     """Rows as a pandas DataFrame: columns ``id, status, reason, restore_s``, one column per
     metric (``metric:<name>``) and one per meta key (``meta:<key>``)."""
     import pandas as pd
@@ -104,54 +160,46 @@ def iter_run_dirs(path: str | Path) -> Iterator[Path]:
 
 def load_summaries(path: str | Path, split: str | None = None,
                    methods: list[str] | None = None) -> list[dict[str, Any]]:
-    """All run summaries under ``path`` (run dir or results dir), optionally filtered.
-
-    ``split`` matches the full split name (``mspl-center/ffhq``) or, without a subset, every
-    subset of that split (``mspl-center`` matches ``mspl-center/ffhq``). Raises
-    :class:`ResultsInputError` when ``path`` does not exist.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ResultsInputError(f"results path {path} does not exist",
-                                "pass --results DIR (default results/) or a run directory")
-    out = []
-    for d in iter_run_dirs(path):
-        s = load_summary(d)
-        if split is not None and not split_matches(s, split):
-            continue
-        if methods and s.get("method") not in methods:
-            continue
-        out.append(s)
-    return out
+    """:func:`load_runs` as dicts (:meth:`RunSummary.to_dict`)."""
+    return [r.to_dict() for r in load_runs(path, split, methods)]
 
 
-def latest_runs(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One run per (split, method, options, checkpoint, protocol): complete before incomplete, then newest.
+def as_run(s: RunSummary | dict[str, Any]) -> RunSummary:
+    """A summary as a :class:`RunSummary` (a dict, e.g. the engine's return value, is parsed)."""
+    return s if isinstance(s, RunSummary) else RunSummary.parse(s, s.get("_run_dir") or "summary")
+
+
+def latest_runs(summaries: list[Any]) -> list[Any]:
+    """One run per (split, :func:`~faceblur_bench.results.config_key`): complete before
+    incomplete, then newest. Takes and returns :class:`RunSummary` objects or summary dicts.
 
     Re-running on regenerated data (a new split fingerprint) makes a new run directory; tables
     and the leaderboard show the current one instead of both.
     """
-    best: dict[str, tuple[tuple[bool, str], dict[str, Any]]] = {}
+    best: dict[str, tuple[tuple[bool, str], Any]] = {}
     for s in summaries:
+        run = as_run(s)
         # a run on custom data never replaces (or is replaced by) one on the official data
         data = (s.get("data_origin") or {}).get("data_root") if is_custom(s) else None
-        key = json.dumps([s.get("split"), *results.config_key(s), data])
-        rank = (bool(s.get("complete")), str((s.get("provenance") or {}).get("date", "")))
+        key = json.dumps([run.split, *run.key(), data])
+        rank = (run.complete, run.date)
         if key not in best or rank >= best[key][0]:
             best[key] = (rank, s)
     return [v[1] for v in best.values()]
 
 
-def split_matches(summary: dict[str, Any], split: str) -> bool:
-    full = str(summary.get("split") or "")
-    name, _ = summary_split(summary)
-    return full == split or ("/" not in split and name == split)
+def split_matches(summary: RunSummary | dict[str, Any], split: str) -> bool:
+    """Whether a run is of ``split`` (full name, or every subset of a split name)."""
+    run = as_run(summary)
+    name, _ = summary_split(run)
+    return run.split == split or ("/" not in split and name == split)
 
 
-def summary_split(summary: dict[str, Any]) -> tuple[str, str | None]:
+def summary_split(summary: RunSummary | dict[str, Any]) -> tuple[str, str | None]:
     """``(split_name, subset)`` of a summary (from ``split_name``/``subset`` or ``split``)."""
-    name, subset = results.split_parts(str(summary.get("split") or ""))
-    return str(summary.get("split_name") or name), summary.get("subset") or subset
+    run = as_run(summary)
+    name, subset = results.split_parts(run.split)
+    return run.split_name or name, run.subset or subset
 
 
 def is_custom(summary: dict[str, Any]) -> bool:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
+from ..results import RunSummary
 from . import names
 from .render import Cell, Column, Format, Row, Table, render
+from .store import as_run
 
 STATUS_TEXT = {
     "unavailable": "n/a",
@@ -20,11 +23,11 @@ STATUS_TEXT = {
 }
 
 
-def metric_order(summaries: Iterable[dict[str, Any]]) -> list[str]:
+def metric_order(summaries: Iterable[RunSummary | dict[str, Any]]) -> list[str]:
     """Metric names in order of first appearance across ``summaries``."""
     order: list[str] = []
     for s in summaries:
-        for name in (s.get("metrics") or {}):
+        for name in as_run(s).metrics:
             if name not in order:
                 order.append(name)
     return order
@@ -76,58 +79,52 @@ def short_reason(reason: Any, width: int = 160) -> str:
     return line[:cut].rstrip(" ,;:") + " …"
 
 
-def run_label(summary: dict[str, Any]) -> str:
-    return str(summary.get("method", "?"))
+def run_label(summary: RunSummary | dict[str, Any]) -> str:
+    return as_run(summary).method or "?"
 
 
-def _disambiguate(summaries: list[dict[str, Any]]) -> list[str]:
-    labels = [run_label(s) for s in summaries]
-    splits = {s.get("split") for s in summaries}
-    if len(splits) > 1:
-        labels = [f"{lab} ({s.get('split')})" for lab, s in zip(labels, summaries)]
+def _disambiguate(summaries: list[RunSummary | dict[str, Any]]) -> list[str]:
+    runs = [as_run(s) for s in summaries]
+    labels = [r.method or "?" for r in runs]
+    if len({r.split for r in runs}) > 1:
+        labels = [f"{lab} ({r.split})" for lab, r in zip(labels, runs)]
     counts = Counter(labels)
     out = []
-    for lab, s in zip(labels, summaries):
+    for lab, r in zip(labels, runs):
         if counts[lab] > 1:
-            ck = s.get("checkpoint")
-            tag = (str(ck).rsplit("/", 1)[-1] if ck else None) or s.get("run_key") or "?"
+            tag = (r.checkpoint.rsplit("/", 1)[-1] if r.checkpoint else None) or r.run_key or "?"
             lab = f"{lab} [{tag}]"
         out.append(lab)
     counts = Counter(out)
-    return [f"{lab} [{s.get('run_key')}]" if counts[lab] > 1 else lab
-            for lab, s in zip(out, summaries)]
+    return [f"{lab} [{r.run_key}]" if counts[lab] > 1 else lab for lab, r in zip(out, runs)]
 
 
-def summary_rows(summaries: list[dict[str, Any]], metrics: list[str],
+def summary_rows(summaries: list[RunSummary | dict[str, Any]], metrics: list[str],
                  ) -> tuple[list[Row], list[str], bool]:
     """Rows for ``summaries`` over ``metrics`` plus run-level notes; third item: any failures."""
     rows: list[Row] = []
     notes: list[str] = []
-    any_failed = any(int((s.get("counts") or {}).get("failed", 0) or 0) > 0 for s in summaries)
-    for label, s in zip(_disambiguate(summaries), summaries):
-        ms = s.get("metrics") or {}
-        cells = {m: metric_cell(ms.get(m)) if m in ms else
+    runs = [as_run(s) for s in summaries]
+    any_failed = any(r.counts.failed > 0 for r in runs)
+    for label, r in zip(_disambiguate(runs), runs):
+        cells = {m: metric_cell(r.metrics[m].to_dict()) if m in r.metrics else
                  Cell(note=f"{m} not computed in this run") for m in metrics}
-        counts = s.get("counts") or {}
-        total = int(counts.get("total", 0) or 0)
-        failed = int(counts.get("failed", 0) or 0)
+        total, failed = r.counts.total, r.counts.failed
         if any_failed:
             cells["__failed__"] = Cell(value=float(failed), text=f"{failed}/{total}")
-        if not s.get("complete", True) or s.get("partial"):
-            ok = int(counts.get("ok", 0) or 0)
-            if s.get("limit"):
-                what = f"first {s['limit']} samples only (--limit)"
-            elif s.get("partial"):
+        if not r.complete or r.partial:
+            if r.limit:
+                what = f"first {r.limit} samples only (--limit)"
+            elif r.partial:
                 what = "partial split (files missing)"
             else:
                 what = "incomplete run"
             label = f"{label} †"
-            note = f"† {label[:-2]}: {what}; {ok} of {total} images scored"
-            notes.append(note)
+            notes.append(f"† {label[:-2]}: {what}; {r.counts.ok} of {total} images scored")
         if failed:
-            reasons = Counter(short_reason(f.get("reason")) for f in (s.get("failures") or []))
+            reasons = Counter(short_reason(f.get("reason")) for f in r.failures)
             if reasons:
-                top = "; ".join(f"{r} ×{n}" for r, n in reasons.most_common(3))
+                top = "; ".join(f"{why} ×{n}" for why, n in reasons.most_common(3))
                 notes.append(f"{label}: {failed} of {total} images failed ({top})")
         rows.append(Row(label=label, cells=cells, source=None))
     return rows, notes, any_failed
