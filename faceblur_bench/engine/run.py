@@ -187,7 +187,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
         previous = _previous_summary(store.summary_path)
         reused = _reused(stored_ok, store.sessions())
         summary_written = True
-        if session.idx is None and previous is not None and set(metric_names) <= set(previous["metrics"]):
+        if (session.idx is None and previous is not None and set(metric_names) <= set(previous["metrics"])
+                and _summary_still_true(store, previous)):
             # this invocation computed nothing: the stored summary (its provenance, dates and
             # timings) stays exactly as it is — a no-op run does not rewrite history
             summary = previous
@@ -301,6 +302,20 @@ def _complete_stored(store: RunStore, stored_ok: dict[str, dict], samples: list[
         session.counts["rerestored"] += rerestored
         if progress is not None:
             progress.advance(len(chunk))
+
+
+def _summary_still_true(store: RunStore, previous: dict) -> bool:
+    """A stored summary a no-op run may leave as it is: it parses as a :class:`RunSummary` and
+    the rows hold nothing it does not account for (no malformed line, no conflicting duplicate
+    row — a hand-edited store gets a rebuilt summary that reports it)."""
+    from ..results import RunSummary, SummaryFormatError, latest_rows, scan_rows
+
+    try:
+        RunSummary.parse(previous, store.summary_path)
+    except SummaryFormatError:
+        return False
+    scan = scan_rows(store.rows_path, warn=False)
+    return not scan.discarded and not latest_rows(scan.rows)[1]
 
 
 def _previous_summary(path: Path) -> dict | None:

@@ -219,14 +219,14 @@ def _verdict(base: float | None, cur: float | None, hib: bool, tol: Tolerance) -
     return "ok", ""
 
 
-def _incomplete(s: dict[str, Any]) -> str:
+def _incomplete(s: RunSummary) -> str:
     """Why a run does not cover its whole split ("" when it does): ``--limit``, a partial split
     (files missing, ``--allow-partial``) or an unfinished run (interrupted, images not done)."""
-    if s.get("limit"):
-        return f"limited (--limit {s['limit']})"
-    if s.get("partial"):
+    if s.limit:
+        return f"limited (--limit {s.limit})"
+    if s.partial:
         return "partial (split incomplete, --allow-partial)"
-    if not s.get("complete", True):
+    if not s.complete:
         return "incomplete (interrupted before every image was done)"
     return ""
 
