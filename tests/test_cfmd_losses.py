@@ -136,8 +136,17 @@ def test_lpips_term_matches_the_formula(alex_file):
 
 
 def test_lpips_term_refuses_missing_or_wrong_trunk(tmp_path, alex_file, monkeypatch):
-    with pytest.raises(WeightsMissingError, match="alexnet-owt"):
+    from faceblur_bench.errors import WeightsOverrideError
+
+    # an explicit override that does not exist is refused by name (never replaced by another file)
+    with pytest.raises(WeightsOverrideError, match="alexnet-owt"):
         L.LPIPSLoss({L.LPIPS_BACKBONE: str(tmp_path / "absent.pth")})
+    monkeypatch.setenv("FACEBLUR_WEIGHTS", str(tmp_path / "empty"))
+    monkeypatch.delenv(f"FACEBLUR_WEIGHTS_{L.LPIPS_BACKBONE.upper().replace('-', '_')}", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(WeightsMissingError, match="alexnet-owt"):
+        L.LPIPSLoss({})
     bad = tmp_path / "bad.pth"
     torch.save({"features.0.weight": torch.zeros(3)}, bad)
     with pytest.raises(WeightsIntegrityError, match="AlexNet"):

@@ -606,7 +606,7 @@ def test_label_maps_auto_choose_four_classes(tmp_path):
 
 def test_untrained_contract_net_restores_shape_and_range():
     m = methods.get("mspl-gan")()
-    m.init_untrained("cpu")
+    m.init_untrained("cpu", tiny=True)
     assert m.num_parameters() == count_parameters(
         GeneratorConfig.from_dict(m.contract_options["generator"])
     )

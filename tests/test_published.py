@@ -207,6 +207,7 @@ def _section(text: str, title: str) -> list[str]:
 def test_leaderboard_merges_rows_two_papers_print_identically(tmp_path):
     from faceblur_bench.report.leaderboard import build_leaderboard
 
+    (tmp_path / "none").mkdir()  # an empty results directory: published rows only
     sec = _section(build_leaderboard(tmp_path / "none"), "mspl-center/celeba")
     rows = [ln for ln in sec if ln.startswith("| ") and not ln.startswith("| Method")]
     labels = [ln.split("|")[1].strip() for ln in rows]

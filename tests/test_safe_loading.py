@@ -264,10 +264,10 @@ def test_summary_records_the_files_each_metric_and_the_method_used(tmp_path, mon
     alt.parent.mkdir()
     alt.write_bytes((wdir / "VGGFace16.pth").read_bytes())
 
-    def run(**kw):
+    def run(res: str = "res", **kw):
         return engine.evaluate(engine.RunConfig(method=_TinyNet(), split="demo", limit=2,
                                                 metrics=["psnr", "dvgg"], checkpoint=ck,
-                                                results_dir=tmp_path / "res", device="cpu", **kw))
+                                                results_dir=tmp_path / res, device="cpu", **kw))
 
     s = run()
     assert s["metrics"]["dvgg"]["status"] == "ok"
@@ -277,6 +277,9 @@ def test_summary_records_the_files_each_metric_and_the_method_used(tmp_path, mon
     assert s["weights_used"]["metrics"] == {"psnr": [], "dvgg": [used]}
     assert s["weights_used"]["method"] == [{"name": "checkpoint", "path": str(ck),
                                             "sha256": sha256_file(ck)}]
-    s2 = run(weights_overrides={"vggface16": str(alt)})  # the override is what is recorded
+    # a no-op re-run keeps recording the file that computed the stored values; a run that
+    # computes with an override records the override
+    assert run(weights_overrides={"vggface16": str(alt)})["metrics"]["dvgg"]["weights"] == [used]
+    s2 = run("res2", weights_overrides={"vggface16": str(alt)})
     assert s2["metrics"]["dvgg"]["weights"] == [{"name": "vggface16", "path": str(alt),
                                                  "sha256": sha256_file(alt)}]

@@ -139,7 +139,7 @@ def test_pickled_code_is_refused(tmp_path):
 def test_contract_options_give_a_small_untrained_net():
     cls = methods.get("yun")
     m = cls(**cls.contract_options)
-    m.init_untrained("cpu")
+    m.init_untrained("cpu", tiny=True)
     y = m.restore(torch.rand(2, 3, 32, 32))
     assert y.shape == (2, 3, 256, 256) and 0 <= float(y.min()) and float(y.max()) <= 1
     assert m.num_parameters() < 1_000_000  # vs 58.3 M
