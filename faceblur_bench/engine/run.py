@@ -19,8 +19,9 @@ from ..methods.base import Method
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
 from ..registry import metrics as metric_registry
-from ..results import RunStore, run_key
+from ..results import run_key
 from ..results import run_dir as results_run_dir
+from . import distributed
 from .scoring import decode_batch, process_batch, setup_metrics
 from .summary import summarise
 
@@ -92,6 +93,10 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     device = resolve_device(cfg.device)
+    world = distributed.init(device)  # a torchrun rank, or the single process
+    device = distributed.rank_device(device, world)
+    if not world.is_main:
+        progress = None
     split = cfg.split if isinstance(cfg.split, Split) else open_split(cfg.split, cfg.data_root, cfg.allow_partial)
     method = cfg.method if isinstance(cfg.method, Method) else make_method(cfg.method, cfg.method_options)
     method_name = method.name or type(method).__name__
@@ -130,10 +135,13 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
 
     t0 = time.perf_counter()
     timings = {"restore_s": 0.0, "metrics_s": 0.0, "decode_s": 0.0}
-    with RunStore(run_dir, wait=cfg.wait) as store:
-        # ok rows are never recomputed; failed images are retried (the cause may have been fixed)
-        done = {r["id"] for r in store.rows() if r["status"] == "ok"}
-        pending = [s for s in samples if s.id not in done]
+    summary: dict = {}
+    with distributed.open_store(run_dir, cfg.wait, world, ids) as store:
+        # ok rows are never recomputed; failed images are retried (the cause may have been fixed).
+        # Rank 0 reads the store before any rank appends: every rank shards the same list.
+        done = distributed.broadcast(
+            {r["id"] for r in store.rows() if r["status"] == "ok"} if world.is_main else None, world)
+        pending = distributed.shard([s for s in samples if s.id not in done], world)
         if progress is not None:
             progress.start(len(samples), len(samples) - len(pending), f"{method_name} on {split.full_name}")
         interrupted = False
@@ -153,22 +161,38 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                         progress.advance(len(rows))
         except KeyboardInterrupt:
             interrupted = True
-        runtime = _previous_runtime(store.summary_path)
-        if cfg.runtime and not interrupted:
-            runtime = measure_method_runtime(method, device, cfg.runtime_repeats)
-        summary = summarise(store.dir, samples, states, ctx, method=method, cfg=cfg, split=split,
-                            ident=ident, key=key, device=device,
-                            timings={**timings, "total_s": time.perf_counter() - t0})
-        if runtime is not None:
-            summary["runtime"] = runtime
-        summary["protocol"] = cfg.protocol
-        if cfg.protocol == "s2v":
-            summary["frame_order"] = moments.frame_orders(samples)
-            summary["protocol_note"] = moments.protocol_note(cfg.protocol, summary["frame_order"])
-        store.write_summary(summary)
+        distributed.barrier(world)  # every rank's rows and feature files are on disk
+        timings = distributed.sum_timings(timings, world)
+        if world.is_main:  # summary and set metrics once, over the union of the shards
+            summary = _write_summary(store, cfg, samples, states, ctx, method, split, ident, key, device,
+                                     {**timings, "total_s": time.perf_counter() - t0}, interrupted, world)
+        summary = distributed.broadcast(summary, world)
     summary["run_dir"] = str(run_dir)
     if interrupted:
         raise KeyboardInterrupt
+    return summary
+
+
+def _write_summary(store: Any, cfg: RunConfig, samples: list[Sample], states: list, ctx: MetricContext,
+                   method: Method, split: Split, ident: dict, key: str, device: torch.device,
+                   timings: dict, interrupted: bool, world: distributed.World) -> dict:
+    from ..results import fold_row_shards
+
+    fold_row_shards(store.dir, [s.id for s in samples])  # rows.jsonl in split order, as one process
+    runtime = _previous_runtime(store.summary_path)
+    if cfg.runtime and not interrupted:
+        runtime = measure_method_runtime(method, device, cfg.runtime_repeats)
+    summary = summarise(store.dir, samples, states, ctx, method=method, cfg=cfg, split=split,
+                        ident=ident, key=key, device=device, timings=timings)
+    if runtime is not None:
+        summary["runtime"] = runtime
+    summary["protocol"] = cfg.protocol
+    if cfg.protocol == "s2v":
+        summary["frame_order"] = moments.frame_orders(samples)
+        summary["protocol_note"] = moments.protocol_note(cfg.protocol, summary["frame_order"])
+    if world.sharded:
+        summary["world_size"] = world.size
+    store.write_summary(summary)
     return summary
 
 
