@@ -19,8 +19,8 @@ from ..methods.base import Method
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
 from ..registry import metrics as metric_registry
-from ..results import run_key
 from ..results import run_dir as results_run_dir
+from ..results import run_key
 from . import distributed
 from .scoring import decode_batch, process_batch, setup_metrics
 from .summary import summarise
