@@ -16,6 +16,7 @@ from ..data.base import Sample, Split, open_split
 from ..devices import resolve_device
 from ..errors import DataLayoutError, UsageError
 from ..methods.base import Method
+from ..metrics import reference_cache
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
 from ..registry import metrics as metric_registry
@@ -82,6 +83,9 @@ class RunConfig:
     wait: float = 0.0
     #: "s2s" | "s2v" (single-to-video: n moments per blurred image; faceblur_bench.data.moments)
     protocol: str = "s2s"
+    #: keep ground-truth features across runs under <results_dir>/cache/reference/ (values are
+    #: the same either way; faceblur_bench.metrics.reference_cache)
+    reference_cache: bool = True
 
 
 def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
@@ -129,6 +133,9 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     run_dir = results_run_dir(cfg.results_dir, split.full_name, method_name, key)
 
     ctx = MetricContext(device=device, split=split, weights_overrides=cfg.weights_overrides)
+    disk = Path(cfg.results_dir) / "cache" / "reference" if cfg.reference_cache else None
+    ctx.shared(reference_cache.SHARED_KEY,  # ground-truth features once per file (and across runs)
+               lambda: reference_cache.ReferenceCache(disk_root=disk, split_fingerprint=fingerprint))
     states = setup_metrics(cfg.metrics, split, ctx, cfg.strict, scale=method.scale)
     live = [st for st in states if st.status == "ok"]
     need_reference = split.has_reference
