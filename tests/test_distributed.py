@@ -103,6 +103,18 @@ def test_shards_are_read_after_rows_and_folded_in_split_order(tmp_path):
         [("a", "failed"), ("c", "ok"), ("b", "ok"), ("a", "ok")]
 
 
+def test_set_metric_state_of_every_rank_is_read_as_one(tmp_path):
+    import numpy as np
+
+    from faceblur_bench.results import RunStore, read_features
+
+    with RunStore(tmp_path, rank=0, lock=False) as r0, RunStore(tmp_path, rank=1, lock=False) as r1:
+        r0.write_features("fid", ["a", "c"], np.array([[1.0], [3.0]]))
+        r1.write_features("fid", ["b"], np.array([[2.0]]))
+    assert read_features(tmp_path, "fid", ["a", "b", "c"]).ravel().tolist() == [1.0, 2.0, 3.0]
+    assert read_features(tmp_path, "fid", ["a", "d"]) is None  # a missing id is not invented
+
+
 # -- real torchrun jobs ------------------------------------------------------------------------------
 def test_nproc_2_equals_one_process(tmp_path, single):
     out = tmp_path / "res"

@@ -149,7 +149,9 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
         done = distributed.broadcast(
             {r["id"] for r in store.rows() if r["status"] == "ok"} if world.is_main else None, world)
         pending = distributed.shard([s for s in samples if s.id not in done], world)
-        if progress is not None:
+        if progress is not None and world.sharded:  # rank 0 shows its own share
+            progress.start(len(pending), 0, f"{method_name} on {split.full_name} (rank 0 of {world.size})")
+        elif progress is not None:
             progress.start(len(samples), len(samples) - len(pending), f"{method_name} on {split.full_name}")
         interrupted = False
         try:
