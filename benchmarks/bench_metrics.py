@@ -1,6 +1,13 @@
 """Speed of the metric suite (harness path) against the reference tools used one by one.
 
     python benchmarks/bench_metrics.py [--n 200] [--size 128] [--device cpu|cuda] [--json OUT]
+    python benchmarks/bench_metrics.py --realistic [--sharp 25] [--kernels 8] [--json OUT]
+
+``--realistic``: the case of a benchmark split — 25 sharp faces x 8 blur kernels = 200 pairs
+(each ground truth shared by 8 pairs, as MSPL/Shen share theirs 80 times), restored by 4 methods
+(blurred, wiener, richardson-lucy, an untrained DFPGnet), scored per method by the reference tools
+and by the harness (the ground-truth side computed once per file and kept across the methods'
+runs: :mod:`faceblur_bench.metrics.reference_cache`; FID reference statistics cached likewise).
 
 Scores N restored/ground-truth pairs of face-like 128x128 images (crops of scikit-image's
 astronaut and other sample images, degraded by blur + noise) twice, on the same PNG files:
@@ -250,6 +257,243 @@ def run_reference(out_dir: Path, gt_dir: Path, device: str) -> tuple[dict[str, f
     return times, out
 
 
+REALISTIC_SAME = ("psnr", "ssim", "lpips-alex", "lpips-vgg", "lpips-vgg-255", "fid", "arcface")
+REALISTIC_FULL = FULL_SUITE + ("dvgg", "darc", "arcface")
+METHODS = ("blurred", "wiener", "richardson-lucy", "dfpg")
+
+
+def make_identity_weights(work: Path) -> None:
+    """Random VGGFace16 / ResNetArcFace-18 / ArcFace-ONNX files with the upstream names and keys."""
+    from faceblur_bench.nets.arcface_resnet import ResNetArcFace18
+    from faceblur_bench.nets.iresnet import IResNet, export_onnx
+
+    fb = work / "cache" / "faceblur_bench" / "weights"
+    fb.mkdir(parents=True, exist_ok=True)
+    from torchvision.models import vgg16
+
+    g = torch.Generator().manual_seed(0)
+    with torch.device("meta"):
+        keys = vgg16(weights=None, num_classes=2622).state_dict()
+    sd = {}
+    for k, v in keys.items():  # He-scaled convs; the unused classifier as stride-0 expansions
+        shape = tuple(v.shape)
+        if k.startswith("classifier"):
+            sd[k] = torch.randn(1, generator=g).expand(shape)
+        elif k.endswith("weight"):
+            sd[k] = torch.randn(shape, generator=g) * (2.0 / (shape[1] * 9)) ** 0.5
+        else:
+            sd[k] = torch.randn(shape, generator=g) * 0.01
+    torch.save({"state_dict": sd}, fb / "VGGFace16.pth")
+    torch.manual_seed(0)
+    net = ResNetArcFace18()
+    torch.save({"module." + k: v for k, v in net.state_dict().items()}, fb / "arcface_resnet18.pth")
+    os.environ["INSIGHTFACE_HOME"] = str(work / "insightface")
+    export_onnx(IResNet(), work / "insightface" / "models" / "buffalo_l" / "w600k_r50.onnx")
+
+
+def make_realistic(root: Path, n_sharp: int, n_kernels: int, size: int, device: str, seed: int = 0) -> list:
+    """``n_sharp`` ground truths x ``n_kernels`` kernels, blurred (sigma 2/255) and restored by
+    every method of :data:`METHODS`; returns the samples (restored paths per method in meta)."""
+    from scipy.ndimage import gaussian_filter  # noqa: F401  (skimage resize needs scipy)
+    from skimage import data as skdata
+    from skimage.transform import resize
+
+    from faceblur_bench.data.base import Sample
+    from faceblur_bench.data.degrade import blur_image
+    from faceblur_bench.data.kernels import KERNEL_SIZES, kernel_bank
+    from faceblur_bench.imageio import quantize, to_tensor01, write_png
+    from faceblur_bench.registry import methods
+
+    rng = np.random.default_rng(seed)
+    face = skdata.astronaut()
+    sizes = tuple(KERNEL_SIZES[i % len(KERNEL_SIZES)] for i in range(n_kernels))
+    bank = kernel_bank(1 + n_kernels // len(KERNEL_SIZES), tuple(sorted(set(sizes))), seed)
+    kernels = [bank[k][i // len(KERNEL_SIZES)] for i, k in enumerate(sizes)]
+    samples = []
+    for i in range(n_sharp):  # face crops around the astronaut's face, jittered, some flipped
+        side = int(rng.integers(150, 200))
+        y, x = int(rng.integers(10, 50)), int(rng.integers(120, 160))
+        gt = np.clip(np.round(resize(face[y:y + side, x:x + side], (size, size), anti_aliasing=True) * 255),
+                     0, 255).astype(np.uint8)
+        if i % 2:
+            gt = np.ascontiguousarray(gt[:, ::-1])
+        write_png(root / "sharp" / f"f{i:03d}.png", gt)
+        for j, k in enumerate(kernels):
+            sid = f"f{i:03d}_k{j}"
+            b = blur_image(gt, k, sigma=2 / 255, noise_seed=i * 100 + j)
+            write_png(root / "blurred" / f"{sid}.png", b)
+            samples.append(Sample(id=sid, blurred=root / "blurred" / f"{sid}.png",
+                                  sharp=root / "sharp" / f"f{i:03d}.png", meta={"kernel": k}))
+    for name in METHODS:
+        m = methods.get(name)()
+        if name == "dfpg":
+            m.init_untrained(device, tiny=True)
+        else:
+            m.load(None, device)
+        for s0 in range(0, len(samples), 16):
+            group = samples[s0:s0 + 16]
+            from faceblur_bench.imageio import read_image
+
+            x = to_tensor01([read_image(s.blurred) for s in group]).to(device)
+            with torch.inference_mode():
+                out = quantize(m.restore(x, [{"kernel": s.meta["kernel"], "id": s.id} for s in group]).clamp(0, 1))
+            for s, o in zip(group, out.cpu()):
+                write_png(root / name / f"{s.id}.png", o.permute(1, 2, 0).numpy())
+    return [Sample(id=s.id, blurred=s.blurred, sharp=s.sharp, meta={}) for s in samples]
+
+
+def harness_method(root: Path, method: str, samples: list, names: tuple[str, ...], device: str,
+                   refcache: Path, batch_size: int = 32) -> tuple[float, dict]:
+    """One method's run as the engine scores it: a fresh context (networks built per run), the
+    disk reference cache shared across runs, each file decoded once per sample."""
+    from faceblur_bench.imageio import read_image
+    from faceblur_bench.metrics.base import Batch, MetricContext
+    from faceblur_bench.metrics.reference_cache import SHARED_KEY, ReferenceCache
+    from faceblur_bench.registry import metrics
+
+    class _Split:  # what the set metrics ask a split for: its samples (FID's reference set)
+        full_name = "bench-realistic"
+
+        def samples(self):
+            return list(samples)
+
+    t0 = time.perf_counter()
+    ctx = MetricContext(device, split=_Split())
+    ctx.shared(SHARED_KEY, lambda: ReferenceCache(disk_root=refcache, split_fingerprint="bench-realistic"))
+    ms = [metrics.get(n)() for n in names]
+    for m in ms:
+        m.setup(ctx)
+    values: dict[str, list] = {m.name: [] for m in ms}
+    for s0 in range(0, len(samples), batch_size):
+        group = samples[s0:s0 + batch_size]
+        restored = np.stack([read_image(root / method / f"{x.id}.png") for x in group]).transpose(0, 3, 1, 2)
+        reference = np.stack([read_image(x.sharp) for x in group]).transpose(0, 3, 1, 2)
+        batch = Batch(group, torch.from_numpy(restored).to(ctx.device), torch.from_numpy(reference).to(ctx.device))
+        for m in ms:
+            values[m.name].append(m.features(batch) if m.kind == "set" else m.compute(batch))
+    out = {}
+    for m in ms:
+        v = np.concatenate(values[m.name])
+        out[m.name] = m.aggregate(v, samples, ctx) if m.kind == "set" else v
+    return time.perf_counter() - t0, out
+
+
+def reference_method(root: Path, method: str, samples: list, device: str) -> tuple[dict[str, float], dict]:
+    """The reference tools on one method's folder, as their documentation uses them."""
+    import lpips
+    from facenet_pytorch import MTCNN
+    from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+    from insightface.utils import face_align
+    from PIL import Image
+    from pytorch_fid.fid_score import calculate_fid_given_paths
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    def load(p: Path) -> np.ndarray:
+        return np.asarray(Image.open(p).convert("RGB"))
+
+    times: dict[str, float] = {}
+    vals: dict[str, list] = {k: [] for k in ("psnr", "ssim", "lpips-alex", "lpips-vgg", "lpips-vgg-255", "arcface")}
+    t = time.perf_counter()
+    for s in samples:
+        a, b = load(root / method / f"{s.id}.png"), load(s.sharp)
+        vals["psnr"].append(peak_signal_noise_ratio(b, a, data_range=255))
+        vals["ssim"].append(structural_similarity(b, a, channel_axis=2, data_range=255, gaussian_weights=True,
+                                                  sigma=1.5, use_sample_covariance=False))
+    times["skimage psnr+ssim loop"] = time.perf_counter() - t
+    for net in ("alex", "vgg"):
+        t = time.perf_counter()
+        model = lpips.LPIPS(net=net, version="0.1", verbose=False).to(device)
+        modes = (("pm1", "lpips-alex"),) if net == "alex" else (("pm1", "lpips-vgg"), ("255", "lpips-vgg-255"))
+        with torch.no_grad():
+            for s in samples:
+                for mode, key in modes:
+                    if mode == "pm1":
+                        x = lpips.im2tensor(lpips.load_image(str(root / method / f"{s.id}.png"))).to(device)
+                        y = lpips.im2tensor(lpips.load_image(str(s.sharp))).to(device)
+                    else:
+                        x = torch.from_numpy(load(root / method / f"{s.id}.png").transpose(2, 0, 1).copy())[None].float()
+                        y = torch.from_numpy(load(s.sharp).transpose(2, 0, 1).copy())[None].float()
+                    vals[key].append(model(x.to(device), y.to(device)).item())
+        times[f"lpips {net} loop"] = time.perf_counter() - t
+    t = time.perf_counter()
+    # pytorch-fid on two folders: the method's restorations vs the split's (distinct) sharp faces
+    fid = calculate_fid_given_paths([str(root / method), str(root / "sharp")], batch_size=50, device=device,
+                                    dims=2048, num_workers=1)
+    times["pytorch-fid folders"] = time.perf_counter() - t
+    t = time.perf_counter()
+    det = MTCNN(keep_all=True, thresholds=[0.6, 0.7, 0.8], factor=0.707, min_face_size=20, device=device)
+    rec = ArcFaceONNX(model_file=str(Path(os.environ["INSIGHTFACE_HOME"]) / "models" / "buffalo_l" / "w600k_r50.onnx"))
+    rec.prepare(-1)
+    for s in samples:  # MTCNN on the ground truth, both warped with its landmarks, ArcFace, cosine
+        gt, out = load(s.sharp), load(root / method / f"{s.id}.png")
+        boxes, _, pts = det.detect(torch.from_numpy(gt.copy())[None], landmarks=True)
+        if pts[0] is None:
+            vals["arcface"].append(np.nan)
+            continue
+        areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes[0]]
+        lm = np.asarray(pts[0][int(np.argmax(areas))], np.float32)
+        e = [rec.get_feat(face_align.norm_crop(im, landmark=lm, image_size=112)[:, :, ::-1].copy()).ravel()
+             .astype(np.float64) for im in (out, gt)]
+        vals["arcface"].append(1 - e[0] @ e[1] / (np.linalg.norm(e[0]) * np.linalg.norm(e[1])))
+    times["MTCNN + ArcFace per pair"] = time.perf_counter() - t
+    res = {k: np.array(v) for k, v in vals.items()}
+    res["fid"] = fid
+    return times, res
+
+
+def realistic(args: argparse.Namespace, work: Path) -> dict:
+    make_identity_weights(work)
+    from faceblur_bench import weights
+
+    for name in ("vggface16", "arcface-resnet18", "arcface-r50"):
+        if name in weights.KNOWN:
+            weights.KNOWN[name] = dataclasses.replace(weights.KNOWN[name], sha256=None, sha256_prefix=None)
+    t = time.perf_counter()
+    samples = make_realistic(work / "split", args.sharp, args.kernels, args.size, args.device)
+    print(f"{args.sharp} sharp x {args.kernels} kernels = {len(samples)} pairs, {len(METHODS)} methods "
+          f"(restorations written in {time.perf_counter() - t:.0f} s, not timed)")
+    report: dict = {"pairs": len(samples), "sharp": args.sharp, "kernels": args.kernels, "methods": list(METHODS),
+                    "harness_same_s": {}, "harness_full_s": {}, "reference_s": {}, "agreement": {}}
+    for i, method in enumerate(METHODS):
+        os.environ["XDG_CACHE_HOME"] = str(work / "cache")  # FID reference stats: cached after run 1
+        t_same, h = harness_method(work / "split", method, samples, REALISTIC_SAME, args.device,
+                                   work / "refcache-same")
+        t_full, _ = harness_method(work / "split", method, samples, REALISTIC_FULL, args.device,
+                                   work / "refcache-full")
+        times, ref = reference_method(work / "split", method, samples, args.device)
+        report["harness_same_s"][method] = t_same
+        report["harness_full_s"][method] = t_full
+        report["reference_s"][method] = times
+        agree = {k: float(np.nanmax(np.abs(np.asarray(h[k]) - ref[k]))) for k in
+                 ("psnr", "ssim", "lpips-alex", "lpips-vgg", "lpips-vgg-255", "arcface")}
+        agree["fid (relative)"] = abs(h["fid"]["value"] - ref["fid"]) / max(abs(ref["fid"]), 1e-12)
+        report["agreement"][method] = agree
+        t_ref = sum(times.values())
+        print(f"{method}: reference {t_ref:.1f} s ({', '.join(f'{k} {v:.1f}' for k, v in times.items())}); "
+              f"harness same set {t_same:.1f} s ({t_ref / t_same:.2f}x), full suite of "
+              f"{len(REALISTIC_FULL)} {t_full:.1f} s ({t_ref / t_full:.2f}x)")
+        print("  agreement (max abs diff; random weights): " + ", ".join(f"{k} {v:.1e}" for k, v in agree.items()))
+        if args.json:  # after every method: a run cut short still leaves its figures
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({**report, "partial": i + 1 < len(METHODS),
+                                             "note": "timing only - random weights"}, indent=2, default=float) + "\n")
+    ref_total = sum(sum(t.values()) for t in report["reference_s"].values())
+    same_total = sum(report["harness_same_s"].values())
+    full_total = sum(report["harness_full_s"].values())
+    first = METHODS[0]
+    report.update({
+        "reference_total_s": ref_total, "harness_same_total_s": same_total, "harness_full_total_s": full_total,
+        "speedup_same_4_methods": ref_total / same_total, "speedup_full_suite_4_methods": ref_total / full_total,
+        "speedup_same_single_method": sum(report["reference_s"][first].values()) / report["harness_same_s"][first],
+        "speedup_full_single_method": sum(report["reference_s"][first].values()) / report["harness_full_s"][first],
+    })
+    print(f"4 methods: reference tools {ref_total:.1f} s; harness same set {same_total:.1f} s "
+          f"({report['speedup_same_4_methods']:.2f}x); full suite {full_total:.1f} s "
+          f"({report['speedup_full_suite_4_methods']:.2f}x); single (first) method: "
+          f"{report['speedup_same_single_method']:.2f}x same set, {report['speedup_full_single_method']:.2f}x full")
+    return report
+
+
 def main() -> None:
     import warnings
 
@@ -261,6 +505,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128, help="image side in pixels")
     ap.add_argument("--device", default="cpu", help="cpu | cuda")
     ap.add_argument("--json", type=Path, default=None, help="write the timings here as JSON")
+    ap.add_argument("--realistic", action="store_true", help="the shared-ground-truth, 4-method case")
+    ap.add_argument("--sharp", type=int, default=25, help="--realistic: sharp faces")
+    ap.add_argument("--kernels", type=int, default=8, help="--realistic: kernels per face")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_metrics_"))
@@ -282,6 +529,15 @@ def main() -> None:
         weights.KNOWN[name] = dataclasses.replace(
             weights.KNOWN[name], sha256=None, sha256_prefix=None
         )
+    if args.realistic:
+        report = realistic(args, work)
+        report.update({"size": args.size, "device": args.device, "threads": torch.get_num_threads(),
+                       "cpu": platform.processor() or platform.machine(),
+                       "note": "timing only - random weights; agreement = both paths compute the same function"})
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        return
     out_dir, gt_dir = make_pairs(work / "pairs", args.n, args.size)
     print(
         f"{args.n} pairs of {args.size}x{args.size} PNGs in {work / 'pairs'}; device {args.device}; "

@@ -4,6 +4,7 @@
 ``<point>`` (1-based). Points: ``restore`` (before a restore() call), ``metrics`` (between two
 metrics of a batch), ``features-write`` (half-way through a feature file), ``rows-write``
 (half-way through appending a batch of rows), ``summary-write`` (before the summary rename).
+``<point>:<n>@<rank>`` does so only in that rank of a sharded run (``RANK``, torchrun).
 Unset (the normal case) this is a dictionary lookup per call and does nothing.
 """
 
@@ -18,6 +19,9 @@ _counts: dict[str, int] = {}
 def _target() -> tuple[str, int] | None:
     spec = os.environ.get("FACEBLUR_CRASH_AT")
     if not spec:
+        return None
+    spec, _, rank = spec.partition("@")
+    if rank and rank != os.environ.get("RANK", "0"):
         return None
     point, _, n = spec.partition(":")
     return point, int(n or 1)

@@ -47,6 +47,9 @@ class Registry(Generic[T]):
         return deco
 
     def add(self, name: str, obj: T, origin: str = "?") -> None:
+        if name in self._entries and self._origin[name].startswith("entry point ") and \
+                not origin.startswith("entry point "):
+            self._entries.pop(name)  # a built-in wins over a plugin looked up by name before (get)
         if name in self._entries and self._entries[name] is not obj:
             raise ValueError(
                 f"{self.kind} {name!r} registered twice ({self._origin[name]} and {origin})"
@@ -80,6 +83,8 @@ class Registry(Generic[T]):
             self.add(ep.name, obj, origin=f"entry point {ep.value}")
 
     def get(self, name: str) -> T:
+        if not self._loaded and (name in self._entries or self._load_entry_point(name)):
+            return self._entries[name]
         self._load()
         if name in self._entries:
             return self._entries[name]
@@ -88,6 +93,22 @@ class Registry(Generic[T]):
         if not suggestions:
             suggestions = [k for k in known if name.lower() in k.lower()][:3]
         raise UnknownNameError(self.kind, name, known, suggestions)
+
+    def _load_entry_point(self, name: str) -> bool:
+        """Load only the plugin declared as ``name`` (``run -m wiener`` need not import every
+        built-in method package and its networks); False when there is none (then the full load
+        decides). A built-in registered later under the same name still wins (see ``add``)."""
+        eps = [ep for ep in entry_points(group=self.group) if ep.name == name]
+        if len(eps) != 1:
+            return False
+        try:
+            obj = eps[0].load()
+        except Exception:  # noqa: BLE001 — any plugin error is reported by the full load, named
+            return False
+        if getattr(obj, "__module__", "").startswith("faceblur_bench."):
+            return False  # an entry point to a built-in module: keep the built-in order of _load
+        self.add(name, obj, origin=f"entry point {eps[0].value}")
+        return True
 
     def origin(self, name: str) -> str:
         self._load()

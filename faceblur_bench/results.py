@@ -4,6 +4,8 @@ Layout of a results directory (default ``results/``)::
 
     runs/<split-slug>/<method>/<run_key>/
         rows.jsonl            one JSON object per image, appended + fsynced batch by batch
+        rows.rank<k>.jsonl    rows of rank k of a sharded run (torchrun) not yet folded into
+                              rows.jsonl; every reader reads them after rows.jsonl
         features/<metric>/    set-metric per-image state, one atomically written .npz per batch
         images/<id>.png       restored images (``--save-images``)
         summary.json          run summary with provenance, rewritten atomically
@@ -189,8 +191,78 @@ def json_default(o: Any) -> Any:
 
 def read_rows(path: Path) -> list[dict]:
     """Complete, valid rows of a ``rows.jsonl`` (a truncated, corrupt or malformed line is
-    skipped; malformed complete lines are reported with a :class:`ResultsWarning`)."""
-    return scan_rows(path).rows
+    skipped; malformed complete lines are reported with a :class:`ResultsWarning`).
+
+    For a file named ``rows.jsonl`` the rank shards beside it (``rows.rank<k>.jsonl``, a sharded
+    run in progress or killed) follow its rows, in rank order: shards are always newer than
+    ``rows.jsonl`` (they are folded into it at the start and the end of every run), so "the
+    latest row of an id wins" stays true over the union.
+    """
+    path = Path(path)
+    rows = scan_rows(path).rows
+    if path.name == "rows.jsonl":
+        for shard in row_shard_paths(path.parent):
+            rows.extend(scan_rows(shard).rows)
+    return rows
+
+
+def row_shard_path(directory: Path, rank: int) -> Path:
+    """Where rank ``rank`` of a sharded run appends its rows: ``rows.rank<rank>.jsonl``."""
+    return Path(directory) / f"rows.rank{rank}.jsonl"
+
+
+def row_shard_paths(directory: Path) -> list[Path]:
+    """The row shards present in a run directory, in rank order."""
+    found = []
+    for p in Path(directory).glob("rows.rank*.jsonl"):
+        num = p.name[len("rows.rank"):-len(".jsonl")]
+        if num.isdigit():
+            found.append((int(num), p))
+    return [p for _, p in sorted(found)]
+
+
+def fold_row_shards(directory: Path, order: list[str] | None = None) -> int:
+    """Append the complete rows of every rank shard to ``rows.jsonl`` (fsynced), then delete the
+    shards; returns the number of rows moved. Call only while holding the run lock.
+
+    ``order`` (sample ids in split order) sorts the moved rows, so a sharded run leaves the same
+    ``rows.jsonl`` as one process (ids not in ``order`` keep their place at the end). A crash
+    between the append and the deletes leaves rows twice: identical duplicates, and the reader's
+    "latest row wins" gives the same result.
+    """
+    directory = Path(directory)
+    shards = row_shard_paths(directory)
+    if not shards:
+        return 0
+    rows: list[dict] = []
+    for p in shards:
+        rows.extend(scan_rows(p, warn=False).rows)
+    if order is not None and rows:
+        pos = {i: k for k, i in enumerate(order)}
+        rows.sort(key=lambda r: pos.get(r["id"], len(pos)))  # stable: retries of an id keep order
+    main = directory / "rows.jsonl"
+    if rows:
+        _cut_torn_tail(main)
+        blob = "".join(json.dumps(r, default=json_default) + "\n" for r in rows)
+        with open(main, "a", encoding="utf-8") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+    for p in shards:
+        p.unlink(missing_ok=True)
+    return len(rows)
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Truncate a half-written last line so the next append starts on a clean line."""
+    if not path.exists():
+        return
+    good_end = scan_rows(path, warn=False).good_end
+    if good_end < path.stat().st_size:
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 @dataclass
@@ -325,30 +397,37 @@ def _remove_stale_temp_files(directory: Path) -> list[Path]:
 
 
 class RunStore:
-    """Writer for one run directory. Use as a context manager (takes the directory lock)."""
+    """Writer for one run directory. Use as a context manager (takes the directory lock).
 
-    def __init__(self, directory: Path, wait: float = 0.0):
+    A rank of a sharded run passes ``rank``: its rows go to ``rows.rank<rank>.jsonl``; only rank 0
+    takes the lock (``lock=True``, it holds it for every rank), the others pass ``lock=False``
+    and enter only after rank 0 has it (see :mod:`faceblur_bench.engine.distributed`).
+    """
+
+    def __init__(self, directory: Path, wait: float = 0.0, rank: int | None = None, lock: bool = True):
         self.dir = Path(directory)
-        self.rows_path = self.dir / "rows.jsonl"
+        self.rows_path = self.dir / "rows.jsonl" if rank is None else row_shard_path(self.dir, rank)
         self.summary_path = self.dir / "summary.json"
         self.wait = wait
-        self._lock = FileLock(str(self.dir / ".lock"))
+        self._lock = FileLock(str(self.dir / ".lock")) if lock else None
 
     def __enter__(self) -> Self:
         self.dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self._lock.acquire(timeout=self.wait)
-        except Timeout:
-            raise ResultsLockedError(
-                f"another faceblur-bench run is writing {self.dir}",
-                "wait for it to finish (or pass --wait SECONDS), or use a different --out directory",
-            ) from None
-        _remove_stale_temp_files(self.dir)
+        if self._lock is not None:
+            try:
+                self._lock.acquire(timeout=self.wait)
+            except Timeout:
+                raise ResultsLockedError(
+                    f"another faceblur-bench run is writing {self.dir}",
+                    "wait for it to finish (or pass --wait SECONDS), or use a different --out directory",
+                ) from None
+            _remove_stale_temp_files(self.dir)  # only the lock holder may clean up
         self._repair()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._lock.release()
+        if self._lock is not None:
+            self._lock.release()
 
     def _repair(self) -> None:
         """Cut a half-written last line (no trailing newline: a write torn by a crash) so the
@@ -366,7 +445,8 @@ class RunStore:
 
     # rows ---------------------------------------------------------------------------------------
     def rows(self) -> list[dict]:
-        return read_rows(self.rows_path)
+        """Every stored row of the run (``rows.jsonl`` and the rank shards)."""
+        return read_rows(self.dir / "rows.jsonl")
 
     def append_rows(self, rows: Iterable[dict]) -> None:
         blob = "".join(json.dumps(r, default=json_default) + "\n" for r in rows)

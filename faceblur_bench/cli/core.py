@@ -50,9 +50,21 @@ def run(
     runtime_repeats: int = typer.Option(50, "--runtime-repeats", min=1, help="Timed calls per runtime configuration."),
     protocol: str = typer.Option("s2s", "--protocol", help="s2s: one output per blurred image vs. its ground truth; "
                                  "s2v (300vw): n outputs at u_k = k/(n-1), output k vs. sharp frame k (continuous methods)."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Shard the run over N processes on this machine "
+                              "(torchrun --standalone; gloo on CPU, one GPU per process with NCCL). "
+                              "For several nodes start torchrun yourself: docs/distributed.md."),
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
+    if nproc > 1:
+        import os
+        import sys
+
+        from ..engine.distributed import launch
+
+        if "WORLD_SIZE" not in os.environ:  # not already a torchrun rank: become the launcher
+            raise typer.Exit(launch(nproc, sys.argv[1:]))
     from .. import engine
+    from ..engine.distributed import world_from_env
     from ..data.moments import check_protocol
     from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
@@ -80,7 +92,10 @@ def run(
                 summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
             except WeightsMissingError as exc:  # name every missing input, not only the first
                 raise with_data_problem(exc, split, data_root, allow_partial) from None
-            _say_session(summaries[-1])
+            if world_from_env().is_main:
+                _say_session(summaries[-1])
+    if not world_from_env().is_main:  # rank 0 of a sharded run publishes and reports
+        return
     from ..report.leaderboard import publish_split
 
     lb_path = leaderboard if leaderboard is not None else out_dir / "leaderboard.md"

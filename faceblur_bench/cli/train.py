@@ -18,10 +18,36 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from typer.core import TyperGroup
+
+
+
+class _LazyTrainerGroup(TyperGroup):
+    """``train``'s command group: the per-trainer sub-commands are built on first look-up, so
+    every other command (``run``, ``table``, ...) starts without importing the method packages
+    (their networks, torchvision, scipy)."""
+
+    def _add_trainers(self) -> None:
+        register_trainers()
+        for info in train_app.registered_commands:
+            if info.name and info.name not in self.commands:
+                self.add_command(typer.main.get_command_from_info(
+                    info, pretty_exceptions_short=train_app.pretty_exceptions_short,
+                    rich_markup_mode=train_app.rich_markup_mode), info.name)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        self._add_trainers()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands:
+            self._add_trainers()
+        return super().get_command(ctx, cmd_name)
 
 
 train_app = typer.Typer(help="Train a registered method from scratch (`faceblur-bench train NAME --help`).",
-                        no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                        no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                        cls=_LazyTrainerGroup)
 
 RESERVED = {"presets", "export"}
 
@@ -91,10 +117,13 @@ def _command_for(name: str, cls: Any):
 
 
 def register_trainers() -> None:
-    """Add one sub-command per registered trainer (built-ins and entry points)."""
+    """Add one sub-command per registered trainer (built-ins and entry points); once."""
     from ..registry import trainers
 
+    known = {info.name for info in train_app.registered_commands}
     for name, cls in trainers.items():
+        if name in known:
+            continue
         if name in RESERVED:
             raise ValueError(f"a trainer may not be called {name!r} (a `train` sub-command)")
         train_app.command(name, help=cls.description, no_args_is_help=True)(_command_for(name, cls))
@@ -145,5 +174,4 @@ def export(
 
 
 def register(app: typer.Typer) -> None:
-    register_trainers()
     app.add_typer(train_app, name="train")

@@ -30,7 +30,6 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import signal
 
 from ..errors import UsageError
 
@@ -66,6 +65,8 @@ def blur_float(img01: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     k = np.asarray(kernel)
     if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] % 2 == 0:
         raise UsageError(f"kernel shape {k.shape} is not odd square", "pass a K x K kernel with K odd")
+    from scipy import signal  # here, not at import: scipy.signal costs seconds to import
+
     pad = (k.shape[0] - 1) // 2
     padded = reflect_pad(img01, pad)
     out = np.empty(img01.shape, dtype=np.float64)

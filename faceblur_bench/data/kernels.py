@@ -21,7 +21,6 @@ need it are rejected and redrawn).
 from __future__ import annotations
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from ..errors import DataLayoutError, UsageError
 
@@ -75,6 +74,8 @@ def spline_kernel(size: int, seed: int = 0, index: int = 0, n_control: int = 6,
     ``[(size+1)//2, size]`` so that kernels of size K span most of the K x K canvas.
     """
     _check_size(size)
+    from scipy.interpolate import CubicSpline  # here, not at import: slow to import
+
     rng = _rng("spline", seed, size, index)
     t_ctrl = np.linspace(0.0, 1.0, n_control)
     t_fine = np.linspace(0.0, 1.0, n_control * 1000)

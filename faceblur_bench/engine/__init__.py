@@ -9,7 +9,8 @@ to the run's ``rows.jsonl`` -> :func:`summary.summarise` aggregates stored rows 
 state into ``summary.json``.
 
 Modules: :mod:`.run` (the run loop: resume, batches, runtime), :mod:`.scoring` (one batch and the
-metric protocol), :mod:`.summary` (aggregates and provenance).
+metric protocol), :mod:`.summary` (aggregates and provenance), :mod:`.distributed` (a run sharded
+over the ranks of a torchrun job: rank shards of rows, summary once by rank 0).
 
 Per-image problems (unreadable file, size mismatch, NaN/inf or wrong-shape output) become
 ``failed`` rows with the reason; the run goes on. Rows already stored are never recomputed:

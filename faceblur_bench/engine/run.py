@@ -19,11 +19,13 @@ from ..data.origin import split_origin
 from ..devices import resolve_device
 from ..errors import DataLayoutError, DiskFullError, MethodWeightsMissingError, UsageError, WeightsMissingError
 from ..methods.base import Method, check_options_json
+from ..metrics import reference_cache
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
 from ..registry import metrics as metric_registry
-from ..results import RunStore, run_key
 from ..results import run_dir as results_run_dir
+from ..results import RunStore, run_key
+from . import distributed
 from .scoring import complete_stored, decode_batch, missing_metrics, process_batch, setup_metrics
 from .summary import provenance, summarise
 
@@ -84,6 +86,9 @@ class RunConfig:
     wait: float = 0.0
     #: "s2s" | "s2v" (single-to-video: n moments per blurred image; faceblur_bench.data.moments)
     protocol: str = "s2s"
+    #: keep ground-truth features across runs under <results_dir>/cache/reference/ (values are
+    #: the same either way; faceblur_bench.metrics.reference_cache)
+    reference_cache: bool = True
 
 
 def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
@@ -99,6 +104,10 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     weights.check_overrides(cfg.weights_overrides)
     if not isinstance(cfg.method, Method):
         check_options_json(cfg.method_options, str(cfg.method))
+    world = distributed.init(device)  # a torchrun rank, or the single process
+    device = distributed.rank_device(device, world)
+    if not world.is_main:
+        progress = None
     split = cfg.split if isinstance(cfg.split, Split) else open_split(cfg.split, cfg.data_root, cfg.allow_partial)
     method = cfg.method if isinstance(cfg.method, Method) else make_method(cfg.method, cfg.method_options)
     method_name = method.name or type(method).__name__
@@ -139,6 +148,9 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     run_dir = results_run_dir(cfg.results_dir, split.full_name, method_name, key)
 
     ctx = MetricContext(device=device, split=split, weights_overrides=cfg.weights_overrides)
+    disk = Path(cfg.results_dir) / "cache" / "reference" if cfg.reference_cache else None
+    ctx.shared(reference_cache.SHARED_KEY,  # ground-truth features once per file (and across runs)
+               lambda: reference_cache.ReferenceCache(disk_root=disk, split_fingerprint=fingerprint))
     # metrics merge: those already stored with this run stay in its summary (the run key does
     # not include the metric list), the requested ones are added
     metric_names = _stored_metric_names(run_dir, cfg.metrics)
@@ -148,13 +160,24 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
 
     t0 = time.perf_counter()
     timings = {"restore_s": 0.0, "metrics_s": 0.0, "decode_s": 0.0}
-    with RunStore(run_dir, wait=cfg.wait) as store:
+    summary: dict = {}
+    with distributed.open_store(run_dir, cfg.wait, world, ids) as store:
         session = _Session(store, device, cfg.seed)
-        # ok rows are never recomputed; failed images are retried (the cause may have been fixed)
-        by_id = {r["id"]: r for r in store.rows()}  # the latest row of an id wins
-        stored_ok = {s.id: by_id[s.id] for s in samples if by_id.get(s.id, {}).get("status") == "ok"}
-        pending = [s for s in samples if s.id not in stored_ok]
-        if progress is not None:
+        # ok rows are never recomputed; failed images are retried (the cause may have been fixed).
+        # Rank 0 reads the store before any rank appends: every rank shards the same list.
+        stored_ok: dict[str, dict] = {}
+        if world.is_main:
+            by_id = {r["id"]: r for r in store.rows()}  # the latest row of an id wins
+            stored_ok = {s.id: by_id[s.id] for s in samples if by_id.get(s.id, {}).get("status") == "ok"}
+        done = distributed.broadcast(set(stored_ok) if world.is_main else None, world)
+        pending = distributed.shard([s for s in samples if s.id not in done], world)
+        if world.sharded:  # one session record for all ranks, written by rank 0
+            any_pending = sum(distributed.gather(len(pending), world)) > 0
+            session.idx = distributed.broadcast(
+                session.index() if (world.is_main and any_pending) else None, world)
+        if progress is not None and world.sharded:  # rank 0 shows its own share
+            progress.start(len(pending), 0, f"{method_name} on {split.full_name} (rank 0 of {world.size})")
+        elif progress is not None:
             progress.start(len(samples), len(samples) - len(pending), f"{method_name} on {split.full_name}")
         stopped: BaseException | None = None  # an interrupt or a full disk: summarise, then re-raise
         try:
@@ -176,10 +199,18 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                     session.counts["failed"] += sum(r["status"] != "ok" for r in rows)
                     if progress is not None:
                         progress.advance(len(rows))
-            _complete_stored(store, stored_ok, samples, live, method, device, cfg, timings, split,
-                             session, progress, need_reference)
+            if world.is_main:  # stored rows lacking a metric: rank 0 (it alone read them)
+                _complete_stored(store, stored_ok, samples, live, method, device, cfg, timings, split,
+                                 session, progress, need_reference)
         except (KeyboardInterrupt, DiskFullError) as exc:
             stopped = exc
+        distributed.barrier(world)  # every rank's rows and feature files are on disk
+        timings = distributed.sum_timings(timings, world)
+        if not world.is_main:  # summary and set metrics once, by rank 0, over the union of the shards
+            return distributed.broadcast(None, world)
+        from ..results import fold_row_shards
+
+        fold_row_shards(store.dir, [s.id for s in samples])  # rows.jsonl in split order, as one process
         runtime = _previous_runtime(store.summary_path)
         if cfg.runtime and stopped is None:
             runtime = measure_method_runtime(method, device, cfg.runtime_repeats)
@@ -213,6 +244,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
             if cfg.protocol == "s2v":
                 summary["frame_order"] = moments.frame_orders(samples)
                 summary["protocol_note"] = moments.protocol_note(cfg.protocol, summary["frame_order"])
+            if world.sharded:
+                summary["world_size"] = world.size
             try:
                 store.write_summary(summary)
             except DiskFullError:
@@ -222,6 +255,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     summary["run_dir"] = str(run_dir)
     # what this invocation did (returned, not stored: a no-op run leaves summary.json unchanged)
     summary["this_session"] = {"session": session.idx, **session.counts, "reused": reused}
+    if world.sharded:  # the other ranks wait for rank 0's summary (distributed.broadcast above)
+        distributed.broadcast(summary, world)
     if stopped is not None:
         stopped.stored = {"run_dir": str(run_dir), "method": summary["method"],
                           "split": summary["split"], "counts": dict(summary["counts"]),

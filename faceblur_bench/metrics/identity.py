@@ -44,6 +44,7 @@ from ..nets.align import (
 )
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
+from .reference_cache import package_version, reference_cache
 
 #: gray conversion of the d_ARC protocol (GFPGAN / SAPPGAN)
 GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
@@ -161,10 +162,17 @@ def arcface_pair_embeddings(batch: Batch, ctx: MetricContext, embedder: ArcFaceO
     """
     def run() -> dict[str, np.ndarray]:
         restored = to_hwc_numpy(batch.restored)
-        if batch.reference is not None:
-            lms = main_landmarks(batch_faces(batch, "reference", detector))
-            reference = to_hwc_numpy(batch.reference)
-            ref_emb = embed_aligned(embedder, reference, lms)
+        if batch.reference is not None:  # landmarks + embedding of each ground truth, once
+            refs = reference_cache(ctx)
+            ns = ctx.shared(("arcface-gt-namespace", str(embedder.path)), lambda: refs.namespace(
+                {"what": "arcface-gt-landmarks-embedding", "detector": DETECTOR_PROTOCOL,
+                 "facenet-pytorch": package_version("facenet-pytorch"),
+                 "insightface": package_version("insightface"), "align": "norm_crop 112"},
+                [embedder.path]))
+            per_gt = refs.per_reference(ns, batch, lambda y: _gt_landmarks_embedding(y, embedder, detector))
+            lms = [None if lm is None else lm.numpy() for lm, _ in per_gt]
+            ref_emb = np.concatenate([e.numpy() for _, e in per_gt]) if per_gt else \
+                np.zeros((0, embedder.dim or 512), np.float32)
         else:
             lms = main_landmarks(batch_faces(batch, "restored", detector))
             ref_emb = None
@@ -175,6 +183,15 @@ def arcface_pair_embeddings(batch: Batch, ctx: MetricContext, embedder: ArcFaceO
         return {"restored": res_emb, "reference": ref_emb, "face": face}
 
     return batch.memo(("arcface-onnx", str(embedder.path), "gt-aligned"), run)
+
+
+def _gt_landmarks_embedding(gt: torch.Tensor, embedder: ArcFaceONNXEmbedder,
+                            detector: MTCNNDetector) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """One ground truth ``(1, 3, H, W)`` uint8: its main face's landmarks ``(5, 2)`` (None when no
+    face) and its aligned ArcFace embedding ``(1, D)`` (NaN row when no face)."""
+    (lm,) = main_landmarks(detector.detect(gt))
+    emb = embed_aligned(embedder, to_hwc_numpy(gt), [lm])
+    return (None if lm is None else torch.from_numpy(np.asarray(lm, np.float32).copy())), torch.from_numpy(emb)
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -203,15 +220,20 @@ class DVGG(Metric):
         path = wts.resolve("vggface16", ctx.weights_overrides)
         self.net = ctx.shared(("vggface16-pool5", str(path), str(ctx.device)),
                               lambda: load_vggface16_features(path, ctx.device))
+        self.refs = reference_cache(ctx)
+        self.ref_namespace = self.refs.namespace({"what": "vggface16-pool5", "input": "0-255 raw"}, [path])
 
     def compute(self, batch: Batch) -> np.ndarray:
-        ref = batch.reference_for(self.name)
+        batch.reference_for(self.name)
         h, w = batch.restored.shape[-2:]
         if min(h, w) < 32:
             raise UsageError(f"d_VGG needs images of at least 32x32 pixels (got {h}x{w})")
+        fy = self.refs.per_reference(self.ref_namespace, batch, lambda y: self.net(y.float()))
         with torch.no_grad():
-            fx = self.net(batch.restored.float())
-            fy = self.net(ref.float())
+            # one image per forward, like the ground truth: an output equal to its ground truth
+            # has exactly the same features (distance 0.0, not a rounding residue)
+            fx = torch.cat([self.net(batch.restored[i:i + 1].float()) for i in range(len(batch))])
+            fy = torch.cat(fy).to(fx.device)
             d = (fx - fy).pow(2).flatten(1).mean(1)
         return d.double().cpu().numpy()
 
@@ -233,10 +255,18 @@ class DARC(Metric):
         self.path = path
         self.net = ctx.shared(("arcface-resnet18", str(path), str(ctx.device)),
                               lambda: load_arcface_resnet18(path, ctx.device))
+        self.refs = reference_cache(ctx)
+        self.ref_namespace = self.refs.namespace(
+            {"what": "resnetarcface18-embedding", "input": "gray 0.2989/0.587/0.114 0-255, bilinear 128"}, [path])
 
     def embeddings(self, batch: Batch, which: str) -> torch.Tensor:
-        """Raw ResNetArcFace-18 embeddings ``(N, 512)`` of ``batch.<which>`` (memoised)."""
+        """Raw ResNetArcFace-18 embeddings ``(N, 512)`` of ``batch.<which>`` (memoised; those of
+        the ground truth once per file, through the reference cache)."""
         def run() -> torch.Tensor:
+            if which == "reference":
+                embs = self.refs.per_reference(self.ref_namespace, batch,
+                                               lambda y: self.net(gray_resize_0_255(y)))
+                return torch.cat(embs).to(batch.reference.device)
             with torch.no_grad():
                 return self.net(gray_resize_0_255(getattr(batch, which)))
 

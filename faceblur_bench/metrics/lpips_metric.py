@@ -31,6 +31,7 @@ import torch
 from .. import weights
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
+from .reference_cache import reference_cache
 
 #: lpips trunk slice k holds torchvision ``features[i]`` for i in these ranges
 _SLICES: dict[str, tuple[range, ...]] = {
@@ -104,9 +105,33 @@ class _LPIPSBase(Metric):
     higher_is_better = False
 
     def setup(self, ctx: MetricContext) -> None:
+        import lpips
+
         self.device = ctx.device
         self.model = ctx.shared(("lpips", self.net),
                                 lambda: build_lpips(self.net, ctx.device, ctx.weights_overrides))
+        # the ground truth's unit-normalised activations are computed once per file (and run)
+        self.refs = reference_cache(ctx)
+        backbone = weights.resolve(_BACKBONE_WEIGHTS[self.net], ctx.weights_overrides)
+        self.ref_namespace = self.refs.namespace(
+            {"what": "lpips-normalised-activations", "net": self.net, "input": self.input_range,
+             "version": "0.1", "lpips": getattr(lpips, "__version__", "?")}, [backbone])
+
+    def _activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The package's 0.1 forward up to the unit-normalised layer activations."""
+        from lpips import normalize_tensor
+
+        outs = self.model.net.forward(self.model.scaling_layer(x))
+        return [normalize_tensor(outs[k]) for k in range(self.model.L)]
+
+    def _distance(self, feats0: list[torch.Tensor], feats1: list[torch.Tensor]) -> torch.Tensor:
+        """``LPIPS.forward`` after the activations: squared differences, linear heads, spatial
+        mean, summed over layers in layer order (as the package does)."""
+        val = 0
+        for k in range(self.model.L):
+            diff = (feats0[k] - feats1[k]) ** 2
+            val = val + self.model.lins[k](diff).mean([2, 3], keepdim=True)
+        return val
 
     def _scale(self, u8: torch.Tensor) -> torch.Tensor:
         x = u8.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
@@ -123,12 +148,14 @@ class _LPIPSBase(Metric):
                 f"{self.name}: restored {tuple(batch.restored.shape)} and reference "
                 f"{tuple(batch.reference.shape)} differ in shape"
             )
+        refs = self.refs.per_reference(self.ref_namespace, batch,
+                                       lambda y: self._activations(self._scale(y)))
         out = []
         with torch.inference_mode():
             for s in range(0, len(batch.restored), CHUNK):
-                x = self._scale(batch.restored[s:s + CHUNK])
-                y = self._scale(batch.reference[s:s + CHUNK])
-                out.append(self.model(x, y).flatten().double().cpu())
+                f0 = self._activations(self._scale(batch.restored[s:s + CHUNK]))
+                f1 = [torch.cat([r[k] for r in refs[s:s + CHUNK]]).to(self.device) for k in range(len(f0))]
+                out.append(self._distance(f0, f1).flatten().double().cpu())
         return torch.cat(out).numpy()
 
 

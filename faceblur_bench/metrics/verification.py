@@ -72,6 +72,7 @@ from .identity import (
     batch_faces,
     mtcnn_detector,
 )
+from .reference_cache import package_version, reference_cache
 
 PAPER_THRESHOLDS = np.arange(0, 4, 0.0001)
 LFW_THRESHOLDS = np.arange(0, 4, 0.01)
@@ -493,6 +494,7 @@ class VerificationPaper(_PairedEmbeddingSetMetric):
         path = wts.resolve("mobilefacenet", ctx.weights_overrides)
         self.path = path
         self.device = ctx.device
+        self.ctx = ctx
         self.net = ctx.shared(("mobilefacenet", str(path), str(ctx.device)),
                               lambda: load_mobilefacenet(path, ctx.device))
         self.detector = mtcnn_detector(ctx)
@@ -513,8 +515,20 @@ class VerificationPaper(_PairedEmbeddingSetMetric):
         return ok, emb
 
     def embeddings(self, batch: Batch, which: str) -> tuple[np.ndarray, np.ndarray]:
-        """(single-face flag (N,), MobileFaceNet embedding (N, 512)) of ``batch.<which>``, memoised."""
+        """(single-face flag (N,), MobileFaceNet embedding (N, 512)) of ``batch.<which>``, memoised
+        (those of the ground truth once per file, through the reference cache)."""
+        def one_gt(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            ok, emb = self._embed_single_face(to_hwc_numpy(y), self.detector.detect(y))
+            return torch.from_numpy(ok), torch.from_numpy(emb)
+
         def run():
+            if which == "reference":
+                refs = reference_cache(self.ctx)
+                ns = refs.namespace({"what": "mobilefacenet-own-single-face", "detector": DETECTOR_PROTOCOL,
+                                     "facenet-pytorch": package_version("facenet-pytorch")}, [self.path])
+                per_gt = refs.per_reference(ns, batch, one_gt)
+                return (np.concatenate([ok.numpy() for ok, _ in per_gt]),
+                        np.concatenate([e.numpy() for _, e in per_gt]))
             faces = batch_faces(batch, which, self.detector)
             return self._embed_single_face(to_hwc_numpy(getattr(batch, which)), faces)
 

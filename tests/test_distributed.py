@@ -1,0 +1,186 @@
+"""Sharded runs with torch.distributed (gloo on CPU): real torchrun processes on the demo split.
+
+A run on 2 and 3 ranks, and on two "nodes" meeting through a localhost c10d rendezvous, stores
+the same rows (same ids, same order, same values) and the same summary values as one process; a
+rank SIGKILLed mid-run loses none of its stored rows and the run finishes on one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from faceblur_bench.engine.distributed import World, shard, strip_nproc
+from faceblur_bench.results import fold_row_shards, read_rows, row_shard_path
+
+N = 12  # demo samples (--limit)
+ARGS = ["run", "--method", "blurred", "--split", "demo", "--metrics", "psnr,ssim", "--batch-size", "2",
+        "--limit", str(N)]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
+
+
+def env_for(crash: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FACEBLUR_CRASH_AT", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    if crash:
+        env["FACEBLUR_CRASH_AT"] = crash
+    return env
+
+
+def cli(out: Path, *extra: str, crash: str | None = None, prefix: list[str] | None = None,
+        ) -> subprocess.CompletedProcess:
+    cmd = (prefix or [sys.executable]) + ["-m", "faceblur_bench", *ARGS, "--out", str(out),
+                                          "--leaderboard", str(out / "leaderboard.md"), *extra]
+    return subprocess.run(cmd, check=False, env=env_for(crash), capture_output=True, text=True, timeout=600)
+
+
+def run_dir(out: Path) -> Path:
+    (d,) = out.glob("runs/demo/blurred/*/")
+    return d
+
+
+def stable(rows: list[dict]) -> list[tuple]:
+    """Rows without their timing field, in order."""
+    return [(r["id"], r["status"], json.dumps(r["metrics"], sort_keys=True)) for r in rows]
+
+
+def summary_values(out: Path) -> dict:
+    s = json.loads((run_dir(out) / "summary.json").read_text())
+    return {"counts": s["counts"], "complete": s["complete"], "run_key": s["run_key"],
+            "metrics": {k: (v["value"], v["std"], v["count"]) for k, v in s["metrics"].items()}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory, demo_data_root) -> tuple[list[tuple], dict]:
+    out = tmp_path_factory.mktemp("single")
+    r = cli(out)
+    assert r.returncode == 0, r.stderr
+    return stable(read_rows(run_dir(out) / "rows.jsonl")), summary_values(out)
+
+
+# -- no processes ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("n,size", [(12, 2), (12, 3), (7, 3), (2, 4), (0, 2)])
+def test_shards_are_disjoint_cover_and_unpadded(n, size):
+    items = list(range(n))
+    parts = [shard(items, World(rank, size)) for rank in range(size)]
+    flat = sorted(x for p in parts for x in p)
+    assert flat == items  # each item exactly once, nothing added
+    assert max(len(p) for p in parts) - min(len(p) for p in parts) <= 1
+
+
+def test_strip_nproc_keeps_everything_else():
+    assert strip_nproc(["run", "--nproc", "2", "-m", "x", "--nproc=3", "--limit", "4"]) == \
+        ["run", "-m", "x", "--limit", "4"]
+
+
+def test_shards_are_read_after_rows_and_folded_in_split_order(tmp_path):
+    (tmp_path / "rows.jsonl").write_text(json.dumps({"id": "a", "status": "failed", "metrics": {}}) + "\n")
+    row_shard_path(tmp_path, 1).write_text(
+        json.dumps({"id": "c", "status": "ok", "metrics": {}}) + "\n" + '{"id": "torn", "sta')
+    row_shard_path(tmp_path, 0).write_text(
+        json.dumps({"id": "a", "status": "ok", "metrics": {}}) + "\n"
+        + json.dumps({"id": "b", "status": "ok", "metrics": {}}) + "\n")
+    # rows.jsonl, then rank 0, then rank 1; the torn last line is not a row
+    assert [(r["id"], r["status"]) for r in read_rows(tmp_path / "rows.jsonl")] == \
+        [("a", "failed"), ("a", "ok"), ("b", "ok"), ("c", "ok")]
+    assert fold_row_shards(tmp_path, order=["c", "b", "a"]) == 3
+    assert not list(tmp_path.glob("rows.rank*.jsonl"))
+    assert [(r["id"], r["status"]) for r in read_rows(tmp_path / "rows.jsonl")] == \
+        [("a", "failed"), ("c", "ok"), ("b", "ok"), ("a", "ok")]
+
+
+def test_set_metric_state_of_every_rank_is_read_as_one(tmp_path):
+    import numpy as np
+
+    from faceblur_bench.results import RunStore, read_features
+
+    with RunStore(tmp_path, rank=0, lock=False) as r0, RunStore(tmp_path, rank=1, lock=False) as r1:
+        r0.write_features("fid", ["a", "c"], np.array([[1.0], [3.0]]))
+        r1.write_features("fid", ["b"], np.array([[2.0]]))
+    assert read_features(tmp_path, "fid", ["a", "b", "c"]).ravel().tolist() == [1.0, 2.0, 3.0]
+    assert read_features(tmp_path, "fid", ["a", "d"]) is None  # a missing id is not invented
+
+
+# -- real torchrun jobs ------------------------------------------------------------------------------
+def test_nproc_2_equals_one_process(tmp_path, single):
+    out = tmp_path / "res"
+    r = cli(out, "--nproc", "2")
+    assert r.returncode == 0, r.stderr
+    assert "| blurred" in r.stdout  # rank 0 published the table once
+    assert r.stdout.count("| blurred") == 1
+    assert stable(read_rows(run_dir(out) / "rows.jsonl")) == single[0]
+    assert summary_values(out) == single[1]
+    assert not list(run_dir(out).glob("rows.rank*.jsonl"))  # folded into rows.jsonl
+    assert json.loads((run_dir(out) / "summary.json").read_text())["world_size"] == 2
+
+
+def test_torchrun_3_ranks_equals_one_process(tmp_path, single):
+    out = tmp_path / "res"
+    r = cli(out, prefix=TORCHRUN + ["--standalone", "--nproc-per-node", "3", "--max-restarts", "0"])
+    assert r.returncode == 0, r.stderr
+    assert stable(read_rows(run_dir(out) / "rows.jsonl")) == single[0]
+    assert summary_values(out) == single[1]
+
+
+def test_two_nodes_localhost_rendezvous_equals_one_process(tmp_path, single):
+    out = tmp_path / "res"
+    port = free_port()
+    procs = []
+    for node in (0, 1):
+        prefix = TORCHRUN + ["--nnodes", "2", "--node-rank", str(node), "--nproc-per-node", "1",
+                             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+                             "--rdzv-id", "faceblur-test", "--max-restarts", "0"]
+        cmd = prefix + ["-m", "faceblur_bench", *ARGS, "--out", str(out),
+                        "--leaderboard", str(out / "leaderboard.md")]
+        procs.append(subprocess.Popen(cmd, env=env_for(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    results = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, results):
+        assert p.returncode == 0, err
+    assert stable(read_rows(run_dir(out) / "rows.jsonl")) == single[0]
+    assert summary_values(out) == single[1]
+
+
+def test_killed_rank_loses_nothing_and_resumes_on_one_process(tmp_path, single):
+    out = tmp_path / "res"
+    # rank 1 (6 samples, 3 batches of 2) dies half-way through writing its second batch of rows
+    r = cli(out, "--nproc", "2", crash="rows-write:2@1")
+    assert r.returncode != 0
+    d = run_dir(out)
+    shard1 = read_rows(row_shard_path(d, 1))
+    # its first batch, and the first row of the second (the write is torn inside its last line)
+    assert [row["id"] for row in shard1] == [t[0] for t in single[0][1::2][:3]]
+    stored = {row["id"]: row for row in read_rows(d / "rows.jsonl") if row["status"] == "ok"}
+    assert 3 <= len(stored) < N  # rank 1's rows at least; not everything
+    assert not (d / "summary.json").exists()
+    r = cli(out)  # resume on one process: world size 1 after 2
+    assert r.returncode == 0, r.stderr
+    rows = read_rows(d / "rows.jsonl")
+    # the same rows, one per id (nothing stored was recomputed); stored rows come first in the file
+    assert len(rows) == N and sorted(stable(rows)) == sorted(single[0])
+    by_id = {row["id"]: row for row in rows}
+    assert all(by_id[i]["restore_s"] == row["restore_s"] for i, row in stored.items())
+    assert summary_values(out) == single[1]
+
+
+def test_lock_held_elsewhere_fails_every_rank(tmp_path, single):
+    out = tmp_path / "res"
+    assert cli(out).returncode == 0  # creates the run directory
+    with FileLock(str(run_dir(out) / ".lock")):
+        r = cli(out, "--nproc", "2")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("another faceblur-bench run is writing") == 2  # both ranks refused

@@ -1,0 +1,168 @@
+"""Ground-truth features computed once per file, and kept across runs (metrics.reference_cache).
+
+Weight files are format-faithful random files (no number here is a real metric value). The
+values checked are bit-identical: cache off, cold, warm in memory, read back from disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from test_metrics_identity import _save_vggface16, face_crop, randomise_bn, weight_dirs  # noqa: F401
+
+from faceblur_bench import weights
+from faceblur_bench.data.base import Sample
+from faceblur_bench.metrics.base import Batch, MetricContext
+from faceblur_bench.metrics.reference_cache import SHARED_KEY, ReferenceCache
+from faceblur_bench.registry import metrics
+
+
+def shared_gt_batch(n_gt: int = 2, per_gt: int = 3, size: int = 64, seed: int = 0) -> Batch:
+    """``n_gt`` ground truths, each shared by ``per_gt`` different restorations (as MSPL's 80)."""
+    rng = np.random.default_rng(seed)
+    gts = [face_crop(size), rng.integers(0, 256, (size, size, 3), dtype=np.uint8)][:n_gt]
+    samples, restored, reference = [], [], []
+    for g, gt in enumerate(gts):
+        for k in range(per_gt):
+            samples.append(Sample(id=f"g{g}k{k}", blurred=Path(f"/x/b{g}_{k}.png"), sharp=Path(f"/x/gt{g}.png")))
+            restored.append(np.clip(gt.astype(int) + rng.integers(-30, 31, gt.shape), 0, 255).astype(np.uint8))
+            reference.append(gt)
+    def t(a):
+        return torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()
+
+    return Batch(samples, t(restored), t(reference))
+
+
+def context(cache: ReferenceCache) -> MetricContext:
+    ctx = MetricContext("cpu")
+    ctx.shared(SHARED_KEY, lambda: cache)
+    return ctx
+
+
+@pytest.fixture()
+def random_weights(weight_dirs, monkeypatch, tmp_path):  # noqa: F811
+    """Random torchvision AlexNet (LPIPS trunk), VGGFace16 and ResNetArcFace-18 files."""
+    ck = Path(tmp_path / "torch" / "hub" / "checkpoints")
+    ck.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), ck / "alexnet-owt-7be5be79.pth")
+    e = weights.KNOWN["lpips-alex-backbone"]
+    monkeypatch.setitem(weights.KNOWN, "lpips-alex-backbone",
+                        dataclasses.replace(e, sha256=None, sha256_prefix=None))
+    _save_vggface16(weight_dirs["faceblur"])
+    from faceblur_bench.nets.arcface_resnet import ResNetArcFace18
+
+    net = ResNetArcFace18()
+    randomise_bn(net, 3)
+    torch.save({"module." + k: v for k, v in net.state_dict().items()},
+               weight_dirs["faceblur"] / "arcface_resnet18.pth")
+    return weight_dirs
+
+
+def scores(name: str, cache: ReferenceCache, batch: Batch) -> np.ndarray:
+    m = metrics.get(name)()
+    m.setup(context(cache))
+    # a fresh Batch: its per-batch memo must not carry features from an earlier call
+    return m.compute(Batch(batch.samples, batch.restored, batch.reference))
+
+
+def test_counts_and_lru_budget():
+    batch = shared_gt_batch()
+    calls = []
+
+    def compute(y):
+        calls.append(1)
+        return y.float().mean((1, 2, 3))
+
+    cache = ReferenceCache(split_fingerprint="f")
+    got = cache.per_reference("ns", batch, compute)
+    assert len(calls) == 2 and cache.stats == {"computed": 2, "memory": 4, "disk": 0}
+    assert [float(v) for v in got[:3]] == [float(got[0])] * 3
+    assert float(got[0]) != float(got[3])
+    # a budget of 0 keeps nothing: every image is recomputed, values unchanged
+    calls.clear()
+    none = ReferenceCache(budget_bytes=0)
+    assert [float(v) for v in none.per_reference("ns", batch, compute)] == [float(v) for v in got]
+    assert len(calls) == 6
+    # room for one entry: the other ground truth is dropped first (least recently used)
+    one = ReferenceCache(budget_bytes=4)
+    one.per_reference("ns", batch, compute)
+    assert list(one._mem) == [("ns", "/x/gt1.png")]
+
+
+@pytest.mark.parametrize("name", ["lpips-alex", "dvgg", "darc"])
+def test_values_bit_identical_off_cold_warm_and_from_disk(random_weights, tmp_path, name):
+    batch = shared_gt_batch()
+    off = scores(name, ReferenceCache(budget_bytes=0), batch)
+    cold = ReferenceCache(disk_root=tmp_path / "refs", split_fingerprint="split-a")
+    first = scores(name, cold, batch)
+    assert cold.stats["computed"] == 2  # once per ground-truth file, not per pair
+    again = scores(name, cold, batch)  # warm memory
+    disk_only = ReferenceCache(disk_root=tmp_path / "refs", split_fingerprint="split-a")
+    from_disk = scores(name, disk_only, batch)  # a second run on the same split
+    assert disk_only.stats["computed"] == 0 and disk_only.stats["disk"] == 2
+    for v in (first, again, from_disk):
+        assert v.tobytes() == off.tobytes()
+    assert np.all(off > 0)
+
+
+def test_disk_namespace_changes_with_split_protocol_and_weights(random_weights, tmp_path):
+    batch = shared_gt_batch(per_gt=1)
+    root = tmp_path / "refs"
+    scores("dvgg", ReferenceCache(disk_root=root, split_fingerprint="split-a"), batch)
+    other_split = ReferenceCache(disk_root=root, split_fingerprint="split-b")
+    scores("dvgg", other_split, batch)
+    assert other_split.stats["computed"] == 2  # a different split never reads split-a's features
+    other_metric = ReferenceCache(disk_root=root, split_fingerprint="split-a")
+    scores("darc", other_metric, batch)
+    assert other_metric.stats["computed"] == 2
+    # new weights under the same file name: a new namespace, recomputed, different values
+    before = scores("dvgg", ReferenceCache(disk_root=root, split_fingerprint="split-a"), batch)
+    _save_vggface16(random_weights["faceblur"], seed=1)
+    changed = ReferenceCache(disk_root=root, split_fingerprint="split-a")
+    after = scores("dvgg", changed, batch)
+    assert changed.stats["computed"] == 2 and not np.array_equal(before, after)
+    assert len([d for d in root.iterdir() if d.is_dir()]) == 4
+
+
+def test_damaged_cache_file_is_recomputed(random_weights, tmp_path):
+    batch = shared_gt_batch(per_gt=1)
+    root = tmp_path / "refs"
+    want = scores("darc", ReferenceCache(disk_root=root, split_fingerprint="s"), batch)
+    for p in root.rglob("*.pt"):
+        p.write_bytes(b"not a torch file")
+    again = ReferenceCache(disk_root=root, split_fingerprint="s")
+    assert scores("darc", again, batch).tobytes() == want.tobytes()
+    assert again.stats["computed"] == 2
+    assert not list(root.rglob(".ref.*"))  # no temporary file left behind
+
+
+def test_engine_runs_share_ground_truth_features_and_agree(random_weights, tmp_path, demo_data_root):
+    from faceblur_bench.engine import RunConfig, evaluate, open_split
+
+    def run(method, out, cache=True):
+        cfg = RunConfig(method=method, split="demo", metrics=["psnr", "dvgg"], data_root=demo_data_root,
+                        results_dir=out, device="cpu", batch_size=8, limit=16, reference_cache=cache)
+        s = evaluate(cfg)
+        rows = [json.loads(x) for x in (Path(s["run_dir"]) / "rows.jsonl").read_text().splitlines()]
+        return s, {r["id"]: r["metrics"] for r in rows}
+
+    s1, cached = run("blurred", tmp_path / "a")
+    files = sorted((tmp_path / "a" / "cache" / "reference").rglob("*.pt"))
+    sharp = {r.sharp for r in open_split("demo", demo_data_root).samples()[:16]}
+    assert len(files) == len(sharp) < 16  # one file per distinct ground truth
+    stamps = [p.stat().st_mtime_ns for p in files]
+    _, cached2 = run("wiener", tmp_path / "a")  # second method: reads them, writes none
+    assert [p.stat().st_mtime_ns for p in files] == stamps
+    assert sorted((tmp_path / "a" / "cache" / "reference").rglob("*.pt")) == files
+    s3, uncached = run("blurred", tmp_path / "b", cache=False)
+    assert not (tmp_path / "b" / "cache").exists()
+    assert cached == uncached  # same per-image values, bit for bit (JSON floats round-trip)
+    assert s1["metrics"]["dvgg"]["value"] == s3["metrics"]["dvgg"]["value"]
+    assert cached2.keys() == cached.keys() and cached2 != cached
