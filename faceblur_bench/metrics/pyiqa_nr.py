@@ -367,6 +367,27 @@ def build_model(name: str, device: torch.device | str = "cpu", allow_download: b
                 err.short = f"pyiqa '{name}' weight file is not a plain tensor file (weights_only=True)"
                 raise err from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            chain = list(_chain(exc))
+            if any(type(e).__name__ in ("URLError", "HTTPError", "ConnectionError", "gaierror",
+                                        "LocalEntryNotFoundError", "OfflineModeIsEnabled")
+                   or "Can't load" in str(e) or "huggingface" in str(e).lower() for e in chain):
+                # a model that fetches files (weights, a Hugging Face processor) while it is built
+                err = WeightsMissingError(
+                    f"pyiqa '{name}' fetches files while it is built and they are not on this machine "
+                    f"({type(exc).__name__}: {first[:160]})",
+                    f"run `faceblur-bench weights fetch pyiqa-{name}` on a machine with network access "
+                    "(pyiqa's and Hugging Face's caches), then copy the caches here")
+                err.short = f"pyiqa '{name}' needs files it downloads at build time ({type(exc).__name__})"
+                raise err from None
+            missing_mod = next((e for e in chain if isinstance(e, ModuleNotFoundError)), None)
+            if missing_mod is not None:
+                mod = getattr(missing_mod, "name", None) or first
+                err = PackageMissingError(
+                    f"pyiqa '{name}' needs the Python module {mod!r}, which is not installed",
+                    f"pip install the package that provides {mod!r}"
+                    + (" (setuptools<81 still ships pkg_resources)" if mod == "pkg_resources" else ""))
+                err.short = f"n/a — install the module {mod!r} (needed by pyiqa '{name}')"
+                raise err from None
             err = PackageMissingError(
                 f"pyiqa {pyiqa_version()} could not build '{name}': {type(exc).__name__}: {first}",
                 f"these metrics were written against pyiqa {PYIQA_TESTED}; "
