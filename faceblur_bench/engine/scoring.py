@@ -9,6 +9,7 @@ branches on the kind of metric, and set metrics resume and gather like paired on
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +112,7 @@ def first_line(s: str) -> str:
 
 # -- the metric protocol -------------------------------------------------------------------------------
 @dataclass
-class MetricState:
+class MetricState(ABC):
     """A metric within one run: availability (``ok | unavailable | not-applicable | error``) and
     the two steps every kind of metric has."""
 
@@ -121,16 +122,16 @@ class MetricState:
     #: ``(weight name, path)`` of every file the metric's setup resolved (its provenance)
     weights_used: list = field(default_factory=list)
 
+    @abstractmethod
     def update(self, batch: Batch, store: RunStore) -> np.ndarray | None:
         """Score one batch: per-image values ``(N,)`` to store in the rows, or None when the
         per-image state went to the store."""
-        raise NotImplementedError
 
+    @abstractmethod
     def compute(self, ok_rows: list[dict], samples: list[Sample], run_dir: Path,
                 ctx: MetricContext) -> dict[str, Any]:
         """The run value from what is stored: ``value, std, count`` (+ ``status, reason``
         when it cannot be given) and ``extra`` fields."""
-        raise NotImplementedError
 
 
 def single_images(batch: Batch) -> list[Batch]:
