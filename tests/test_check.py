@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from faceblur_bench.errors import UsageError
 from faceblur_bench.report.check import Tolerance, compare, parse_tolerances
 from test_report_helpers import metric_entry, row, write_run
+from cli_helpers import main_inprocess as _cli
 
 
 def _run(results: Path, psnr: list[float], lpips: list[float], status=None, **kw) -> Path:
@@ -23,20 +23,6 @@ def _run(results: Path, psnr: list[float], lpips: list[float], status=None, **kw
                      rows=rows, total=len(psnr), failed=len(psnr) - len(ok), **kw)
 
 
-def _cli(args: list[str], capsys) -> tuple[int, str, str]:
-    from faceblur_bench.cli import main
-
-    old = sys.argv
-    sys.argv = ["faceblur-bench", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    cap = capsys.readouterr()
-    return code, cap.out, " ".join(cap.err.split())  # rich wraps long error lines
 
 
 def test_identical_results_pass(tmp_path, capsys):

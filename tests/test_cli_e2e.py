@@ -9,24 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import main_inprocess
 
 
 
-def main_inprocess(args: list[str], capsys) -> tuple[int, str, str]:
-    """The real entry point (``faceblur_bench.cli.main``, exit-code handling included) in this
-    process: for checks of messages and exit codes that need no fresh interpreter."""
-    from faceblur_bench.cli import main
-
-    old, code = sys.argv, 0
-    sys.argv = ["faceblur-bench", *args]
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    cap = capsys.readouterr()
-    return code, cap.out, " ".join(cap.err.split())
 
 
 def cli(*args: str, cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:

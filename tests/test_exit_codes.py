@@ -6,28 +6,14 @@ path, checkpoint, default or named)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from faceblur_bench.imageio import write_png
+from cli_helpers import main_inprocess as _cli
 
 
-def _cli(args: list[str], capsys) -> tuple[int, str, str]:
-    from faceblur_bench.cli import main
-
-    old = sys.argv
-    sys.argv = ["faceblur-bench", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    cap = capsys.readouterr()
-    return code, cap.out, " ".join(cap.err.split())
 
 
 def test_run_where_every_image_fails_exits_1(tmp_path, capsys, demo_data_root):

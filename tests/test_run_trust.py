@@ -3,23 +3,9 @@ printed table shows the metrics that have values and names the others once (12.1
 
 from __future__ import annotations
 
-import sys
+from cli_helpers import main_inprocess as _cli
 
 
-def _cli(args: list[str], capsys) -> tuple[int, str, str]:
-    from faceblur_bench.cli import main
-
-    old = sys.argv
-    sys.argv = ["faceblur-bench", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    cap = capsys.readouterr()
-    return code, cap.out, " ".join(cap.err.split())
 
 
 def test_run_writes_only_under_out_and_prints_columns_with_values(tmp_path, capsys, monkeypatch,
