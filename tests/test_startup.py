@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from faceblur_bench.cli import app
 
 HEAVY = ("torchvision", "torch._dynamo", "scipy.signal", "scipy.interpolate", "faceblur_bench.methods.cfmd",
-         "faceblur_bench.methods.dfpg", "faceblur_bench.train")
+         "faceblur_bench.methods.dfpg", "faceblur_bench.train", "facenet_pytorch", "dlib", "lpips")
 
 PROBE = """
 import atexit, json, sys
@@ -47,6 +47,22 @@ def test_run_of_baselines_imports_no_networks(tmp_path, demo_data_root):
     rc, loaded = probe(argv)  # nothing to do
     assert rc == 0
     assert loaded == []
+
+
+def test_finished_run_with_network_metrics_builds_no_network(tmp_path, demo_data_root):
+    # detection-rate builds MTCNN (torchvision), identity-dlib dlib: a run with nothing left
+    # to compute answers from the store and imports neither
+    argv = ["run", "-m", "blurred", "--split", "demo", "--metrics", "psnr,detection-rate,identity-dlib",
+            "--limit", "2", "--out", str(tmp_path), "--leaderboard", str(tmp_path / "lb.md")]
+    rc, loaded = probe(argv)
+    assert rc == 0
+    assert {"facenet_pytorch", "dlib"} <= set(loaded)
+    summary = next(tmp_path.glob("runs/demo/blurred/*/summary.json"))
+    before = summary.read_bytes()
+    rc, loaded = probe(argv)
+    assert rc == 0
+    assert loaded == []
+    assert summary.read_bytes() == before
 
 
 def test_train_lists_and_resolves_trainers_lazily():
