@@ -361,8 +361,11 @@ def harness_method(root: Path, method: str, samples: list, names: tuple[str, ...
     ctx = MetricContext(device, split=_Split())
     ctx.shared(SHARED_KEY, lambda: ReferenceCache(disk_root=refcache, split_fingerprint="bench-realistic"))
     ms = [metrics.get(n)() for n in names]
+    spent: dict[str, float] = {m.name: 0.0 for m in ms}
     for m in ms:
+        ts = time.perf_counter()
         m.setup(ctx)
+        spent[m.name] += time.perf_counter() - ts
     values: dict[str, list] = {m.name: [] for m in ms}
     for s0 in range(0, len(samples), batch_size):
         group = samples[s0:s0 + batch_size]
@@ -370,12 +373,19 @@ def harness_method(root: Path, method: str, samples: list, names: tuple[str, ...
         reference = np.stack([read_image(x.sharp) for x in group]).transpose(0, 3, 1, 2)
         batch = Batch(group, torch.from_numpy(restored).to(ctx.device), torch.from_numpy(reference).to(ctx.device))
         for m in ms:
+            ts = time.perf_counter()
             values[m.name].append(m.features(batch) if m.kind == "set" else m.compute(batch))
+            spent[m.name] += time.perf_counter() - ts
     out = {}
     for m in ms:
+        ts = time.perf_counter()
         v = np.concatenate(values[m.name])
         out[m.name] = m.aggregate(v, samples, ctx) if m.kind == "set" else v
-    return time.perf_counter() - t0, out
+        spent[m.name] += time.perf_counter() - ts
+    total = time.perf_counter() - t0
+    print(f"  harness {method} ({len(ms)} metrics): " + ", ".join(f"{k} {v:.1f}" for k, v in spent.items())
+          + f"; decoding/other {total - sum(spent.values()):.1f} s")
+    return total, out
 
 
 def reference_method(root: Path, method: str, samples: list, device: str) -> tuple[dict[str, float], dict]:

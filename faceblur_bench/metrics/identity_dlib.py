@@ -19,18 +19,19 @@ within 0.6, ``verification-dlib`` the LFW 10-fold accuracy on these descriptors 
 :mod:`~faceblur_bench.metrics.verification`, with its ``own-gt-fallback`` pairs on splits
 without identity metadata).
 
-Descriptors of a ground-truth image are computed once per run (the demo split blurs each face 8
-ways) and those of a batch once for all three metrics.
+The ground truth's box, landmarks and descriptor are computed once per file (the demo split
+blurs each face 8 ways, MSPL 80) and kept across runs and methods in the reference cache; the
+descriptors of a batch are computed once for all three metrics.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .. import weights as wts
 from ..data.base import Sample
@@ -51,7 +52,8 @@ from ..nets.dlib_face import (
 )
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
-from .identity import batch_faces, mtcnn_detector
+from .identity import mtcnn_detector
+from .reference_cache import package_version, reference_cache
 from .verification import (
     FALLBACK_SOURCE,
     LFW_THRESHOLDS,
@@ -93,10 +95,27 @@ def dlib_recognizer(ctx: MetricContext) -> DlibFaceRecognizer:
                       lambda: DlibFaceRecognizer(predictor, recognizer))
 
 
-def _reference_cache(ctx: MetricContext, recognizer: DlibFaceRecognizer) -> dict[str, Any]:
-    key = ("dlib-face", "reference-cache", str(recognizer.predictor_path),
-           str(recognizer.recognizer_path))
-    return ctx.shared(key, dict)
+def _gt_namespace(ctx: MetricContext, recognizer: DlibFaceRecognizer) -> str:
+    """Reference-cache namespace of the ground-truth side (box, landmarks, descriptor): the
+    detector protocol, the packages that compute it and both dlib model files."""
+    refs = reference_cache(ctx)
+    key = ("dlib-gt-namespace", str(recognizer.predictor_path), str(recognizer.recognizer_path))
+    return ctx.shared(key, lambda: refs.namespace(
+        {"what": "dlib-gt-box-landmarks-descriptor", "detector": DETECTOR_PROTOCOL,
+         "facenet-pytorch": package_version("facenet-pytorch"), "dlib": package_version("dlib-bin")
+         or package_version("dlib"), "chip": [CHIP_SIZE, CHIP_PADDING]},
+        [recognizer.predictor_path, recognizer.recognizer_path]))
+
+
+def _gt_landmarks_descriptor(gt: torch.Tensor, recognizer: DlibFaceRecognizer,
+                             detector: MTCNNDetector) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """One ground truth ``(1, 3, H, W)`` uint8: dlib's 5 landmarks ``(5, 2)`` int64 of its
+    largest MTCNN face (None without a face) and its descriptor ``(128,)`` float64 (NaN then)."""
+    img = to_hwc_numpy(gt)[0]
+    face = main_face(detector.detect(gt)[0])
+    lm = None if face is None else recognizer.landmarks(img, face.box)
+    desc = torch.from_numpy(recognizer.describe([img], [lm])[0])
+    return (None if lm is None else torch.from_numpy(lm)), desc
 
 
 def dlib_pair_descriptors(batch: Batch, ctx: MetricContext, recognizer: DlibFaceRecognizer,
@@ -105,22 +124,17 @@ def dlib_pair_descriptors(batch: Batch, ctx: MetricContext, recognizer: DlibFace
 
     Returns ``{"restored": (N, 128), "reference": (N, 128), "face": (N,) bool}`` float64; rows
     are NaN where the reference has no detectable face. Computed once per batch; the
-    reference's face box, landmarks and descriptor once per run and image content.
+    reference's face box, landmarks and descriptor once per ground-truth file, one image at a
+    time, kept across runs (:mod:`~faceblur_bench.metrics.reference_cache`).
     """
     def run() -> dict[str, np.ndarray]:
-        reference = to_hwc_numpy(batch.reference_for("identity-dlib"))
+        batch.reference_for("identity-dlib")
         restored = to_hwc_numpy(batch.restored)
-        cache = _reference_cache(ctx, recognizer)
-        keys = [hashlib.sha1(img.tobytes()).hexdigest() + str(img.shape) for img in reference]
-        if any(k not in cache for k in keys):  # MTCNN only for ground truths not seen yet
-            faces = batch_faces(batch, "reference", detector)
-            for i, (k, img) in enumerate(zip(keys, reference)):
-                if k not in cache:
-                    face = main_face(faces[i])
-                    lm = None if face is None else recognizer.landmarks(img, face.box)
-                    cache[k] = (lm, recognizer.describe([img], [lm])[0])
-        lms = [cache[k][0] for k in keys]
-        ref = np.stack([cache[k][1] for k in keys]) if keys else \
+        ns = _gt_namespace(ctx, recognizer)
+        per_gt = reference_cache(ctx).per_reference(
+            ns, batch, lambda y: _gt_landmarks_descriptor(y, recognizer, detector))
+        lms = [None if lm is None else lm.numpy() for lm, _ in per_gt]
+        ref = np.stack([d.numpy() for _, d in per_gt]) if per_gt else \
             np.zeros((0, DESCRIPTOR_DIM), np.float64)
         res = recognizer.describe(list(restored), lms)
         return {"restored": res, "reference": ref,

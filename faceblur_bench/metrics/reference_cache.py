@@ -14,7 +14,9 @@ Policy
 - **Memory (per run):** least-recently-used entries are dropped once their size passes
   ``FACEBLUR_REFERENCE_CACHE_MB`` (default 1024 MiB; 0 keeps nothing); a dropped entry is read
   back from disk if the disk cache holds it, else recomputed.
-- **Disk (across runs):** ``<results>/cache/reference/<namespace>/<sha256(ground-truth path)>.pt``
+- **Key:** a SHA-1 of the ground truth's decoded pixels (:func:`pixel_key`), not its file
+  name: a name reused for other content never returns another image's features.
+- **Disk (across runs):** ``<results>/cache/reference/<namespace>/<sha256(pixel key)>.pt``
   where ``namespace`` hashes split fingerprint × metric protocol (name, protocol text, input
   convention) × sha256 of every weight file involved: a change of any part is a different
   directory, so stale features are never read. Files are written to a temporary name and
@@ -81,6 +83,16 @@ def _to_cpu(value: Any) -> Any:
     return value
 
 
+def pixel_key(image: torch.Tensor) -> str:
+    """Cache key of one decoded ground truth ``(3, H, W)`` uint8: SHA-1 of its pixels and shape.
+
+    Keyed by content, not by file name: a name reused for other pixels (a synthetic batch in a
+    notebook, a file rewritten mid-run) never returns another image's features, and identical
+    images under two names share one entry."""
+    pixels = image.detach().cpu().contiguous().numpy()
+    return hashlib.sha1(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()
+
+
 class ReferenceCache:
     """Per-ground-truth results of reference-side computations (see the module policy)."""
 
@@ -102,7 +114,7 @@ class ReferenceCache:
 
     def per_reference(self, namespace: str, batch: Batch,
                       compute: Callable[[torch.Tensor], Any]) -> list[Any]:
-        """``compute(batch.reference[i:i+1])`` for every image ``i``, once per ground-truth file.
+        """``compute(batch.reference[i:i+1])`` for every image ``i``, once per distinct ground truth.
 
         ``compute`` takes a uint8 ``(1, 3, H, W)`` tensor on the batch's device and returns
         tensors (or tuples/lists of tensors, or None); results come back on the CPU.
@@ -110,12 +122,8 @@ class ReferenceCache:
         if batch.reference is None:
             raise ValueError("per_reference needs a batch with ground-truth images")
         out = []
-        for i, sample in enumerate(batch.samples):
-            if getattr(sample, "sharp", None) is None:  # no file to key on: computed, not kept
-                with torch.inference_mode():
-                    out.append(_to_cpu(compute(batch.reference[i:i + 1])))
-                continue
-            out.append(self._get(namespace, str(sample.sharp),
+        for i in range(len(batch.samples)):
+            out.append(self._get(namespace, pixel_key(batch.reference[i]),
                                  lambda i=i: compute(batch.reference[i:i + 1])))
         return out
 
