@@ -451,6 +451,41 @@ def reference_method(root: Path, method: str, samples: list, device: str) -> tup
     return times, res
 
 
+def network_floor(root: Path, method: str, samples: list, device: str, batch_size: int = 32) -> dict[str, float]:
+    """Seconds of the forward passes no cache can skip: the networks of the same-set metrics on
+    one method's restored images only (LPIPS VGG trunk twice — [-1,1] and 0..255 inputs —, LPIPS
+    AlexNet trunk, FID Inception, ArcFace on aligned 112x112 crops), batched as the harness runs
+    them. ``reference / sum`` is the ceiling on the per-method speed-up on this machine."""
+    from faceblur_bench.imageio import read_image
+    from faceblur_bench.metrics.base import MetricContext
+    from faceblur_bench.metrics.fid import inception_features
+    from faceblur_bench.registry import metrics
+
+    ctx = MetricContext(device)
+    ms = {n: metrics.get(n)() for n in ("lpips-vgg", "lpips-vgg-255", "lpips-alex", "fid", "arcface")}
+    for m in ms.values():
+        m.setup(ctx)
+    spent = {n: 0.0 for n in ms}
+    crops = np.random.default_rng(0).integers(0, 256, (batch_size, 112, 112, 3), dtype=np.uint8)
+    with torch.inference_mode():
+        for s0 in range(0, len(samples), batch_size):
+            group = samples[s0:s0 + batch_size]
+            x = torch.from_numpy(np.stack([read_image(root / method / f"{s.id}.png") for s in group])
+                                 .transpose(0, 3, 1, 2).copy()).to(ctx.device)
+            for name in ("lpips-vgg", "lpips-vgg-255", "lpips-alex"):
+                m = ms[name]
+                t = time.perf_counter()
+                m.model.net.forward(m.model.scaling_layer(m._scale(x)))
+                spent[name] += time.perf_counter() - t
+            t = time.perf_counter()
+            inception_features(ms["fid"].model, x, "legacy")
+            spent["fid"] += time.perf_counter() - t
+            t = time.perf_counter()
+            ms["arcface"].embedder.embed(crops[:len(group)])
+            spent["arcface"] += time.perf_counter() - t
+    return spent
+
+
 def realistic(args: argparse.Namespace, work: Path) -> dict:
     make_identity_weights(work)
     from faceblur_bench import weights
@@ -497,6 +532,14 @@ def realistic(args: argparse.Namespace, work: Path) -> dict:
         "speedup_same_single_method": sum(report["reference_s"][first].values()) / report["harness_same_s"][first],
         "speedup_full_single_method": sum(report["reference_s"][first].values()) / report["harness_full_s"][first],
     })
+    floor = network_floor(work / "split", METHODS[-1], samples, args.device)
+    floor_s = sum(floor.values())
+    ref_mean = ref_total / len(METHODS)
+    report.update({"network_floor_s": floor, "network_floor_total_s": floor_s,
+                   "speedup_ceiling_per_method": ref_mean / floor_s})
+    print(f"network floor ({METHODS[-1]}'s {len(samples)} restored images, forward passes only): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in floor.items())
+          + f"; {floor_s:.1f} s -> ceiling {ref_mean:.1f} / {floor_s:.1f} = {ref_mean / floor_s:.2f}x per method")
     print(f"4 methods: reference tools {ref_total:.1f} s; harness same set {same_total:.1f} s "
           f"({report['speedup_same_4_methods']:.2f}x); full suite {full_total:.1f} s "
           f"({report['speedup_full_suite_4_methods']:.2f}x); single (first) method: "
