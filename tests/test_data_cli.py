@@ -133,3 +133,34 @@ def test_splits_layouts_once_per_split(tmp_path):
     assert heads.count("mspl-center expected layout:") == 1
     assert not any("/" in h.split()[0] for h in heads)  # no per-subset repeats
     assert len(heads) == len(set(heads)) >= 5
+
+
+def test_make_split_killed_stage_removed_by_next_run(tmp_path):
+    # a SIGKILLed make-split cannot clean up: the next one into the same folder removes the
+    # staging folder of the dead process (and leaves a live one's alone)
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sharp = _sharp(tmp_path, 6)
+    out = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, "-m", "faceblur_bench", "make-split", "--sharp", str(sharp), "--protocol",
+                             "shen", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(out.glob(".make-split-*/**/*.png")):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (dead,) = out.glob(".make-split-*")
+    assert (dead / ".owner").read_text().split()[1] == str(proc.pid)
+    live = out / ".make-split-live"
+    live.mkdir()
+    (live / ".owner").write_text(f"{__import__('socket').gethostname()} {os.getpid()}\n")
+    from faceblur_bench.data.synth import make_split
+
+    man = make_split(sharp, "shen", out)
+    assert not dead.exists() and live.is_dir()
+    assert len(man["files"]) == 6 + 6 * 80 + 8
+    assert not list((out / "Test_data_Helen").rglob(".owner"))

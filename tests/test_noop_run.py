@@ -80,3 +80,29 @@ def test_row_missing_a_value_or_images_to_save_take_the_full_path(tmp_path, demo
     evaluate(dataclasses.replace(cfg, save_images=True))  # images not on disk: full path
     assert calls == [1, 1]
     assert len(list((run_dir / "images").rglob("*.png"))) == 2
+
+
+def test_metric_weights_changed_since_stored_rows_refused(tmp_path, demo_data_root, weight_dirs, monkeypatch):  # noqa: F811
+    from faceblur_bench.errors import UsageError
+
+    ck = Path(weight_dirs["faceblur"]).parents[2] / "torch" / "hub" / "checkpoints"
+    ck.mkdir(parents=True)
+    e = weights.KNOWN["lpips-alex-backbone"]
+    monkeypatch.setitem(weights.KNOWN, "lpips-alex-backbone", dataclasses.replace(e, sha256=None, sha256_prefix=None))
+
+    def trunk(seed: int) -> None:
+        torch.manual_seed(seed)
+        torch.save(torchvision.models.alexnet(weights=None).state_dict(), ck / "alexnet-owt-7be5be79.pth")
+
+    trunk(0)
+    first = evaluate(config(tmp_path))  # 3 images scored with trunk 0
+    assert first["metrics"]["lpips-alex"]["status"] == "ok"
+    rows_path = Path(first["run_dir"]) / "rows.jsonl"
+    kept = rows_path.read_text().splitlines()[:2]
+    rows_path.write_text("".join(x + "\n" for x in kept))  # one image left to score
+    trunk(1)  # another file under the same name
+    with pytest.raises(UsageError, match="lpips-alex.*not the one its stored values"):
+        evaluate(config(tmp_path))
+    assert rows_path.read_text().splitlines() == kept  # nothing was added with the other network
+    trunk(0)  # the original bytes again: the run goes on
+    assert evaluate(config(tmp_path))["counts"]["done"] == 3

@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -138,6 +139,27 @@ def check_protocol(protocol: str) -> None:
                                difflib.get_close_matches(protocol, PROTOCOLS, n=1, cutoff=0.5))
 
 
+STAGE_PREFIX = ".make-split-"
+#: inside a staging folder: "<host> <pid>" of the make-split writing it
+STAGE_OWNER = ".owner"
+
+
+def _remove_dead_stages(out: Path) -> None:
+    """Delete staging folders that a killed make-split (SIGKILL, power loss) left in ``out``:
+    those whose owner process, on this host, no longer exists. A folder of a live run, of
+    another host, or without an owner record (older versions) is left alone."""
+    for stage in out.glob(STAGE_PREFIX + "*"):
+        try:
+            host, pid = (stage / STAGE_OWNER).read_text().split()
+            if host != socket.gethostname():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(stage, ignore_errors=True)
+        except (OSError, ValueError):  # no owner file, not ours to judge, or a live process
+            continue
+
+
 def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int = 0, subset: str | None = None,
                variant: str = "center", noise: str | float | None = None, kernel_kind: str = "spline",
                device: str = "cpu", progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -157,12 +179,14 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
         raise UsageError(f"--out {final_out} is a file", "choose a directory")
     existed = final_out.exists()
     final_out.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".make-split-", dir=final_out))
+    _remove_dead_stages(final_out)
+    stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=final_out))
+    (stage / STAGE_OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
     try:
         manifest = _make_split_into(faces, protocol, final_out, stage, seed, subset, variant, noise,
                                     kernel_kind, device, progress, skipped)
         for q in sorted(stage.rglob("*")):  # same file system: each move is a rename
-            if q.is_file():
+            if q.is_file() and q.name != STAGE_OWNER:
                 dest = final_out / q.relative_to(stage)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(q, dest)

@@ -181,6 +181,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
             return summary
         states = setup_metrics(metric_names, split, ctx, cfg.strict, scale=method.scale)
         live = [st for st in states if st.status == "ok"]
+        if world.is_main and stored_ok and previous is not None:
+            _refuse_changed_metric_weights(previous, live, stored_ok)
         if world.sharded:  # one session record for all ranks, written by rank 0
             any_pending = sum(distributed.gather(len(pending), world)) > 0
             session.idx = distributed.broadcast(
@@ -404,6 +406,33 @@ def _stored_run_is_current(store: RunStore, previous: dict, samples: list[Sample
     if cfg.save_images and any(not image_path(store.dir, sid).is_file() for sid in stored_ok):
         return False
     return _summary_still_true(store, previous)
+
+
+def _refuse_changed_metric_weights(previous: dict, live: list, stored_ok: dict[str, dict]) -> None:
+    """Stop before a metric mixes two networks in one number: its stored values were computed
+    with a weight file whose sha256 differs from the file it would use now (a re-download of
+    another release, a different override). The run key names the method and data, not the
+    metrics' weights, so this is where such a change is caught."""
+    entries = previous.get("metrics") or {}
+    for st in live:
+        name = st.metric.name
+        before = {w.get("name"): w for w in (entries.get(name) or {}).get("weights") or []
+                  if isinstance(w, dict)}
+        if not before or not any(name in (r.get("metrics") or {}) for r in stored_ok.values()) and \
+                st.metric.kind != "set":
+            continue
+        for wname, path in st.weights_used:
+            old = before.get(wname)
+            if old is None or not old.get("sha256"):
+                continue
+            now = weights.sha256_of(Path(path))
+            if now != old["sha256"]:
+                raise UsageError(
+                    f"metric {name!r}: weight file {wname} is not the one its stored values were "
+                    f"computed with (sha256 {old['sha256'][:12]}… at {old.get('path')}, now "
+                    f"{now[:12]}… at {path})",
+                    "scoring the remaining images with other weights would mix two networks in one "
+                    "number: put the original file back, or score into a new results directory (--out)")
 
 
 def _previous_summary(path: Path) -> dict | None:
