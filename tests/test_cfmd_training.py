@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from cli_helpers import main_inprocess
 
 from faceblur_bench import weights
 from faceblur_bench.data import vw300
@@ -262,23 +263,6 @@ def test_s2v_with_the_trained_cfmd_gan_and_temporal_order_flag(tree, tmp_path, s
     assert s2["frame_order"] == ["temporal"] and "not comparable" in s2["protocol_note"]
 
 
-def _cli(args: list[str], capsys) -> tuple[int, str, str]:
-    import sys
-
-    from faceblur_bench.cli import main
-
-    old, code = sys.argv, 0
-    sys.argv = ["faceblur-bench", *args]
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    cap = capsys.readouterr()
-    return code, cap.out, " ".join(cap.err.split())
-
-
 def test_cli_s2v_table_and_moments_figure(tree, tmp_path, small_split, capsys):
     from test_cfmd_official import random_state
 
@@ -287,26 +271,26 @@ def test_cli_s2v_table_and_moments_figure(tree, tmp_path, small_split, capsys):
     res = tmp_path / "res"
     common = ["--split", "300vw", "--data-root", str(tree), "--out", str(res), "--device", "cpu",
               "--metrics", "psnr,ssim", "--leaderboard", str(tmp_path / "lb.md")]
-    code, _, err = _cli(["run", "-m", "blurred", "--protocol", "s2v", *common], capsys)
+    code, _, err = main_inprocess(["run", "-m", "blurred", "--protocol", "s2v", *common], capsys)
     assert code == 2 and "cannot be evaluated single-to-video" in err
-    code, _, err = _cli(["run", "-m", "cfmd-gan", "--checkpoint", str(ck), "--protocol", "s2v", "--save-images",
+    code, _, err = main_inprocess(["run", "-m", "cfmd-gan", "--checkpoint", str(ck), "--protocol", "s2v", "--save-images",
                          *common], capsys)
     assert code == 0, err
-    code, _, _ = _cli(["run", "-m", "cfmd-gan", "--checkpoint", str(ck), *common], capsys)  # s2s
+    code, _, _ = main_inprocess(["run", "-m", "cfmd-gan", "--checkpoint", str(ck), *common], capsys)  # s2s
     assert code == 0
-    code, out, err = _cli(["table", "--layout", "cfmd-t4", "--results", str(res)], capsys)
+    code, out, err = main_inprocess(["table", "--layout", "cfmd-t4", "--results", str(res)], capsys)
     assert code == 0, err
     lines = [ln for ln in out.splitlines() if ln.startswith("| cfmd-gan |")]
     assert [ln.split("|")[2:4] for ln in lines] == [[" 5 ", " 5 "], [" 7 ", " 7 "], [" ALL ", " 12 "]]
     assert "| CFMD-GAN | ALL | 116188 |" in out  # the published row beside ours
     fig = tmp_path / "moments.png"
-    code, _, err = _cli(["figure", "--moments", "-s", "300vw", "-m", "cfmd-gan", "--results", str(res),
+    code, _, err = main_inprocess(["figure", "--moments", "-s", "300vw", "-m", "cfmd-gan", "--results", str(res),
                          "--data-root", str(tree), "-o", str(fig), "--ids", "037/blur007/000006"], capsys)
     assert code == 0, err
     from PIL import Image
 
     w, h = Image.open(fig).size
     assert w > 1.5 * h  # one window: 2 rows, 1 + 7 columns
-    code, _, err = _cli(["figure", "--moments", "-s", "300vw", "-m", "blurred", "--results", str(res),
+    code, _, err = main_inprocess(["figure", "--moments", "-s", "300vw", "-m", "blurred", "--results", str(res),
                          "--data-root", str(tree), "-o", str(fig)], capsys)
     assert code == 2 and "--protocol s2v --save-images" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from cli_helpers import main_inprocess
 from typer.testing import CliRunner
 
 from faceblur_bench.cli import app
@@ -53,21 +54,9 @@ def test_make_split_bad_input_exit_code(tmp_path):
 
 
 def _main(capsys, *args: str) -> tuple[int, str]:
-    """The real entry point with its error handling, in this process: (exit code, stderr).
-    An exception the handler does not turn into a message propagates and fails the test."""
-    import sys
-
-    from faceblur_bench.cli import main
-
-    old, code = sys.argv, 0
-    sys.argv = ["faceblur-bench", *args]
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    return code, " ".join(capsys.readouterr().err.split())
+    """The real entry point with its error handling, in this process: (exit code, stderr)."""
+    code, _, err = main_inprocess(list(args), capsys)
+    return code, err
 
 
 def _sharp(tmp_path, n=2):

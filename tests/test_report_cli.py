@@ -2,70 +2,54 @@
 
 from __future__ import annotations
 
-import sys
-
+from cli_helpers import main_inprocess
 from test_report_helpers import row, write_run
-
-
-def _cli(args, capsys):
-    from faceblur_bench.cli import main
-
-    old, code = sys.argv, 0
-    sys.argv = ["faceblur-bench", *args]
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    cap = capsys.readouterr()
-    return code, cap.out, " ".join(cap.err.split())
 
 
 def test_table_layout_md_csv_latex(tmp_path, capsys):
     write_run(tmp_path, "shen", "shen-helen", {"psnr": 25.0, "ssim": 0.8},
               rows=[row("a", {"psnr": 25.0, "ssim": 0.8}, kernel_size=13)])
-    code, out, _ = _cli(["table", "--split", "shen-helen", "--layout", "shen-t9",
+    code, out, _ = main_inprocess(["table", "--split", "shen-helen", "--layout", "shen-t9",
                          "--results", str(tmp_path)], capsys)
     assert code == 0
     assert "| shen | 25.00 | 0.8000 | – (" in out
     assert "| Ours | **27.58** | **0.905** |" in out
-    code, out, _ = _cli(["table", "--split", "shen-helen", "--layout", "shen-t9", "-f", "csv",
+    code, out, _ = main_inprocess(["table", "--split", "shen-helen", "--layout", "shen-t9", "-f", "csv",
                          "--results", str(tmp_path)], capsys)
     lines = out.splitlines()
     assert lines[0].startswith("Method,13×13/PSNR,13×13/SSIM,15×15/PSNR")
     assert lines[-1].startswith("shen,25.0,0.8,,")
-    code, out, _ = _cli(["table", "--layout", "dfpg-t3", "-f", "latex",
+    code, out, _ = main_inprocess(["table", "--layout", "dfpg-t3", "-f", "latex",
                          "--results", str(tmp_path)], capsys)
     assert code == 0 and "DFPG-A (ours) & \\underline{96.41} & \\textbf{89.87}" in out
     # the split alone picks the split's default layout
-    code, out, _ = _cli(["table", "--split", "shen-helen", "--results", str(tmp_path)], capsys)
+    code, out, _ = main_inprocess(["table", "--split", "shen-helen", "--results", str(tmp_path)], capsys)
     assert "Table 9" in out
 
 
 def test_table_plain_and_methods_filter(tmp_path, capsys):
     write_run(tmp_path, "a", "demo", {"psnr": 25.0})
     write_run(tmp_path, "b", "demo", {"psnr": 26.0})
-    code, out, _ = _cli(["table", "--split", "demo", "--results", str(tmp_path), "-m", "b"],
+    code, out, _ = main_inprocess(["table", "--split", "demo", "--results", str(tmp_path), "-m", "b"],
                         capsys)
     assert code == 0 and "| b | 26.00 |" in out and "| a |" not in out
 
 
 def test_table_errors_exit_2(tmp_path, capsys):
-    code, _, err = _cli(["table", "--layout", "sappgan-t9", "--results", str(tmp_path)], capsys)
+    code, _, err = main_inprocess(["table", "--layout", "sappgan-t9", "--results", str(tmp_path)], capsys)
     assert code == 2 and "unknown layout 'sappgan-t9'" in err
-    code, _, err = _cli(["table", "--split", "demo", "--results", str(tmp_path)], capsys)
+    code, _, err = main_inprocess(["table", "--split", "demo", "--results", str(tmp_path)], capsys)
     assert code == 2 and "no runs of split 'demo'" in err
-    code, _, err = _cli(["table", "--layout", "sappgan-t1", "--split", "300vw"], capsys)
+    code, _, err = main_inprocess(["table", "--layout", "sappgan-t1", "--split", "300vw"], capsys)
     assert code == 2 and "does not cover split '300vw'" in err
-    code, _, err = _cli(["table", "--split", "demo", "-f", "html"], capsys)
+    code, _, err = main_inprocess(["table", "--split", "demo", "-f", "html"], capsys)
     assert code == 2 and "unknown --format 'html'" in err
 
 
 def test_leaderboard_command(tmp_path, capsys):
     write_run(tmp_path / "res", "a", "shen-celeba", {"psnr": 25.0})
     out_md = tmp_path / "lb.md"
-    code, _, err = _cli(["leaderboard", "--results", str(tmp_path / "res"), "-o", str(out_md)],
+    code, _, err = main_inprocess(["leaderboard", "--results", str(tmp_path / "res"), "-o", str(out_md)],
                         capsys)
     assert code == 0 and f"wrote {out_md}" in err
     text = out_md.read_text()
@@ -86,22 +70,22 @@ def test_misspelt_methods_and_metrics_get_did_you_mean(tmp_path, capsys):
     res = ["--results", str(tmp_path)]
     for cmd in (["table", "--split", "demo"], ["plot", "--split", "demo", "-o", str(tmp_path / "p.png")],
                 ["figure", "--split", "demo", "-o", str(tmp_path / "f.png")]):
-        code, _, err = _cli([*cmd, "--methods", "wienr", *res], capsys)
+        code, _, err = main_inprocess([*cmd, "--methods", "wienr", *res], capsys)
         assert code == 2 and "unknown method 'wienr'; did you mean 'wiener'" in err, (cmd, err)
         assert "run first" not in err and "run -m wienr" not in err
     # a method known only from the stored runs (a plugin not installed here) is suggested too
-    code, _, err = _cli(["table", "--split", "demo", "--methods", "my-plugn", *res], capsys)
+    code, _, err = main_inprocess(["table", "--split", "demo", "--methods", "my-plugn", *res], capsys)
     assert code == 2 and "did you mean 'my-plugin'" in err
-    code, _, err = _cli(["plot", "--split", "demo", "--metric", "psnrr", *res,
+    code, _, err = main_inprocess(["plot", "--split", "demo", "--metric", "psnrr", *res,
                          "-o", str(tmp_path / "p.png")], capsys)
     assert code == 2 and "unknown metric 'psnrr'; did you mean 'psnr'" in err
-    code, _, err = _cli(["plot", "--split", "demo", "--metric", "psnr", *res,
+    code, _, err = main_inprocess(["plot", "--split", "demo", "--metric", "psnr", *res,
                          "-o", str(tmp_path / "p.png")], capsys)
     assert code == 0 and (tmp_path / "p.png").is_file()
 
 
 def test_methods_filter_accepts_published_method_names(tmp_path, capsys):
-    code, out, err = _cli(["table", "--layout", "shen-t9", "--split", "shen-helen", "--methods", "shen",
+    code, out, err = main_inprocess(["table", "--layout", "shen-t9", "--split", "shen-helen", "--methods", "shen",
                            "--results", str(tmp_path)], capsys)
     assert code == 0, err
     assert "Shen et al." in out or "Ours" in out

@@ -125,6 +125,9 @@ class Method(ABC):
         self.options = self.validate_options(options)
         self.device = torch.device("cpu")
         self.checkpoint: Path | None = None
+        #: what the loaded weights are (preset, epoch, step, release, "untrained"): part of the
+        #: run identity when set; None for methods without learned weights
+        self.trained: dict[str, Any] | None = None
 
     @classmethod
     def validate_options(cls, options: dict[str, Any]) -> dict[str, Any]:
@@ -186,11 +189,43 @@ class Method(ABC):
         return None
 
     def identity(self) -> dict[str, Any]:
-        """What distinguishes two runs of this method (name, options, checkpoint sha256)."""
+        """What distinguishes two runs of this method (name, options, checkpoint sha256, and
+        :attr:`trained` when the method has learned weights)."""
         ck = None
         if self.checkpoint is not None and self.checkpoint.is_file():
             ck = sha256_file(self.checkpoint)
-        return {"method": self.name, "options": self.options, "checkpoint_sha256": ck}
+        ident = {"method": self.name, "options": self.options, "checkpoint_sha256": ck}
+        if self.trained is not None:
+            ident["trained"] = self.trained
+        return ident
+
+    def check_restore_input(self, blurred: torch.Tensor, loaded: bool,
+                            load_hint: str = "call load(checkpoint, device) first (CLI: --checkpoint PATH)",
+                            size: int | None = None, size_hint: str | None = None) -> None:
+        """The refusals every learned method's ``restore`` starts with: no weights loaded
+        (``loaded`` False), or ``blurred`` not a ``(N, 3, H, W)`` batch (with ``size``: not
+        ``(N, 3, size, size)``)."""
+        from ..errors import UsageError
+
+        if not loaded:
+            raise UsageError(f"{self.name}: no trained weights loaded", load_hint)
+        shape = tuple(blurred.shape)
+        if blurred.dim() != 4 or shape[1] != 3 or (size is not None and shape[-2:] != (size, size)):
+            want = f"(N, 3, {size}, {size}) inputs" if size is not None else "(N, 3, H, W)"
+            raise UsageError(f"{self.name}.restore expects {want}, got {shape}", size_hint)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``x`` ``(N, C, H, W)`` padded at the bottom and right to sizes divisible by ``multiple``
+    (reflect; replicate where the image is too small to reflect); the caller crops the output
+    back with ``[..., :H, :W]``. Unchanged when already divisible."""
+    import torch.nn.functional as F
+
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not (ph or pw):
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="reflect" if (ph < h and pw < w) else "replicate")
 
 
 class TorchMethod(Method):

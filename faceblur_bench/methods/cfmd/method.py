@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from ...errors import UsageError, WeightsIntegrityError
 from ...registry import methods
 from .. import checkpoint as ckpt_io
-from ..base import Method
+from ..base import Method, pad_to_multiple
 from . import official
 from .networks import CFMDGenerator, GeneratorConfig, count_parameters
 
@@ -110,25 +109,15 @@ class CFMDGAN(Method):
 
     @torch.no_grad()
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
-        if self.net is None:
-            raise UsageError(f"{self.name}: no weights loaded",
-                             f"call load(checkpoint, device) first (CLI: --checkpoint PATH); "
-                             f"default location {ckpt_io.default_checkpoint(self.name)}")
-        if blurred.dim() != 4 or blurred.shape[1] != 3:
-            raise UsageError(f"{self.name}.restore expects (N, 3, H, W), got {tuple(blurred.shape)}")
+        self.check_restore_input(blurred, self.net is not None,
+                                 "call load(checkpoint, device) first (CLI: --checkpoint PATH); "
+                                 f"default location {ckpt_io.default_checkpoint(self.name)}")
         u = self.moments(blurred.shape[0], meta)
         x = blurred.to(self.device, torch.float32)
         h, w = x.shape[-2:]
-        ph, pw = (-h) % 4, (-w) % 4
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if (ph < h and pw < w) else "replicate")
-        y = self.net(x, u)[-1][..., :h, :w]
+        y = self.net(pad_to_multiple(x, 4), u)[-1][..., :h, :w]
         return y.float().clamp_(0.0, 1.0)
 
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        ident["trained"] = self.trained
-        return ident
 
 
 def _trained_generator(obj: Any, path: Path) -> tuple[CFMDGenerator, dict[str, Any]]:

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from ...errors import UsageError
 from ...registry import methods
 from .. import checkpoint as ckpt_io
-from ..base import Method
+from ..base import Method, pad_to_multiple
 from . import official
 from .model import DFPGGenerator, GeneratorConfig, count_parameters
 
@@ -90,25 +89,14 @@ class DFPGFamilyMethod(Method):
 
     @torch.no_grad()
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
-        if self.net is None:
-            raise UsageError(f"{self.name}: no trained weights loaded",
-                             f"call load(checkpoint, device) first (CLI: --checkpoint PATH); "
-                             f"default location {ckpt_io.default_checkpoint(self.name)}")
-        if blurred.dim() != 4 or blurred.shape[1] != 3:
-            raise UsageError(f"{self.name}.restore expects (N, 3, H, W), got {tuple(blurred.shape)}")
+        self.check_restore_input(blurred, self.net is not None,
+                                 "call load(checkpoint, device) first (CLI: --checkpoint PATH); "
+                                 f"default location {ckpt_io.default_checkpoint(self.name)}")
         x = blurred.to(self.device, torch.float32) * 2.0 - 1.0
         h, w = x.shape[-2:]
-        ph, pw = (-h) % 4, (-w) % 4
-        if ph or pw:
-            mode = "reflect" if (ph < h and pw < w) else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        y = self.net(x)[0][..., :h, :w]
+        y = self.net(pad_to_multiple(x, 4))[0][..., :h, :w]
         return ((y.float() + 1.0) / 2.0).clamp_(0.0, 1.0)
 
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        ident["trained"] = self.trained
-        return ident
 
 
 @methods.register("dfpg")

@@ -186,11 +186,8 @@ class ShenMethod(Method):
 
     @torch.no_grad()
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
-        if self.net is None:
-            raise UsageError(f"{self.name}: no weights loaded",
-                             "call load(checkpoint, device) first (CLI: --checkpoint DIR_OR_FILE)")
-        if blurred.dim() != 4 or blurred.shape[1] != 3:
-            raise UsageError(f"{self.name}.restore expects (N, 3, H, W), got {tuple(blurred.shape)}")
+        self.check_restore_input(blurred, self.net is not None,
+                                 "call load(checkpoint, device) first (CLI: --checkpoint DIR_OR_FILE)")
         x = blurred.to(self.device, torch.float32) * self.input_scale
         h, w = x.shape[-2:]
         resized = h % 64 != 0 or w % 64 != 0

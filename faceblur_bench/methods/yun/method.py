@@ -90,18 +90,9 @@ class Yun(Method):
 
     @torch.no_grad()
     def restore(self, blurred: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
-        if self.net is None:
-            raise UsageError(f"{self.name}: no trained weights loaded",
-                             "call load(checkpoint, device) first (CLI: --checkpoint PATH)")
-        if blurred.dim() != 4 or blurred.shape[1] != 3 or tuple(blurred.shape[-2:]) != (INPUT_SIZE, INPUT_SIZE):
-            raise UsageError(
-                f"{self.name}.restore expects (N, 3, {INPUT_SIZE}, {INPUT_SIZE}) inputs, got {tuple(blurred.shape)}",
-                "Yun et al.'s network takes exactly 32x32 faces (x8 -> 256x256); use --split celebahq-sr8")
+        self.check_restore_input(blurred, self.net is not None, size=INPUT_SIZE, size_hint=(
+            "Yun et al.'s network takes exactly 32x32 faces (x8 -> 256x256); use --split celebahq-sr8"))
         x = blurred.to(self.device, torch.float32) * 2.0 - 1.0
         sharp_hr = self.net(x)[2]
         return ((sharp_hr.float() + 1.0) / 2.0).clamp_(0.0, 1.0)
 
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        ident["trained"] = self.trained
-        return ident
