@@ -36,7 +36,6 @@ import torch
 from .. import weights as wts
 from ..data.base import Sample
 from ..errors import WeightsMissingError
-from ..imageio import read_image
 from ..nets.align import DETECTOR_PROTOCOL, MTCNNDetector, main_face, to_hwc_numpy
 from ..nets.dlib_face import (
     CHIP_PADDING,
@@ -60,7 +59,7 @@ from .verification import (
     N_FOLDS,
     _PairedEmbeddingSetMetric,
     lfw_10fold_distances,
-    pack,
+    pack_gt_aligned,
 )
 
 WEIGHTS = (RECOGNIZER, PREDICTOR)
@@ -207,34 +206,21 @@ class VerificationDlib(_PairedEmbeddingSetMetric):
         self._check_split(ctx)
 
     def features(self, batch: Batch) -> np.ndarray:
-        e = dlib_pair_descriptors(batch, self.ctx, self.recognizer, self.detector)
-        ok = e["face"] & np.isfinite(e["restored"]).all(1)
-        return pack(ok, e["restored"], ok & np.isfinite(e["reference"]).all(1), e["reference"])
+        return pack_gt_aligned(dlib_pair_descriptors(batch, self.ctx, self.recognizer, self.detector))
 
-    def embed_file(self, path: Path) -> np.ndarray | None:
-        """Descriptor of a partner image, cut with its own landmarks (None without a face)."""
-        img = read_image(path)
-        face = main_face(self.detector.detect(img)[0])
-        if face is None:
-            return None
+    def embed_face(self, img: np.ndarray, face: Any) -> np.ndarray:
+        """Descriptor of a partner's face, cut with its own dlib landmarks."""
         return self.recognizer.describe([img], [self.recognizer.landmarks(img, face.box)])[0]
+
+    embed_file = _PairedEmbeddingSetMetric.embed_main_face
 
     def aggregate(self, features: np.ndarray, samples: Sequence[Sample],
                   ctx: MetricContext) -> dict[str, Any]:
         if not hasattr(self, "recognizer"):
             self.setup(ctx)
-        na, got = self._usable_pairs(features, samples, ctx)
-        if na is not None:
-            return na
-        r_ok, e1, e2, issame, source, unusable = got
-        try:
-            res = lfw_10fold_distances(descriptor_distance(e1, e2), issame, LFW_THRESHOLDS, N_FOLDS)
-        except ValueError as exc:
-            return {"value": None, "reason": str(exc)}
-        out = res.as_dict()
-        out.update(count=int(r_ok.sum()), pair_source=source, unscored_no_face=int((~r_ok).sum()),
-                   partners_unusable=int(unusable))
-        if source == FALLBACK_SOURCE:
+        out = self.lfw_aggregate(features, samples, ctx, lambda e1, e2, issame: lfw_10fold_distances(
+            descriptor_distance(e1, e2), issame, LFW_THRESHOLDS, N_FOLDS))
+        if out.get("pair_source") == FALLBACK_SOURCE:
             out["pairs_note"] = ("fallback pairs: positive = the sample's own ground truth, "
                                  "negative = another face's ground truth; not the LFW pair list")
         return out

@@ -258,6 +258,14 @@ def pack(res_ok: np.ndarray, res_emb: np.ndarray, ref_ok: np.ndarray, ref_emb: n
                            np.asarray(ref_ok, np.float32).reshape(n, 1), ref_emb.astype(np.float32)], 1)
 
 
+def pack_gt_aligned(e: dict[str, np.ndarray]) -> np.ndarray:
+    """:func:`pack` of a pair-embedding dict ``{"restored", "reference", "face"}`` whose restored
+    face was cut with the ground truth's landmarks: the restored side counts where the ground
+    truth had a face and the embedding is finite; the reference side where both hold."""
+    ok = e["face"] & np.isfinite(e["restored"]).all(1)
+    return pack(ok, e["restored"], ok & np.isfinite(e["reference"]).all(1), e["reference"])
+
+
 def unpack(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Inverse of :func:`pack`: (restored ok bool, restored emb, reference ok bool, reference emb)."""
     f = np.asarray(feats, np.float32)
@@ -435,7 +443,33 @@ class _PairedEmbeddingSetMetric(Metric):
         if pair_source(samples, ctx) is None:
             build_pairs(samples, ctx, fallback=self.pair_fallback)  # raises NotApplicableError
 
-    # subclasses define ``embed_file(path) -> embedding | None`` (aligned with its own landmarks)
+    # subclasses define ``embed_file(path) -> embedding | None`` (aligned with its own landmarks),
+    # or ``embed_face(image, face)`` to embed the largest MTCNN face (:meth:`embed_main_face`)
+
+    def lfw_aggregate(self, features: np.ndarray, samples: Sequence[Sample], ctx: MetricContext,
+                      accuracy: Any) -> dict[str, Any]:
+        """The set value of an LFW-style metric: ``accuracy(e1, e2, issame)`` (a fold result
+        with ``as_dict()``) over the usable pairs, with the pair counts beside it; a reason
+        instead of a value when too few pairs are usable or the split has none."""
+        na, got = self._usable_pairs(features, samples, ctx)
+        if na is not None:
+            return na
+        r_ok, e1, e2, issame, source, unusable = got
+        try:
+            res = accuracy(e1, e2, issame)
+        except ValueError as exc:
+            return {"value": None, "reason": str(exc)}
+        out = res.as_dict()
+        out.update(count=int(r_ok.sum()), pair_source=source, unscored_no_face=int((~r_ok).sum()),
+                   partners_unusable=int(unusable))
+        return out
+
+    def embed_main_face(self, path: Path) -> np.ndarray | None:
+        """Embedding of a partner image's largest MTCNN face, cut with its own landmarks by
+        ``self.embed_face(image, face)``; None when the image has no face."""
+        img = read_image(path)
+        face = main_face(self.detector.detect(img)[0])
+        return None if face is None else self.embed_face(img, face)
 
     def _partner_embeddings(self, pairs: list[Pair], ref_ok: np.ndarray, ref_emb: np.ndarray):
         cache: dict[Path, np.ndarray | None] = {}
@@ -578,16 +612,12 @@ class _ArcFaceSetMetric(_PairedEmbeddingSetMetric):
         self.detector: MTCNNDetector = mtcnn_detector(ctx)
 
     def features(self, batch: Batch) -> np.ndarray:
-        e = arcface_pair_embeddings(batch, self.ctx, self.embedder, self.detector)
-        ok = e["face"] & np.isfinite(e["restored"]).all(1)
-        return pack(ok, e["restored"], ok & np.isfinite(e["reference"]).all(1), e["reference"])
+        return pack_gt_aligned(arcface_pair_embeddings(batch, self.ctx, self.embedder, self.detector))
 
-    def embed_file(self, path: Path) -> np.ndarray | None:
-        img = read_image(path)
-        face = main_face(self.detector.detect(img)[0])
-        if face is None:
-            return None
+    def embed_face(self, img: np.ndarray, face: Any) -> np.ndarray:
         return self.embedder.embed(align_face(img, face.landmarks)[None])[0]
+
+    embed_file = _PairedEmbeddingSetMetric.embed_main_face
 
 
 @metrics.register("verification-lfw")
@@ -608,18 +638,7 @@ class VerificationLFW(_ArcFaceSetMetric):
                   ctx: MetricContext) -> dict[str, Any]:
         if not hasattr(self, "embedder"):
             self.setup(ctx)
-        na, got = self._usable_pairs(features, samples, ctx)
-        if na is not None:
-            return na
-        r_ok, e1, e2, issame, source, unusable = got
-        try:
-            res = lfw_10fold(e1, e2, issame)
-        except ValueError as exc:
-            return {"value": None, "reason": str(exc)}
-        out = res.as_dict()
-        out.update(count=int(r_ok.sum()), pair_source=source, unscored_no_face=int((~r_ok).sum()),
-                   partners_unusable=int(unusable))
-        return out
+        return self.lfw_aggregate(features, samples, ctx, lfw_10fold)
 
 
 # -- identification -------------------------------------------------------------------------------
