@@ -139,7 +139,7 @@ def test_vggface_missing_or_wrong_file_errors(tmp_path, monkeypatch):
     with pytest.raises(WeightsMissingError, match="VGGFace16.pth"):
         load_vggface()
     torch.save({"state_dict": {"features.0.weight": torch.zeros(3)}}, tmp_path / "VGGFace16.pth")
-    with pytest.raises(WeightsMissingError, match="torchvision-layout VGG-16"):
+    with pytest.raises(WeightsMissingError, match="not a torchvision VGG-16"):
         load_vggface()
 
 

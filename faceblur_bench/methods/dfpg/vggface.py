@@ -20,35 +20,15 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from torch import nn
 
-from ...errors import WeightsMissingError
-from ...nets.loading import read_weights_only
+from ...nets.vgg_taps import VGG16_CFG, VGGTaps, layer_index
 
 #: index in ``vgg16.features`` of each named layer output (torchvision layout)
-LAYER_INDEX: dict[str, int] = {
-    "conv1_1": 0, "relu1_1": 1, "conv1_2": 2, "relu1_2": 3,
-    "conv2_1": 5, "relu2_1": 6, "conv2_2": 7, "relu2_2": 8,
-    "conv3_1": 10, "relu3_1": 11, "conv3_2": 12, "relu3_2": 13, "conv3_3": 14, "relu3_3": 15,
-}
+LAYER_INDEX: dict[str, int] = layer_index(VGG16_CFG)
 PAPER_LAYERS: tuple[str, str, str] = ("relu1_2", "relu2_2", "relu3_3")
-#: torchvision VGG-16 configuration "D" up to pool3 (channels, "M" = max-pool)
-_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256)
 
 
-def _vgg_features() -> nn.Sequential:
-    layers: list[nn.Module] = []
-    c_in = 3
-    for v in _CFG:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(c_in, int(v), 3, padding=1), nn.ReLU(inplace=False)]
-            c_in = int(v)
-    return nn.Sequential(*layers)
-
-
-class VGGFaceFeatures(nn.Module):
+class VGGFaceFeatures(VGGTaps):
     """Frozen VGGFace feature taps; ``forward(x) -> tuple`` of the ``layers`` outputs.
 
     ``x``: ``(N, 3, H, W)`` in [-1, 1] (H, W multiples of 4). Outputs follow ``layers`` order,
@@ -57,56 +37,12 @@ class VGGFaceFeatures(nn.Module):
     """
 
     def __init__(self, layers: Sequence[str] = PAPER_LAYERS):
-        super().__init__()
-        bad = [name for name in layers if name not in LAYER_INDEX]
-        if bad:
-            raise ValueError(f"unknown VGG layer(s) {bad}; known: {sorted(LAYER_INDEX)}")
-        self.layers = tuple(layers)
-        self.taps = tuple(LAYER_INDEX[name] for name in self.layers)
-        self.features = _vgg_features()[: max(self.taps) + 1]
-        self.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True) -> VGGFaceFeatures:  # always frozen, always eval
-        return super().train(False)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        feats: dict[int, torch.Tensor] = {}
-        h = x
-        for i, layer in enumerate(self.features):
-            h = layer(h)
-            if i in self.taps:
-                feats[i] = h
-        return tuple(feats[t] for t in self.taps)
+        super().__init__(VGG16_CFG, layers, "VGG-16 layer")
 
     def load_vggface16(self, path: str | Path) -> VGGFaceFeatures:
         """Load the conv weights from ``VGGFace16.pth`` (``{'state_dict': ...}`` or a bare state dict)."""
-        path = Path(path)
-        obj = read_weights_only(path)
-        sd = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-        if not isinstance(sd, dict):
-            raise WeightsMissingError(
-                f"{path}: not a VGGFace16 checkpoint (expected a dict with 'state_dict')",
-                "use VGGFace16.pth from the MSPL-GAN release (VGGFace16.zip)",
-            )
-        sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
-        own = self.features.state_dict()
-        missing, wrong = [], []
-        new = {}
-        for k, v in own.items():
-            src = sd.get(f"features.{k}")
-            if src is None:
-                missing.append(f"features.{k}")
-            elif tuple(src.shape) != tuple(v.shape):
-                wrong.append(f"features.{k} {tuple(src.shape)} (expected {tuple(v.shape)})")
-            else:
-                new[k] = src.to(torch.float32).clone()
-        if missing or wrong:
-            raise WeightsMissingError(
-                f"{path}: not a torchvision-layout VGG-16 (missing {missing[:4]}, wrong shape {wrong[:4]})",
-                "use VGGFace16.pth from the MSPL-GAN release (vgg16 layout, num_classes=2622)",
-            )
-        self.features.load_state_dict(new)
+        self.load_features(path, "VGG-16 (VGGFace16)",
+                           "use VGGFace16.pth from the MSPL-GAN release (vgg16 layout, num_classes=2622)")
         return self
 
 

@@ -14,111 +14,36 @@ Input convention (the notebooks'): images in [-1, 1] go in unchanged — no Imag
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ...errors import WeightsMissingError
-
-#: torchvision VGG-19 configuration "E" (channels, "M" = max-pool)
-CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-                              512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
-
-
-def _layer_names() -> dict[str, int]:
-    names: dict[str, int] = {}
-    block, conv, i = 1, 1, 0
-    for v in CFG:
-        if v == "M":
-            names[f"pool{block}"] = i
-            block, conv, i = block + 1, 1, i + 1
-        else:
-            names[f"conv{block}_{conv}"] = i
-            names[f"relu{block}_{conv}"] = i + 1
-            conv, i = conv + 1, i + 2
-    return names
-
+from ...nets.vgg_taps import VGG19_CFG, VGGTaps, layer_index, vgg_features
 
 #: index in ``vgg19.features`` of each named layer output
-LAYER_INDEX: dict[str, int] = _layer_names()
+LAYER_INDEX: dict[str, int] = layer_index(VGG19_CFG)
 
 
 def vgg19_features() -> nn.Sequential:
     """The 37 modules of ``torchvision.models.vgg19().features`` (same indices)."""
-    layers: list[nn.Module] = []
-    c_in = 3
-    for v in CFG:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(c_in, int(v), 3, padding=1), nn.ReLU(inplace=False)]
-            c_in = int(v)
-    return nn.Sequential(*layers)
+    return vgg_features(VGG19_CFG)
 
 
-class VGG19Features(nn.Module):
+class VGG19Features(VGGTaps):
     """``forward(x (N,3,H,W) in [-1,1]) -> tuple`` of the ``layers`` outputs, in that order.
 
     Parameters never require grad; gradients flow to the input. Always in eval mode.
     """
 
     def __init__(self, layers: Sequence[str]):
-        super().__init__()
-        bad = [n for n in layers if n not in LAYER_INDEX]
-        if bad:
-            import difflib
-
-            from ...errors import UnknownNameError
-
-            raise UnknownNameError("VGG-19 layer", bad[0], sorted(LAYER_INDEX),
-                                   difflib.get_close_matches(bad[0], sorted(LAYER_INDEX), n=3))
-        self.layers = tuple(layers)
-        self.taps = tuple(LAYER_INDEX[n] for n in self.layers)
-        self.features = vgg19_features()[: max(self.taps) + 1]
-        self.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True) -> VGG19Features:  # frozen: always eval
-        return super().train(False)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        feats: dict[int, torch.Tensor] = {}
-        h = x
-        for i, layer in enumerate(self.features):
-            h = layer(h)
-            if i in self.taps:
-                feats[i] = h
-        return tuple(feats[t] for t in self.taps)
+        super().__init__(VGG19_CFG, layers, "VGG-19")
 
     def load_torchvision(self, path: str | Path) -> VGG19Features:
         """Load ``features.*`` from a torchvision VGG-19 state dict file (weights_only)."""
-        path = Path(path)
-        hint = "use torchvision's vgg19-dcbb9e9d.pth (models.vgg19(weights='IMAGENET1K_V1'))"
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-            raise WeightsMissingError(f"{path}: cannot read a VGG-19 state dict ({type(exc).__name__})",
-                                      hint) from None
-        sd = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-        if not isinstance(sd, dict):
-            raise WeightsMissingError(f"{path}: not a VGG-19 state dict", hint)
-        sd = {k.removeprefix("module."): v for k, v in sd.items()}
-        new, missing, wrong = {}, [], []
-        for k, v in self.features.state_dict().items():
-            src = sd.get(f"features.{k}")
-            if src is None:
-                missing.append(f"features.{k}")
-            elif tuple(src.shape) != tuple(v.shape):
-                wrong.append(f"features.{k} {tuple(src.shape)} (expected {tuple(v.shape)})")
-            else:
-                new[k] = src.to(torch.float32).clone()
-        if missing or wrong:
-            raise WeightsMissingError(
-                f"{path}: not a torchvision VGG-19 (missing {missing[:3]}, wrong shape {wrong[:3]})", hint)
-        self.features.load_state_dict(new)
+        self.load_features(path, "VGG-19",
+                           "use torchvision's vgg19-dcbb9e9d.pth (models.vgg19(weights='IMAGENET1K_V1'))")
         return self
 
 
