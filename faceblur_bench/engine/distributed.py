@@ -25,6 +25,8 @@ line is not) and the next invocation, on any number of ranks, folds them and res
 
 from __future__ import annotations
 
+import atexit
+
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -87,7 +89,19 @@ def init(device: torch.device) -> World:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, timeout=BARRIER_TIMEOUT)
+        # the process group's worker threads must be joined before the interpreter tears down:
+        # a rank that exits with them alive can die in std::terminate (SIGABRT, "terminate called
+        # without an active exception") after its work is done, failing the whole torchrun job
+        atexit.register(_leave)
     return world
+
+
+def _leave() -> None:
+    """Destroy this process's group at exit (local: no collective, safe after other ranks left)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def rank_device(device: torch.device, world: World) -> torch.device:
