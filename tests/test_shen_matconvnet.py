@@ -275,7 +275,7 @@ def test_methods_refuse_without_weights_or_with_the_wrong_model(release, tmp_pat
         methods.get("shen")().load(root, "cpu")
     with pytest.raises(UsageError, match="not found"):
         methods.get("shen")().load(tmp_path / "nope.pth", "cpu")
-    with pytest.raises(UsageError, match="no weights loaded"):
+    with pytest.raises(UsageError, match="no trained weights loaded"):
         methods.get("shen")().restore(torch.rand(1, 3, 64, 64))
 
 
