@@ -89,3 +89,17 @@ def test_methods_filter_accepts_published_method_names(tmp_path, capsys):
                            "--results", str(tmp_path)], capsys)
     assert code == 0, err
     assert "Shen et al." in out or "Ours" in out
+
+
+def test_blurred_input_is_shown_but_never_marked_best(tmp_path, capsys):
+    # the degraded input is a reference row (like the papers' "Blurred" rows): it can win a metric
+    # trivially (identity consistency with the input is 0 for it), so it is never marked
+    write_run(tmp_path, "blurred", "demo", {"psnr": 30.0})
+    write_run(tmp_path, "wiener", "demo", {"psnr": 24.0})
+    write_run(tmp_path, "richardson-lucy", "demo", {"psnr": 26.0})
+    code, out, _ = main_inprocess(["table", "--split", "demo", "--results", str(tmp_path)], capsys)
+    assert code == 0
+    lines = {ln.split("|")[1].strip(): ln for ln in out.splitlines() if ln.startswith("| ") and "---" not in ln}
+    assert "| 30.00 |" in lines["blurred"] and "**" not in lines["blurred"] and "<u>" not in lines["blurred"]
+    assert "**26.00**" in lines["richardson-lucy"] and "<u>24.00</u>" in lines["wiener"]
+    assert "reference row: not marked best or second" in out

@@ -506,7 +506,7 @@ def _published_rows(layout: Layout, entries: list[Entry], methods: list[str] | N
                 cells.setdefault(_col_key(g if layout.group_by else None, spec.quantity),
                                  Cell(note=f"not reported in {layout.citation}"))
         out.append(Row(label=e0.method, cells=cells,
-                       ranked=e0.harness_method not in ("gt", "blurred"),
+                       ranked=names.is_ranked(e0.harness_method),
                        source="reported", section="reported",
                        rank_group=(e0.n_frames or "ALL") if layout.rows_by_frames else None))
     return out

@@ -14,6 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: rows that are reference points, not restorations (the sharp ground truth, the degraded input
+#: itself): shown, never marked best or second — "blurred" trivially wins metrics that compare
+#: the output with the input (e.g. identity-consistency-dlib = 0)
+REFERENCE_METHODS = ("gt", "blurred")
+
+
+def is_ranked(method: str | None) -> bool:
+    """Whether a row of ``method`` (harness name) competes for the best/second marks."""
+    return method not in REFERENCE_METHODS
+
 
 @dataclass(frozen=True)
 class Paper:

@@ -255,7 +255,7 @@ def rows_for_split(split: str, subset: str | None, metrics: list[str],
             # "Ours" is ambiguous once rows of several papers share a table
             p = names.PAPERS.get(e.paper)
             label = f"{p.short.split(' (')[0] if p else e.paper} (\"{label}\")"
-        out.append(Row(label=label, cells=cells, ranked=e.harness_method not in ("gt", "blurred"),
+        out.append(Row(label=label, cells=cells, ranked=names.is_ranked(e.harness_method),
                        source="reported, " + "; ".join(m["sources"])))
     if notes is not None:
         notes += marker_notes([rec["entry"] for rec in recs])

@@ -126,7 +126,9 @@ def summary_rows(summaries: list[RunSummary | dict[str, Any]], metrics: list[str
             if reasons:
                 top = "; ".join(f"{why} ×{n}" for why, n in reasons.most_common(3))
                 notes.append(f"{label}: {failed} of {total} images failed ({top})")
-        rows.append(Row(label=label, cells=cells, source=None))
+        rows.append(Row(label=label, cells=cells, source=None, ranked=names.is_ranked(r.method)))
+    if any(not names.is_ranked(r.method) for r in runs) and len(runs) > 1:
+        notes.append("blurred (the degraded input itself) is a reference row: not marked best or second")
     return rows, notes, any_failed
 
 
