@@ -32,10 +32,10 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, BinaryIO, Self
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -154,21 +154,31 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _atomic_write(path, lambda f: f.write(text.encode("utf-8")), f".{path.name}.", ".tmp",
+                  crash="summary-write" if path.name == "summary.json" else None)
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], Any], prefix: str, suffix: str,
+                  crash: str | None = None, detail: str = "") -> None:
+    """``write(f)`` into a temp file ``<prefix>*<suffix>`` beside ``path``, fsync, chmod to a plain
+    write's mode, rename onto ``path``; on any failure the temp file is removed and a full disk
+    is a :class:`DiskFullError` naming ``path`` (and ``detail``). ``crash``: the fault-injection
+    point just before the rename (:mod:`faceblur_bench.faults`)."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fchmod(f.fileno(), new_file_mode())
             os.fsync(f.fileno())
-        if path.name == "summary.json":
-            crash_point("summary-write")
+        if crash is not None:
+            crash_point(crash)
         os.replace(tmp, path)
     except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
         if is_disk_full(exc):
-            raise DiskFullError(path) from None
+            raise DiskFullError(path, detail) from None
         raise
 
 
@@ -476,21 +486,9 @@ class RunStore:
         d.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256("\0".join(ids).encode()).hexdigest()[:16]
         path = d / f"{h}.npz"
-        fd, tmp = tempfile.mkstemp(prefix=".feat.", suffix=".npz", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, ids=np.array(ids, dtype=object).astype(str), features=np.asarray(feats))
-                f.flush()
-                os.fchmod(f.fileno(), new_file_mode())
-                os.fsync(f.fileno())
-            crash_point("features-write")
-            os.replace(tmp, path)
-        except BaseException as exc:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            if is_disk_full(exc):
-                raise DiskFullError(path, "writing per-image metric state") from None
-            raise
+        _atomic_write(path, lambda f: np.savez(f, ids=np.array(ids, dtype=object).astype(str),
+                                               features=np.asarray(feats)),
+                      ".feat.", ".npz", crash="features-write", detail="writing per-image metric state")
 
     def write_summary(self, summary: dict) -> None:
         atomic_write_json(self.summary_path, summary)
