@@ -237,16 +237,6 @@ def test_missing_environment_override_is_an_error(tmp_path, monkeypatch):
         weights.resolve("vggface16")
 
 
-class _TinyNet(TorchMethod):
-    name = "tiny-net"
-
-    def build(self) -> nn.Module:
-        return nn.Conv2d(3, 3, 1)
-
-    def restore(self, blurred, meta=None):
-        return self.net(blurred).clamp(0, 1)
-
-
 def test_summary_records_the_files_each_metric_and_the_method_used(tmp_path, monkeypatch,
                                                                    demo_data_root):
     from faceblur_bench import engine
@@ -265,7 +255,7 @@ def test_summary_records_the_files_each_metric_and_the_method_used(tmp_path, mon
     alt.write_bytes((wdir / "VGGFace16.pth").read_bytes())
 
     def run(res: str = "res", **kw):
-        return engine.evaluate(engine.RunConfig(method=_TinyNet(), split="demo", limit=2,
+        return engine.evaluate(engine.RunConfig(method=Tiny(), split="demo", limit=2,
                                                 metrics=["psnr", "dvgg"], checkpoint=ck,
                                                 results_dir=tmp_path / res, device="cpu", **kw))
 
