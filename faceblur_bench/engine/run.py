@@ -418,9 +418,10 @@ def _refuse_changed_metric_weights(previous: dict, live: list, stored_ok: dict[s
         name = st.metric.name
         before = {w.get("name"): w for w in (entries.get(name) or {}).get("weights") or []
                   if isinstance(w, dict)}
-        if not before or not any(name in (r.get("metrics") or {}) for r in stored_ok.values()) and \
-                st.metric.kind != "set":
+        if not before:
             continue
+        if st.metric.kind != "set" and not any(name in (r.get("metrics") or {}) for r in stored_ok.values()):
+            continue  # no stored value of this paired metric to mix with
         for wname, path in st.weights_used:
             old = before.get(wname)
             if old is None or not old.get("sha256"):

@@ -98,12 +98,6 @@ def build_lpips(net: Literal["alex", "vgg"], device: torch.device | str = "cpu",
     return model.to(device=device, memory_format=torch.channels_last)
 
 
-def _layout(x: torch.Tensor) -> torch.memory_format:
-    """The memory format ``x`` is laid out in (channels-last or contiguous)."""
-    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
-        else torch.contiguous_format
-
-
 class _LPIPSBase(Metric):
     net: ClassVar[Literal["alex", "vgg"]] = "alex"
     #: how uint8 input is scaled before the package's forward: "pm1" [-1,1], "01" [0,1], "255"
@@ -141,7 +135,7 @@ class _LPIPSBase(Metric):
         the element-wise ops run on matching strides. Same operations, same values."""
         val = 0
         for k in range(self.model.L):
-            f1 = feats1[k].to(feats0[k].device).contiguous(memory_format=_layout(feats0[k]))
+            f1 = torch.empty_like(feats0[k]).copy_(feats1[k])  # feats0's device and layout
             diff = feats0[k].sub_(f1).pow_(2)
             val = val + self.model.lins[k](diff).mean([2, 3], keepdim=True)
         return val

@@ -121,11 +121,10 @@ class ReferenceCache:
         """
         if batch.reference is None:
             raise ValueError("per_reference needs a batch with ground-truth images")
-        out = []
-        for i in range(len(batch.samples)):
-            out.append(self._get(namespace, pixel_key(batch.reference[i]),
-                                 lambda i=i: compute(batch.reference[i:i + 1])))
-        return out
+        # hashed once per batch, not once per metric (and moved off the GPU once)
+        keys = batch.memo(("reference-pixel-keys",), lambda: [pixel_key(r) for r in batch.reference])
+        return [self._get(namespace, key, lambda i=i: compute(batch.reference[i:i + 1]))
+                for i, key in enumerate(keys)]
 
     # -- layers -----------------------------------------------------------------------------------
     def _get(self, namespace: str, gt: str, compute: Callable[[], Any]) -> Any:
