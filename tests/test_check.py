@@ -76,9 +76,11 @@ def test_metric_becomes_unavailable(tmp_path):
     c = write_run(tmp_path / "cur", "m", "demo", {
         "psnr": 30.0, "lpips": metric_entry("lpips", None, None, "unavailable", "weights missing")})
     res = compare(b, c)
-    assert [(ch.metric, ch.reason) for ch in res.regressions] == [
+    assert [(ch.metric, ch.reason) for ch in res.regressions if ch.image is None] == [
         ("lpips", "status unavailable: weights missing")]
-    assert any("no rows.jsonl" in n for n in res.notes)
+    # and per image: every value the baseline had is missing now
+    assert {(ch.image, ch.reason) for ch in res.regressions if ch.image is not None} == {
+        (f"img{i}", "became NaN / missing") for i in range(4)}
 
 
 def test_results_dirs_pair_runs_and_missing_run(tmp_path):

@@ -25,31 +25,56 @@ def metric_entry(name: str, value: float | None, std: float | None = 0.5, status
 
 def write_run(results: Path, method: str, split: str, metrics: dict[str, Any],
               rows: list[dict[str, Any]] | None = None, run_key: str = "k1",
-              failed: int = 0, total: int = 4, complete: bool = True,
+              failed: int = 0, total: int | None = None, complete: bool = True,
               date: str = "2024-05-01T12:00:00", device: str = "cpu") -> Path:
-    """Write one run. ``metrics`` values: float (ok) or a full entry dict."""
+    """Write one run whose summary follows from its rows, as the engine writes it (readers
+    check that: :func:`faceblur_bench.report.store.verify_against_rows`).
+
+    ``metrics`` values: float (ok) or a full entry dict. Without ``rows``, ``total`` (default 4)
+    rows are written: ``failed`` failed ones, the others holding every paired value as given
+    (their mean is that value). With ``rows``, paired values and counts are computed from them
+    (``total`` defaults to their number). ``complete=False`` leaves the last image without a
+    row (an unfinished run)."""
+    from faceblur_bench.aggregates import paired_aggregate
+
     d = results / "runs" / split.replace("/", "__") / method / run_key
     d.mkdir(parents=True, exist_ok=True)
     name, _, subset = split.partition("/")
+    entries = {k: (dict(v) if isinstance(v, dict) else metric_entry(k, v)) for k, v in metrics.items()}
+    if rows is None:
+        n = total if total is not None else 4
+        n_rows = n if complete else n - 1
+        paired = {k: e["value"] for k, e in entries.items()
+                  if e.get("kind", "paired") == "paired" and e.get("status", "ok") == "ok"
+                  and e.get("value") is not None}
+        rows = [row(f"img{i}", {}, status="failed") for i in range(failed)]
+        rows += [row(f"img{i}", dict(paired)) for i in range(failed, n_rows)]
+    else:
+        n = total if total is not None else len(rows)
+    ok_rows = [r for r in rows if r["status"] == "ok"]
+    for k, e in entries.items():
+        if e.get("kind", "paired") == "paired" and e.get("status", "ok") == "ok":
+            agg = paired_aggregate(k, ok_rows)
+            e.update(value=agg["value"], count=agg["count"],
+                     extra={**(e.get("extra") or {}), **agg["extra"]})
     summ = {
         "schema": 1, "run_key": run_key, "method": method, "method_options": {},
         "checkpoint": None, "checkpoint_sha256": None, "num_parameters": 1000,
         "split": split, "split_name": name, "subset": subset or None,
-        "split_fingerprint": "abc", "partial": False, "complete": complete,
-        "counts": {"total": total, "ok": total - failed, "failed": failed},
-        "failures": [{"id": f"img{i}", "reason": "MethodOutputError: NaN in output"}
-                     for i in range(failed)],
-        "metrics": {k: (v if isinstance(v, dict) else metric_entry(k, v)) for k, v in metrics.items()},
+        "split_fingerprint": "abc", "partial": False, "complete": len(rows) >= n,
+        "counts": {"total": n, "done": len(rows), "ok": len(ok_rows), "failed": len(rows) - len(ok_rows)},
+        "failures": [{"id": r["id"], "reason": "MethodOutputError: NaN in output"}
+                     for r in rows if r["status"] != "ok"],
+        "metrics": entries,
         "timings": {"total_s": 1.0, "restore_s": 0.5, "metrics_s": 0.5},
         "provenance": {"faceblur_bench": "0.1.0", "python": "3.11", "torch": "2.x",
                        "device": device, "device_name": None, "date": date, "seed": 0,
                        "cudnn_deterministic": True, "autocast": False, "packages": {}},
     }
     (d / "summary.json").write_text(json.dumps(summ, allow_nan=True))
-    if rows is not None:
-        with (d / "rows.jsonl").open("w") as fh:
-            for r in rows:
-                fh.write(json.dumps(r, allow_nan=True) + "\n")
+    with (d / "rows.jsonl").open("w") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, allow_nan=True) + "\n")
     return d
 
 

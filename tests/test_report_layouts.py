@@ -87,7 +87,8 @@ def test_cfmd_t4_rows_per_frame_count(tmp_path):
             row("w1@k4of5", {"psnr": 34.0}, n_frames=5, moment=1.0),
             row("w2@k0of5", {"psnr": 29.0}, n_frames=5, moment=0.0),
             row("w3@k3of7", {"psnr": 26.0}, n_frames=7, moment=0.5)]
-    d = write_run(tmp_path, "cfmd", "300vw", {"psnr": 29.75, "fid": metric_entry("fid", 5.0)}, rows=rows)
+    d = write_run(tmp_path, "cfmd", "300vw",
+                  {"psnr": 29.75, "fid": {**metric_entry("fid", 5.0), "kind": "set"}}, rows=rows)
     summ = json.loads((d / "summary.json").read_text())
     summ["protocol"] = "s2v"
     (d / "summary.json").write_text(json.dumps(summ))

@@ -31,10 +31,12 @@ def test_markdown_ties_missing_and_footnotes(tmp_path):
     lines = text.splitlines()
     assert lines[0] == "| Method | PSNR ↑ | SSIM ↑ | LPIPS ↓ | failed |"
     assert lines[1] == "|---|---:|---:|---:|---:|"
-    # PSNR 27.004 and 27.001 both print 27.00 -> tie for best, both bold; 25.00 second
-    assert lines[2] == "| alpha | <u>25.00</u> | **0.9000** | **0.2000** | 0/4 |"
-    assert lines[3] == "| beta | **27.00** | 0.8000 | **0.2000** | 0/4 |"
-    assert lines[4] == "| gamma | **27.00** | <u>0.8500</u> | – (a) | 1/4 |"
+    # gamma failed one image: its means are over 3 of 4 images, shown as such and never
+    # ranked against the means over all 4 (it would tie for best PSNR); LPIPS ties -> both bold
+    assert lines[2] == "| alpha | <u>25.00 (4/4)</u> | **0.9000 (4/4)** | **0.2000** | 0/4 |"
+    assert lines[3] == "| beta | **27.00 (4/4)** | <u>0.8000 (4/4)</u> | **0.2000** | 0/4 |"
+    assert lines[4] == "| gamma | 27.00 (3/4) | 0.8500 (3/4) | – (a) | 1/4 |"
+    assert any(ln.startswith("PSNR: rows were scored on different images") for ln in lines)
     assert "- (a) n/a — weights missing: alexnet-owt-7be5be79.pth" in lines
     assert "- PSNR ↑: uint8 RGB, peak 255, mean over images" in lines
     assert "- LPIPS ↓: AlexNet v0.1 on \\[-1,1\\]" in lines  # Markdown-escaped: renders [-1,1]
@@ -46,8 +48,8 @@ def test_latex_rendering(tmp_path):
     text = summary_table(_summaries(tmp_path), metrics=["psnr", "lpips"], fmt="latex")
     assert "\\begin{tabular}{lrrr}" in text
     assert "Method & PSNR $\\uparrow$ & LPIPS $\\downarrow$ & failed \\\\" in text
-    assert "alpha & \\underline{25.00} & \\textbf{0.2000} & 0/4 \\\\" in text
-    assert "gamma & \\textbf{27.00} & --$^{\\mathrm{a}}$ & 1/4 \\\\" in text
+    assert "alpha & \\underline{25.00 (4/4)} & \\textbf{0.2000} & 0/4 \\\\" in text
+    assert "gamma & 27.00 (3/4) & --$^{\\mathrm{a}}$ & 1/4 \\\\" in text
     assert "$^{\\mathrm{a}}$ n/a --- weights missing: alexnet-owt-7be5be79.pth" in text
     assert "\\cmidrule" not in text  # no column groups
 
@@ -59,7 +61,7 @@ def test_csv_and_std(tmp_path):
     assert recs[1] == ["alpha", "25.0", "0.5", "0/4"]
     assert recs[2][1] == "27.004"
     md = summary_table(_summaries(tmp_path), metrics=["psnr"], show_std=True)
-    assert "| alpha | <u>25.00 ± 0.50</u> |" in md
+    assert "| alpha | <u>25.00 ± 0.50 (4/4)</u> |" in md
 
 
 def test_no_failed_column_and_single_row_unmarked(tmp_path):
@@ -87,8 +89,8 @@ def test_duplicate_methods_disambiguated(tmp_path):
 def test_incomplete_run_flagged(tmp_path):
     write_run(tmp_path, "alpha", "demo", {"psnr": 20.0}, complete=False, failed=0, total=4)
     text = summary_table(store.load_summaries(tmp_path))
-    assert "| alpha † |" in text
-    assert "† alpha: incomplete run; 4 of 4 images scored" in text
+    assert "| alpha † (3/4) |" in text
+    assert "† alpha † (3/4): unfinished run: 3 of 4 images scored; not ranked" in text
 
 
 def test_unknown_format_is_usage_error(tmp_path):

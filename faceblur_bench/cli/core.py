@@ -122,7 +122,9 @@ def _say_session(summary: dict) -> None:
         parts.append(f"{this['completed']} stored row(s) gained metrics")
     if this.get("images_saved"):
         parts.append(f"{this['images_saved']} image(s) saved")
-    if this.get("session") is None:
+    if this.get("rebuilt"):
+        parts.append("summary.json did not match the stored rows: rebuilt from them")
+    elif this.get("session") is None:
         parts.append("nothing computed: summary.json left as it was")
     console.print(f"{summary.get('method')} on {summary.get('split')}: resumed — " + "; ".join(parts),
                   highlight=False, markup=False)

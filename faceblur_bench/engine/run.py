@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +18,14 @@ from ..data import moments
 from ..data.base import Sample, Split, open_split
 from ..data.origin import split_origin
 from ..devices import resolve_device
-from ..errors import DataLayoutError, DiskFullError, MethodWeightsMissingError, UsageError, WeightsMissingError
+from ..errors import (
+    DataLayoutError,
+    DiskFullError,
+    MethodWeightsMissingError,
+    ResultsWarning,
+    UsageError,
+    WeightsMissingError,
+)
 from ..methods.base import Method, check_options_json
 from ..metrics import reference_cache
 from ..metrics.base import MetricContext
@@ -124,10 +132,17 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     samples = split.samples()
     fingerprint = split_fingerprint(split, samples)
     data_origin = split_origin(split, samples)  # on the whole split, before --limit
+    all_samples = samples
     if cfg.limit is not None:
         samples = samples[: cfg.limit]
     if cfg.protocol == "s2v":  # limit counts blurred images; each becomes n (window, moment) rows
         samples = moments.expand_moments(samples, split.full_name)
+        if cfg.limit is not None:
+            all_samples = moments.expand_moments(all_samples, split.full_name)
+        else:
+            all_samples = samples
+    # images of the whole split, in the unit of counts.total: what a limited run is a part of
+    split_images = len(all_samples)
     if not samples:
         raise UsageError(f"split {split.full_name!r} has no samples under {split.root}",
                          f"expected layout:\n{split.layout}")
@@ -229,12 +244,20 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
             session.index()
         reused = _reused(stored_ok, store.sessions())
         summary_written = True
+        rebuilt = False  # a stored summary that did not match its rows, rewritten without computing
         if (session.idx is None and previous is not None and set(metric_names) <= set(previous["metrics"])
                 and _summary_still_true(store, previous)):
             # this invocation computed nothing: the stored summary (its provenance, dates and
             # timings) stays exactly as it is — a no-op run does not rewrite history
             summary = previous
         else:
+            if session.idx is None and previous is not None:
+                rebuilt = not _summary_still_true(store, previous)
+                if rebuilt:
+                    warnings.warn(ResultsWarning(
+                        f"{store.summary_path} does not match {store.rows_path.name} (edited, or "
+                        "written before summaries were sealed to their rows): rebuilt from the rows"),
+                        stacklevel=2)
             summary = summarise(store.dir, samples, states, ctx, method=method, cfg=cfg, split=split,
                                 ident=ident, key=key, device=device,
                                 timings={**timings, "total_s": time.perf_counter() - t0},
@@ -257,6 +280,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                 summary["protocol_note"] = moments.protocol_note(cfg.protocol, summary["frame_order"])
             if world.sharded:
                 summary["world_size"] = world.size
+            summary["split_images"] = split_images
+            _seal(store, summary)
             try:
                 store.write_summary(summary)
             except DiskFullError:
@@ -265,7 +290,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                 summary_written = False  # the rows are what counts; the next run rebuilds the summary
     summary["run_dir"] = str(run_dir)
     # what this invocation did (returned, not stored: a no-op run leaves summary.json unchanged)
-    summary["this_session"] = {"session": session.idx, **session.counts, "reused": reused}
+    summary["this_session"] = {"session": session.idx, **session.counts, "reused": reused,
+                               "rebuilt": rebuilt}
     if world.sharded:  # the other ranks wait for rank 0's summary (distributed.broadcast above)
         distributed.broadcast(summary, world)
     if stopped is not None:
@@ -356,12 +382,30 @@ def _summary_still_true(store: RunStore, previous: dict) -> bool:
     row — a hand-edited store gets a rebuilt summary that reports it)."""
     from ..results import RunSummary, SummaryFormatError, latest_rows, scan_rows
 
+    from ..aggregates import summary_digest
+
     try:
         RunSummary.parse(previous, store.summary_path)
     except SummaryFormatError:
         return False
     scan = scan_rows(store.rows_path, warn=False)
-    return not scan.discarded and not latest_rows(scan.rows)[1]
+    by_id, conflicts = latest_rows(scan.rows)
+    if scan.discarded or conflicts:
+        return False
+    # sealed to its rows: an edited value, count or row (or a summary from before digests) is
+    # rebuilt, never left in place and reported as "left as it was"
+    return previous.get("digest") == summary_digest(previous, by_id.values())
+
+
+def _seal(store: RunStore, summary: dict) -> None:
+    """``summary["digest"]``: the summary sealed to the rows it summarises
+    (:func:`faceblur_bench.aggregates.summary_digest`); every reader and a no-op run check it."""
+    from ..aggregates import summary_digest
+    from ..results import latest_rows, scan_rows
+
+    summary.pop("digest", None)
+    rows = latest_rows(scan_rows(store.rows_path, warn=False).rows)[0]
+    summary["digest"] = summary_digest(summary, rows.values())
 
 
 def _stored_run_is_current(store: RunStore, previous: dict, samples: list[Sample],

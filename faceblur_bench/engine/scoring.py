@@ -33,7 +33,8 @@ from ..errors import (
 from ..faults import crash_point
 from ..imageio import read_image, write_png
 from ..methods.base import Method
-from ..metrics.base import Batch, Metric, MetricContext, finite_mean_std
+from ..aggregates import paired_aggregate
+from ..metrics.base import Batch, Metric, MetricContext
 from ..registry import metrics as metric_registry
 from ..results import RunStore, image_path, read_features
 
@@ -167,20 +168,8 @@ class PairedState(MetricState):
         return np.array(values, dtype=np.float64)
 
     def compute(self, ok_rows, samples, run_dir, ctx):
-        name = self.metric.name
-        vals = np.array([r["metrics"].get(name, np.nan) for r in ok_rows], dtype=np.float64)
-        mean, std, n, n_inf = finite_mean_std(vals)  # ±inf per image: counted, not averaged
-        out: dict[str, Any] = {"value": None if np.isnan(mean) else mean, "std": None if np.isnan(std) else std,
-                               "count": n, "extra": {}}
-        if n_inf:
-            out["extra"]["infinite"] = n_inf
-        n_nan = int(np.isnan(vals).sum())
-        if n_nan:
-            out["extra"]["unscored"] = n_nan
-        errs = {r.get("metric_errors", {}).get(name) for r in ok_rows} - {None}
-        if errs:
-            out["extra"]["errors"] = sorted(errs)[:5]
-        return out
+        # the rule every reader re-applies to the stored rows (faceblur_bench.aggregates)
+        return paired_aggregate(self.metric.name, ok_rows)
 
 
 class SetState(MetricState):

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
+from ..aggregates import finite_mean_std  # noqa: F401  (the one aggregation rule; re-exported)
 from ..data.base import Sample
 
 
@@ -139,26 +140,6 @@ class Metric:
     @classmethod
     def header(cls) -> str:
         return f"{cls.label or cls.name} {cls.arrow()}"
-
-
-def finite_mean_std(values: np.ndarray) -> tuple[float, float, int, int]:
-    """Aggregate of per-image values: mean, population std and count over the *finite* entries,
-    and the number of infinite ones.
-
-    NaN marks an image the metric could not score (excluded). ±inf is a real per-image value
-    (PSNR of an image identical to its reference, as MATLAB/skimage give) that would make the
-    mean ∞ and hide every other image: it is kept in the rows, left out of the mean and counted
-    (the fourth item). When every value is infinite the mean is that infinity.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    fin = v[np.isfinite(v)]
-    n_inf = int(v.size - fin.size)
-    if fin.size == 0:
-        if n_inf:
-            return float(v[0]) if np.all(v == v[0]) else float("nan"), float("nan"), 0, n_inf
-        return float("nan"), float("nan"), 0, 0
-    return float(fin.mean()), float(fin.std()), int(fin.size), n_inf
 
 
 def nan_mean_std(values: np.ndarray) -> tuple[float, float, int]:

@@ -6,7 +6,8 @@ Rendering rules, shared by every layout:
 
 - headers carry ↑ (higher is better) or ↓ (lower is better);
 - per column, among the *ranked* rows with a value, the best value is bold and the second best
-  underlined; values are compared as displayed (after rounding), so every row that ties with the
+  underlined (cells scored on different images — ``Cell.images`` — are ranked only when scored
+  on every image of their run, and their "(n/N)" is shown); values are compared as displayed (after rounding), so every row that ties with the
   best is bold and every row tying for second is underlined; no marks with fewer than two values;
   rows with a ``rank_group`` are compared only within their group (e.g. CFMD Table 4: rows with
   the same number of GT frames);
@@ -79,6 +80,14 @@ class Cell:
     #: images whose per-image value is infinite (PSNR of identical pairs): left out of
     #: ``value`` (the mean of the finite ones) and shown beside it as "(k×∞)"
     infinite: int = 0
+    #: images the value was computed on, of the run's ``total``, and a name of that image set
+    #: (:func:`faceblur_bench.aggregates.image_set_digest`); values of one column are marked
+    #: only among cells with the same ``images``
+    scored: int | None = None
+    total: int | None = None
+    images: str | None = None
+    #: show "(n/N)" beside the value (the column's cells were scored on different images)
+    show_count: bool = False
 
     @property
     def has_value(self) -> bool:
@@ -127,6 +136,8 @@ def _display(cell: Cell, col: Column, show_std: bool) -> str:
         s += f" ± {format_value(float(cell.std), col.decimals)}"
     if cell.infinite and math.isfinite(float(cell.value)):  # type: ignore[arg-type]
         s += f" ({cell.infinite}×∞)"
+    if cell.show_count and cell.scored is not None and cell.total is not None:
+        s += f" ({cell.scored}/{cell.total})"
     return s
 
 
@@ -162,6 +173,7 @@ def marks(table: Table) -> dict[tuple[int, str], str]:
             if k is not None:
                 by_group.setdefault(row.rank_group, []).append((i, k))
         for vals in by_group.values():
+            vals = _same_images(table, vals, col.key)
             if len(vals) < 2:
                 continue
             distinct = sorted({k for _, k in vals}, reverse=bool(col.higher_is_better))
@@ -173,6 +185,21 @@ def marks(table: Table) -> dict[tuple[int, str], str]:
                 elif second is not None and k == second:
                     out[(i, col.key)] = "second"
     return out
+
+
+def _same_images(table: Table, vals: list[tuple[int, float]], key: str) -> list[tuple[int, float]]:
+    """The candidates of one column that may be ranked against each other: all of them when
+    those that name their image set (``Cell.images``; published numbers do not) name the same
+    one, else only those scored on every image of their run (a mean over fewer images is not
+    comparable) — and none of the naming cells when even those differ."""
+    cells = {i: table.rows[i].cells[key] for i, _ in vals}
+    if len({c.images for c in cells.values() if c.images is not None}) <= 1:
+        return vals
+    keep = [(i, k) for i, k in vals if cells[i].images is None
+            or (cells[i].scored is not None and cells[i].scored == cells[i].total)]
+    if len({cells[i].images for i, _ in keep if cells[i].images is not None}) > 1:
+        keep = [(i, k) for i, k in keep if cells[i].images is None]
+    return keep
 
 
 def _notes(table: Table) -> tuple[dict[str, str], list[str]]:
@@ -341,7 +368,7 @@ def _render_md(table: Table, show_std: bool) -> str:
         lines.append("| " + " | ".join([_md_escape(label)] + [_md_cell(t, mk) for t, mk in cells])
                      + " |")
     foot = []
-    if any(c.higher_is_better is not None for c in table.columns) and len(table.rows) > 1:
+    if any(mk for row in g.body for _, mk in row):  # only when something is marked
         foot.append("Best in **bold**, second best <u>underlined</u> (ties share the mark).")
     foot += _footer(table, g.missing, protocols, _md_escape, lambda x: f"({x})")
     if foot:

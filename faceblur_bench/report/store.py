@@ -75,7 +75,104 @@ def load_run(run_dir: str | Path) -> RunSummary:
     except SummaryFormatError as exc:
         raise ResultsInputError(exc.message, exc.hint) from None
     run.run_dir = str(run_dir)
+    verify_against_rows(run, data, run_dir)
     return run
+
+
+#: reason of a set metric's value that the rows cannot confirm (the summary does not match them)
+WITHHELD = ("withheld: summary.json does not match its rows.jsonl — re-run the same "
+            "`faceblur-bench run` command to rebuild it")
+
+
+def verify_against_rows(run: RunSummary, raw: dict[str, Any], run_dir: str | Path) -> None:
+    """Make ``run`` (parsed from ``raw``, the JSON of ``<run_dir>/summary.json``) say only what
+    its rows say; the rule every reader shares (tables, leaderboard, plots, figures, ``check``).
+
+    - A sealed summary (``digest``, :func:`faceblur_bench.aggregates.summary_digest`) must match
+      the summary and the latest row of every id; one written before summaries were sealed has
+      its paired metrics recomputed from the rows (:func:`~faceblur_bench.aggregates.paired_aggregate`,
+      equal to 1e-9 relative) and its counts checked instead.
+    - On a mismatch (a value, count or row edited by hand, an ``Infinity`` typed into a row, a
+      missing ``rows.jsonl``) a :class:`ResultsWarning` names the file; counts, failures and
+      paired values are rebuilt from the rows with the engine's rules, values the rows cannot
+      give (set metrics: FID, verification) are withheld (:data:`WITHHELD`), and the run is
+      marked unverified (``other["_verified"]``), so it is never ranked.
+    - ``other["_scored"]``: per metric ``{"scored", "total", "images"}`` — images with a value,
+      images of the run, and a name of the scored image set
+      (:func:`~faceblur_bench.aggregates.image_set_digest`): tables show "n/N" and rank only
+      values on the same images.
+    """
+    from ..aggregates import image_set_digest, paired_aggregate, scored_ids, summary_digest
+
+    run_dir = Path(run_dir)
+    rows_path = run_dir / ROWS
+    has_rows = rows_path.is_file() or bool(results.row_shard_paths(run_dir))
+    rows = read_rows(run_dir) if has_rows else []
+    ok_rows = [r for r in rows if r["status"] == "ok"]
+    problems: list[str] = []
+    sealed = isinstance(raw.get("digest"), str)
+    if not has_rows and (run.counts.done or run.counts.ok or any(
+            e.value is not None for e in run.metrics.values())):
+        problems.append(f"{ROWS} is missing, so its values cannot be checked")
+    elif sealed and raw["digest"] != summary_digest(raw, rows):
+        problems.append(f"it does not match {ROWS} (edited after it was written)")
+    counts = (len(rows), len(ok_rows), len(rows) - len(ok_rows))
+    if has_rows and (run.counts.done, run.counts.ok, run.counts.failed) != counts:
+        problems.append(f"counts done/ok/failed {run.counts.done}/{run.counts.ok}/"
+                        f"{run.counts.failed}, the rows hold {counts[0]}/{counts[1]}/{counts[2]}")
+    paired = {n for n, e in run.metrics.items()
+              if e.kind == "paired" or (e.kind is None and any(n in r["metrics"] for r in rows))}
+    rebuilt: dict[str, dict[str, Any]] = {}
+    for name in paired:
+        entry = run.metrics[name]
+        if entry.status != "ok":
+            continue
+        agg = paired_aggregate(name, ok_rows)
+        rebuilt[name] = agg
+        if not sealed and has_rows and not _same_aggregate(entry, agg):
+            problems.append(f"{name} is {entry.value!r} over {entry.count} image(s), the rows "
+                            f"give {agg['value']!r} over {agg['count']}")
+    fp = run.split_fingerprint
+    scored: dict[str, dict[str, Any]] = {}
+    for name in run.metrics:
+        ids = scored_ids(name, ok_rows) if name in paired else [r["id"] for r in ok_rows]
+        scored[name] = {"scored": len(ids), "total": run.counts.total,
+                        "images": image_set_digest(ids, fp)}
+    run.other["_scored"] = scored
+    if not problems:
+        run.other["_verified"] = {"ok": True}
+        return
+    warnings.warn(ResultsWarning(
+        f"{run_dir / SUMMARY}: {'; '.join(problems[:3])} — shown as its rows give it (values "
+        "the rows cannot give are withheld, the run is not ranked); re-run the same "
+        "`faceblur-bench run` command to rebuild the summary"), stacklevel=3)
+    run.other["_verified"] = {"ok": False, "why": problems}
+    if has_rows:
+        run.counts.done, run.counts.ok, run.counts.failed = counts
+        run.failures = [{"id": r["id"], "reason": r.get("reason")} for r in rows if r["status"] != "ok"]
+        run.complete = counts[0] >= run.counts.total
+    for name, entry in run.metrics.items():
+        if name in rebuilt and has_rows:
+            agg = rebuilt[name]
+            entry.value, entry.std, entry.count = agg["value"], agg["std"], agg["count"]
+            entry.extra = {**{k: v for k, v in entry.extra.items()
+                              if k not in ("infinite", "unscored", "errors")}, **agg["extra"]}
+        elif entry.status == "ok":
+            entry.value, entry.std = None, None
+            entry.status, entry.reason = "error", WITHHELD
+
+
+def _same_aggregate(entry: Any, agg: dict[str, Any]) -> bool:
+    """A stored paired value equals the one recomputed from the rows (summation order may
+    differ between the writer's split order and the file order: 1e-9 relative)."""
+    a, b = entry.value, agg["value"]
+    if (a is None) != (b is None) or entry.count != agg["count"]:
+        return False
+    if int(entry.extra.get("infinite") or 0) != int(agg["extra"].get("infinite") or 0):
+        return False
+    if a is None or a == b:
+        return True
+    return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= 1e-9 * max(1.0, abs(b))
 
 
 def load_summary(run_dir: str | Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..results import RunSummary
-from . import names
+from . import coverage, names
 from .render import Cell, Column, Format, Row, Table, render
 from .store import as_run
 
@@ -101,35 +101,88 @@ def _disambiguate(summaries: list[RunSummary | dict[str, Any]]) -> list[str]:
 
 def summary_rows(summaries: list[RunSummary | dict[str, Any]], metrics: list[str],
                  ) -> tuple[list[Row], list[str], bool]:
-    """Rows for ``summaries`` over ``metrics`` plus run-level notes; third item: any failures."""
+    """Rows for ``summaries`` over ``metrics`` plus run-level notes; third item: any failures.
+
+    The ranking rule (:mod:`faceblur_bench.report.coverage`): a run that is not complete, or
+    whose summary did not match its rows, is labelled ("wiener † (32/720)") and never marked;
+    rows are ranked only against rows on the same image set (split and data); a column whose
+    values were scored on different images shows "(n/N)" and ranks only values scored on every
+    image (:func:`faceblur_bench.report.render.marks`)."""
     rows: list[Row] = []
     notes: list[str] = []
     runs = [as_run(s) for s in summaries]
     any_failed = any(r.counts.failed > 0 for r in runs)
+    primary = _primary_image_set(runs)
+    counted: list[Row] = []  # rows of complete runs: their per-metric counts are compared
     for label, r in zip(_disambiguate(runs), runs):
-        cells = {m: metric_cell(r.metrics[m].to_dict()) if m in r.metrics else
-                 Cell(note=f"{m} not computed in this run") for m in metrics}
+        cells = {m: _run_cell(r, m) for m in metrics}
         total, failed = r.counts.total, r.counts.failed
         if any_failed:
             cells["__failed__"] = Cell(value=float(failed), text=f"{failed}/{total}")
-        if not r.complete or r.partial:
-            if r.limit:
-                what = f"first {r.limit} samples only (--limit)"
-            elif r.partial:
-                what = "partial split (files missing)"
-            else:
-                what = "incomplete run"
-            label = f"{label} †"
-            notes.append(f"† {label[:-2]}: {what}; {r.counts.ok} of {total} images scored")
+        cov = coverage.coverage(r)
+        ranked = coverage.rankable(r)
+        other_set = ranked and coverage.image_set(r) != primary
+        if not cov.complete or not cov.verified:
+            label = f"{label} † ({cov.label or 'unverified'})"
+            notes.append(f"† {label}: {cov.sentence}")
+        elif other_set:
+            notes.append(f"{label}: on another image set ({r.split}) than the ranked rows; not ranked")
+        ranked = ranked and not other_set
         if failed:
             reasons = Counter(short_reason(f.get("reason")) for f in r.failures)
             if reasons:
                 top = "; ".join(f"{why} ×{n}" for why, n in reasons.most_common(3))
                 notes.append(f"{label}: {failed} of {total} images failed ({top})")
-        rows.append(Row(label=label, cells=cells, source=None, ranked=names.is_ranked(r.method)))
+        rows.append(Row(label=label, cells=cells, source=None, ranked=ranked))
+        if cov.complete:  # an incomplete run says its count in its label
+            counted.append(rows[-1])
+    notes += _count_notes(counted, metrics)
     if any(not names.is_ranked(r.method) for r in runs) and len(runs) > 1:
         notes.append("blurred (the degraded input itself) is a reference row: not marked best or second")
     return rows, notes, any_failed
+
+
+def _run_cell(run: RunSummary, metric: str) -> Cell:
+    """The cell of one run's metric, with the images it was scored on (when read from disk)."""
+    if metric not in run.metrics:
+        return Cell(note=f"{metric} not computed in this run")
+    cell = metric_cell(run.metrics[metric].to_dict())
+    info = coverage.scored(run, metric)
+    if info is not None and cell.has_value:
+        cell.scored, cell.total, cell.images = info["scored"], info["total"], info["images"]
+    return cell
+
+
+def _primary_image_set(runs: list[RunSummary]) -> tuple[str, str] | None:
+    """The image set whose rankable runs compete for the marks: the one of most complete
+    (whole-split) runs, then of most runs."""
+    groups: dict[tuple[str, str], list[RunSummary]] = {}
+    for r in runs:
+        if coverage.rankable(r):
+            groups.setdefault(coverage.image_set(r), []).append(r)
+    if not groups:
+        return None
+    return max(groups, key=lambda k: (sum(coverage.coverage(r).complete for r in groups[k]),
+                                      len(groups[k])))
+
+
+def _count_notes(rows: list[Row], metrics: list[str]) -> list[str]:
+    """Columns whose values were scored on different images: every value shows "(n/N)", and a
+    note says which rows the marks compare."""
+    notes = []
+    for m in metrics:
+        cells = [row.cells[m] for row in rows if m in row.cells and row.cells[m].has_value]
+        known = [c for c in cells if c.images is not None]
+        differ = len({c.scored for c in known}) > 1 or (
+            len({c.images for c in known}) > 1 and len({c.total for c in known}) == 1)
+        if not differ:
+            continue
+        for c in cells:
+            c.show_count = c.scored is not None
+        label = names.display(m).label if m in names.QUANTITIES else m
+        notes.append(f"{label}: rows were scored on different images (n/N beside each value); "
+                     "marks compare only rows scored on every image of the split")
+    return notes
 
 
 def summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
