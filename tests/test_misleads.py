@@ -138,3 +138,60 @@ def test_noop_run_rebuilds_a_forged_summary(tmp_path, demo_data_root, capsys):
     assert "summary.json did not match the stored rows: rebuilt from them" in err
     assert "left as it was" not in err
     assert json.loads(path.read_text())["metrics"]["psnr"] == true["metrics"]["psnr"]
+
+
+# -- the gate (check) ---------------------------------------------------------------------------
+def _gate_run(results: Path, method: str, psnr: list[float | None], **kw) -> Path:
+    rows = [row(f"img{i}", {"psnr": v}) for i, v in enumerate(psnr)]
+    return write_run(results, method, "demo", {"psnr": 0.0}, rows=rows, **kw)
+
+
+def test_gate_refuses_a_current_without_runs_of_its_own(tmp_path, capsys):
+    from cli_helpers import main_inprocess as cli
+
+    x = tmp_path / "x"
+    _gate_run(x / "ci-baseline", "wiener", [30.0, 25.0])
+    code, _, err = cli(["check", "--baseline", str(x / "ci-baseline"), "--current", str(x)], capsys)
+    assert code == 2 and "holds no runs of its own" in err
+    code, _, err = cli(["check", "--baseline", str(x), "--current", str(x / "ci-baseline")], capsys)
+    assert code == 2 and "is inside the baseline" in err
+    code, _, err = cli(["check", "--baseline", str(x), "--current", str(x)], capsys)
+    assert code == 2 and "is the baseline" in err
+
+
+def test_gate_unknown_tolerance_names_and_bad_max_images(tmp_path, capsys):
+    from cli_helpers import main_inprocess as cli
+
+    _gate_run(tmp_path / "b", "wiener", [30.0, 25.0])
+    _gate_run(tmp_path / "c", "wiener", [30.0, 25.0])
+    base = ["check", "--baseline", str(tmp_path / "b"), "--current", str(tmp_path / "c")]
+    code, _, err = cli(base + ["-t", "PSNR=100"], capsys)
+    assert code == 2 and "unknown --tolerance metric 'PSNR'; did you mean 'psnr'?" in err
+    code, _, err = cli(base + ["-t", "nosuch=1"], capsys)
+    assert code == 2 and "unknown --tolerance metric 'nosuch'" in err
+    code, _, err = cli(base + ["--max-images", "-1"], capsys)
+    assert code == 2 and "--max-images" in err
+    assert cli(base + ["-t", "psnr=0.5", "-t", "*=1%"], capsys)[0] == 0
+
+
+def test_gate_pairs_only_the_same_method(tmp_path, capsys):
+    from cli_helpers import main_inprocess as cli
+
+    b = _gate_run(tmp_path / "b", "blurred", [20.0, 21.0])
+    c = _gate_run(tmp_path / "c", "wiener", [30.0, 25.0])
+    code, _, err = cli(["check", "--baseline", str(b), "--current", str(c)], capsys)
+    assert code == 2 and "not the same configuration" in err
+    assert "baseline is blurred on demo, current is wiener on demo" in err
+
+
+def test_gate_value_became_null_or_fewer_images_is_a_regression(tmp_path):
+    from faceblur_bench.report.check import compare
+
+    _gate_run(tmp_path / "b", "wiener", [30.0, 20.0, 25.0])
+    _gate_run(tmp_path / "c", "wiener", [30.0, None, 25.0])  # the hard image lost its score
+    res = compare(tmp_path / "b", tmp_path / "c", per_image=False)
+    assert [(ch.metric, ch.verdict, ch.reason) for ch in res.changes] == [
+        ("psnr", "regression", "scored on fewer images (3 -> 2)")]
+    assert res.exit_code == 1 and not res.improvements
+    res = compare(tmp_path / "b", tmp_path / "c")
+    assert ("img1", "became NaN / missing") in {(ch.image, ch.reason) for ch in res.regressions}

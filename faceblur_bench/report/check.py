@@ -2,20 +2,25 @@
 
 ``baseline`` / ``current`` are each a run directory (``runs/<split>/<method>/<run_key>``) or a
 results directory. Runs are paired by split and :func:`faceblur_bench.results.config_key` (method, checkpoint,
-options, protocol); two run directories given directly are paired with each other. Summaries
-are read as typed :class:`~faceblur_bench.results.RunSummary` objects; in a results directory a
-corrupt one is skipped with a warning naming the file.
+options, protocol) only; two run directories given directly must have the same key (else exit 2
+naming both). A ``current`` that is the baseline, lies inside it, or holds no runs besides the
+baseline's (``--current X --baseline X/ci-baseline``) is refused (exit 2). Runs are read with
+:func:`faceblur_bench.report.store.load_run` (values follow from the rows); in a results
+directory a corrupt summary is skipped with a warning naming the file.
 
 A metric *regresses* when it moves in its bad direction (``higher_is_better`` from the summary)
 by more than its tolerance:
 
-- ``abs``: ``worse > tol``; ``rel``: ``worse > tol * |baseline|``;
+- ``abs``: ``worse > tol``; ``rel``: ``worse > tol * |baseline|``; a tolerance naming no
+  metric of the compared runs is refused (exit 2, "did you mean");
 - the default tolerance is :data:`DEFAULT_TOLERANCE` (relative 1e-3), overridden per metric with
   ``metric=0.05`` (absolute), ``metric=0.5%`` (relative, percent), ``metric=rel:0.001`` or
   ``metric=abs:0.01``, and for every metric with ``*=...``;
-- a value that becomes NaN / unavailable / error, an image that was scored in the baseline and
+- a value that becomes NaN / null / unavailable / error, a metric scored on fewer images than in
+  the baseline (its mean over fewer images is no improvement), an image that was scored in the baseline and
   failed or is missing in the current run, a current run that is limited (``--limit``), partial
-  or unfinished (unless the baseline run is limited/partial in the same way: then like for like),
+  or unfinished (unless the baseline run is limited/partial in the same way: then like for like)
+  or a complete current against an incomplete baseline (:mod:`~faceblur_bench.report.coverage`),
   and a baseline run with no current counterpart are regressions too; better values beyond
   tolerance are listed as improvements (exit 0).
 
@@ -32,6 +37,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..results import RunSummary
+from .coverage import coverage
 from .render import md_escape
 from .store import ResultsInputError, load_run, load_runs, read_rows
 
@@ -125,7 +131,10 @@ class CheckResult:
         return 1 if self.regressions else 0
 
     def render(self, max_images: int = 20) -> str:
-        """Markdown report: verdict line, aggregate table, worst per-image moves."""
+        """Markdown report: verdict line, aggregate table, the ``max_images`` (>= 0) worst
+        per-image moves."""
+        if max_images < 0:
+            raise UsageError(f"--max-images must be >= 0, got {max_images}", "e.g. --max-images 20")
         lines = []
         reg, imp = self.regressions, self.improvements
         verdict = "REGRESSION" if reg else "OK"
@@ -196,6 +205,13 @@ def _key(s: RunSummary) -> tuple[str, ...]:
     return (s.split, *s.key())
 
 
+def _describe(s: RunSummary) -> str:
+    opts = f" options {s.key()[2]}" if s.method_options else ""
+    ck = f" checkpoint {s.checkpoint}" if s.checkpoint else ""
+    proto = f" protocol {s.protocol}" if s.protocol != "s2s" else ""
+    return f"{s.method} on {s.split}{opts}{ck}{proto}"
+
+
 def _verdict(base: float | None, cur: float | None, hib: bool, tol: Tolerance) -> tuple[str, str]:
     b = math.nan if base is None else float(base)
     c = math.nan if cur is None else float(cur)
@@ -220,28 +236,76 @@ def _verdict(base: float | None, cur: float | None, hib: bool, tol: Tolerance) -
 
 
 def _incomplete(s: RunSummary) -> str:
-    """Why a run does not cover its whole split ("" when it does): ``--limit``, a partial split
-    (files missing, ``--allow-partial``) or an unfinished run (interrupted, images not done)."""
-    if s.limit:
-        return f"limited (--limit {s.limit})"
-    if s.partial:
-        return "partial (split incomplete, --allow-partial)"
-    if not s.complete:
-        return "incomplete (interrupted before every image was done)"
-    return ""
+    """Why a run does not cover its whole split ("" when it does): the one rule of
+    :mod:`faceblur_bench.report.coverage` (limited, partial, unfinished), and a summary that did
+    not match its rows."""
+    cov = coverage(s)
+    why = "" if cov.complete or cov.state == "subset" else f"{cov.state} ({cov.label})"
+    if not cov.verified:
+        why = (why + "; " if why else "") + "unverified (summary.json does not match its rows)"
+    return why
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _own_runs(baseline: Path, current: Path, c_runs: list[RunSummary]) -> list[RunSummary]:
+    """The runs of ``current`` that are not the baseline's own: refuses (exit 2) a current that
+    is the baseline or inside it, and one whose only runs lie inside the baseline (``--current
+    X`` with ``--baseline X/ci-baseline`` would compare the baseline with itself)."""
+    b, c = baseline.resolve(), current.resolve()
+    if _inside(c, b):
+        raise ResultsInputError(
+            f"--current {current} is {'the baseline' if c == b else 'inside the baseline'} {baseline}",
+            "pass the results of the run to check (e.g. --current results/) and the stored "
+            "baseline (e.g. --baseline results/ci-baseline)")
+    own = [r for r in c_runs if not (r.run_dir and _inside(Path(r.run_dir).resolve(), b))]
+    if not own:
+        raise ResultsInputError(
+            f"--current {current} holds no runs of its own: every run found there is the "
+            f"baseline's ({baseline})",
+            "run the methods into a results directory first (`faceblur-bench run --out DIR`), "
+            "then pass that directory as --current")
+    return own
+
+
+def check_tolerance_names(tolerances: dict[str, Tolerance], runs: list[RunSummary]) -> None:
+    """Every ``--tolerance`` name is a metric of the compared runs (or ``*``); else an
+    :class:`~faceblur_bench.errors.UnknownNameError` (exit 2) with "did you mean" — a typo would
+    otherwise leave the metric at the default tolerance without a word."""
+    import difflib
+
+    from ..errors import UnknownNameError
+
+    known = sorted({m for r in runs for m in r.metrics})
+    for name in tolerances:
+        if name != "*" and name not in known:
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.5) or \
+                difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.5)
+            raise UnknownNameError("--tolerance metric", name, known, close)
 
 
 def compare(baseline: str | Path, current: str | Path,
             tolerances: dict[str, Tolerance] | None = None, per_image: bool = True) -> CheckResult:
     """Compare two result sets (see module docstring). Raises UsageError on unusable input."""
     tolerances = dict(tolerances or {})
-    default = tolerances.pop("*", DEFAULT_TOLERANCE)
     b_single, b_runs = _collect(Path(baseline))
     c_single, c_runs = _collect(Path(current))
+    c_runs = _own_runs(Path(baseline), Path(current), c_runs)
+    check_tolerance_names(tolerances, b_runs + c_runs)
+    default = tolerances.pop("*", DEFAULT_TOLERANCE)
     res = CheckResult()
     pairs: list[tuple[RunSummary, RunSummary | None]] = []
     if b_single and c_single:
-        pairs = [(b_runs[0], c_runs[0])]
+        b, c = b_runs[0], c_runs[0]
+        if _key(b) != _key(c):
+            raise ResultsInputError(
+                f"the two run directories are not the same configuration: baseline is "
+                f"{_describe(b)}, current is {_describe(c)}",
+                "check compares runs of the same method, options, checkpoint and split; pass "
+                "the current run of the baseline's method (or two results directories)")
+        pairs = [(b, c)]
     else:
         cur_by_key: dict[tuple[str, ...], RunSummary] = {}
         for s in c_runs:
@@ -288,6 +352,11 @@ def _compare_run(res: CheckResult, b: RunSummary, c: RunSummary,
             res.changes.append(Change(split, method, name, be.value, None, str(tol),
                                       "regression", reason=why))
             continue
+        if ce.count < be.count:  # a mean over fewer images is no improvement
+            res.changes.append(Change(split, method, name, be.value, ce.value, str(tol),
+                                      "regression", reason=f"scored on fewer images "
+                                      f"({be.count} -> {ce.count})"))
+            continue
         verdict, why = _verdict(be.value, ce.value, hib[name], tol)
         res.changes.append(Change(split, method, name, be.value, ce.value, str(tol),
                                   verdict, reason=why))
@@ -295,13 +364,17 @@ def _compare_run(res: CheckResult, b: RunSummary, c: RunSummary,
         res.changes.append(Change(split, method, "(failed images)", float(b.counts.failed),
                                   float(c.counts.failed), "0", "regression",
                                   reason="more images failed"))
-    why = _incomplete(c)
-    if why and _incomplete(b) == why:
+    why, b_why = _incomplete(c), _incomplete(b)
+    if why and b_why == why:
         res.notes.append(f"{method} on {split}: baseline and current are both {why}; "
                          "compared like for like")
     elif why:
         res.changes.append(Change(split, method, "(run)", None, None, "–", "regression",
                                   reason=f"current run is {why}"))
+    elif b_why:  # a partial baseline says nothing about the images it left out
+        res.changes.append(Change(split, method, "(run)", None, None, "–", "regression",
+                                  reason=f"baseline run is {b_why}, current is complete: not "
+                                  "like for like (regenerate the baseline)"))
     if not per_image:
         return
     # rows are validated by the store: string ids, object metrics, numeric (or null) values

@@ -45,6 +45,8 @@ class Coverage:
     #: the summary matched its rows
     verified: bool = True
     why_unverified: str = ""
+    #: a partial run that stopped before every image had a row (else: a partial split)
+    unfinished: bool = False
 
     @property
     def complete(self) -> bool:
@@ -60,12 +62,13 @@ class Coverage:
         """Short tag for a row label or a title ("" for a complete run): ``32/720``,
         ``8/72, --limit 8``, ``partial split, 60/60``, ``subset insightface, 16 images``."""
         if self.state == LIMITED:
-            of = self.split_images if self.split_images is not None else self.total
-            return f"{self.ok}/{of}, --limit {self.limit}"
-        if self.state == PARTIAL and self.done >= self.total:
-            return f"partial split, {self.ok}/{self.total}"
-        if self.state == PARTIAL:
+            if self.split_images is None:  # a summary from before split_images was recorded
+                return f"--limit {self.limit}"
+            return f"{self.ok}/{self.split_images}, --limit {self.limit}"
+        if self.state == PARTIAL and self.unfinished:
             return f"{self.ok}/{self.total}"
+        if self.state == PARTIAL:
+            return f"partial split, {self.ok}/{self.total}"
         if self.state == SUBSET:
             return f"subset {self.subset}, {self.total} images"
         return ""
@@ -77,9 +80,10 @@ class Coverage:
             LIMITED: f"first {self.limit} images only (--limit): {self.ok} of "
                      f"{self.split_images if self.split_images is not None else '?'} images of the "
                      "split scored; not ranked",
-            PARTIAL: (f"partial split (files missing, --allow-partial): {self.ok} of {self.total} "
-                      "images scored; not ranked" if self.done >= self.total else
-                      f"unfinished run: {self.ok} of {self.total} images scored; not ranked"),
+            PARTIAL: (f"unfinished run: {self.ok} of {self.total} images scored; not ranked"
+                      if self.unfinished else
+                      f"partial split (files missing, --allow-partial): {self.ok} of {self.total} "
+                      "images scored; not ranked"),
             SUBSET: f"subset {self.subset} only ({self.total} images), not the whole split; "
                     "ranked only with runs on the same subset",
         }.get(self.state, "")
@@ -100,15 +104,17 @@ def coverage(summary: Any) -> Coverage:
     verified = ver.get("ok", True) is not False
     why = "; ".join(str(w) for w in (ver.get("why") or [])[:2])
     name, subset = summary_split(run)
+    unfinished = not run.complete or c.done < c.total
     if run.limit:
         state = LIMITED
-    elif run.partial or not run.complete or c.done < c.total:
+    elif run.partial or unfinished:
         state = PARTIAL
     elif subset and not (names.SPLITS.get(name) or {}).get("subsets"):
         state = SUBSET
     else:
         state = COMPLETE
-    return Coverage(state, c.done, c.ok, c.total, split_images, subset, run.limit, verified, why)
+    return Coverage(state, c.done, c.ok, c.total, split_images, subset, run.limit, verified, why,
+                    unfinished)
 
 
 def image_set(summary: Any) -> tuple[str, str]:
