@@ -195,3 +195,26 @@ def test_gate_value_became_null_or_fewer_images_is_a_regression(tmp_path):
     assert res.exit_code == 1 and not res.improvements
     res = compare(tmp_path / "b", tmp_path / "c")
     assert ("img1", "became NaN / missing") in {(ch.image, ch.reason) for ch in res.regressions}
+
+
+def test_default_methods_are_those_that_can_run_on_the_split(tmp_path, demo_data_root):
+    import numpy as np
+    from PIL import Image
+
+    from faceblur_bench.engine import default_method_names
+
+    assert default_method_names("demo", demo_data_root) == ["blurred", "richardson-lucy", "wiener"]
+    top = tmp_path / "lai-real"  # real blur: no kernels, so no deconvolution with the true kernel
+    top.mkdir()
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(top / "face.png")
+    assert default_method_names("lai-real", tmp_path) == ["blurred"]
+
+
+def test_table_metrics_are_validated(tmp_path, capsys):
+    from cli_helpers import main_inprocess as cli
+
+    write_run(tmp_path, "wiener", "demo", {"psnr": 24.0})
+    code, _, err = cli(["table", "--split", "demo", "--results", str(tmp_path), "--metrics", "psnr,psnrr"], capsys)
+    assert code == 2 and "unknown metric 'psnrr'; did you mean" in err
+    code, out, _ = cli(["table", "--split", "demo", "--results", str(tmp_path), "--metrics", "psnr"], capsys)
+    assert code == 0 and "| wiener | 24.00 |" in out

@@ -69,7 +69,8 @@ def run(
     from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
 
-    names = list(method) if method else engine.builtin_baselines()
+    # default: the baselines that can run on this split (no kernel-based one without kernels)
+    names = list(method) if method else engine.default_method_names(split, data_root)
     metric_names = split_list(metrics) or engine.default_metric_names(split, data_root)
     opts = parse_kv(option, "--option")
     for n in names:  # unknown names, bad options and methods unfit for the protocol fail before any work

@@ -139,6 +139,8 @@ def table(
     name, subset = split_parts(split)
     pub_rows = []
     ms = _split_csv(metrics) or None
+    for m in ms or []:  # as `run` does: a typo is an error with "did you mean", not an empty column
+        check_metric_name(m, results)
     if not summaries and (no_published or not published.rows_for_split(name, subset or None, ms or [])):
         raise UsageError(f"no runs of split {split!r} under {results}",
                          f"run `faceblur-bench run --split {split}` first, or pass --results DIR")
@@ -218,10 +220,14 @@ def plot(
     if not summaries:
         raise UsageError(f"no runs of split {split!r} under {results}",
                          f"run `faceblur-bench run --split {split}` first")
+    from ..report.coverage import title_suffix
+
+    summaries = store.latest_runs(summaries)
+    title = split + title_suffix(summaries)  # a limited/partial run says so in the title
     if kind == "kernel-size":
-        path = plots.metric_vs_kernel_size(summaries, metric, output, title=split)
+        path = plots.metric_vs_kernel_size(summaries, metric, output, title=title)
     elif kind == "distribution":
-        path = plots.metric_distribution(summaries, metric, output, title=split)
+        path = plots.metric_distribution(summaries, metric, output, title=title)
     else:
         raise UsageError(f"unknown --kind {kind!r}", "use kernel-size or distribution")
     console.print(f"wrote {path}", highlight=False)

@@ -27,6 +27,7 @@ from .run import (
     DEFAULT_METRICS,
     RunConfig,
     builtin_baselines,
+    default_method_names,
     default_metric_names,
     evaluate,
     make_method,
@@ -37,6 +38,6 @@ from .run import (
 from .scoring import MetricState, check_output
 from .summary import provenance, summarise
 
-__all__ = ["DEFAULT_METRICS", "MetricState", "RunConfig", "builtin_baselines", "check_output", "default_metric_names", "evaluate",
+__all__ = ["DEFAULT_METRICS", "MetricState", "RunConfig", "builtin_baselines", "check_output", "default_method_names", "default_metric_names", "evaluate",
            "make_method", "measure_method_runtime", "open_split", "provenance", "resolve_device", "split_fingerprint",
            "summarise"]

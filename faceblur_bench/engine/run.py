@@ -69,6 +69,25 @@ def builtin_baselines() -> list[str]:
     return sorted(names)
 
 
+def default_method_names(split: str, data_root: str | Path | None = None) -> list[str]:
+    """``run``'s methods without ``--method``: the built-in baselines that can run on ``split``
+    — a method that deconvolves with the true kernel (``uses_kernel``, Richardson–Lucy, Wiener)
+    only where the split provides kernels (not on ``lai-real`` or ``folder:DIR``). When the split
+    cannot be opened every baseline is kept (the run then names the missing data)."""
+    from ..errors import FaceblurError
+
+    names = builtin_baselines()
+    try:
+        split_obj = open_split(split, data_root, allow_partial=True)  # only its kernels matter here
+        samples = split_obj.samples()
+    except FaceblurError:
+        return names
+    if not samples:
+        return names
+    has_kernel = split_obj.kernel(samples[0]) is not None
+    return [n for n in names if has_kernel or not method_registry.get(n).uses_kernel]
+
+
 @dataclass
 class RunConfig:
     #: method name (registry) or a Method instance

@@ -536,7 +536,20 @@ def _reproduced_rows(layout: Layout, grp: RunGroup, split: str | None,
     if layout.note_column:
         prov = next(iter(grp.runs.values())).get("provenance") or {}
         cells["__note__"] = Cell(text=f"faceblur-bench ({prov.get('device', '?')})")
-    return [Row(label=grp.label, cells=cells, source="reproduced", section="reproduced")]
+    label, ranked = _coverage_label(grp)
+    return [Row(label=label, cells=cells, source="reproduced", section="reproduced", ranked=ranked)]
+
+
+def _coverage_label(grp: RunGroup) -> tuple[str, bool]:
+    """The row label of a group of runs and whether it may be marked: the rule of
+    :mod:`faceblur_bench.report.coverage` — a run that is not complete (or whose summary did not
+    match its rows) says so ("† 32/720") and is never marked."""
+    from . import coverage
+
+    tags = [coverage.coverage(r) for r in grp.runs.values()]
+    bad = [c.label or "unverified" for c in tags if not c.complete or not c.verified]
+    ranked = all(coverage.rankable(r) for r in grp.runs.values())
+    return (f"{grp.label} † ({', '.join(bad)})" if bad else grp.label), ranked
 
 
 def _frame_rows(layout: Layout, grp: RunGroup, split: str, res: Resolver) -> list[Row]:
@@ -553,6 +566,7 @@ def _frame_rows(layout: Layout, grp: RunGroup, split: str, res: Resolver) -> lis
     frames = sorted({_norm((r.get("meta") or {}).get("n_frames")) for r in rows
                      if (r.get("meta") or {}).get("n_frames") is not None}, key=float)
     out = []
+    label, ranked = _coverage_label(grp)
     for nf in frames + ["ALL"]:
         where = None if nf == "ALL" else ("n_frames", nf)
         sel = [r for r in rows if where is None or
@@ -576,8 +590,8 @@ def _frame_rows(layout: Layout, grp: RunGroup, split: str, res: Resolver) -> lis
                     cells[key] = Cell(note=f"{metric} is a set metric: no per-frame-count value")
                 continue
             cells[key] = _stat_cell(_metric_rows(sel, metric), "mean", metric)
-        out.append(Row(label=grp.label, cells=cells, source="reproduced", section="reproduced",
-                       rank_group=nf))
+        out.append(Row(label=label, cells=cells, source="reproduced", section="reproduced",
+                       rank_group=nf, ranked=ranked))
     return out
 
 
