@@ -218,3 +218,14 @@ def test_table_metrics_are_validated(tmp_path, capsys):
     assert code == 2 and "unknown metric 'psnrr'; did you mean" in err
     code, out, _ = cli(["table", "--split", "demo", "--results", str(tmp_path), "--metrics", "psnr"], capsys)
     assert code == 0 and "| wiener | 24.00 |" in out
+
+
+def test_footnote_names_the_protocol_a_paper_reported_under(tmp_path):
+    from faceblur_bench.report import published
+
+    write_run(tmp_path, "wiener", "mspl-center/celeba", {"psnr": 24.0, "ssim": 0.7})
+    pub = published.rows_for_split("mspl-center", "celeba", ["psnr", "ssim"])
+    text = split_table(store.load_summaries(tmp_path), published=pub, split="mspl-center/celeba")
+    # both papers print SSIM, under MATLAB's volume SSIM: not "not reported", and not in the column
+    assert "reported under another protocol in SAPPGAN (Han et al. 2023), Table 1: matlab-rgb-volume" in text
+    assert "not reported" not in text

@@ -188,6 +188,21 @@ def _same_method_key(e: Entry) -> str:
     return e.harness_method or _REF.sub("", e.method).strip().lower()
 
 
+def _unshown_cell(column: str, row: dict[str, Any]) -> Any:
+    """The missing cell of a published row: "reported under protocol X" when the paper prints
+    the column's quantity under a protocol this column does not follow (its number is not
+    comparable, so it is not put here), else "not reported"."""
+    from .render import Cell
+
+    other: Entry | None = row["elsewhere"].get(names.quantity_of(column))
+    if other is not None:
+        how = other.protocol or other.protocol_id
+        return Cell(note=f"reported under another protocol in {other.source.removeprefix('reported, ')}: "
+                         f"{other.protocol_id}" + (f" ({how})" if how != other.protocol_id else "")
+                         + f" — not comparable with the {column} column")
+    return Cell(note="not reported in " + " or ".join(row["sources"]))
+
+
 def rows_for_split(split: str, subset: str | None, metrics: list[str],
                    directory: str | Path | None = None,
                    notes: list[str] | None = None) -> list["Any"]:
@@ -208,11 +223,15 @@ def rows_for_split(split: str, subset: str | None, metrics: list[str],
                if e.split == split and (e.subset or None) == (subset or None)
                and e.scope == "main" and not e.kernel_size and not e.n_frames and not e.group]
     by_row: dict[tuple[str, str, int], dict[str, Any]] = {}
+    # numbers a row prints under a protocol no shown column follows: (row key) -> {quantity: entry}
+    elsewhere: dict[tuple[str, str, int], dict[str, Entry]] = {}
     for e in entries:
         col = names.harness_metric(e.metric, e.protocol_id, available=set(metrics), strict=True)
-        if col is None or col not in metrics:
-            continue
         key = (e.paper, e.table, e.row)
+        if col is None or col not in metrics:
+            if e.value:
+                elsewhere.setdefault(key, {}).setdefault(e.metric, e)
+            continue
         rec = by_row.setdefault(key, {"entry": e, "cells": {}})
         if e.value:
             std = parse_number(e.std)
@@ -240,12 +259,12 @@ def rows_for_split(split: str, subset: str | None, metrics: list[str],
                              f"and {e.source.removeprefix('reported, ')} print different values ({what}); "
                              "both rows are kept.")
         merged.append({"entry": e, "cells": dict(rec["cells"]), "papers": [e.paper],
-                       "sources": [e.source.removeprefix("reported, ")], "labels": [e.method]})
+                       "sources": [e.source.removeprefix("reported, ")], "labels": [e.method],
+                       "elsewhere": elsewhere.get((e.paper, e.table, e.row), {})})
     out = []
     for m in merged:
         e = m["entry"]
-        cells = {c: m["cells"].get(c, Cell(note="not reported in " + " or ".join(m["sources"])))
-                 for c in metrics}
+        cells = {c: m["cells"].get(c) or _unshown_cell(c, m) for c in metrics}
         if len(m["labels"]) > 1:  # one method cited by several papers: drop their reference numbers
             plain = [lab for lab in m["labels"] if "ours" not in lab.lower()] or m["labels"]
             label = _REF.sub("", plain[0]).strip()
