@@ -47,7 +47,7 @@ def test_official_only_when_counts_match_the_release(made, tmp_path, monkeypatch
     monkeypatch.setattr(_MSPL, "EXPECTED_IMAGES", 2)  # the release has more faces than found
     split = open_split("mspl-center/celeba", copy, allow_partial=True)
     o = split_origin(split, split.samples())
-    assert o["kind"] == "custom" and "sharp: 1 found, the release has 2" in o["reason"]
+    assert o["kind"] == "custom" and "subset of the release: 1 of 2 sharp" in o["reason"]
 
 
 def test_run_on_synthesised_data_stays_out_of_official_tables(made, tmp_path):

@@ -229,3 +229,20 @@ def test_footnote_names_the_protocol_a_paper_reported_under(tmp_path):
     # both papers print SSIM, under MATLAB's volume SSIM: not "not reported", and not in the column
     assert "reported under another protocol in SAPPGAN (Han et al. 2023), Table 1: matlab-rgb-volume" in text
     assert "not reported" not in text
+
+
+def test_a_truncated_300vw_file_list_is_not_official(tmp_path):
+    from test_data_layouts import make_300vw
+
+    from faceblur_bench.data import vw300
+    from faceblur_bench.data.base import open_split
+    from faceblur_bench.data.origin import split_origin
+
+    make_300vw(tmp_path, {5: [("009", 1)], 7: [("037", 1)]})
+    (tmp_path / "300vw" / vw300.FILE_LIST).write_text(
+        "009 blur005 000003 000005 000004 000003 000002 000001\n"
+        "037 blur007 000004 000002 000001 000003 000004 000007 000006 000005\n")
+    split = open_split("300vw/n7", tmp_path)
+    origin = split_origin(split, split.samples())
+    assert origin["kind"] == "custom"
+    assert origin["reason"] == "subset of the release: 1 of 2,677 windows"

@@ -64,8 +64,10 @@ def split_origin(split: Split, samples: list[Sample]) -> dict[str, Any]:
 
     expected = exp_fn()
     counts = count_files(split, samples)
-    diffs = [f"{k}: {counts.get(k)} found, the release has {v}" for k, v in expected.items()
-             if v and counts.get(k) != v]
+    diffs = [(f"subset of the release: {counts[k]:,} of {v:,} {k}"
+              if isinstance(counts.get(k), int) and counts[k] < v else
+              f"{k}: {counts.get(k)} found, the release has {v:,}")
+             for k, v in expected.items() if v and counts.get(k) != v]
     if split.partial:
         diffs.append("files of the release are missing (--allow-partial)")
     hashes = getattr(split, "release_hashes", None)
