@@ -50,6 +50,15 @@ def test_faces_are_cropped_by_the_demo_rule_and_scored_without_ground_truth(phot
     assert summary["metrics"]["psnr"]["status"] == "not-applicable"
     assert summary["metrics"]["detection-rate"]["status"] == "ok"
     assert summary["metrics"]["detection-rate"]["value"] == 1.0  # the crop still shows the face
+    # the photo left out is listed in the summary and under the table (issue 23), whose heading
+    # does not call the photos "real blur"
+    assert summary["data_origin"]["dropped"] == ["noise.png"]
+    from faceblur_bench.report import store
+    from faceblur_bench.report.tables import split_table
+
+    text = split_table(store.load_summaries(tmp_path / "r"))
+    assert "photos without ground truth" in text and "real blur" not in text
+    assert f"folder:{photo_dir.name}: 1 photo(s) left out — no face passed detection: noise.png" in text
 
 
 def test_crops_are_rebuilt_when_the_photos_change(photo_dir, tmp_path):

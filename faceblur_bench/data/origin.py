@@ -41,7 +41,8 @@ def _made_manifests(samples: list[Sample]) -> list[Path]:
 
 
 def split_origin(split: Split, samples: list[Sample]) -> dict[str, Any]:
-    """``{"kind", "reason", "data_root"}`` for ``split`` with all its ``samples`` (not a
+    """``{"kind", "reason", "data_root"}`` (plus ``"dropped"``: photos of a ``folder:`` split
+    left out because no face passed detection) for ``split`` with all its ``samples`` (not a
     ``--limit`` prefix: a limited run is on the official data, and says so itself)."""
     out: dict[str, Any] = {"data_root": str(split.data_root)}
     if split.name == "demo":
@@ -57,6 +58,9 @@ def split_origin(split: Split, samples: list[Sample]) -> dict[str, Any]:
         seed = f", seed {min(seeds, key=str)}" if len(seeds) == 1 else ""
         return {**out, "kind": SYNTHESISED,
                 "reason": f"synthesised by faceblur-bench make-split{seed} ({made[0].name} in {made[0].parent})"}
+    dropped_fn = getattr(split, "photos_without_face", None)
+    if callable(dropped_fn):  # a photo folder: what was left out is part of what the data is
+        out["dropped"] = dropped_fn()
     exp_fn = getattr(split, "expected_counts", None)
     if not callable(exp_fn):
         return {**out, "kind": CUSTOM, "reason": f"{split.full_name} has no released test set to compare with"}

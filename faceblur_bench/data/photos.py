@@ -171,6 +171,10 @@ class PhotoFolder(Split):
     def manifest(self) -> dict[str, Any]:
         return json.loads((self.find() / "manifest.json").read_text())
 
+    def photos_without_face(self) -> list[str]:
+        """Photos of the folder left out because no face passed detection (file names)."""
+        return list(self.manifest().get("photos_without_face") or [])
+
     def samples(self) -> list[Sample]:
         root = self.find()
         man = json.loads((root / "manifest.json").read_text())

@@ -240,6 +240,28 @@ def has_reference(summaries: list[dict[str, Any]], split: str | None = None) -> 
 
 
 NO_REFERENCE_HEADING = "real blur, no ground truth: no-reference metrics only"
+#: heading of a ``folder:DIR`` split: photos of any kind, not known to be blurred
+FOLDER_HEADING = "photos without ground truth: no-reference metrics only"
+
+
+def no_reference_heading(summaries: list[dict[str, Any]]) -> str:
+    """:data:`FOLDER_HEADING` for ``folder:`` splits (nothing says the photos are blurred),
+    :data:`NO_REFERENCE_HEADING` for real-blur splits (``lai-real``)."""
+    folder = summaries and all(str(s.get("split", "")).startswith("folder:") for s in summaries)
+    return FOLDER_HEADING if folder else NO_REFERENCE_HEADING
+
+
+def dropped_notes(summaries: list[dict[str, Any]]) -> list[str]:
+    """One note per photo folder whose photos were left out (no face passed detection)."""
+    notes, seen = [], set()
+    for s in summaries:
+        dropped = (s.get("data_origin") or {}).get("dropped") or []
+        if dropped and s.get("split") not in seen:
+            seen.add(s.get("split"))
+            shown = ", ".join(dropped[:10]) + (f", … ({len(dropped) - 10} more)" if len(dropped) > 10 else "")
+            notes.append(f"{s.get('split')}: {len(dropped)} photo(s) left out — no face passed "
+                         f"detection: {shown}")
+    return notes
 
 
 def applicable_metrics(summaries: list[dict[str, Any]], metrics: list[str]) -> tuple[list[str], str | None]:
@@ -294,11 +316,11 @@ def _split_table_one(summaries: list[dict[str, Any]], metrics: list[str] | None,
     note = None
     if summaries and not has_reference(summaries, split):
         metrics, note = applicable_metrics(summaries, list(metrics) if metrics else metric_order(summaries))
-        title = f"{title or summaries[0].get('split', '')} — {NO_REFERENCE_HEADING}"
+        title = f"{title or summaries[0].get('split', '')} — {no_reference_heading(summaries)}"
     if suffix:  # e.g. the custom-data heading, after the split's own
         title = f"{title or (summaries[0].get('split', '') if summaries else '')} — {suffix}"
     table = build_summary_table(summaries, metrics, title=title, published=published)
-    table.notes += list(notes or [])
+    table.notes += list(notes or []) + dropped_notes(summaries)
     if note:
         table.notes.append(note)
     return render(table, fmt, show_std=show_std)
