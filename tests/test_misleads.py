@@ -246,3 +246,14 @@ def test_a_truncated_300vw_file_list_is_not_official(tmp_path):
     origin = split_origin(split, split.samples())
     assert origin["kind"] == "custom"
     assert origin["reason"] == "subset of the release: 1 of 2,677 windows"
+
+
+def test_plot_and_figure_titles_say_a_run_is_not_complete(tmp_path):
+    from faceblur_bench.report.figures import _column_title
+
+    full = write_run(tmp_path, "wiener", "demo", {"psnr": 24.0}, total=4)
+    cut = write_run(tmp_path, "richardson-lucy", "demo", {"psnr": 29.0}, total=4, complete=False)
+    runs = store.load_summaries(tmp_path)
+    assert coverage.title_suffix(runs) == " — not complete: richardson-lucy 3/4"
+    assert (_column_title("wiener", full), _column_title("richardson-lucy", cut)) == (
+        "wiener", "richardson-lucy (3/4)")

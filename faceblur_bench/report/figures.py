@@ -117,6 +117,21 @@ def _score_text(vals: dict[str, float], order: Sequence[str]) -> str:
     return "\n".join(" ".join(parts[i:i + 2]) for i in range(0, len(parts), 2))
 
 
+def _column_title(method: str, run_dir: Path) -> str:
+    """A method's column title; a run that is not complete says so (``wiener (8/72, --limit 8)``,
+    the rule of :mod:`faceblur_bench.report.coverage`)."""
+    import warnings
+
+    from ..errors import ResultsWarning
+    from .coverage import coverage
+    from .store import load_run
+
+    with warnings.catch_warnings():  # the tables warn about a summary that does not match its rows
+        warnings.simplefilter("ignore", ResultsWarning)
+        cov = coverage(load_run(run_dir))
+    return method if cov.complete and cov.verified else f"{method} ({cov.label or 'unverified'})"
+
+
 def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                        results_dir: str | Path = "results", ids: Sequence[str] | None = None,
                        data_root: str | Path | None = None, zoom: tuple[int, int, int, int] | None = None,
@@ -188,7 +203,8 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                 order += [m for m in vals if m not in order]
         order = list(score_metrics) if score_metrics else order[:4]
     has_gt = any(samples[i].sharp is not None for i in chosen)
-    cols = ["Input (blurred)"] + list(methods) + (["Ground truth"] if has_gt else [])
+    cols = ["Input (blurred)"] + [_column_title(m, run_dirs[m]) for m in methods] \
+        + (["Ground truth"] if has_gt else [])
     per_img = 2 if zoom else 1
     nrows = len(chosen) * per_img
     fig, axes = plt.subplots(nrows, len(cols), figsize=(2.0 * len(cols) + 1.0, 2.3 * nrows),
