@@ -144,18 +144,11 @@ def substitute(cmd: str, env: dict[str, Path], later: list[str]) -> list[str]:
 def doc_env(demo_data_root, tmp_path_factory) -> dict[str, Path]:
     """Small data every doc command may name: the demo split and a 2-image ``lai-real`` under
     one data root, a folder with one face photo."""
-    import numpy as np
     from PIL import Image
     from skimage import data as skdata
+    from test_report_helpers import write_lai_real
 
-    top = demo_data_root / "lai-real"
-    top.mkdir(exist_ok=True)
-    face = skdata.astronaut()[20:300, 140:420]
-    for name, k in (("face", 3), ("face2", 7)):
-        small = np.asarray(Image.fromarray(face).resize((96, 96), Image.BICUBIC)).astype(np.float64)
-        pad = np.pad(small, ((k // 2,) * 2, (k // 2,) * 2, (0, 0)), mode="edge")
-        blur = sum(pad[i:i + 96, j:j + 96] for i in range(k) for j in range(k)) / (k * k)
-        Image.fromarray(np.round(blur).astype(np.uint8)).save(top / f"{name}.png")
+    write_lai_real(demo_data_root / "lai-real")
     photos = tmp_path_factory.mktemp("photos")
     Image.fromarray(skdata.astronaut()).save(photos / "astronaut.png")
     # two 128x128 faces (make-split --sharp), and restored/ground-truth folders for `score`

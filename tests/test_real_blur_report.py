@@ -9,13 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from skimage import data as skdata
 
 from faceblur_bench import engine
 from faceblur_bench.methods.base import Method
 from faceblur_bench.report.figures import _image_scores, _score_text, qualitative_figure
 from faceblur_bench.report.leaderboard import REAL_BLUR_TITLE, build_leaderboard
 from faceblur_bench.report.tables import NO_REFERENCE_HEADING
+from test_report_helpers import write_lai_real
 
 
 class Unsharp(Method):
@@ -33,14 +33,7 @@ class Unsharp(Method):
 def real_runs(tmp_path_factory):
     """lai-real (partial: 'face' and 'face2') runs of blurred and unsharp, images saved."""
     root = tmp_path_factory.mktemp("real")
-    top = root / "data" / "lai-real"
-    top.mkdir(parents=True)
-    img = skdata.astronaut()[20:300, 140:420]
-    for name, k in (("face", 3), ("face2", 7)):
-        small = np.asarray(Image.fromarray(img).resize((96, 96), Image.BICUBIC)).astype(np.float64)
-        pad = np.pad(small, ((k // 2,) * 2, (k // 2,) * 2, (0, 0)), mode="edge")
-        blur = sum(pad[i:i + 96, j:j + 96] for i in range(k) for j in range(k)) / (k * k)
-        Image.fromarray(np.round(blur).astype(np.uint8)).save(top / f"{name}.png")
+    write_lai_real(root / "data" / "lai-real")
     results = root / "results"
     for method in ("blurred", Unsharp()):
         engine.evaluate(engine.RunConfig(

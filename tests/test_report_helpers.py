@@ -85,3 +85,19 @@ def row(id_: str, metrics: dict[str, float], status: str = "ok", **meta: Any) ->
 
 def nan() -> float:
     return math.nan
+
+
+def write_lai_real(top: Path) -> None:
+    """Two small real-blur photos (``face``, ``face2``: the astronaut's face box-blurred 3x3 and
+    7x7, 96x96) in ``top`` — a ``lai-real`` split without its other files."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data as skdata
+
+    top.mkdir(parents=True, exist_ok=True)
+    img = skdata.astronaut()[20:300, 140:420]
+    for name, k in (("face", 3), ("face2", 7)):
+        small = np.asarray(Image.fromarray(img).resize((96, 96), Image.BICUBIC)).astype(np.float64)
+        pad = np.pad(small, ((k // 2,) * 2, (k // 2,) * 2, (0, 0)), mode="edge")
+        blur = sum(pad[i:i + 96, j:j + 96] for i in range(k) for j in range(k)) / (k * k)
+        Image.fromarray(np.round(blur).astype(np.uint8)).save(top / f"{name}.png")
