@@ -495,8 +495,12 @@ def test_malformed_rows_are_discarded_with_a_warning_and_rescored(tmp_path):
     assert again.seen == ["img0", "img1", "img2", "img4"]  # the discarded rows' images only
     assert s2["complete"] and s2["counts"]["ok"] == 5 and s2["rows_discarded"] == 4
     assert s2["metrics"]["psnr"]["value"] == full["metrics"]["psnr"]["value"]
+    import shutil
+
+    base = tmp_path / "base-run"  # check pairs only runs of the same method: a copy of this one
+    shutil.copytree(s2["run_dir"], base)
     with pytest.warns(ResultsWarning):
-        res = compare(full["run_dir"], s2["run_dir"])  # check reads the same rows: no crash
+        res = compare(base, s2["run_dir"])  # check reads the same rows: no crash
     assert res.exit_code == 0 and res.compared_images == 5
 
 
@@ -546,8 +550,12 @@ def test_summary_with_wrong_types_is_skipped_by_readers_and_rebuilt_by_run(tmp_p
         with pytest.warns(ResultsWarning):
             assert "| blurred |" in build_leaderboard(res, include_published=False)
         assert "blurred" in summary_table(runs)
+        import shutil
+
+        shutil.rmtree(tmp_path / "baseline", ignore_errors=True)  # (a loop: a fresh copy each time)
+        shutil.copytree(res, tmp_path / "baseline")  # a baseline of its own (check refuses res vs res)
         with pytest.warns(ResultsWarning):
-            assert compare(res, res).exit_code == 0
+            assert compare(tmp_path / "baseline", res).exit_code == 0
     bad_path.write_text("[1, 2]")  # not even an object: the run still resumes and rewrites it
     again = engine.evaluate(_engine_cfg(_Recording(), root, res))
     assert store.load_summary(again["run_dir"])["counts"]["ok"] == 3
