@@ -233,7 +233,7 @@ def check(
     tolerance: Optional[List[str]] = typer.Option(None, "--tolerance", "-t", help="METRIC=ABS, METRIC=PCT% or METRIC=rel:R|abs:A (repeatable; METRIC '*' sets the default, which is 0.1% relative)."),
     no_images: bool = typer.Option(False, "--no-images", help="Compare aggregates only (skip the image-by-image comparison)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    max_images: int = typer.Option(20, "--max-images", help="Per-image regressions listed in the report."),
+    max_images: int = typer.Option(20, "--max-images", min=0, help="Per-image regressions listed in the report."),
 ) -> None:
     """Compare current results with a baseline; exit 1 on a regression beyond tolerance."""
     from ..report.check import compare, parse_tolerances
