@@ -30,7 +30,10 @@ def check_range(what: str, value: object, lo: float, hi: float | None = None,
     is checked at the door, so NaN, -1 or 2**70 never reach numpy, a lock or a sleep."""
     import math
 
-    span = f"[{lo:g}, {hi:g}]" if hi is not None else f">= {lo:g}"
+    def num(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+    span = f"[{num(lo)}, {num(hi)}]" if hi is not None else f">= {num(lo)}"
     kind = "an integer" if integer else "a number"
     ok = (isinstance(value, int) and not isinstance(value, bool)) if integer else (
         isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))

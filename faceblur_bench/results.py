@@ -164,8 +164,11 @@ def results_os_error(exc: OSError, path: str | Path, detail: str = "") -> Facebl
            errno.ELOOP: "is a symlink (stored files are never written through a link)"}.get(exc.errno)
     if why is None:
         return None
-    if exc.errno == errno.EEXIST and Path(where).exists():
-        why = f"is {file_kind(Path(where).stat().st_mode)}, not a directory" if not Path(where).is_dir() else why
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):  # name the file that is in the way
+        blocker = next((a for a in (Path(where), *Path(where).parents)
+                        if a.exists() and not a.is_dir()), None)
+        if blocker is not None:
+            where, why = blocker, "is a file where a directory belongs"
     return ResultsPathError(f"cannot write {path}: {where} {why}",
                             "pass --out on a writable directory (or remove what is in the way); "
                             "results already stored there are kept")

@@ -41,21 +41,21 @@ def _parse_value(v: str) -> Any:
     return v
 
 
-def in_range(what: str, lo: float, hi: float | None = None) -> Any:
-    """A typer ``callback`` checking a float option with
+def in_range(what: str, lo: float, hi: float | None = None, integer: bool = False) -> Any:
+    """A typer ``callback`` checking a numeric option with
     :func:`~faceblur_bench.errors.check_range` (finite, in ``[lo, hi]``; exit 2 naming the
-    range): typer's ``min``/``max`` let NaN through."""
+    whole range): typer's ``min``/``max`` let NaN through and name one bound only."""
 
     def check(value: float | None) -> float | None:
         from ..errors import check_range
 
-        return None if value is None else check_range(what, value, lo, hi)
+        return None if value is None else check_range(what, value, lo, hi, integer=integer)
 
     return check
 
 
-#: ``min``/``max`` of every ``--seed`` option (numpy takes 32-bit unsigned seeds)
-SEED_RANGE = {"min": 0, "max": 2**32 - 1}
+#: ``callback`` of every ``--seed`` option (numpy takes 32-bit unsigned seeds)
+SEED_RANGE = {"callback": in_range("--seed", 0, 2**32 - 1, integer=True)}
 
 
 def split_list(values: list[str] | None) -> list[str]:

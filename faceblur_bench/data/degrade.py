@@ -44,7 +44,7 @@ def noise_sigma(preset: str | float) -> float:
     if isinstance(preset, (int, float)):
         from ..errors import check_range
 
-        return float(check_range("noise sigma", preset, 0.0, 1.0))  # NaN, inf, < 0 refused
+        return float(check_range("--noise", preset, 0.0, 1.0))  # NaN, inf, < 0 refused
     if preset not in NOISE_PRESETS:
         raise UsageError(f"unknown noise preset {preset!r}", f"use one of {', '.join(NOISE_PRESETS)} or a number")
     return NOISE_PRESETS[preset]

@@ -16,7 +16,8 @@ probabilities, crop boxes, photos without a face); they are rebuilt when a photo
 removed or changed (name, size or modification time). A photo that cannot be decoded (zero-byte,
 truncated, over the pixel limit) does not stop the others: it is listed under
 ``photos_unreadable`` and becomes a sample of its own (id: the photo's stem) whose row fails with
-the reason, so ``run`` lists it and exits 1 like any failed image. A symlink leading out of
+the reason (decoding its copy under ``unreadable/``), so ``run`` lists it and exits 1 like any
+failed image. A symlink leading out of
 ``DIR`` is refused (exit 2), as ``score`` refuses one; FIFOs and other non-files are ignored. The split is named ``folder:<DIR name>``
 in results, tables and the leaderboard.
 """
@@ -82,7 +83,11 @@ def build_faces(folder: Path, out: Path) -> dict[str, Any]:
             try:
                 decoded.append(("folder", p.stem, read_image(p)))
             except ImageError as exc:  # one bad photo is a failed sample, not the end of the split
-                unreadable.append({"photo": p.name, "reason": exc.message.replace(str(p), p.name)})
+                # a copy under the data root (every sample file lies there): its row fails on it
+                (out / "unreadable").mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, out / "unreadable" / p.name)
+                unreadable.append({"photo": p.name, "file": f"unreadable/{p.name}",
+                                   "reason": exc.message.replace(str(p), p.name)})
         found = detect_faces(decoded) if decoded else []
         per_photo: dict[str, int] = {}
         for f in found:  # detect_faces keeps photo order, then reading order within a photo
@@ -209,6 +214,6 @@ class PhotoFolder(Split):
                               meta={"photo": rec["photo"], "box": rec["box"], "prob": rec["prob"],
                                     "crop": rec["crop"]}))
         for rec in unreadable:  # scored as failed rows: listed with their reason, exit code 1
-            out.append(Sample(id=Path(rec["photo"]).stem, blurred=self._source() / rec["photo"],
+            out.append(Sample(id=Path(rec["photo"]).stem, blurred=root / rec["file"],
                               sharp=None, meta={"photo": rec["photo"], "unreadable": rec["reason"]}))
         return out
