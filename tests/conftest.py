@@ -62,3 +62,19 @@ def tiny_tmpfs(tmp_path):
         yield mnt, remount
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture()
+def fill_disk():
+    """``fill_disk(path)``: write zeros to ``path`` until the file system holding it is full
+    (to the last byte), so the next write that needs space fails with ENOSPC."""
+
+    def fill(path: Path) -> None:
+        with open(path, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+
+    return fill

@@ -202,7 +202,7 @@ def test_disk_full_is_a_clear_error_and_rows_stay_intact(tiny_tmpfs, demo_data_r
     assert len(list((run_dir / "images").glob("*.png"))) == 72
 
 
-def test_full_disk_while_appending_rows_or_the_summary_keeps_the_store_intact(tiny_tmpfs):
+def test_full_disk_while_appending_rows_or_the_summary_keeps_the_store_intact(tiny_tmpfs, fill_disk):
     """The row appender and the atomic writer (summary, leaderboard) on a full tmpfs: a
     DiskFullError naming the file; the stored rows are exactly what they were; no temp file."""
     from faceblur_bench.errors import DiskFullError
@@ -214,12 +214,7 @@ def test_full_disk_while_appending_rows_or_the_summary_keeps_the_store_intact(ti
     with RunStore(mnt / "run") as store:
         store.append_rows(rows)
         before = (mnt / "run" / "rows.jsonl").read_bytes()
-        with open(mnt / "filler", "wb", buffering=0) as f:  # fill the disk to the last byte
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-            except OSError:
-                pass
+        fill_disk(mnt / "filler")  # to the last byte
         big = [{"id": f"new{i}", "status": "ok", "reason": None, "metrics": {"psnr": 1.0},
                 "meta": {"pad": "x" * 2000}} for i in range(20)]
         with pytest.raises(DiskFullError, match=r"disk full at .*rows\.jsonl"):

@@ -296,7 +296,7 @@ def test_out_a_file_runs_a_file_and_leaderboard_a_directory_are_clear_errors(fol
     assert code == 2 and "is a directory" in err and "Traceback" not in err, err
 
 
-def test_read_only_and_full_results_disks(folders, stored, tiny_tmpfs, capsys):
+def test_read_only_and_full_results_disks(folders, stored, tiny_tmpfs, fill_disk, capsys):
     mnt, remount = tiny_tmpfs
     out = mnt / "res"
     shutil.copytree(stored, out, symlinks=True)
@@ -309,12 +309,7 @@ def test_read_only_and_full_results_disks(folders, stored, tiny_tmpfs, capsys):
     code, _, err = _score(folders, out, capsys, "--metrics", "ssim")
     assert code == 2 and "read-only file system" in err and "Traceback" not in err, err
     subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True)
-    with open(mnt / "filler", "wb", buffering=0) as f:  # fill the disk to the last byte
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError:
-            pass
+    fill_disk(mnt / "filler")  # to the last byte
     code, _, err = _score(folders, out, capsys, "--metrics", "ssim")  # adds ssim: a session record
     # rich may wrap the long path: compare without spaces
     assert code == 1 and f"diskfullat{run_dir / 'sessions.jsonl'}".replace(" ", "") in err.replace(" ", ""), err
