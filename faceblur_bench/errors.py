@@ -23,6 +23,31 @@ class UsageError(FaceblurError):
     exit_code = 2
 
 
+def check_range(what: str, value: object, lo: float, hi: float | None = None,
+                integer: bool = False) -> float | int:
+    """``value`` when it is a finite number in ``[lo, hi]`` (an integer when ``integer``), else a
+    :class:`UsageError` (exit 2) naming the option and the accepted range: every numeric option
+    is checked at the door, so NaN, -1 or 2**70 never reach numpy, a lock or a sleep."""
+    import math
+
+    def num(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+    span = f"[{num(lo)}, {num(hi)}]" if hi is not None else f">= {num(lo)}"
+    kind = "an integer" if integer else "a number"
+    ok = (isinstance(value, int) and not isinstance(value, bool)) if integer else (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+    if not ok or value < lo or (hi is not None and value > hi):  # type: ignore[operator]
+        raise UsageError(f"{what} {value!r} is not {kind} in {span}", f"pass {what} as {kind} in {span}")
+    return value  # type: ignore[return-value]
+
+
+#: accepted seeds (numpy's ``np.random.seed`` takes 32-bit unsigned integers)
+SEED_MAX = 2**32 - 1
+#: longest accepted ``--wait`` for a results lock, in seconds (one day)
+WAIT_MAX_S = 86400.0
+
+
 class UnknownNameError(UsageError):
     """An unknown method / metric / split / preset name, with 'did you mean' suggestions."""
 
@@ -77,6 +102,28 @@ class WeightsIntegrityError(FaceblurError):
     """A pretrained file whose sha256 does not match the known value."""
 
 
+class MethodWeightsRejectedError(WeightsIntegrityError):
+    """A checkpoint or weight file of a *method* (or a trainer) that is refused: code-carrying
+    pickle, damaged, foreign, wrong sha256. The run cannot start: exit 2, like a missing one."""
+
+    exit_code = 2
+
+
+def cannot_start(exc: FaceblurError) -> FaceblurError:
+    """``exc`` (a weight file missing or refused while a method or trainer is being set up) as
+    the exit-2 error it is there: nothing ran (docs/exit-codes.md). Other errors unchanged."""
+    if exc.exit_code == 2:
+        return exc
+    if isinstance(exc, WeightsMissingError):
+        new: FaceblurError = MethodWeightsMissingError(exc.message, exc.hint)
+    elif isinstance(exc, WeightsIntegrityError):
+        new = MethodWeightsRejectedError(exc.message, exc.hint)
+    else:
+        return exc
+    new.__cause__ = exc
+    return new
+
+
 class ImageError(FaceblurError):
     """An image that cannot be decoded or has an unusable format (per-image failure)."""
 
@@ -87,6 +134,12 @@ class MethodOutputError(FaceblurError):
 
 class ResultsLockedError(UsageError):
     """Another run holds the lock on the same results directory."""
+
+
+class ResultsPathError(UsageError):
+    """A results path that cannot be written as asked (exit 2): ``--out`` or a directory under it
+    is a file, a symlink leads out of the results root, the file system is read-only or the
+    permissions forbid it. Names the path and the fix; nothing stored is touched."""
 
 
 class DiskFullError(FaceblurError):

@@ -1,14 +1,19 @@
-"""File primitives shared by every layer: the user cache directory and file sha256.
+"""File primitives shared by every layer: the user cache directory, file sha256, the
+containment rule of every root and the one way to open a file that may be hostile.
 
-One definition each, so the cache location rule (``$XDG_CACHE_HOME``, else ``~/.cache``) and
-the content hash that identifies weights, checkpoints and data files cannot drift apart.
-Atomic writes live with the results store (:func:`faceblur_bench.results.atomic_write_text`).
+One definition each, so the cache location rule (``$XDG_CACHE_HOME``, else ``~/.cache``), the
+content hash that identifies weights, checkpoints and data files, and "nothing outside the root
+is read or written" cannot drift apart. Atomic writes live with the results store
+(:func:`faceblur_bench.results.atomic_write_text`), which applies :func:`outside_link` to every
+write under a results root; every reader of a user-named folder (``score``, ``folder:DIR``,
+``make-split --sharp``) applies :func:`check_inside`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 _SHA256: dict[tuple[str, int, int], str] = {}
@@ -25,14 +30,97 @@ def cache_dir(*parts: str) -> Path:
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes, memoised on (resolved path, size, mtime) within a process."""
+    """Hex sha256 of a file's bytes, memoised on (resolved path, size, mtime) within a process.
+
+    ``path`` must be a regular file (a FIFO or device is an ``OSError``, never a hang)."""
     p = Path(path)
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _SHA256:
         h = hashlib.sha256()
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             while block := f.read(chunk):
                 h.update(block)
         _SHA256[key] = h.hexdigest()
     return _SHA256[key]
+
+
+class NotRegularFileError(OSError):
+    """A path that is a FIFO, socket, device or directory where a file's bytes were expected."""
+
+
+def file_kind(mode: int) -> str:
+    """``"a FIFO"``, ``"a directory"``, ... for an ``st_mode`` (error messages)."""
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: str | Path):  # noqa: ANN201 — a binary file object
+    """Open ``path`` for reading (binary) only if it is a regular file.
+
+    The open itself never blocks: ``O_NONBLOCK`` makes opening a FIFO with no writer return at
+    once, and the descriptor's own ``fstat`` (not a second look-up of the name) decides, so a
+    FIFO, socket, device or directory named like an image or a stored file is a
+    :class:`NotRegularFileError` naming it, never a hang. Symlinks are followed (containment is
+    :func:`check_inside`'s job)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(f"{path} is {file_kind(mode)}, not a file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | Path) -> bytes:
+    """The bytes of a regular file (:func:`open_regular`: a FIFO is an error, never a hang)."""
+    with open_regular(path) as f:
+        return f.read()
+
+
+def outside_link(root: str | Path, path: str | Path) -> Path | None:
+    """The containment rule of every root (data folders, results directories).
+
+    ``path`` lies under ``root`` by name; return None when it also resolves inside ``root``
+    (symlinks followed), else the first component on the way down from ``root`` that is a
+    symlink leading out (or ``path`` itself, e.g. for ``..`` in a name). A path that does not
+    exist yet is judged by its existing ancestors, so a writer can check a file before creating
+    it. Links that stay inside the root are allowed."""
+    root, path = Path(root), Path(path)
+    real_root = root.resolve()
+    real = path.resolve()
+    if real == real_root or real_root in real.parents:
+        return None
+    cur = root
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return path
+    for part in parts:
+        cur = cur / part
+        if cur.is_symlink():
+            return cur
+    return path
+
+
+def link_target(link: Path) -> str:
+    """Where ``link`` points (its text for a symlink, else its resolved path): for messages."""
+    return os.readlink(link) if link.is_symlink() else str(link.resolve())
+
+
+def check_inside(root: str | Path, path: str | Path, what: str) -> None:
+    """Readers' form of :func:`outside_link`: raise :class:`~faceblur_bench.errors.DataLayoutError`
+    (exit 2) naming the link and its target when ``path`` leads out of ``root``."""
+    from .errors import DataLayoutError
+
+    link = outside_link(root, path)
+    if link is not None:
+        raise DataLayoutError(f"{what} {link} is a symlink to {link_target(link)}, outside {root}",
+                              f"copy the file into {root}, or pass the folder it points into instead")

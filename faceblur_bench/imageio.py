@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import DiskFullError, ImageError, UsageError, is_disk_full
+from .files import NotRegularFileError, open_regular, read_regular
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -132,9 +133,21 @@ def decode(data: bytes, name: str | Path = "<bytes>", notes: list[str] | None = 
             return to_rgb8(im, name)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(
-            f"{name}: cannot decode image ({exc})",
+            f"{name}: cannot decode image ({stable_reason(exc)})",
             "the file is corrupt or truncated; re-export or re-download it",
         ) from None
+
+
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def stable_reason(exc: BaseException) -> str:
+    """``str(exc)`` the same on every run: Pillow names the in-memory buffer it read
+    (``<_io.BytesIO object at 0x7f…>``), an address that changes between runs; it becomes
+    "the data" so a failed row's reason compares equal across runs and machines."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a recognised image format"
+    return _OBJECT_REPR.sub("the data", str(exc)) or type(exc).__name__
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -143,13 +156,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
     Raises :class:`ImageError` for unreadable files and for images over the pixel limit."""
     path = Path(path)
     try:
-        with open(path, "rb") as f, _open_checked(f, path) as im:
+        with open_regular(path) as f, _open_checked(f, path) as im:
             w, h = im.size
             return (h, w) if _orientation(im) in _SWAPS_AXES else (w, h)
     except FileNotFoundError:
         raise ImageError(f"{path}: file not found", "check the data root and the split layout") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path}: not a readable image ({exc})",
+        raise ImageError(f"{path}: not a readable image ({stable_reason(exc)})",
                          "re-extract or re-download this file") from None
 
 
@@ -184,11 +197,12 @@ def read_image(path: str | Path, notes: list[str] | None = None) -> np.ndarray:
     """Read and decode a file to uint8 RGB ``(H, W, 3)`` (``notes``: see :func:`decode`)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular(path)  # a FIFO or device named like an image: an error, never a hang
     except FileNotFoundError:
         raise ImageError(f"{path}: file not found", "check the data root and the split layout") from None
     except OSError as exc:
-        raise ImageError(f"{path}: cannot read ({exc})") from None
+        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})" if not isinstance(exc, NotRegularFileError)
+                         else str(exc), "replace it with an image file") from None
     return decode(data, path, notes)
 
 

@@ -40,15 +40,27 @@ from typing import Any, BinaryIO, Self
 import numpy as np
 from filelock import FileLock, Timeout
 
-from .errors import DiskFullError, ResultsLockedError, ResultsWarning, UsageError, is_disk_full
+from .errors import (
+    DiskFullError,
+    FaceblurError,
+    ResultsLockedError,
+    ResultsPathError,
+    ResultsWarning,
+    UsageError,
+    is_disk_full,
+)
 from .faults import crash_point
+from .files import file_kind, link_target, open_regular, outside_link, read_regular
+from .text import printable
 
 SCHEMA = 1
 
 
 def split_slug(split_full_name: str) -> str:
-    """Folder name of a split under ``runs/``: ``mspl-center/ffhq`` -> ``mspl-center__ffhq``."""
-    return split_full_name.replace("/", "__")
+    """Folder (and ``<out>/<slug>.md``) name of a split: ``mspl-center/ffhq`` ->
+    ``mspl-center__ffhq``; escape codes and control characters are removed
+    (:func:`~faceblur_bench.text.printable`), so no file name holds a newline or ESC."""
+    return printable(split_full_name).replace("/", "__")
 
 
 def split_parts(split_full_name: str) -> tuple[str, str | None]:
@@ -120,6 +132,85 @@ def new_file_mode() -> int:
     return 0o666 & ~current_umask()
 
 
+def check_write_inside(root: str | Path, path: str | Path) -> None:
+    """The writers' containment rule (:func:`faceblur_bench.files.outside_link`, the same rule
+    every reader applies): raise :class:`ResultsPathError` when ``path`` — a file or directory
+    about to be written under the results root ``root`` — leads out of it through a symlink."""
+    link = outside_link(root, path)
+    if link is not None:
+        raise ResultsPathError(
+            f"{link} is a symlink to {link_target(link)}, outside the results directory {root}: "
+            "nothing is written through it",
+            f"remove the link (or pass another --out); results are only written inside {root}")
+
+
+def results_os_error(exc: OSError, path: str | Path, detail: str = "") -> FaceblurError | None:
+    """The typed error for an ``OSError`` met while writing ``path`` under a results root, or
+    None for one that is not about the path (let it propagate): a full disk is a
+    :class:`DiskFullError` (exit 1), a read-only file system, a permission, a file where a
+    directory belongs (or the reverse) or a symlink refused by ``O_NOFOLLOW`` a
+    :class:`ResultsPathError` (exit 2)."""
+    import errno
+
+    if is_disk_full(exc):
+        return DiskFullError(path, detail)
+    where = exc.filename or path
+    why = {errno.EROFS: "is on a read-only file system",
+           errno.EACCES: "is not writable (permission denied)",
+           errno.EPERM: "is not writable (operation not permitted)",
+           errno.ENOTDIR: "has a file where a directory belongs",
+           errno.EISDIR: "is a directory, not a file",
+           errno.EEXIST: "exists and is not a directory",
+           errno.ELOOP: "is a symlink (stored files are never written through a link)"}.get(exc.errno)
+    if why is None:
+        return None
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):  # name the file that is in the way
+        blocker = next((a for a in (Path(where), *Path(where).parents)
+                        if a.exists() and not a.is_dir()), None)
+        if blocker is not None:
+            where, why = blocker, "is a file where a directory belongs"
+    return ResultsPathError(f"cannot write {path}: {where} {why}",
+                            "pass --out on a writable directory (or remove what is in the way); "
+                            "results already stored there are kept")
+
+
+def _raise_typed(exc: BaseException, path: str | Path, detail: str = "") -> None:
+    """Raise :func:`results_os_error`'s typed error for ``exc`` (an OSError) when there is one."""
+    if isinstance(exc, OSError):
+        typed = results_os_error(exc, path, detail)
+        if typed is not None:
+            raise typed from None
+
+
+def _append(path: Path, blob: bytes, detail: str, crash: str | None = None) -> None:
+    """Append ``blob`` to ``path`` (created 0o666 & ~umask) and fsync; never through a symlink
+    (``O_NOFOLLOW``). On failure the file is cut back to its previous size — rows and sessions
+    already stored stay intact — and the error is typed (:func:`results_os_error`).
+    ``crash``: a fault-injection point half-way through the last line."""
+    start = None
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        with os.fdopen(fd, "ab") as f:
+            start = os.fstat(fd).st_size
+            half = len(blob) - (len(blob) - blob.rfind(b"\n", 0, len(blob) - 1)) // 2 if crash else len(blob)
+            f.write(blob[:half])
+            f.flush()
+            os.fsync(f.fileno())
+            if crash is not None:
+                crash_point(crash)  # a crash here leaves a torn line: the reader must discard it
+                f.write(blob[half:])
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as exc:
+        if start is not None:
+            try:
+                os.truncate(path, start)
+            except OSError:
+                pass
+        _raise_typed(exc, path, detail)
+        raise
+
+
 #: a temp file of an atomic write older than this was left by a killed writer (a live write
 #: takes milliseconds; concurrent runs may share a leaderboard, so younger ones are left alone)
 STALE_TEMP_S = 60.0
@@ -142,8 +233,13 @@ def remove_stale_temps(path: Path, older_than: float = STALE_TEMP_S) -> list[Pat
     return removed
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def atomic_write_text(path: str | Path, text: str, root: str | Path | None = None) -> None:
     """Write ``text`` to ``path`` via a temp file in the same directory + fsync + rename.
+
+    ``root``: the results root ``path`` must stay inside (:func:`check_write_inside`): a write
+    under ``--out`` passes it, a file the user named explicitly (``--leaderboard``, ``--json``,
+    ``table --output``) is the user's choice. The rename replaces a symlink at ``path`` itself,
+    never the file it points to.
 
     The file gets the mode a plain write would (``0o666 & ~umask``, see :func:`new_file_mode`),
     not the 0600 of the temp file. Stale temp files of earlier writes of ``path`` are removed
@@ -152,7 +248,16 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     (summary.json, tables, leaderboard, ``score --json``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if root is not None:
+        check_write_inside(root, path)
+    if path.is_dir():
+        raise ResultsPathError(f"cannot write {path}: it is a directory",
+                               "name a file (or remove the directory)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _raise_typed(exc, path.parent)
+        raise
     remove_stale_temps(path)
     _atomic_write(path, lambda f: f.write(text.encode("utf-8")), f".{path.name}.", ".tmp",
                   crash="summary-write" if path.name == "summary.json" else None)
@@ -164,7 +269,11 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], Any], prefix: str, suf
     write's mode, rename onto ``path``; on any failure the temp file is removed and a full disk
     is a :class:`DiskFullError` naming ``path`` (and ``detail``). ``crash``: the fault-injection
     point just before the rename (:mod:`faceblur_bench.faults`)."""
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        _raise_typed(exc, path, detail)
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -177,8 +286,7 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], Any], prefix: str, suf
     except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if is_disk_full(exc):
-            raise DiskFullError(path, detail) from None
+        _raise_typed(exc, path, detail)
         raise
 
 
@@ -254,10 +362,7 @@ def fold_row_shards(directory: Path, order: list[str] | None = None) -> int:
     if rows:
         _cut_torn_tail(main)
         blob = "".join(json.dumps(r, default=json_default) + "\n" for r in rows)
-        with open(main, "a", encoding="utf-8") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
+        _append(main, blob.encode("utf-8"), "folding the rows of the ranks")
     for p in shards:
         p.unlink(missing_ok=True)
     return len(rows)
@@ -291,7 +396,8 @@ def row_problem(row: Any) -> str | None:
 
     A row is an object with a string ``id``, a string ``status``, ``metrics`` an object of
     numbers (or null: unscored), ``reason`` a string or null, ``meta`` / ``metric_errors``
-    objects, ``restore_s`` a number and ``warnings`` a list when present. Anything else (a hand edit, a foreign tool) is discarded like a torn
+    objects, ``restore_s`` a number, ``warnings`` a list, ``session`` an integer >= 0 and
+    ``added_metrics`` an object of session indices when present. Anything else (a hand edit, a foreign tool) is discarded like a torn
     line, so one bad line can never make every resume or ``check`` crash.
     """
     if not isinstance(row, dict):
@@ -316,6 +422,13 @@ def row_problem(row: Any) -> str | None:
         return f"'restore_s' is not a number ({type(rs).__name__})"
     if "warnings" in row and not isinstance(row["warnings"], list):
         return f"'warnings' is not a list ({type(row['warnings']).__name__})"
+    sess = row.get("session")
+    if sess is not None and (isinstance(sess, bool) or not isinstance(sess, int) or sess < 0):
+        return f"'session' is not an integer >= 0 ({type(sess).__name__} {str(sess)[:20]!r})"
+    added = row.get("added_metrics")
+    if added is not None and (not isinstance(added, dict) or any(
+            isinstance(v, bool) or not isinstance(v, int) for v in added.values())):
+        return "'added_metrics' is not an object of session indices"
     return None
 
 
@@ -325,7 +438,13 @@ def scan_rows(path: Path, warn: bool = True) -> RowScan:
     path = Path(path)
     if not path.exists():
         return RowScan([])
-    data = path.read_bytes()
+    try:
+        data = read_regular(path)
+    except OSError as exc:  # a directory or FIFO named rows.jsonl: no row is readable
+        if warn:
+            warnings.warn(ResultsWarning(f"{path}: not read ({exc.strerror or exc}); no row of it is used"),
+                          stacklevel=2)
+        return RowScan([])
     scan = RowScan([])
     pos = 0
     line_no = 0
@@ -406,6 +525,25 @@ def _remove_stale_temp_files(directory: Path) -> list[Path]:
     return removed
 
 
+def _cut_after_last_newline(path: Path) -> None:
+    """Cut a half-written last line (no trailing newline: a write torn by a crash) so the next
+    append starts on a clean line; never through a symlink (``O_NOFOLLOW``)."""
+    if not path.is_file():
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "r+b") as f:
+            data = f.read()
+            good_end = data.rfind(b"\n") + 1
+            if good_end < len(data):
+                f.truncate(good_end)
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as exc:
+        _raise_typed(exc, path)
+        raise
+
+
 class RunStore:
     """Writer for one run directory. Use as a context manager (takes the directory lock).
 
@@ -422,7 +560,12 @@ class RunStore:
         self._lock = FileLock(str(self.dir / ".lock")) if lock else None
 
     def __enter__(self) -> Self:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # --out or a directory under it is a file, a read-only disk, ...
+            _raise_typed(exc, self.dir)
+            raise
+        self._check_contained()
         if self._lock is not None:
             try:
                 self._lock.acquire(timeout=self.wait)
@@ -431,9 +574,33 @@ class RunStore:
                     f"another faceblur-bench run is writing {self.dir}",
                     "wait for it to finish (or pass --wait SECONDS), or use a different --out directory",
                 ) from None
+            except OSError as exc:
+                _raise_typed(exc, self.dir / ".lock")
+                raise
             _remove_stale_temp_files(self.dir)  # only the lock holder may clean up
         self._repair()
         return self
+
+    #: what a run writes in its directory (``rows.rank<k>.jsonl`` and ``features/<metric>`` too)
+    STORED = ("rows.jsonl", "sessions.jsonl", "summary.json", ".lock", "features", "images")
+
+    def _check_contained(self) -> None:
+        """Nothing this store writes (or reads back) may lead out of its directory through a
+        symlink (:func:`check_write_inside`), and the stored files must be files: a planted
+        link or a directory named ``rows.jsonl`` stops the run with an error naming it, before
+        any byte is written — nothing stored is removed."""
+        paths = [self.dir / n for n in self.STORED] + row_shard_paths(self.dir)
+        feats = self.dir / "features"
+        if feats.is_dir() and not feats.is_symlink():
+            paths += sorted(feats.iterdir())
+        for p in paths:
+            check_write_inside(self.dir, p)
+        for n in ("rows.jsonl", "sessions.jsonl", "summary.json", self.rows_path.name):
+            p = self.dir / n
+            if p.exists() and not p.is_file():
+                raise ResultsPathError(
+                    f"{p} is {file_kind(p.stat().st_mode)}, not a file: this run's store is damaged",
+                    "move it away (nothing is deleted for you), or pass another --out")
 
     def __exit__(self, *exc: object) -> None:
         if self._lock is not None:
@@ -443,15 +610,7 @@ class RunStore:
         """Cut a half-written last line (no trailing newline: a write torn by a crash) so the
         next append starts on a clean line. Complete malformed lines are left in place: readers
         discard them with a warning and the summary counts them."""
-        if not self.rows_path.exists():
-            return
-        data = self.rows_path.read_bytes()
-        good_end = data.rfind(b"\n") + 1
-        if good_end < len(data):
-            with open(self.rows_path, "r+b") as f:
-                f.truncate(good_end)
-                f.flush()
-                os.fsync(f.fileno())
+        _cut_after_last_newline(self.rows_path)
 
     # rows ---------------------------------------------------------------------------------------
     def rows(self) -> list[dict]:
@@ -459,31 +618,21 @@ class RunStore:
         return read_rows(self.dir / "rows.jsonl")
 
     def append_rows(self, rows: Iterable[dict]) -> None:
+        """Append rows (one JSON line each) and fsync; a full disk cuts the partial batch off
+        (stored rows stay intact) and is a :class:`DiskFullError` naming the file."""
         blob = "".join(json.dumps(r, default=json_default) + "\n" for r in rows)
-        if not blob:
-            return
-        start = self.rows_path.stat().st_size if self.rows_path.exists() else 0
-        try:
-            with open(self.rows_path, "a", encoding="utf-8") as f:
-                half = len(blob) - (len(blob) - blob.rfind("\n", 0, len(blob) - 1)) // 2  # inside the last line
-                f.write(blob[:half])
-                f.flush()
-                os.fsync(f.fileno())
-                crash_point("rows-write")  # a crash here leaves a torn line: the reader must discard it
-                f.write(blob[half:])
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:
-            if not is_disk_full(exc):
-                raise
-            with open(self.rows_path, "r+b") as f:  # cut the partial batch: stored rows stay intact
-                f.truncate(start)
-            raise DiskFullError(self.rows_path, "appending rows") from None
+        if blob:
+            _append(self.rows_path, blob.encode("utf-8"), "appending rows", crash="rows-write")
 
     # set-metric state -----------------------------------------------------------------------------
     def write_features(self, metric: str, ids: list[str], feats: np.ndarray) -> None:
         d = self.dir / "features" / metric
-        d.mkdir(parents=True, exist_ok=True)
+        check_write_inside(self.dir, d)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _raise_typed(exc, d)
+            raise
         h = hashlib.sha256("\0".join(ids).encode()).hexdigest()[:16]
         path = d / f"{h}.npz"
         _atomic_write(path, lambda f: np.savez(f, ids=np.array(ids, dtype=object).astype(str),
@@ -505,70 +654,116 @@ class RunStore:
     def start_session(self, record: dict) -> int:
         """Append one session record (provenance of an invocation that computes something) and
         return its index, which the rows written in that session carry as ``session``."""
-        index = max((int(r.get("index", -1)) for r in self.sessions()), default=-1) + 1
+        index = max((r["index"] for r in self.sessions()), default=-1) + 1
         line = json.dumps({**record, "index": index}, default=json_default) + "\n"
-        if self.sessions_path.is_file():  # cut a torn last line (killed mid-write) first
-            data = self.sessions_path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                with open(self.sessions_path, "r+b") as f:
-                    f.truncate(data.rfind(b"\n") + 1)
-        with open(self.sessions_path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        _cut_after_last_newline(self.sessions_path)  # a torn last line (killed mid-write)
+        _append(self.sessions_path, line.encode("utf-8"), "appending the session record")
         return index
 
 
+def session_problem(rec: Any) -> str | None:
+    """Why ``rec`` (one line of ``sessions.jsonl``) is not a session record, or None: an object
+    whose ``index`` is an integer >= 0 and whose ``date`` (when present) is a string or null."""
+    if not isinstance(rec, dict):
+        return f"not an object ({type(rec).__name__})"
+    idx = rec.get("index")
+    if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
+        return f"'index' is not an integer >= 0 ({type(idx).__name__} {str(idx)[:20]!r})"
+    if rec.get("date") is not None and not isinstance(rec["date"], str):
+        return f"'date' is not a string ({type(rec['date']).__name__})"
+    return None
+
+
 def read_sessions(run_dir: str | Path) -> list[dict]:
-    """``<run_dir>/sessions.jsonl`` (complete lines only); [] when there is none."""
+    """``<run_dir>/sessions.jsonl``: the valid session records in file order ([] when there is
+    none). A torn last line is not data; a complete line that is not a session record
+    (:func:`session_problem`), or repeats an index already read, is discarded with a
+    :class:`ResultsWarning` naming the file and line."""
     path = Path(run_dir) / "sessions.jsonl"
-    if not path.is_file():
+    if not path.exists():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        if not line.endswith("\n"):
-            break  # torn last line: not data
+    try:
+        data = read_regular(path)
+    except OSError as exc:
+        warnings.warn(ResultsWarning(f"{path}: not read ({exc.strerror or exc}); no session is known"),
+                      stacklevel=2)
+        return []
+    out: list[dict] = []
+    seen: set[int] = set()
+    lines = data.split(b"\n")[:-1]  # the part after the last newline is torn: not data
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
+            why = session_problem(rec)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            why = f"not valid JSON ({type(exc).__name__})"
+        if why is None and rec["index"] in seen:
+            why = f"index {rec['index']} repeats an earlier session"
+        if why is not None:
+            warnings.warn(ResultsWarning(f"{path}:{n}: session record discarded ({why})"), stacklevel=2)
             continue
-        if isinstance(rec, dict):
-            out.append(rec)
+        seen.add(rec["index"])
+        out.append(rec)
     return out
 
 
-def feature_ids(run_dir: str | Path, metric: str) -> set[str]:
-    """Ids whose per-image state for set metric ``metric`` is stored (readable files only)."""
-    d = Path(run_dir) / "features" / metric
-    ids: set[str] = set()
-    for p in sorted(d.glob("*.npz")) if d.is_dir() else []:
-        ids.update(_npz_ids(p))
-    return ids
+def _feature_files(run_dir: str | Path, metric: str) -> dict[str, np.ndarray]:
+    """The typed reader of ``<run_dir>/features/<metric>/*.npz``: per-image state by id.
 
-
-def _npz_ids(path: Path) -> list[str]:
+    A torn file (killed mid-write: its rows were never written) is skipped silently; a file
+    that is not a feature batch (``features`` not a numeric array with one row per id) or
+    whose rows have another shape than most stored rows (a tampered or foreign file) is
+    discarded with a :class:`ResultsWarning` naming it — its images count as without state, so
+    the next run computes it again. The first file holding an id wins."""
     import zipfile
+    from collections import Counter
 
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return [str(i) for i in z["ids"].tolist()]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return []  # a torn feature file: its rows were never written
+    d = Path(run_dir) / "features" / metric
+    batches: list[tuple[Path, list[str], np.ndarray]] = []
+    for p in sorted(d.glob("*.npz")) if d.is_dir() else []:
+        try:
+            with open_regular(p) as fh, np.load(fh, allow_pickle=False) as z:
+                ids = [str(i) for i in np.asarray(z["ids"]).reshape(-1).tolist()]
+                feats = np.asarray(z["features"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            continue  # a torn feature file: its rows were never written
+        if feats.ndim < 1 or feats.shape[0] != len(ids) or feats.dtype.kind not in "biuf":
+            warnings.warn(ResultsWarning(
+                f"{p}: feature file discarded ({feats.dtype} array of shape {feats.shape} for "
+                f"{len(ids)} ids); those images are scored again on the next run"), stacklevel=3)
+            continue
+        batches.append((p, ids, feats))
+    shapes = Counter()
+    for _, ids, feats in batches:
+        shapes[feats.shape[1:]] += len(ids)
+    if not shapes:
+        return {}
+    width = max(shapes.items(), key=lambda kv: kv[1])[0]  # ties: the first file's shape
+    found: dict[str, np.ndarray] = {}
+    for p, ids, feats in batches:
+        if feats.shape[1:] != width:
+            warnings.warn(ResultsWarning(
+                f"{p}: feature file discarded (rows of shape {feats.shape[1:]}, the other stored "
+                f"rows are {width}); those images are scored again on the next run"), stacklevel=3)
+            continue
+        for i, f in zip(ids, feats):
+            found.setdefault(i, f)
+    return found
+
+
+def feature_ids(run_dir: str | Path, metric: str) -> set[str]:
+    """Ids whose per-image state for set metric ``metric`` is stored (:func:`_feature_files`)."""
+    return set(_feature_files(run_dir, metric))
 
 
 def read_features(run_dir: Path, metric: str, ids: list[str]) -> np.ndarray | None:
-    d = Path(run_dir) / "features" / metric
-    found: dict[str, np.ndarray] = {}
-    if d.is_dir():
-        for p in sorted(d.glob("*.npz")):
-            try:
-                with np.load(p, allow_pickle=False) as z:
-                    for i, f in zip(z["ids"].tolist(), z["features"]):
-                        found.setdefault(i, f)
-            except Exception:  # noqa: BLE001, S112 — a torn feature file: its rows were never written
-                continue
+    """The stored state of ``ids`` stacked in that order, ``(len(ids), ...)``; None when one of
+    them has none (:func:`_feature_files`)."""
     if not ids:
         return np.zeros((0, 0))
+    found = _feature_files(run_dir, metric)
     if any(i not in found for i in ids):
         return None
     return np.stack([found[i] for i in ids])
@@ -668,6 +863,26 @@ class Counts:
                    done=_field(data, "done", (int,), ok + failed, where) or 0, ok=ok, failed=failed)
 
 
+def _check_other(data: dict, where: str) -> None:
+    """Types of the fields a summary keeps in ``other`` that readers still use: ``data_origin``
+    (an object of strings: ``kind``, ``data_root``, ``reason``), ``sessions`` (a list of objects
+    with integer ``rows`` and an object ``added_metrics``), ``world_size`` (an integer >= 1)."""
+    origin = _field(data, "data_origin", (dict,), None, where)
+    for k in ("kind", "data_root", "reason"):
+        _field(origin or {}, k, (str,), None, f"{where}: data_origin")
+    sessions = _field(data, "sessions", (list,), None, where) or []
+    for i, rec in enumerate(sessions):
+        if not isinstance(rec, dict):
+            raise SummaryFormatError(f"{where}: 'sessions' item {i} is {type(rec).__name__}, expected object",
+                                     "re-run the same `faceblur-bench run` command to rebuild it")
+        _field(rec, "rows", (int,), None, f"{where}: sessions[{i}]")
+        _field(rec, "added_metrics", (dict,), None, f"{where}: sessions[{i}]")
+    ws = _field(data, "world_size", (int,), None, where)
+    if ws is not None and ws < 1:
+        raise SummaryFormatError(f"{where}: 'world_size' is {ws}, expected an integer >= 1",
+                                 "re-run the same `faceblur-bench run` command to rebuild it")
+
+
 @dataclass
 class RunSummary:
     """``summary.json`` of one run, parsed and type-checked (:meth:`parse`); what every reader
@@ -735,6 +950,7 @@ class RunSummary:
         if "date" in prov and prov["date"] is not None and not isinstance(prov["date"], str):
             raise SummaryFormatError(f"{where}: 'provenance.date' is not a string",
                                      "re-run the same `faceblur-bench run` command to rebuild it")
+        _check_other(data, where)
         run_dir = _field(data, "_run_dir", (str,), None, where) or _field(
             data, "run_dir", (str,), None, where)
         return cls(

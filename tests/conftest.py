@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -42,3 +43,38 @@ def demo_data_root() -> Path:
     split = open_split("demo", root)
     split.samples()  # builds it
     return root
+
+
+@pytest.fixture()
+def tiny_tmpfs(tmp_path):
+    """A real 1 MiB tmpfs (needs root / CAP_SYS_ADMIN); yields (mount point, remount(size))."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or 'not root'})")
+
+    def remount(size: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(mnt)], check=True)
+
+    try:
+        yield mnt, remount
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture()
+def fill_disk():
+    """``fill_disk(path)``: write zeros to ``path`` until the file system holding it is full
+    (to the last byte), so the next write that needs space fails with ENOSPC."""
+
+    def fill(path: Path) -> None:
+        with open(path, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+
+    return fill

@@ -168,25 +168,6 @@ def test_stale_temp_files_are_removed_on_the_next_run(tmp_path, demo_data_root):
 
 
 # -- issue 13 item 9: a full disk is a clear error; stored rows stay intact --------------------------
-@pytest.fixture()
-def tiny_tmpfs(tmp_path):
-    """A real 1 MiB tmpfs (needs root / CAP_SYS_ADMIN); yields (mount point, remount(size))."""
-    mnt = tmp_path / "tmpfs"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True, check=False)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or 'not root'})")
-
-    def remount(size: str) -> None:
-        subprocess.run(["mount", "-o", f"remount,size={size}", str(mnt)], check=True)
-
-    try:
-        yield mnt, remount
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_disk_full_is_a_clear_error_and_rows_stay_intact(tiny_tmpfs, demo_data_root):
     """``--out`` on a 1 MiB tmpfs with ``--save-images`` (the demo's 72 restored PNGs need ~2 MB):
     exit 1 with "disk full at PATH", stored rows intact, no partial temp files; after freeing
@@ -221,7 +202,7 @@ def test_disk_full_is_a_clear_error_and_rows_stay_intact(tiny_tmpfs, demo_data_r
     assert len(list((run_dir / "images").glob("*.png"))) == 72
 
 
-def test_full_disk_while_appending_rows_or_the_summary_keeps_the_store_intact(tiny_tmpfs):
+def test_full_disk_while_appending_rows_or_the_summary_keeps_the_store_intact(tiny_tmpfs, fill_disk):
     """The row appender and the atomic writer (summary, leaderboard) on a full tmpfs: a
     DiskFullError naming the file; the stored rows are exactly what they were; no temp file."""
     from faceblur_bench.errors import DiskFullError
@@ -233,12 +214,7 @@ def test_full_disk_while_appending_rows_or_the_summary_keeps_the_store_intact(ti
     with RunStore(mnt / "run") as store:
         store.append_rows(rows)
         before = (mnt / "run" / "rows.jsonl").read_bytes()
-        with open(mnt / "filler", "wb", buffering=0) as f:  # fill the disk to the last byte
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-            except OSError:
-                pass
+        fill_disk(mnt / "filler")  # to the last byte
         big = [{"id": f"new{i}", "status": "ok", "reason": None, "metrics": {"psnr": 1.0},
                 "meta": {"pad": "x" * 2000}} for i in range(20)]
         with pytest.raises(DiskFullError, match=r"disk full at .*rows\.jsonl"):

@@ -87,9 +87,14 @@ def run_app(typer_app: typer.Typer) -> None:
     except FaceblurError as exc:
         from rich.markup import escape  # messages are plain text: "[iqa]" is not markup
 
-        console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, markup=True)
+        from ..text import printable
+
+        def shown(text: str) -> str:  # names in messages may hold escape codes; keep the lines
+            return escape("\n".join(printable(line) for line in text.split("\n")))
+
+        console.print(f"[bold red]error:[/] {shown(exc.message)}", highlight=False, markup=True)
         if exc.hint:
-            console.print(f"[yellow]fix:[/] {escape(exc.hint)}", highlight=False)
+            console.print(f"[yellow]fix:[/] {shown(exc.hint)}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         sys.exit(_report_interrupt(exc))
@@ -130,8 +135,10 @@ def _install_signal_handlers() -> dict[int, object]:
     previous: dict[int, object] = {}
     try:
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, handler)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
+        # always, not only over the default handler: a shell starting us in the background
+        # (`nohup ... &`) hands SIGINT down as ignored, and Ctrl-C or `kill -INT` must still
+        # store the summary and exit 130
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread (an embedding application): keep its handlers
         pass
     return previous

@@ -41,6 +41,23 @@ def _parse_value(v: str) -> Any:
     return v
 
 
+def in_range(what: str, lo: float, hi: float | None = None, integer: bool = False) -> Any:
+    """A typer ``callback`` checking a numeric option with
+    :func:`~faceblur_bench.errors.check_range` (finite, in ``[lo, hi]``; exit 2 naming the
+    whole range): typer's ``min``/``max`` let NaN through and name one bound only."""
+
+    def check(value: float | None) -> float | None:
+        from ..errors import check_range
+
+        return None if value is None else check_range(what, value, lo, hi, integer=integer)
+
+    return check
+
+
+#: ``callback`` of every ``--seed`` option (numpy takes 32-bit unsigned seeds)
+SEED_RANGE = {"callback": in_range("--seed", 0, 2**32 - 1, integer=True)}
+
+
 def split_list(values: list[str] | None) -> list[str]:
     """Accept ``--metrics a,b --metrics c`` -> ``[a, b, c]``."""
     outl: list[str] = []
@@ -58,7 +75,13 @@ class RichProgress:
         self.description = description  # overrides the engine's "<method> on <split>"
 
     def start(self, total: int, done: int, description: str) -> None:
-        self.task = self.p.add_task(self.description or description, total=total, completed=done)
+        from rich.markup import escape
+
+        from ..text import printable
+
+        # split and folder names are data: no escape code or markup reaches the terminal
+        self.task = self.p.add_task(escape(printable(self.description or description)),
+                                    total=total, completed=done)
 
     def advance(self, n: int) -> None:
         self.p.advance(self.task, n)

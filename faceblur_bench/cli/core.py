@@ -7,10 +7,12 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import FaceblurError, WeightsMissingError
+from ..errors import WAIT_MAX_S, FaceblurError, WeightsMissingError
 from .common import (
     JSON_OPT,
+    SEED_RANGE,
     RichProgress,
+    in_range,
     make_progress,
     parse_kv,
     parse_weight_overrides,
@@ -44,8 +46,8 @@ def run(
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Accept an incomplete split (marked partial in results)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N samples (marked partial)."),
     leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="Leaderboard file to regenerate (default: <out>/leaderboard.md; a run writes nothing outside --out unless told)."),
-    wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another run holding the same results directory."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (recorded in the summary)."),
+    wait: float = typer.Option(0.0, "--wait", callback=in_range("--wait", 0, WAIT_MAX_S), help="Seconds (0 to 86400) to wait for another run holding the same results directory."),
+    seed: int = typer.Option(0, "--seed", **SEED_RANGE, help="Random seed, 0 to 2**32-1 (recorded in the summary)."),
     runtime: bool = typer.Option(False, "--runtime", help="Also time restore() at 128x128 (SR methods: 256/scale, e.g. 32x32 for x8), batch 1 and 16 (fp32; bf16 on CUDA): CUDA events or perf_counter, median of --runtime-repeats calls."),
     runtime_repeats: int = typer.Option(50, "--runtime-repeats", min=1, help="Timed calls per runtime configuration."),
     protocol: str = typer.Option("s2s", "--protocol", help="s2s: one output per blurred image vs. its ground truth; "

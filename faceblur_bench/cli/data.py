@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from .common import SEED_RANGE
+
 DATA_ROOT_OPT = typer.Option(None, "--data-root",
                              help="Root directory of the datasets (default $FACEBLUR_DATA or ~/.cache/faceblur_bench/data).")
 
@@ -76,7 +78,7 @@ def verify_cmd(
 
 @data_app.command("build-demo")
 def build_demo_cmd(data_root: Optional[Path] = DATA_ROOT_OPT,
-                   seed: int = typer.Option(0, "--seed", help="Seed of kernels and noise.")) -> None:
+                   seed: int = typer.Option(0, "--seed", **SEED_RANGE, help="Seed of kernels and noise (0 to 2**32-1).")) -> None:
     """Build the demo split now (it is otherwise built on first use)."""
     from ..data.demo import DemoSplit
     from . import out
@@ -94,7 +96,7 @@ def kernels_cmd(
     out_dir: Path = typer.Option(..., "--out", help="Folder to write blur_k{K}.npy files (N x K x K float64)."),
     n: int = typer.Option(10, "--n", min=1, help="Kernels per size."),
     kind: str = typer.Option("spline", "--kind", help="spline (Chakrabarti) or random-walk (Boracchi-Foi)."),
-    seed: int = typer.Option(0, "--seed", help="Seed; kernel i of size K depends only on (seed, K, i)."),
+    seed: int = typer.Option(0, "--seed", **SEED_RANGE, help="Seed (0 to 2**32-1); kernel i of size K depends only on (seed, K, i)."),
 ) -> None:
     """Write a kernel bank for sizes 13, 15, ..., 27."""
     import numpy as np
@@ -113,7 +115,7 @@ def make_split_cmd(
     sharp: Path = typer.Option(..., "--sharp", help="Folder of 128x128 sharp face images (png/jpg)."),
     protocol: str = typer.Option(..., "--protocol", help="mspl (8 sizes x 10 kernels, no noise) or shen (noise 0.01)."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder; usable as --data-root afterwards."),
-    seed: int = typer.Option(0, "--seed", help="Seed of kernels, noise and random crops; same seed -> identical files."),
+    seed: int = typer.Option(0, "--seed", **SEED_RANGE, help="Seed of kernels, noise and random crops (0 to 2**32-1); same seed -> identical files."),
     subset: Optional[str] = typer.Option(None, "--subset", help="mspl: celeba|celeba-hq|ffhq (kernel ids 01-10|11-20|21-30); shen: helen|celeba."),
     variant: str = typer.Option("center", "--variant", help="mspl only: center, or random (documented random rotation/crop)."),
     noise: Optional[str] = typer.Option(None, "--noise", help="Noise preset none|mspl-train|shen or a σ on [0,1] (default: the protocol's)."),

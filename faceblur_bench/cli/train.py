@@ -64,9 +64,14 @@ def _run(name: str, data_root: Path, out: Path, config: Optional[Path], sets: Op
     for opt, value in extra.items():
         if value is not None:
             set_dotted(overrides, cls.cli_options[opt].key, value)
-    res = train(name, data_root, out, config=config, preset=preset, epochs=epochs, batch_size=batch_size,
-                tiny=tiny, overrides=overrides, resume=resume, device=None if device in (None, "auto") else device,
-                weights_overrides=parse_weight_overrides(weights), progress=progress)
+    from ..errors import WeightsIntegrityError, WeightsMissingError, cannot_start
+
+    try:
+        res = train(name, data_root, out, config=config, preset=preset, epochs=epochs, batch_size=batch_size,
+                    tiny=tiny, overrides=overrides, resume=resume, device=None if device in (None, "auto") else device,
+                    weights_overrides=parse_weight_overrides(weights), progress=progress)
+    except (WeightsMissingError, WeightsIntegrityError) as exc:  # a loss network's file: nothing trained
+        raise cannot_start(exc) from exc
     if res.checkpoint is not None and res.history:
         typer.echo(f"done: {res.epochs_done} epochs, {res.steps} steps; checkpoint {res.checkpoint}")
 

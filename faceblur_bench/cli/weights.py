@@ -20,6 +20,7 @@ from rich.table import Table
 
 from .. import weights as wts
 from ..errors import FaceblurError, UsageError, WeightsMissingError
+from .common import in_range
 
 weights_app = typer.Typer(
     help="Pretrained files the metrics and methods use: where they are, whether their hashes match, "
@@ -124,7 +125,7 @@ def weights_fetch(
                                              "or pyiqa-<metric> (pyiqa downloads that model's files)."),
     all_: bool = typer.Option(False, "--all", help="Fetch every known file that is missing."),
     force: bool = typer.Option(False, "--force", help="Download again even when a verified file exists."),
-    timeout: float = typer.Option(30.0, "--timeout", help="Network timeout in seconds per request."),
+    timeout: float = typer.Option(30.0, "--timeout", callback=in_range("--timeout", 0.001, 3600), help="Network timeout in seconds per request (up to 3600)."),
 ) -> None:
     """Download weight files to their upstream cache locations, checking sha256 where known."""
     from . import console, out

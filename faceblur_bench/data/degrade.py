@@ -42,9 +42,9 @@ NOISE_PRESETS: dict[str, float] = {"none": 0.0, "mspl-train": 2.0 / 255.0, "shen
 def noise_sigma(preset: str | float) -> float:
     """σ of a named preset (see :data:`NOISE_PRESETS`) or a number passed through."""
     if isinstance(preset, (int, float)):
-        if preset < 0:
-            raise UsageError(f"noise sigma {preset} is negative", "use a value >= 0 (on the [0, 1] scale)")
-        return float(preset)
+        from ..errors import check_range
+
+        return float(check_range("--noise", preset, 0.0, 1.0))  # NaN, inf, < 0 refused
     if preset not in NOISE_PRESETS:
         raise UsageError(f"unknown noise preset {preset!r}", f"use one of {', '.join(NOISE_PRESETS)} or a number")
     return NOISE_PRESETS[preset]

@@ -24,6 +24,8 @@ import warnings
 from pathlib import Path
 
 from ..errors import DataLayoutError, DataNotFoundError, UsageError
+from ..files import check_inside
+from ..text import printable
 from ..imageio import IMAGE_SUFFIXES
 from .base import Sample, Split, absolute_path
 
@@ -52,20 +54,6 @@ def check_pattern(pattern: str) -> str:
     return pattern
 
 
-def _outside_link(root: Path, path: Path) -> Path | None:
-    """The first symlink on the way from ``root`` down to ``path`` whose target lies outside
-    ``root`` (None when ``path`` resolves inside ``root``)."""
-    real_root = root.resolve()
-    if path.resolve() == real_root or real_root in path.resolve().parents:
-        return None
-    cur = root
-    for part in path.relative_to(root).parts:
-        cur = cur / part
-        if cur.is_symlink():
-            return cur
-    return path
-
-
 class PairedFolders(Split):
     name = "folders"
     description = "restored images paired with references by file name"
@@ -81,20 +69,13 @@ class PairedFolders(Split):
 
     @property
     def full_name(self) -> str:
-        return f"folders:{self.reference.name}"
+        return f"folders:{printable(self.reference.name)}"
 
     def find(self) -> Path:
         for d, what in ((self.restored, "--restored"), (self.reference, "--reference")):
             if not d.is_dir():
                 raise DataNotFoundError(f"{what} directory {d} does not exist", f"check the {what} path")
         return self.reference
-
-    def _inside(self, root: Path, path: Path, what: str) -> None:
-        link = _outside_link(root, path)
-        if link is not None:
-            target = os.readlink(link) if link.is_symlink() else link.resolve()
-            raise DataLayoutError(f"{what} {link} is a symlink to {target}, outside {root}",
-                                  f"copy the file into {root}, or pass the folder it points into instead")
 
     def samples(self) -> list[Sample]:
         self.find()
@@ -106,7 +87,7 @@ class PairedFolders(Split):
                 warnings.warn(f"{r}: not an image file ({'a directory' if r.is_dir() else 'a broken link'}); "
                               "skipped", stacklevel=2)
                 continue
-            self._inside(self.reference, r, "reference")
+            check_inside(self.reference, r, "reference")
             refs.append(r)
         if not refs:
             raise DataNotFoundError(f"no images in {self.reference}", f"suffixes: {', '.join(IMAGE_SUFFIXES)}")
@@ -120,7 +101,7 @@ class PairedFolders(Split):
             if not p.is_file():
                 missing.append(str(p))
                 continue
-            self._inside(self.restored, p, "restored file")
+            check_inside(self.restored, p, "restored file")
             out.append(Sample(id=r.stem, blurred=p, sharp=r, meta={}))
         if missing:
             raise DataLayoutError(

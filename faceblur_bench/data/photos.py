@@ -13,7 +13,12 @@ Face ``j`` (reading order: rows, then left to right) of photo ``P.jpg`` is sampl
 ``P_{j:02d}``. The crops are written once to ``<data_root>/folder/<DIR name>-<8 hex of its
 absolute path>/faces/`` with a ``manifest.json`` (sha256 of each source photo, boxes,
 probabilities, crop boxes, photos without a face); they are rebuilt when a photo is added,
-removed or changed (name, size or modification time). The split is named ``folder:<DIR name>``
+removed or changed (name, size or modification time). A photo that cannot be decoded (zero-byte,
+truncated, over the pixel limit) does not stop the others: it is listed under
+``photos_unreadable`` and becomes a sample of its own (id: the photo's stem) whose row fails with
+the reason (decoding its copy under ``unreadable/``), so ``run`` lists it and exits 1 like any
+failed image. A symlink leading out of
+``DIR`` is refused (exit 2), as ``score`` refuses one; FIFOs and other non-files are ignored. The split is named ``folder:<DIR name>``
 in results, tables and the leaderboard.
 """
 
@@ -26,19 +31,27 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataLayoutError, DataNotFoundError, UsageError
+from ..errors import DataLayoutError, DataNotFoundError, ImageError, UsageError
+from ..files import check_inside, sha256_file
 from ..imageio import IMAGE_SUFFIXES, read_image, write_png
 from ..registry import splits
+from ..text import printable
 from .base import Sample, Split
 
-PHOTO_FOLDER_VERSION = 1
+PHOTO_FOLDER_VERSION = 2  # 2: unreadable photos are recorded (photos_unreadable)
 #: photos handed to MTCNN per call (bounds memory for folders of large photos)
 PHOTOS_PER_CALL = 8
 
 
 def _photos(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The photo files directly in ``folder`` (FIFOs, devices and directories are not files);
+    a symlink leading out of ``folder`` is refused (:func:`~faceblur_bench.files.check_inside`,
+    the rule of every reader), never followed."""
+    found = sorted(p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+    for p in found:
+        check_inside(folder, p, "photo")
+    return found
 
 
 def _source_key(photos: list[Path]) -> str:
@@ -63,9 +76,19 @@ def build_faces(folder: Path, out: Path) -> dict[str, Any]:
                                   "keep one file per photo name (sample ids come from the stem)")
         stems[p.stem] = p
     faces: list[dict[str, Any]] = []
+    unreadable: list[dict[str, str]] = []
     for i in range(0, len(photos), PHOTOS_PER_CALL):
-        chunk = photos[i:i + PHOTOS_PER_CALL]
-        found = detect_faces([("folder", p.stem, read_image(p)) for p in chunk])
+        decoded = []
+        for p in photos[i:i + PHOTOS_PER_CALL]:
+            try:
+                decoded.append(("folder", p.stem, read_image(p)))
+            except ImageError as exc:  # one bad photo is a failed sample, not the end of the split
+                # a copy under the data root (every sample file lies there): its row fails on it
+                (out / "unreadable").mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, out / "unreadable" / p.name)
+                unreadable.append({"photo": p.name, "file": f"unreadable/{p.name}",
+                                   "reason": exc.message.replace(str(p), p.name)})
+        found = detect_faces(decoded) if decoded else []
         per_photo: dict[str, int] = {}
         for f in found:  # detect_faces keeps photo order, then reading order within a photo
             j = per_photo.get(f["photo"], 0)
@@ -85,8 +108,10 @@ def build_faces(folder: Path, out: Path) -> dict[str, Any]:
         "recipe": {"detector": "facenet-pytorch MTCNN keep_all, cpu", "min_prob": MIN_PROB,
                    "min_box_px": MIN_BOX, "crop_side": f"{MARGIN} x max(box w, h), clamped inside the photo",
                    "resize": f"PIL bicubic to {SIZE}x{SIZE}"},
-        "photos": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in photos},
-        "photos_without_face": sorted(p.name for p in photos if p.stem not in with_face),
+        "photos": {p.name: sha256_file(p) for p in photos},
+        "photos_without_face": sorted(p.name for p in photos if p.stem not in with_face
+                                      and p.name not in {u["photo"] for u in unreadable}),
+        "photos_unreadable": unreadable,
         "faces": records,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
@@ -118,7 +143,8 @@ class PhotoFolder(Split):
 
     @property
     def full_name(self) -> str:
-        return f"folder:{self.folder.name}" if self.folder else "folder"
+        # the folder's name is the user's: shown everywhere, so without escape codes or newlines
+        return f"folder:{printable(self.folder.name)}" if self.folder else "folder"
 
     def _source(self) -> Path:
         if self.folder is None:
@@ -132,7 +158,7 @@ class PhotoFolder(Split):
     def crop_dir(self) -> Path:
         src = self._source()
         tag = hashlib.sha256(str(src).encode()).hexdigest()[:8]
-        return self.data_root / "folder" / f"{src.name}-{tag}"
+        return self.data_root / "folder" / f"{printable(src.name)}-{tag}"
 
     def find(self) -> Path:
         """The directory of face crops, (re)built first when the photos changed."""
@@ -178,7 +204,8 @@ class PhotoFolder(Split):
     def samples(self) -> list[Sample]:
         root = self.find()
         man = json.loads((root / "manifest.json").read_text())
-        if not man["faces"]:
+        unreadable = man.get("photos_unreadable") or []
+        if not man["faces"] and not unreadable:
             raise DataNotFoundError(
                 f"MTCNN found no face in the {len(man['photos'])} photos of {self._source()}",
                 "faces need probability >= 0.95 and a box of at least 48 px")
@@ -190,4 +217,7 @@ class PhotoFolder(Split):
             out.append(Sample(id=rec["id"], blurred=p, sharp=None,
                               meta={"photo": rec["photo"], "box": rec["box"], "prob": rec["prob"],
                                     "crop": rec["crop"]}))
+        for rec in unreadable:  # scored as failed rows: listed with their reason, exit code 1
+            out.append(Sample(id=Path(rec["photo"]).stem, blurred=root / rec["file"],
+                              sharp=None, meta={"photo": rec["photo"], "unreadable": rec["reason"]}))
         return out

@@ -42,7 +42,8 @@ import numpy as np
 import torch
 
 from ..devices import resolve_device
-from ..errors import DataLayoutError, ImageError, UnknownNameError, UsageError
+from ..errors import SEED_MAX, DataLayoutError, ImageError, UnknownNameError, UsageError, check_range
+from ..files import check_inside
 from ..imageio import IMAGE_SUFFIXES, read_image, write_png
 from .degrade import (
     NOISE_PRESETS,
@@ -56,6 +57,7 @@ from .degrade import (
 from .direct import DirectBlur, direct_ok
 from .kernels import KERNEL_SIZES, kernel_bank
 from .layout import MADE_MANIFEST, require_utf8_name
+from ..results import check_write_inside
 from .mspl import MSPL_SUBSETS
 
 SHEN_SUBSETS = {"helen": "Helen", "celeba": "CelebA"}
@@ -80,6 +82,7 @@ def read_sharp_dir(sharp_dir: str | Path, size: int = 128,
         if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         require_utf8_name(p)
+        check_inside(d, p, "--sharp image")  # a link out of the folder is never read
         if p.stem in seen:
             raise DataLayoutError(f"{p}: two images named {p.stem!r}", "image names (without extension) must be unique")
         if "_ker" in p.stem:
@@ -170,8 +173,14 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
     as it was. Names (protocol, subset, variant) and ``device`` are checked before any work.
     """
     check_protocol(protocol)
+    check_range("--seed", seed, 0, SEED_MAX, integer=True)
     device = str(resolve_device(device))
     out = Path(out)
+    real_out, real_sharp = out.resolve(), Path(sharp_dir).resolve()
+    if real_out == real_sharp or real_sharp in real_out.parents:
+        raise UsageError(f"--out {out} is {'--sharp itself' if real_out == real_sharp else 'inside --sharp'} "
+                         f"({sharp_dir}): the split would be written into its input",
+                         "pass an --out folder outside the folder of sharp faces")
     skipped: list[dict[str, str]] = []
     faces = read_sharp_dir(sharp_dir, skipped=skipped)
     final_out = out
@@ -188,6 +197,7 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
         for q in sorted(stage.rglob("*")):  # same file system: each move is a rename
             if q.is_file() and q.name != STAGE_OWNER:
                 dest = final_out / q.relative_to(stage)
+                check_write_inside(final_out, dest)  # a link planted in --out is not followed
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(q, dest)
     except BaseException:

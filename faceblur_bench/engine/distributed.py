@@ -210,14 +210,21 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
 
     ``argv`` is the command line after the program name (``run ...``), ``--nproc`` removed.
     """
+    import signal
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
+
+    from ..errors import Interrupted, Terminated
 
     args = get_args_parser().parse_args(
         ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0",
          "-m", "faceblur_bench", *strip_nproc(argv)])
     try:
         run(args)
+    except SignalException as exc:  # torchrun's own handler: the ranks got the signal and stored
+        raise (Terminated() if exc.sigval == signal.SIGTERM else Interrupted()) from None
     except ChildFailedError as exc:  # a rank failed; its own message is already on stderr
         failures = exc.failures
         codes = [f.exitcode for f in failures.values() if getattr(f, "exitcode", 0) > 0]

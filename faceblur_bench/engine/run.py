@@ -19,12 +19,16 @@ from ..data.base import Sample, Split, open_split
 from ..data.origin import split_origin
 from ..devices import resolve_device
 from ..errors import (
+    SEED_MAX,
+    WAIT_MAX_S,
     DataLayoutError,
     DiskFullError,
-    MethodWeightsMissingError,
     ResultsWarning,
     UsageError,
+    WeightsIntegrityError,
     WeightsMissingError,
+    cannot_start,
+    check_range,
 )
 from ..methods.base import Method, check_options_json
 from ..metrics import reference_cache
@@ -32,7 +36,7 @@ from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
 from ..registry import metrics as metric_registry
 from ..results import run_dir as results_run_dir
-from ..results import RunStore, run_key
+from ..results import RunStore, check_write_inside, run_key
 from . import distributed
 from .scoring import complete_stored, decode_batch, missing_metrics, process_batch, setup_metrics
 from .summary import provenance, summarise
@@ -124,6 +128,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     ``progress`` is an optional object with ``start(total, done, description)`` and
     ``advance(n)`` (the CLI passes a rich progress bar).
     """
+    check_range("--seed", cfg.seed, 0, SEED_MAX, integer=True)  # before numpy sees it
+    check_range("--wait", cfg.wait, 0, WAIT_MAX_S)  # a negative or NaN wait would block forever
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     device = resolve_device(cfg.device)
@@ -143,10 +149,8 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     try:
         with weights.recording() as method_weights:
             method.load(cfg.checkpoint, device)
-    except WeightsMissingError as exc:  # the run cannot start: exit 2 (docs/exit-codes.md)
-        if exc.exit_code == 2:
-            raise
-        raise MethodWeightsMissingError(exc.message, exc.hint) from exc
+    except (WeightsMissingError, WeightsIntegrityError) as exc:  # the run cannot start: exit 2
+        raise cannot_start(exc) from exc
 
     samples = split.samples()
     fingerprint = split_fingerprint(split, samples)
@@ -180,11 +184,13 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
         ident["protocol"] = cfg.protocol
     key = run_key(ident)
     run_dir = results_run_dir(cfg.results_dir, split.full_name, method_name, key)
+    check_write_inside(cfg.results_dir, run_dir)  # no link under --out leads the run elsewhere
 
     ctx = MetricContext(device=device, split=split, weights_overrides=cfg.weights_overrides)
     disk = Path(cfg.results_dir) / "cache" / "reference" if cfg.reference_cache else None
     ctx.shared(reference_cache.SHARED_KEY,  # ground-truth features once per file (and across runs)
-               lambda: reference_cache.ReferenceCache(disk_root=disk, split_fingerprint=fingerprint))
+               lambda: reference_cache.ReferenceCache(disk_root=disk, split_fingerprint=fingerprint,
+                                                      results_root=Path(cfg.results_dir)))
     # metrics merge: those already stored with this run stay in its summary (the run key does
     # not include the metric list), the requested ones are added
     metric_names = _stored_metric_names(run_dir, cfg.metrics)
@@ -500,13 +506,28 @@ def _refuse_changed_metric_weights(previous: dict, live: list, stored_ok: dict[s
 
 
 def _previous_summary(path: Path) -> dict | None:
+    """The stored ``summary.json`` when it is a valid run summary (:class:`RunSummary`); None
+    when missing or unreadable, and None with a :class:`ResultsWarning` when a field has the
+    wrong type (a tampered file): the run then rebuilds it from the rows."""
     import json
+    import warnings
+
+    from ..errors import ResultsWarning
+    from ..files import read_regular
+    from ..results import RunSummary, SummaryFormatError
 
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_regular(path))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and "metrics" in data else None
+    if not isinstance(data, dict) or "metrics" not in data:
+        return None
+    try:
+        RunSummary.parse(data, path)
+    except SummaryFormatError as exc:
+        warnings.warn(ResultsWarning(f"{exc.message}; the summary is rebuilt from the rows"), stacklevel=2)
+        return None
+    return data
 
 
 def _reused(stored_ok: dict[str, dict], sessions: list[dict]) -> dict:
@@ -560,12 +581,7 @@ def measure_method_runtime(method: Method, device: torch.device, repeats: int = 
 
 def _previous_runtime(summary_path: Path) -> dict | None:
     """Keep a runtime measured by an earlier invocation of the same run."""
-    import json
-
-    try:
-        runtime = json.loads(summary_path.read_text()).get("runtime")
-    except (OSError, ValueError, AttributeError):  # missing, corrupt, or not an object
-        return None
+    runtime = (_previous_summary(summary_path) or {}).get("runtime")
     return runtime if isinstance(runtime, dict) else None
 
 

@@ -231,8 +231,8 @@ def setup_metrics(names: Sequence[str], split: Split, ctx: MetricContext, strict
             except WeightsOverrideError:
                 raise  # an explicit override that is not a file is never "n/a"
             except (WeightsMissingError, WeightsIntegrityError) as exc:
-                if strict:
-                    raise
+                if strict:  # nothing has run yet: unusable input, exit 2
+                    raise UsageError(f"--strict: metric {name!r} cannot run: {exc.message}", exc.hint) from exc
                 st.status = "unavailable"
                 # a missing package reads "n/a — install ..."; missing files "weights missing: ..."
                 prefix = ("" if isinstance(exc, PackageMissingError) else "weights missing: "

@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from ..files import sha256_file
+from ..files import outside_link, sha256_file
 from .base import Batch, MetricContext
 
 #: ``ctx.shared`` key of the run's cache (the engine creates it with the disk layer)
@@ -97,10 +97,12 @@ class ReferenceCache:
     """Per-ground-truth results of reference-side computations (see the module policy)."""
 
     def __init__(self, budget_bytes: int | None = None, disk_root: str | Path | None = None,
-                 split_fingerprint: str | None = None):
+                 split_fingerprint: str | None = None, results_root: str | Path | None = None):
         self.budget = memory_budget_bytes() if budget_bytes is None else int(budget_bytes)
         self.disk_root = None if disk_root is None or split_fingerprint is None else Path(disk_root)
         self.split_fingerprint = split_fingerprint
+        #: the results directory the disk layer must stay inside (a link out of it is not used)
+        self.results_root = None if results_root is None else Path(results_root)
         self._mem: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._size = 0
         #: counters for tests and benchmarks: computed / memory hits / disk hits
@@ -158,7 +160,10 @@ class ReferenceCache:
         if self.disk_root is None:
             return None
         name = hashlib.sha256(key[1].encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        return self.disk_root / key[0] / f"{name}.pt"
+        path = self.disk_root / key[0] / f"{name}.pt"
+        if self.results_root is not None and outside_link(self.results_root, path) is not None:
+            return None  # the cache is an optimisation: a link out of --out is neither read nor written
+        return path
 
     def _read(self, key: tuple[str, str]) -> Any:
         path = self._path(key)

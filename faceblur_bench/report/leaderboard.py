@@ -8,6 +8,7 @@ from scratch each time; nothing in it is edited by hand.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +153,14 @@ def _provenance(runs: list[dict[str, Any]]) -> str:
 
 
 def write_leaderboard(results_dir: str | Path = "results", path: str | Path = "leaderboard.md",
-                      include_published: bool = True) -> str:
-    """Regenerate the leaderboard from ``results_dir`` and write it atomically to ``path``.
+                      include_published: bool = True, root: str | Path | None = None) -> str:
+    """Regenerate the leaderboard from ``results_dir`` and write it atomically to ``path``
+    (which must stay inside ``root`` when given: see :func:`~faceblur_bench.results.atomic_write_text`).
 
     Returns the Markdown text.
     """
     text = build_leaderboard(results_dir, include_published=include_published)
-    atomic_write_text(Path(path), text)
+    atomic_write_text(Path(path), text, root=root)
     return text
 
 
@@ -175,6 +177,8 @@ def publish_split(split: str, out_dir: str | Path, leaderboard: str | Path,
     runs = latest_runs(load_summaries(out_dir, split=split)) or list(fallback or [])
     md = split_table(runs, fmt="md")
     path = Path(out_dir) / f"{split_slug(split)}.md"
-    atomic_write_text(path, md)
-    write_leaderboard(out_dir, leaderboard)
+    atomic_write_text(path, md, root=out_dir)
+    # a leaderboard under --out (the default) stays inside it; one named elsewhere is the user's
+    inside = os.path.abspath(leaderboard).startswith(os.path.join(os.path.abspath(out_dir), ""))
+    write_leaderboard(out_dir, leaderboard, root=out_dir if inside else None)
     return console_split_table(runs, fmt="md", full_table=str(path)) if console else md

@@ -30,9 +30,10 @@ import csv
 import io
 import math
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from ..text import printable
 
 Format = Literal["md", "latex", "csv"]
 FORMATS = ("md", "latex", "csv")
@@ -303,10 +304,6 @@ def _grid(table: Table, show_std: bool, latex: bool, arrows: bool = True) -> _Gr
     return g
 
 
-# terminal escape sequences (CSI "ESC [ ... letter", OSC "ESC ] ... BEL|ESC \\", two-byte ESC x)
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])")
-# text direction overrides/isolates: they reorder what a reader sees without being visible
-_BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 _MD_SPECIAL = re.compile(r"([\\*_~\[\]<>|#])")
 
 
@@ -320,10 +317,7 @@ def md_escape(s: object) -> str:
     headings, HTML or a cell break (``\\ * _ ~ [ ] < > | #``) are backslash-escaped, so the text
     renders as written. Backticks are kept: messages quote commands in them, and a code span
     cannot leave its cell. Numbers and plain names are unchanged."""
-    text = _ANSI.sub("", str(s)).translate(_BIDI)
-    text = "".join(" " if ch in "\t\n\r\v\f\x85\u2028\u2029" else ch for ch in text
-                   if ch in "\t\n\r\v\f\x85\u2028\u2029" or unicodedata.category(ch) != "Cc")
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return _MD_SPECIAL.sub(r"\\\1", printable(s))
 
 
 _md_escape = md_escape
@@ -411,8 +405,10 @@ def latex_escape(s: str) -> str:
 
     Specials are escaped, common symbols become commands, and a hyphen followed by another is
     written ``-{}`` so that ``--limit`` does not turn into an en dash. A character outside Latin
-    with no LaTeX form becomes its ASCII compatibility form, else ``?``.
+    with no LaTeX form becomes its ASCII compatibility form, else ``?``. Escape sequences and
+    control characters are removed first (:func:`~faceblur_bench.text.printable`).
     """
+    s = printable(s)
     out = []
     for i, ch in enumerate(s):
         if ch == "-" and s[i + 1:i + 2] == "-":
@@ -515,6 +511,6 @@ def _render_csv(table: Table, show_std: bool) -> str:
         heads, body = new_heads, new_body
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(heads)
-    w.writerows(body)
+    w.writerow([printable(h) for h in heads])
+    w.writerows([[printable(c) for c in r] for r in body])
     return buf.getvalue()
