@@ -520,33 +520,31 @@ register(WeightFile(
 
 # -- dlib face recognition: files shipped inside the PyPI package face-recognition-models ----------
 # sha256 of the files as face-recognition-models 0.3.0 (PyPI) installs them. Davis King's
-# dlib-models README releases both into the public domain (its 68-point model, whose training
-# data restricts commercial use, is not used here).
-register(WeightFile(
-    name="dlib-resnet-v1",
-    filename="dlib_face_recognition_resnet_model_v1.dat",
-    url="http://dlib.net/files/dlib_face_recognition_resnet_model_v1.dat.bz2",
-    sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-    cache="package:face_recognition_models/models",
-    description="dlib ResNet face descriptor (27 conv layers, 128-d, 150x150 chips; 99.38 % on "
-                "LFW), shipped in the face-recognition-models package",
-    manual="installed with the package: `pip install dlib-bin face-recognition-models` "
-           "(default dependencies of faceblur-bench)",
-    downloadable=False,
-))
-register(WeightFile(
-    name="dlib-shape-predictor-5",
-    filename="shape_predictor_5_face_landmarks.dat",
-    url="http://dlib.net/files/shape_predictor_5_face_landmarks.dat.bz2",
-    sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
-    cache="package:face_recognition_models/models",
-    description="dlib 5-point landmark predictor (eye corners, nose base) used to align the "
-                "descriptor's chips, shipped in the face-recognition-models package",
-    manual="installed with the package: `pip install dlib-bin face-recognition-models` "
-           "(default dependencies of faceblur-bench)",
-    downloadable=False,
-))
-
+# dlib-models README releases the first two into the public domain. The 68-point model (lmd-dlib) was
+# trained on the iBUG 300-W data, whose licence excludes commercial use (dlib-models README).
+for _name, _file, _sha, _desc in (
+    ("dlib-resnet-v1", "dlib_face_recognition_resnet_model_v1.dat",
+     "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+     "dlib ResNet face descriptor (27 conv layers, 128-d, 150x150 chips; 99.38 % on LFW)"),
+    ("dlib-shape-predictor-5", "shape_predictor_5_face_landmarks.dat",
+     "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+     "dlib 5-point landmark predictor (eye corners, nose base) used to align the descriptor's chips"),
+    ("dlib-shape-predictor-68", "shape_predictor_68_face_landmarks.dat",
+     "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+     "dlib 68-point landmark predictor (iBUG 300-W markup; trained on 300-W, whose licence "
+     "excludes commercial use)"),
+):
+    register(WeightFile(
+        name=_name,
+        filename=_file,
+        url=f"http://dlib.net/files/{_file}.bz2",
+        sha256=_sha,
+        cache="package:face_recognition_models/models",
+        description=f"{_desc}, shipped in the face-recognition-models package",
+        manual="installed with the package: `pip install dlib-bin face-recognition-models` "
+               "(default dependencies of faceblur-bench)",
+        downloadable=False,
+    ))
 
 # -- files pyiqa downloads for the default no-reference metrics (faceblur_bench.metrics.pyiqa_nr) --
 # pyiqa 0.1.16 fetches them from its Hugging Face weight repository into torch.hub.get_dir()/pyiqa;

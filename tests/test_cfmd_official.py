@@ -16,8 +16,11 @@ from faceblur_bench.methods.cfmd import official
 B, R = 8, 2  # base width and ContAda blocks per level (released: 32 and 8)
 
 
-def released_names(b: int = B, r: int = R) -> dict[str, tuple[int, ...]]:
-    """Every tensor of the released CMD_MIMOUNet with its shape, from METHODS.md §A.1/§A.4."""
+def released_names(b: int = B, r: int = R, cadc: bool = True, caca: bool = True
+                   ) -> dict[str, tuple[int, ...]]:
+    """Every tensor of the released CMD_MIMOUNet with its shape, from METHODS.md §A.1/§A.4; with
+    ``cadc``/``caca`` False those of a ``use_CADC``/``use_CACA=False`` ablation generator, on the
+    authors' names (the plain conv that replaces CADC is a ``BasicConv``: ``conv2.main.0``)."""
     s: dict[str, tuple[int, ...]] = {}
 
     def conv(name, cin, cout, k, bias=True, transpose=False):
@@ -36,11 +39,15 @@ def released_names(b: int = B, r: int = R) -> dict[str, tuple[int, ...]]:
             for k in range(r):
                 p = f"{part}.{lvl}.layers.{k}"
                 conv(f"{p}.conv1.main.0", c, c, 3)
-                conv(f"{p}.conv2.conv", 2 * c, c, 1, bias=False)
-                conv(f"{p}.conv2.offset_conv", c, 18, 3)
-                conv(f"{p}.conv2.modulator_conv", c, 9, 3)
-                conv(f"{p}.conv2.regular_conv", c, c, 3, bias=False)
-                conv(f"{p}.ch_att.conv", 2 * c, c, 1, bias=False)
+                if cadc:
+                    conv(f"{p}.conv2.conv", 2 * c, c, 1, bias=False)
+                    conv(f"{p}.conv2.offset_conv", c, 18, 3)
+                    conv(f"{p}.conv2.modulator_conv", c, 9, 3)
+                    conv(f"{p}.conv2.regular_conv", c, c, 3, bias=False)
+                else:
+                    conv(f"{p}.conv2.main.0", c, c, 3)
+                if caca:
+                    conv(f"{p}.ch_att.conv", 2 * c, c, 1, bias=False)
                 conv(f"{p}.ch_att.conv_du.0", c, c // 4, 1, bias=False)
                 conv(f"{p}.ch_att.conv_du.2", c // 4, c, 1, bias=False)
     for i, (cin, cout, k, t) in enumerate([(3, b, 3, False), (b, 2 * b, 3, False), (2 * b, 4 * b, 3, False),
@@ -63,10 +70,10 @@ def released_names(b: int = B, r: int = R) -> dict[str, tuple[int, ...]]:
     return s
 
 
-def random_state(seed: int = 0) -> dict[str, torch.Tensor]:
+def random_state(seed: int = 0, cadc: bool = True, caca: bool = True) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     out = {}
-    for k, shape in released_names().items():
+    for k, shape in released_names(cadc=cadc, caca=caca).items():
         if len(shape) > 1:
             fan_in = shape[1] * shape[2] * shape[3]
             std = 0.05 if ("offset_conv" in k or "modulator_conv" in k) else (1.0 / fan_in) ** 0.5
@@ -81,7 +88,8 @@ def _lrelu(x):
     return F.leaky_relu(x, 0.2)
 
 
-def reference_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, u: float) -> torch.Tensor:
+def reference_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, u: float, cadc: bool = True,
+                      caca: bool = True) -> torch.Tensor:
     def conv(name, z, act=True, stride=1):
         w = sd[f"{name}.weight"]
         y = F.conv2d(z, w, sd.get(f"{name}.bias"), stride, w.shape[-1] // 2)
@@ -92,11 +100,15 @@ def reference_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, u: float) ->
 
     def block(p, z, uf):
         fo = conv(f"{p}.conv1.main.0", z)
-        fu = F.conv2d(torch.cat([fo, uf], 1), sd[f"{p}.conv2.conv.weight"])
-        off = conv(f"{p}.conv2.offset_conv", fu, act=False)
-        mask = 2 * torch.sigmoid(conv(f"{p}.conv2.modulator_conv", fu, act=False))
-        fdc = deform_conv2d(fu, off, sd[f"{p}.conv2.regular_conv.weight"], padding=1, mask=mask)
-        xx = F.conv2d(torch.cat([fdc, uf], 1), sd[f"{p}.ch_att.conv.weight"])
+        if cadc:
+            fu = F.conv2d(torch.cat([fo, uf], 1), sd[f"{p}.conv2.conv.weight"])
+            off = conv(f"{p}.conv2.offset_conv", fu, act=False)
+            mask = 2 * torch.sigmoid(conv(f"{p}.conv2.modulator_conv", fu, act=False))
+            fdc = deform_conv2d(fu, off, sd[f"{p}.conv2.regular_conv.weight"], padding=1, mask=mask)
+        else:  # the harness's reading: a plain 3x3 conv of F_o, no activation (METHODS.md §A.1)
+            fdc = conv(f"{p}.conv2.main.0", fo, act=False)
+        # with CACA, X = conv1x1([F_dc, u]); without, a plain RCAN attention on F_dc
+        xx = F.conv2d(torch.cat([fdc, uf], 1), sd[f"{p}.ch_att.conv.weight"]) if caca else fdc
         a = torch.sigmoid(F.conv2d(_lrelu(F.conv2d(xx.mean((2, 3), keepdim=True),
                                                     sd[f"{p}.ch_att.conv_du.0.weight"])),
                                    sd[f"{p}.ch_att.conv_du.2.weight"]))
@@ -160,6 +172,33 @@ def test_released_state_dict_matches_the_written_forward(released_file, u):
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     assert 0.0 < float((got - x).abs().mean())  # not the identity
     assert m.identity()["checkpoint_sha256"] is not None
+
+
+@pytest.mark.parametrize(("cadc", "caca"), [(True, True), (True, False), (False, True), (False, False)])
+def test_table5_ablation_state_dicts_load_on_the_authors_names(tmp_path, cadc, caca):
+    """The four switch settings of seed 003 Table 5, each written on the authors' key names
+    (``use_CADC=False``: ``….conv2.main.0.*``), load and match the written forward."""
+    st = random_state(3, cadc=cadc, caca=caca)
+    assert any(".conv2.main.0." in k for k in st) == (not cadc)
+    p = tmp_path / "netG_last.pth"
+    torch.save({f"module.{k}": v for k, v in st.items()}, p)
+    m = make_method("cfmd-gan")
+    m.load(p, "cpu")
+    cfg = m.generator_config
+    assert (cfg.cadc, cfg.caca, cfg.variant) == (cadc, caca, "released")
+    assert m.num_parameters() == sum(v.numel() for v in st.values())
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    got = m.restore(x, [{"moment": 0.3}])
+    with torch.no_grad():
+        want = reference_forward(st, x, 0.3, cadc=cadc, caca=caca).clamp(0, 1)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    # the harness's own layout (conv2.weight) still loads, to the same network
+    own = official.to_harness_keys(st)
+    assert not any(".conv2.main.0." in k for k in own)
+    torch.save(own, tmp_path / "own.pth")
+    m2 = make_method("cfmd-gan")
+    m2.load(tmp_path / "own.pth", "cpu")
+    torch.testing.assert_close(m2.restore(x, [{"moment": 0.3}]), got)
 
 
 def test_moments_come_from_meta_else_the_option(released_file):

@@ -10,6 +10,7 @@ MODULES = (
     "identity",
     "identity_dlib",
     "identity_consistency",
+    "landmark_distance",
     "verification",
     "detection",
     "pyiqa_nr",

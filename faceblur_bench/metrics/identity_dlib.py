@@ -68,23 +68,26 @@ _ALIGN = (f"cut as dlib's {CHIP_SIZE}x{CHIP_SIZE} chip (padding {CHIP_PADDING}) 
           f"largest MTCNN box: {DETECTOR_PROTOCOL})")
 
 
-def model_paths(overrides: dict[str, str] | None = None) -> tuple[Path, Path]:
-    """``(shape predictor, ResNet)`` paths, sha256-checked; overrides win.
+def packaged_model(name: str, overrides: dict[str, str] | None = None) -> Path:
+    """Path of the dlib model file of weight entry ``name`` (one of the files
+    ``face-recognition-models`` ships), sha256-checked; an override wins.
 
     A file not found while ``face_recognition_models`` is not installed raises
     :class:`~faceblur_bench.errors.PackageMissingError` ("install dlib-bin and
     face-recognition-models").
     """
-    out = []
-    for name in (PREDICTOR, RECOGNIZER):
-        try:
-            out.append(wts.resolve(name, overrides))
-        except WeightsMissingError:
-            if wts.package_dir(MODEL_PACKAGE) is None:
-                raise install_error("package 'face-recognition-models' (dlib's model files) is "
-                                    "not installed") from None
-            raise
-    return out[0], out[1]
+    try:
+        return wts.resolve(name, overrides)
+    except WeightsMissingError:
+        if wts.package_dir(MODEL_PACKAGE) is None:
+            raise install_error("package 'face-recognition-models' (dlib's model files) is "
+                                "not installed") from None
+        raise
+
+
+def model_paths(overrides: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """``(shape predictor, ResNet)`` paths (:func:`packaged_model`)."""
+    return packaged_model(PREDICTOR, overrides), packaged_model(RECOGNIZER, overrides)
 
 
 def dlib_recognizer(ctx: MetricContext) -> DlibFaceRecognizer:

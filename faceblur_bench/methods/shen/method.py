@@ -26,8 +26,9 @@ known); ``release`` = ``P_S_F`` (default, the demo script's files) | ``P_S_F_GAN
 release reads images as ``uint8 / 256``.
 
 ``restore``: ``(N, 3, H, W)`` float32 in [0, 1] -> same shape in [0, 1] (clamped; the network's
-output is unbounded). Inputs whose sides are not multiples of 64 are resized (antialiased
-bicubic) to 128×128 — the release resizes every input to 128×128 — and the result back.
+output is unbounded). Inputs whose sides are not multiples of 64 are resized to 128×128 with
+MATLAB's ``imresize`` (:mod:`.imresize`) — the release resizes every input to 128×128 that way —
+and the result back with the same resize.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from ...errors import UsageError, WeightsIntegrityError, WeightsMissingError
 from ...files import sha256_file
@@ -46,6 +46,7 @@ from ...registry import methods
 from .. import checkpoint as ckpt_io
 from ..base import Method
 from . import presets
+from .imresize import imresize
 from .networks import BN_MOMENTS, ShenConfig, ShenNet, count_parameters
 
 #: trainer name whose checkpoints these methods read
@@ -191,12 +192,11 @@ class ShenMethod(Method):
         x = blurred.to(self.device, torch.float32) * self.input_scale
         h, w = x.shape[-2:]
         resized = h % 64 != 0 or w % 64 != 0
-        if resized:
-            x = F.interpolate(x, size=(128, 128), mode="bicubic", align_corners=False,
-                              antialias=True)
+        if resized:  # the release: imresize(img, [128 128]); back with the same resize
+            x = imresize(x, size=(128, 128))
         y = self.net(x).y.float()
         if resized:
-            y = F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
+            y = imresize(y, size=(h, w))
         return y.clamp_(0.0, 1.0)
 
     def identity(self) -> dict[str, Any]:

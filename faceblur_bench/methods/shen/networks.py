@@ -24,7 +24,8 @@ G_f (IJCV)            ``[x½, y_c½, p½]`` (6+K = 17)      ``[x, y_c, U(y½), p
 G (CVPR 2018)         ``[x½, p½]`` (3+K)                 ``[U(y½), x, p]`` (6+K)
 ====================  =================================  =====================================
 
-``x½`` and ``y_c½`` are antialiased bicubic down-sampling (MATLAB ``imresize`` in the release),
+``x½`` and ``y_c½`` are MATLAB ``imresize(·, 0.5)`` as in the release (antialiased bicubic with
+mirrored borders, :mod:`.imresize`),
 ``p½`` is a 2×2 max-pool of the softmax map (release). The text writes ``p½`` for G_f's second
 scale; it must be the full-resolution ``p`` (20 = 3+3+3+11). With ``fine_nets = N > 1`` (Table 8)
 the n-th fine net takes the output of the (n−1)-th in place of ``y_c``; ``share_fine`` applies one
@@ -54,6 +55,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .imresize import imresize
 
 #: MatConvNet's batch-norm epsilon (``vl_nnbnorm(..., 'epsilon', 1e-4)`` in the release)
 BN_EPS: float = 1e-4
@@ -170,10 +173,10 @@ def _conv(c_in: int, c_out: int, k: int) -> nn.Conv2d:
 
 
 def half(t: torch.Tensor) -> torch.Tensor:
-    """2× down-sampling of an image (antialiased bicubic, MATLAB ``imresize`` semantics); in
-    float32 (the antialiased kernel has no bf16 implementation), returned in ``t``'s dtype."""
-    return F.interpolate(t.float(), scale_factor=0.5, mode="bicubic", align_corners=False,
-                         antialias=True).to(t.dtype)
+    """2× down-sampling of an image as the release makes it: MATLAB ``imresize(x, 0.5)``
+    (antialiased bicubic, mirrored borders, :func:`~.imresize.imresize`); in float32 (float64
+    stays float64), returned in ``t``'s dtype."""
+    return imresize(t, 0.5)
 
 
 def half_probs(p: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,20 @@ never evaluates random weights.
 (``scale = 8``). The network works on [-1, 1]; the output is the lower decoder's sharp HR
 image ``outHR`` mapped by ``(x + 1) / 2`` and clamped. Only the generator runs; the face mask
 is training-only. Inputs must be exactly 32×32 (the U-Net encoder reaches 1×1).
+
+Options: ``noise`` = ``none`` (default) | ``wN`` — the w/N notebooks' forward, which multiplies
+the input and every encoder/decoder activation by N(1, 0.1) noise, in eval mode too
+(:class:`~.networks.MultiplicativeNoise` at :data:`~.networks.NOISE_AT`); ``noise_seed`` (int,
+default 0). Image ``i``'s noise stream is seeded by :func:`noise_seed_of` (the seed and the
+image's input pixels), so its output does not depend on the batch it was restored in. Options
+given are part of the run key. ``ngf`` / ``upscale_width`` size the untrained network of the
+contract tests only (a checkpoint carries its own widths).
 """
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,10 +32,27 @@ import torch
 
 from ...errors import UsageError
 from ...registry import methods
-from ..base import Method
+from ..base import Method, Option
 from .. import checkpoint as ckpt_io
 from . import checkpoint as nb_ckpt
-from .networks import INPUT_SIZE, SCALE, YunGenerator, YunGeneratorConfig, count_parameters
+from .networks import (
+    INPUT_SIZE,
+    SCALE,
+    MultiplicativeNoise,
+    YunGenerator,
+    YunGeneratorConfig,
+    count_parameters,
+)
+
+NOISE_MODES = ("none", "wN")
+
+
+def noise_seed_of(seed: int, image: torch.Tensor) -> int:
+    """Seed of one image's wN noise stream: 63 bits of sha256(``seed``, the image's float32
+    bytes). ``image`` is one network input ``(3, 32, 32)``."""
+    h = hashlib.sha256(str(int(seed)).encode() + b"\0")
+    h.update(image.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return int.from_bytes(h.digest()[:8], "little") >> 1
 
 
 @methods.register("yun")
@@ -36,12 +63,25 @@ class Yun(Method):
     #: options giving a small network (contract tests only)
     contract_options: ClassVar[dict[str, Any]] = {"ngf": 4, "upscale_width": 4}
 
+    option_specs: ClassVar[dict[str, Option] | None] = {
+        "noise": Option(str, "none", "none | wN: the w/N notebooks' multiplicative N(1, 0.1) noise "
+                                     "after every encoder/decoder layer (docs/yun.md)"),
+        "noise_seed": Option(int, 0, "seed of the wN noise (each image's stream: this seed and its "
+                                     "input pixels)", minimum=0),
+        "ngf": Option(int, None, "contract tests only: width of the untrained network", minimum=1),
+        "upscale_width": Option(int, None, "contract tests only: x8 CNN width of the untrained "
+                                           "network", minimum=1),
+    }
+
     def __init__(self, **options: Any):
         super().__init__(**options)
-        unknown = sorted(set(options) - {"ngf", "upscale_width"})
-        if unknown:
-            raise UsageError(f"yun: unknown option(s) {unknown}",
-                             "yun takes no options at run time (the checkpoint carries its configuration)")
+        self.noise = str(self.options.get("noise", "none"))
+        if self.noise not in NOISE_MODES:
+            close = difflib.get_close_matches(self.noise, NOISE_MODES, n=1, cutoff=0.3)
+            raise UsageError(f"option 'noise' for yun must be one of {', '.join(NOISE_MODES)}, got "
+                             f"{self.noise!r}" + (f"; did you mean {close[0]!r}" if close else ""),
+                             "pass --option noise=none (default) or --option noise=wN")
+        self.noise_seed = int(self.options.get("noise_seed", 0))
         self.net: YunGenerator | None = None
         self.generator_config: YunGeneratorConfig | None = None
         self.trained: dict[str, Any] = {}
@@ -93,6 +133,9 @@ class Yun(Method):
         self.check_restore_input(blurred, self.net is not None, size=INPUT_SIZE, size_hint=(
             "Yun et al.'s network takes exactly 32x32 faces (x8 -> 256x256); use --split celebahq-sr8"))
         x = blurred.to(self.device, torch.float32) * 2.0 - 1.0
-        sharp_hr = self.net(x)[2]
+        noise = None
+        if self.noise == "wN":
+            noise = MultiplicativeNoise([noise_seed_of(self.noise_seed, xi) for xi in x])
+        sharp_hr = self.net(x, noise)[2]
         return ((sharp_hr.float() + 1.0) / 2.0).clamp_(0.0, 1.0)
 

