@@ -113,6 +113,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     method_name = method.name or type(method).__name__
     check_options_json(method.options, method_name)
     moments.check_protocol(cfg.protocol, method_name, method.accepts_moment)
+    method.check_protocol_options(cfg.protocol, method.options)
     try:
         with weights.recording() as method_weights:
             method.load(cfg.checkpoint, device)
