@@ -102,8 +102,9 @@ def sample_values(sample_id: str, meta: dict[str, Any], source_name: str) -> dic
         values["subset"] = str(meta["subset"])
     if meta.get("kernel_id") is not None:
         values["kernel"] = int(meta["kernel_id"])
-    if meta.get("face") is not None:
-        values["face"] = int(meta["face"])
+    face = meta.get("face")  # folder:DIR: the index; demo / make-split: the face's name "<photo>_<jj>"
+    if isinstance(face, int) or (isinstance(face, str) and face.rsplit("_", 1)[-1].isdigit()):
+        values["face"] = int(face) if isinstance(face, int) else int(face.rsplit("_", 1)[-1])
     if meta.get("moment_index") is not None:
         values["k"] = int(meta["moment_index"])
         values["u"] = float(meta["moment"])
