@@ -85,6 +85,12 @@ def test_every_placeholder_names_the_output_of_a_demo_sample(demo_data_root, tmp
     a, b = _rows(live), _rows(got)
     assert {i: r["metrics"]["psnr"] for i, r in a.items()} == {i: r["metrics"]["psnr"] for i, r in b.items()}
     assert [sample_values(s.id, s.meta, s.blurred.name)["face"] for s in samples] == [0, 0, 0]
+    # a label given to a stored run renames it without recomputing anything
+    rows_file = Path(live["run_dir"]) / "rows.jsonl"
+    before = rows_file.read_bytes()
+    again = engine.evaluate(engine.RunConfig(method="blurred", label="Input", **common))
+    assert again["this_session"]["session"] is None and rows_file.read_bytes() == before
+    assert json.loads((Path(live["run_dir"]) / "summary.json").read_text())["label"] == "Input"
 
 
 # -- sequences --------------------------------------------------------------------------------------
