@@ -295,7 +295,7 @@ def _warn_gif(rows: list[dict]) -> None:
         from . import console
 
         console.print(f"[yellow]warning:[/] {len(gifs)} GIF file(s) scored ({', '.join(sorted(gifs)[:3])}"
-                      f"{', …' if len(gifs) > 3 else ''}): a GIF {GIF_NOTE.removeprefix('is a GIF: ')}",
+                      f"{', …' if len(gifs) > 3 else ''}): {GIF_NOTE.removeprefix('is a GIF: ')}",
                       highlight=False)
 
 
