@@ -985,6 +985,13 @@ class RunSummary:
         )
 
     @property
+    def label(self) -> str | None:
+        """The run's name (``run --label``; ``summary["label"]``), shown in tables, the
+        leaderboard, figures and LaTeX instead of the method name; None without one."""
+        v = self.other.get("label")
+        return v.strip() if isinstance(v, str) and v.strip() else None
+
+    @property
     def date(self) -> str:
         """When the run was summarised (ISO 8601 UTC; "" when unknown)."""
         return str(self.provenance.get("date") or "")

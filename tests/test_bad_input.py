@@ -252,16 +252,19 @@ def test_exif_orientation_is_applied_on_both_sides(tmp_path, h, w):
     assert s2["counts"]["ok"] == 1 and s2["metrics"]["psnr"]["value"] > 60
 
 
-def test_animated_image_is_scored_on_its_first_frame_with_a_warning(tmp_path):
+def test_animated_output_against_a_still_reference_is_a_failed_row_naming_both_counts(tmp_path):
+    """Sequences are paired frame by frame: a 3-frame APNG is not silently cut to its first
+    frame when its reference is one image; the other pair is scored."""
     out, gt = _score_tree(tmp_path / "d", n=2)
     first = np.asarray(Image.open(out / "img0.png").convert("RGB"))
     frames = [Image.fromarray(first)] + [Image.fromarray(255 - first) for _ in range(2)]
     frames[0].save(out / "img0.png", save_all=True, append_images=frames[1:])
     s = _score(out, gt, tmp_path)
     rows = _rows(s)
-    assert s["counts"]["ok"] == 2
-    assert rows["img0"]["warnings"] == ["img0.png is animated (3 frames): scored on its first frame only"]
-    assert "warnings" not in rows["img1"]
+    assert s["counts"]["ok"] == 1 and s["counts"]["failed"] == 1
+    assert rows["img0"]["reason"] == ("img0.png has 3 frame(s), the reference img0.png has 1: "
+                                      "sequences are paired frame by frame")
+    assert rows["img1"]["status"] == "ok"
 
 
 def test_score_folders_with_different_parents_and_relative_paths(tmp_path, monkeypatch):
@@ -276,10 +279,15 @@ def test_score_folders_with_different_parents_and_relative_paths(tmp_path, monke
 
 
 @pytest.mark.parametrize("pattern,needle", [
-    ("{}", "uses {}, which is not a placeholder"),
-    ("{0}", "uses {0}, which is not a placeholder"),
+    ("{}", "has a positional field {}"),
+    ("{0}", "has a positional field {0}"),
     ("{foo}", "uses {foo}, which is not a placeholder"),
-    ("{stem.upper}", "uses {stem.upper}"),
+    ("{nmae}", "did you mean {name}?"),
+    ("{stem.upper}", "{stem.upper} uses attribute or index access"),
+    ("{stem.__class__.__name__}", "uses attribute or index access"),
+    ("{stem[0]}", "{stem[0]} uses attribute or index access"),
+    ("{stem!r}", "has a conversion"),
+    ("{stem:{name}}", "holds a nested field"),
     ("{stem", "is not a valid template"),
     ("stem}", "is not a valid template"),
     ("out.png", "has no placeholder"),

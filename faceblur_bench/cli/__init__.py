@@ -66,6 +66,10 @@ from . import bench as bench_cli
 
 bench_cli.register(app)
 
+from . import runs as runs_cli
+
+runs_cli.register(app)
+
 
 def run_app(typer_app: typer.Typer) -> None:
     """Run a typer app and exit with the documented codes (shared by ``python -m ...train``).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -39,7 +39,8 @@ def run(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per restore() call."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint of a learned method."),
-    option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Method option KEY=VALUE (repeatable)."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Method option KEY=VALUE (repeatable): goes to every method that declares KEY; METHOD.KEY=VALUE to that method alone."),
+    label: Optional[List[str]] = typer.Option(None, "--label", help="Name of the run in tables, leaderboard, figures and LaTeX: NAME (one method) or METHOD=NAME (repeatable)."),
     weights: Optional[List[str]] = typer.Option(None, "--weights", help="Weight file override NAME=PATH (repeatable)."),
     save_images: bool = typer.Option(False, "--save-images", help="Write restored images under the run directory."),
     strict: bool = typer.Option(False, "--strict", help="Fail when a metric is unavailable instead of reporting n/a."),
@@ -72,13 +73,17 @@ def run(
     from ..registry import metrics as metric_registry
 
     # default: the baselines that can run on this split (no kernel-based one without kernels)
-    names = list(method) if method else engine.default_method_names(split, data_root)
+    names = list(dict.fromkeys(method)) if method else engine.default_method_names(split, data_root)
     metric_names = split_list(metrics) or engine.default_metric_names(split, data_root)
-    opts = parse_kv(option, "--option")
-    for n in names:  # unknown names, bad options and methods unfit for the protocol fail before any work
+    for n in names:
+        method_registry.get(n)  # unknown names first, with "did you mean"
+    per_method = route_options(parse_kv(option, "--option"), names)
+    labels = route_labels(label, names)
+    for n in names:  # bad options and methods unfit for the protocol fail before any work
         cls = method_registry.get(n)
-        cls.validate_options(opts)
+        cls.validate_options(per_method[n])
         check_protocol(protocol, n, cls.accepts_moment)
+        cls.check_protocol_options(protocol, per_method[n])
     for n in metric_names:
         metric_registry.get(n)
     overrides = parse_weight_overrides(weights)
@@ -87,10 +92,10 @@ def run(
         for name in names:
             cfg = engine.RunConfig(
                 method=name, split=split, metrics=metric_names, data_root=data_root, results_dir=out_dir,
-                device=device, batch_size=batch_size, checkpoint=checkpoint, method_options=opts,
+                device=device, batch_size=batch_size, checkpoint=checkpoint, method_options=per_method[name],
                 save_images=save_images, strict=strict, allow_partial=allow_partial, weights_overrides=overrides,
                 limit=limit, seed=seed, wait=wait, runtime=runtime, runtime_repeats=runtime_repeats,
-                protocol=protocol)
+                protocol=protocol, label=labels.get(name))
             try:
                 summaries.append(engine.evaluate(cfg, progress=RichProgress(prog)))
             except WeightsMissingError as exc:  # name every missing input, not only the first
@@ -105,6 +110,78 @@ def run(
     md = publish_split(summaries[0]["split"], out_dir, lb_path, fallback=summaries, console=True)
     print_plain(md)
     _exit_on_failed_images(summaries)
+
+
+def route_options(opts: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
+    """``--option`` values per method of the command.
+
+    ``METHOD.KEY=VALUE`` goes to METHOD alone (a method of this command). ``KEY=VALUE`` goes to
+    every method that declares KEY; methods that declare no options (plugins, ``option_specs``
+    None) take it when no method of the command declares it; with one method everything goes
+    to it (its own checks name an unknown option with "did you mean"). An option no method
+    takes is a :class:`UsageError` naming the methods and what they accept."""
+    import difflib
+
+    from ..errors import UsageError
+    from ..registry import methods as method_registry
+
+    specs = {n: method_registry.get(n).option_specs for n in names}
+    out: dict[str, dict[str, Any]] = {n: {} for n in names}
+    for key, value in opts.items():
+        prefix, dot, rest = key.partition(".")
+        if dot:
+            if prefix not in names:
+                close = difflib.get_close_matches(prefix, names, n=1, cutoff=0.5)
+                raise UsageError(f"--option {key}=…: {prefix!r} is not a method of this command"
+                                 + (f"; did you mean {close[0]!r}?" if close else ""),
+                                 f"methods: {', '.join(names)}; write --option METHOD.KEY=VALUE")
+            out[prefix][rest] = value
+            continue
+        takers = [n for n in names if specs[n] is not None and key in specs[n]]
+        if not takers:
+            takers = [n for n in names if specs[n] is None] or (names if len(names) == 1 else [])
+        if not takers:
+            declared = sorted({k for sp in specs.values() for k in (sp or {})})
+            close = difflib.get_close_matches(key, declared, n=1, cutoff=0.5)
+            raise UsageError(f"no method of this command ({', '.join(names)}) takes option {key!r}"
+                             + (f"; did you mean {close[0]!r}?" if close else ""),
+                             "options they declare: " + (", ".join(declared) or "none")
+                             + "; `faceblur-bench methods NAME` lists a method's options")
+        for n in takers:
+            out[n][key] = value
+    return out
+
+
+def route_labels(labels: list[str] | None, names: list[str]) -> dict[str, str]:
+    """``--label NAME`` (one method) / ``--label METHOD=NAME`` -> {method: name}; names are
+    non-empty, one line, distinct."""
+    import difflib
+
+    from ..errors import UsageError
+
+    out: dict[str, str] = {}
+    for item in labels or []:
+        method, eq, name = item.partition("=")
+        if not eq:
+            if len(names) != 1:
+                raise UsageError(f"--label {item!r} does not say which of the {len(names)} methods it names",
+                                 f"write --label METHOD=NAME (methods: {', '.join(names)})")
+            method, name = names[0], item
+        method, name = method.strip(), name.strip()
+        if method not in names:
+            close = difflib.get_close_matches(method, names, n=1, cutoff=0.5)
+            raise UsageError(f"--label {item!r}: {method!r} is not a method of this command"
+                             + (f"; did you mean {close[0]!r}?" if close else ""),
+                             f"methods: {', '.join(names)}")
+        if not name or not name.isprintable():
+            raise UsageError(f"--label {item!r}: a label is a non-empty name on one line",
+                             "e.g. --label 'SAPPGAN (authors)'")
+        if method in out:
+            raise UsageError(f"two --label values for {method}: {out[method]!r} and {name!r}", "give one")
+        out[method] = name
+    if len(set(out.values())) != len(out):
+        raise UsageError("two methods got the same --label", "give each run its own name")
+    return out
 
 
 def _say_session(summary: dict) -> None:
@@ -170,7 +247,7 @@ def score(
     restored: Path = typer.Option(..., "--restored", help="Directory of restored images."),
     reference: Path = typer.Option(..., "--reference", help="Directory of ground-truth images."),
     metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="Comma-separated metric names (default psnr,ssim)."),
-    pattern: str = typer.Option("{stem}{suffix}", "--pattern", help="Restored file name for a reference file: placeholders {stem}, {suffix}, {name}; e.g. '{stem}_out.png'."),
+    pattern: str = typer.Option("{stem}{suffix}", "--pattern", help="Restored file name for a reference file: placeholders {stem}, {suffix}, {name}; e.g. '{stem}_out.png'. A missing restored file is a failed row (exit 1); GIF/APNG/TIFF/video sequences are paired frame by frame."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary (and per-image values) as JSON here."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Results directory (default: a temporary one)."),
     device: str = typer.Option("auto", "--device"),
@@ -202,15 +279,29 @@ def score(
             summary = engine.evaluate(cfg, progress=RichProgress(prog, f"scoring {restored} against {reference}"))
         summary["method"] = "score"
         print_plain(tables.summary_table([summary], metric_names, fmt="md"))
-        if json_path is not None:
-            from ..results import atomic_write_json, read_rows
+        from ..results import atomic_write_json, read_rows
 
-            rows = read_rows(Path(summary["run_dir"]) / "rows.jsonl") if "run_dir" in summary else []
+        rows = read_rows(Path(summary["run_dir"]) / "rows.jsonl") if "run_dir" in summary else []
+        _warn_gif(rows)
+        if json_path is not None:
             atomic_write_json(json_path, {"summary": summary, "rows": rows})
         _exit_on_failed_images([summary])
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _warn_gif(rows: list[dict]) -> None:
+    """One console warning when GIF files were scored: their palette limits PSNR."""
+    from ..imageio import GIF_NOTE
+
+    gifs = {w.split(" ", 1)[0] for r in rows for w in (r.get("warnings") or []) if w.endswith(GIF_NOTE)}
+    if gifs:
+        from . import console
+
+        console.print(f"[yellow]warning:[/] {len(gifs)} GIF file(s) scored ({', '.join(sorted(gifs)[:3])}"
+                      f"{', …' if len(gifs) > 3 else ''}): {GIF_NOTE.removeprefix('is a GIF: ')}",
+                      highlight=False)
 
 
 def list_methods(

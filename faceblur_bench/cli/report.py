@@ -41,13 +41,14 @@ def _stored(results: Path, key: str) -> set[str]:
     for s in store.load_summaries(results):
         if key == "metrics":
             names.update(s.get("metrics") or {})
-        else:
+        elif s.get(key) is not None:
             names.add(str(s.get(key)))
     return names
 
 
 def check_method_names(methods: list[str] | None, results: Path) -> None:
-    """Every name in ``--methods`` must be a registered method, have stored runs, or name the
+    """Every name in ``--methods`` must be a registered method, have stored runs (a method or a
+    run's ``--label``), or name the
     published rows of a method (``shen``, ``gt``); else an :class:`UnknownNameError` with "did
     you mean" (not "no runs ... run first")."""
     import difflib
@@ -59,7 +60,7 @@ def check_method_names(methods: list[str] | None, results: Path) -> None:
         return
     from ..report import published
 
-    known = sorted(set(method_registry.names()) | _stored(results, "method")
+    known = sorted(set(method_registry.names()) | _stored(results, "method") | _stored(results, "label")
                    | {e.harness_method for e in published.load() if e.harness_method})
     for m in methods:
         if m not in known:

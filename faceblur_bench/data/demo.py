@@ -115,6 +115,18 @@ def square_crop_box(box: np.ndarray, height: int, width: int, margin: float = MA
     return top, left, side
 
 
+def crop_face(img: np.ndarray, crop: tuple[int, int, int] | list[int], size: int = SIZE) -> np.ndarray:
+    """The face crop of a photo: ``img[top:top+side, left:left+side]`` (``crop`` = ``(top, left,
+    side)``, :func:`square_crop_box`) resized to ``size`` x ``size`` with PIL bicubic, uint8 RGB.
+    The one crop rule of the demo split, ``folder:DIR`` splits and the ``folder`` method's
+    full-photo outputs."""
+    from PIL import Image
+
+    top, left, side = (int(v) for v in crop)
+    patch = np.ascontiguousarray(img[top:top + side, left:left + side])
+    return np.asarray(Image.fromarray(patch).resize((size, size), Image.BICUBIC), dtype=np.uint8)
+
+
 def detect_faces(photos: list[tuple[str, str, np.ndarray]]) -> list[dict[str, Any]]:
     """Run MTCNN on each photo; return kept faces as dicts with ``name``, ``subset``, ``photo``,
     ``box`` (x1, y1, x2, y2 rounded to 0.01 px), ``prob``, ``crop`` (top, left, side) and ``image``
@@ -140,12 +152,11 @@ def detect_faces(photos: list[tuple[str, str, np.ndarray]]) -> list[dict[str, An
         for j, i in enumerate(keep):
             h, w = img.shape[:2]
             top, left, side = square_crop_box(boxes[i], h, w)
-            crop = Image.fromarray(img[top:top + side, left:left + side]).resize((SIZE, SIZE), Image.BICUBIC)
             faces.append({
                 "name": f"{subset}_{photo.replace('.', '_')}_{j:02d}",
                 "subset": subset, "photo": photo,
                 "box": [round(float(v), 2) for v in boxes[i]], "prob": round(float(probs[i]), 6),
-                "crop": [top, left, side], "image": np.asarray(crop, dtype=np.uint8),
+                "crop": [top, left, side], "image": crop_face(img, (top, left, side)),
             })
     return faces
 

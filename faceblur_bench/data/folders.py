@@ -1,7 +1,8 @@
 """``PairedFolders``: an ad-hoc split pairing a folder of restored images with references by name.
 
-Used by ``faceblur-bench score``: every reference file ``R`` (any image suffix) is paired with the
-restored file ``pattern.format(stem=R.stem, suffix=R.suffix, name=R.name)``. The "blurred" image
+Used by ``faceblur-bench score``: every reference file ``R`` (an image or a video suffix) is paired
+with the restored file named by ``--pattern`` (placeholders ``{stem}``, ``{suffix}``, ``{name}``
+of ``R``, checked by :func:`~faceblur_bench.data.patterns.pattern_fields`). The "blurred" image
 of each sample is the restored file, so scoring runs the identity method through the engine.
 
 Rules:
@@ -9,48 +10,37 @@ Rules:
   may have any parents, and nothing outside them is read: a restored or reference file that is a
   symlink to somewhere else is refused naming the symlink, a pattern that leads out of
   ``--restored`` is refused naming the pattern;
-- ``--pattern`` uses only the placeholders ``{stem}``, ``{suffix}``, ``{name}`` (at least one);
-  anything else is a :class:`UsageError` (exit 2) listing them;
 - entries of the reference folder with an image suffix that are not files (e.g. a directory
   named ``d.png``) are skipped with a warning;
-- pairs whose restored file is missing are refused up front, naming the first few.
+- sequences (GIF, APNG, multi-page TIFF, video): when either file of a pair has several frames
+  the pair is one sample per frame, id ``<stem>@f<i>`` (meta ``frame_index``, ``sequence_length``),
+  frame ``i`` scored against frame ``i``; different frame counts make one failed row naming both;
+- a reference whose restored file is missing is a failed row (``meta["unusable"]``) and the rest
+  are scored (the command exits 1); when *no* reference has a restored file the pattern is wrong:
+  :class:`DataLayoutError` (exit 2).
 """
 
 from __future__ import annotations
 
 import os
-import string
 import warnings
 from pathlib import Path
 
-from ..errors import DataLayoutError, DataNotFoundError, UsageError
+from ..errors import DataLayoutError, DataNotFoundError, ImageError
 from ..files import check_inside
+from ..imageio import SEQUENCE_SUFFIXES, frame_count
 from ..text import printable
-from ..imageio import IMAGE_SUFFIXES
 from .base import Sample, Split, absolute_path
+from .patterns import pattern_fields
 
 #: the placeholders of ``--pattern``
 PLACEHOLDERS = ("stem", "suffix", "name")
-_PATTERN_HINT = "placeholders: {stem}, {suffix}, {name}; e.g. '{stem}_out.png' or '{name}'"
 
 
 def check_pattern(pattern: str) -> str:
-    """Return ``pattern`` when it is a ``str.format`` template over :data:`PLACEHOLDERS` only
-    (at least one of them); else raise :class:`UsageError` naming the problem."""
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(pattern) if f is not None]
-    except ValueError as exc:  # '{stem', 'stem}', ...
-        raise UsageError(f"--pattern {pattern!r} is not a valid template ({exc})", _PATTERN_HINT) from None
-    bad = [f for f in fields if f not in PLACEHOLDERS]
-    if bad:
-        raise UsageError(f"--pattern {pattern!r} uses {{{bad[0]}}}, which is not a placeholder", _PATTERN_HINT)
-    if not fields:
-        raise UsageError(f"--pattern {pattern!r} has no placeholder: every reference would pair with "
-                         "the same restored file", _PATTERN_HINT)
-    try:
-        pattern.format(stem="x", suffix=".png", name="x.png")
-    except (ValueError, TypeError) as exc:  # a bad format spec, e.g. '{stem:d}'
-        raise UsageError(f"--pattern {pattern!r} cannot be filled in ({exc})", _PATTERN_HINT) from None
+    """Return ``pattern`` when it is a valid ``--pattern`` (the shared validator,
+    :func:`~faceblur_bench.data.patterns.pattern_fields`, over :data:`PLACEHOLDERS`)."""
+    pattern_fields(pattern, PLACEHOLDERS, "--pattern")
     return pattern
 
 
@@ -81,7 +71,7 @@ class PairedFolders(Split):
         self.find()
         refs = []
         for r in sorted(self.reference.iterdir()):
-            if r.suffix.lower() not in IMAGE_SUFFIXES:
+            if r.suffix.lower() not in SEQUENCE_SUFFIXES:
                 continue
             if not r.is_file():
                 warnings.warn(f"{r}: not an image file ({'a directory' if r.is_dir() else 'a broken link'}); "
@@ -90,7 +80,7 @@ class PairedFolders(Split):
             check_inside(self.reference, r, "reference")
             refs.append(r)
         if not refs:
-            raise DataNotFoundError(f"no images in {self.reference}", f"suffixes: {', '.join(IMAGE_SUFFIXES)}")
+            raise DataNotFoundError(f"no images in {self.reference}", f"suffixes: {', '.join(SEQUENCE_SUFFIXES)}")
         out, missing = [], []
         for r in refs:
             rel = self.pattern.format(stem=r.stem, suffix=r.suffix, name=r.name)
@@ -100,11 +90,29 @@ class PairedFolders(Split):
                                       f"{self.restored}", "use a plain file-name pattern")
             if not p.is_file():
                 missing.append(str(p))
+                out.append(Sample(id=r.stem, blurred=p, sharp=r, meta={
+                    "unusable": f"no restored file for {r.name}: expected {p} (check --pattern)"}))
                 continue
             check_inside(self.restored, p, "restored file")
-            out.append(Sample(id=r.stem, blurred=p, sharp=r, meta={}))
-        if missing:
+            out.extend(self._pair(r, p))
+        if len(missing) == len(refs):
             raise DataLayoutError(
-                f"{len(missing)} of {len(refs)} references have no restored file, e.g. {missing[0]}",
+                f"none of the {len(refs)} references has a restored file, e.g. {missing[0]}",
                 "check --pattern (placeholders {stem}, {suffix}, {name}; e.g. '{stem}_out.png')")
         return out
+
+    @staticmethod
+    def _pair(ref: Path, restored: Path) -> list[Sample]:
+        """One sample for two still images; one per frame for two sequences of equal length."""
+        try:
+            n_ref, n_out = frame_count(ref), frame_count(restored)
+        except ImageError:  # unreadable: the sample's decode names the file
+            return [Sample(id=ref.stem, blurred=restored, sharp=ref, meta={})]
+        if n_ref == n_out == 1:
+            return [Sample(id=ref.stem, blurred=restored, sharp=ref, meta={})]
+        if n_ref != n_out:
+            return [Sample(id=ref.stem, blurred=restored, sharp=ref, meta={
+                "unusable": f"{restored.name} has {n_out} frame(s), the reference {ref.name} has "
+                            f"{n_ref}: sequences are paired frame by frame"})]
+        return [Sample(id=f"{ref.stem}@f{i}", blurred=restored, sharp=ref,
+                       meta={"frame_index": i, "sequence_length": n_ref}) for i in range(n_ref)]

@@ -10,7 +10,7 @@ Faces are found and cropped exactly as the demo split crops its sources (:mod:`.
    photo's shorter side if larger and shifted inside the photo, resized to 128x128 (PIL bicubic).
 
 Face ``j`` (reading order: rows, then left to right) of photo ``P.jpg`` is sample
-``P_{j:02d}``. The crops are written once to ``<data_root>/folder/<DIR name>-<8 hex of its
+``P_{j:02d}`` (meta ``photo`` = ``P.jpg``, ``face`` = ``j``, ``crop`` = its crop box). The crops are written once to ``<data_root>/folder/<DIR name>-<8 hex of its
 absolute path>/faces/`` with a ``manifest.json`` (sha256 of each source photo, boxes,
 probabilities, crop boxes, photos without a face); they are rebuilt when a photo is added,
 removed or changed (name, size or modification time). A photo that cannot be decoded (zero-byte,
@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import DataLayoutError, DataNotFoundError, ImageError, UsageError
 from ..files import check_inside, sha256_file
-from ..imageio import IMAGE_SUFFIXES, read_image, write_png
+from ..imageio import IMAGE_SUFFIXES, image_size, read_image, write_png
 from ..registry import splits
 from ..text import printable
 from .base import Sample, Split
@@ -210,13 +210,17 @@ class PhotoFolder(Split):
                 f"MTCNN found no face in the {len(man['photos'])} photos of {self._source()}",
                 "faces need probability >= 0.95 and a box of at least 48 px")
         out = []
+        sizes: dict[str, list[int]] = {}  # displayed (w, h) of each photo: its crop boxes' frame
         for rec in man["faces"]:
+            if rec["photo"] not in sizes:
+                sizes[rec["photo"]] = list(image_size(self._source() / rec["photo"]))
             p = root / rec["file"]
             if not p.is_file():
                 raise DataLayoutError(f"{p} is missing", f"delete {root} and it will be rebuilt")
             out.append(Sample(id=rec["id"], blurred=p, sharp=None,
-                              meta={"photo": rec["photo"], "box": rec["box"], "prob": rec["prob"],
-                                    "crop": rec["crop"]}))
+                              meta={"photo": rec["photo"], "face": int(rec["id"].rsplit("_", 1)[1]),
+                                    "box": rec["box"], "prob": rec["prob"], "crop": rec["crop"],
+                                    "photo_size": sizes[rec["photo"]]}))
         for rec in unreadable:  # scored as failed rows: listed with their reason, exit code 1
             out.append(Sample(id=Path(rec["photo"]).stem, blurred=root / rec["file"],
                               sharp=None, meta={"photo": rec["photo"], "unreadable": rec["reason"]}))

@@ -120,6 +120,9 @@ class RunConfig:
     #: keep ground-truth features across runs under <results_dir>/cache/reference/ (values are
     #: the same either way; faceblur_bench.metrics.reference_cache)
     reference_cache: bool = True
+    #: the run's name in tables, the leaderboard, figures and LaTeX (``run --label``); not part
+    #: of the run key: a later run with another label renames the stored run; None keeps its name
+    label: str | None = None
 
 
 def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
@@ -146,6 +149,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     method_name = method.name or type(method).__name__
     check_options_json(method.options, method_name)
     moments.check_protocol(cfg.protocol, method_name, method.accepts_moment)
+    method.check_protocol_options(cfg.protocol, method.options)
     try:
         with weights.recording() as method_weights:
             method.load(cfg.checkpoint, device)
@@ -214,7 +218,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                 and _stored_run_is_current(store, previous, samples, stored_ok, metric_names, cfg)):
             # nothing to compute: answer from the store without building a single network
             # (the same summary the full path below would keep; a no-op run takes ~2 s, not ~5)
-            summary = dict(previous)
+            summary = _relabel(store, dict(previous), cfg.label)
             summary["run_dir"] = str(run_dir)
             summary["this_session"] = {"session": None, **session.counts,
                                        "reused": _reused(stored_ok, store.sessions())}
@@ -273,8 +277,9 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
         if (session.idx is None and previous is not None and set(metric_names) <= set(previous["metrics"])
                 and _summary_still_true(store, previous)):
             # this invocation computed nothing: the stored summary (its provenance, dates and
-            # timings) stays exactly as it is — a no-op run does not rewrite history
-            summary = previous
+            # timings) stays exactly as it is — a no-op run does not rewrite history (a new
+            # --label is the one change it makes)
+            summary = _relabel(store, previous, cfg.label)
         else:
             if session.idx is None and previous is not None:
                 rebuilt = not _summary_still_true(store, previous)
@@ -300,6 +305,9 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
             if runtime is not None:
                 summary["runtime"] = runtime
             summary["protocol"] = cfg.protocol
+            label = cfg.label if cfg.label is not None else (previous or {}).get("label")
+            if label is not None:
+                summary["label"] = label
             if cfg.protocol == "s2v":
                 summary["frame_order"] = moments.frame_orders(samples)
                 summary["protocol_note"] = moments.protocol_note(cfg.protocol, summary["frame_order"])
@@ -328,6 +336,15 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
                                 f"images are stored in {run_dir}"
                                 + ("" if summary_written else " (summary.json did not fit)"))
         raise stopped
+    return summary
+
+
+def _relabel(store: RunStore, summary: dict, label: str | None) -> dict:
+    """``summary`` with ``label`` (written to the store, under its lock, when it changes)."""
+    if label is None or summary.get("label") == label:
+        return summary
+    summary = {**summary, "label": label}
+    store.write_summary(summary)
     return summary
 
 

@@ -89,15 +89,23 @@ class Decoded:
 
 
 def decode(sample: Sample, need_reference: bool) -> Decoded:
-    """Read a sample's files once (uint8 RGB); an unreadable file becomes the sample's error."""
+    """Read a sample's files once (uint8 RGB); an unreadable file becomes the sample's error.
+
+    ``meta["frame_index"]`` (a frame of two paired sequences) reads that frame of both files;
+    ``meta["unusable"]`` (a reason the split found when listing, e.g. a missing restored file)
+    is the sample's error without reading anything."""
     d = Decoded(sample)
+    if sample.meta.get("unusable"):
+        d.error = str(sample.meta["unusable"])
+        return d
+    frame = sample.meta.get("frame_index")
     try:
-        d.blurred = read_image(sample.blurred, d.warnings)
+        d.blurred = read_image(sample.blurred, d.warnings, frame)
         if need_reference:
             if sample.sharp is None:
                 raise ImageError(f"{sample.id}: no ground truth for this sample",
                                  "restore the missing ground-truth file, or use --allow-partial")
-            d.reference = read_image(sample.sharp, d.warnings)
+            d.reference = read_image(sample.sharp, d.warnings, frame)
     except ImageError as exc:
         d.error = str(exc).splitlines()[0]
     return d
@@ -306,7 +314,7 @@ def process_batch(decoded: list[Decoded], method: Method, live: list[MetricState
             if errors:
                 row["metric_errors"] = errors
             if d.warnings:
-                row["warnings"] = list(d.warnings)
+                row["warnings"] = list(dict.fromkeys(d.warnings))  # a retried batch may repeat one
             rows[d.sample.id] = row
     timings["metrics_s"] += time.perf_counter() - tm
     # keep split order
@@ -431,7 +439,10 @@ def restore_group(group: list[Decoded], method: Method, device: torch.device, sp
     x = to_tensor01([d.blurred for d in group]).to(device)
     meta = []
     for d in group:
-        m = {**d.sample.meta, "id": d.sample.id, "blurred_name": d.sample.blurred.name}
+        # "notes": the decoded image's warnings list itself, so a method can add a line to the
+        # row (e.g. the folder method saying it cropped a full photo)
+        m = {**d.sample.meta, "id": d.sample.id, "blurred_name": d.sample.blurred.name,
+             "notes": d.warnings}
         if method.uses_kernel:
             m["kernel"] = split.kernel(d.sample)
         meta.append(m)

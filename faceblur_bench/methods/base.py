@@ -3,7 +3,8 @@
 Contract: ``restore(blurred)`` takes a ``(N, 3, H, W)`` float32 tensor in [0, 1] on the method's
 device and returns a ``(N, 3, H*scale, W*scale)`` float32 tensor in [0, 1]. Methods never see
 file paths. Per-sample metadata (e.g. the true kernel for oracle baselines, the moment factor
-for continuous deblurring) arrives through ``meta``.
+for continuous deblurring) arrives through ``meta``; ``meta[i]["notes"]`` is a list a method may
+append a line to (stored in that image's row as a warning).
 """
 
 from __future__ import annotations
@@ -163,6 +164,11 @@ class Method(ABC):
             raise UsageError(f"options of {method} cannot be stored as JSON ({exc})",
                              "give numbers, booleans or strings as option values") from None
         return out
+
+    @classmethod
+    def check_protocol_options(cls, protocol: str, options: dict[str, Any]) -> None:
+        """Refuse (:class:`~faceblur_bench.errors.UsageError`) options that do not fit the
+        evaluation ``protocol`` (``s2s`` | ``s2v``), before any work. Base: nothing to check."""
 
     def load(self, checkpoint: str | Path | None, device: torch.device | str) -> None:
         """Load weights (if any) and move to ``device``. Base: only records the device."""

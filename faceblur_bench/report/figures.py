@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import UsageError
 from .store import as_run, latest_runs, load_summaries, read_rows
+from .tables import run_label
 
 #: per-panel caption metrics, in this order, when the run stored them
 CAPTION_METRICS = (("psnr", "PSNR", "{:.2f} dB"), ("ssim", "SSIM", "{:.4f}"))
@@ -66,14 +67,20 @@ def _wrap_id(text: str, width: int = 16) -> str:
     return "\n".join(lines)
 
 
-def _latest_run_dir(summaries: list[dict[str, Any]], method: str) -> Path | None:
-    """The run of ``method`` the tables show (``latest_runs``: complete first, then newest)."""
-    runs = [r for r in map(as_run, latest_runs(summaries)) if r.method == method]
+def _latest_run(summaries: list[dict[str, Any]], method: str):
+    """The run of ``method`` the tables show (``latest_runs``: complete first, then newest);
+    ``method`` may be a run's ``--label`` (which wins over a method of that name)."""
+    runs = list(map(as_run, latest_runs(summaries)))
+    runs = [r for r in runs if r.label == method] or [r for r in runs if r.method == method]
     if not runs:
         return None
     runs.sort(key=lambda r: (r.complete, r.date))
-    d = runs[-1].run_dir
-    return Path(d) if d else None
+    return runs[-1]
+
+
+def _latest_run_dir(summaries: list[dict[str, Any]], method: str) -> Path | None:
+    run = _latest_run(summaries, method)
+    return Path(run.run_dir) if run is not None and run.run_dir else None
 
 
 def _resize_nearest(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -162,9 +169,9 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
     summaries = load_summaries(results_dir, split=sp.full_name)
     run_dirs: dict[str, Path] = {}
     captions: dict[str, dict[str, dict[str, float]]] = {}
+    of_s2s = [s for s in summaries if s.get("split") == sp.full_name and (s.get("protocol") or "s2s") == "s2s"]
     for m in methods:
-        d = _latest_run_dir([s for s in summaries if s.get("split") == sp.full_name
-                             and (s.get("protocol") or "s2s") == "s2s"], m)
+        d = _latest_run_dir(of_s2s, m)
         if d is None:
             raise UsageError(f"no run of {m!r} on {sp.full_name} under {results_dir}",
                              f"run `faceblur-bench run -m {m} --split {sp.full_name} --save-images`")
@@ -203,8 +210,9 @@ def qualitative_figure(split: str, methods: Sequence[str], out: str | Path,
                 order += [m for m in vals if m not in order]
         order = list(score_metrics) if score_metrics else order[:4]
     has_gt = any(samples[i].sharp is not None for i in chosen)
-    cols = ["Input (blurred)"] + [_column_title(m, run_dirs[m]) for m in methods] \
-        + (["Ground truth"] if has_gt else [])
+    # a run's --label, else its method; a run that is not complete says so
+    titles = [_column_title(run_label(_latest_run(of_s2s, m)), run_dirs[m]) for m in methods]
+    cols = ["Input (blurred)"] + titles + (["Ground truth"] if has_gt else [])
     per_img = 2 if zoom else 1
     nrows = len(chosen) * per_img
     fig, axes = plt.subplots(nrows, len(cols), figsize=(2.0 * len(cols) + 1.0, 2.3 * nrows),
@@ -287,6 +295,7 @@ def moments_figure(split: str, method: str, out: str | Path, results_dir: str | 
     summaries = [s for s in load_summaries(results_dir, split=split)
                  if s.get("split") == sp.full_name and s.get("protocol") == "s2v"]
     d = _latest_run_dir(summaries, method)
+    title = run_label(_latest_run(summaries, method)) if d is not None else method
     how = f"run `faceblur-bench run -m {method} --split {sp.full_name} --protocol s2v --save-images`"
     if d is None:
         raise UsageError(f"no single-to-video run of {method!r} on {sp.full_name} under {results_dir}", how)
@@ -327,7 +336,7 @@ def moments_figure(split: str, method: str, out: str | Path, results_dir: str | 
         for k, (p, f) in enumerate(zip(moment_paths(s), s.frames)):
             ax = top[k + 1]
             ax.axis("on")
-            ax.set_title(f"{method} u={k / (n - 1):.2f}", fontsize=6)
+            ax.set_title(f"{title} u={k / (n - 1):.2f}", fontsize=6)
             if p.is_file():
                 ax.imshow(read_image(p))
             else:

@@ -32,7 +32,7 @@ from . import names, published
 from .published import Entry
 from .render import Cell, Column, Row, Table
 from .store import read_rows, summary_split
-from .tables import metric_cell
+from .tables import metric_cell, run_label
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,7 @@ def group_runs(summaries: list[dict[str, Any]]) -> list[RunGroup]:
         key = config_key(s)
         g = groups.setdefault(key, RunGroup(label=key[0]))
         g.runs[str(s.get("split"))] = s
+        g.label = run_label(s)  # the newest run's --label names the row (else the method)
     out = list(groups.values())
     by_label: dict[str, list[tuple[tuple[str, ...], RunGroup]]] = {}
     for k, g in groups.items():
@@ -434,7 +435,7 @@ def _build_one(layout: Layout, summaries: list[dict[str, Any]], split: str | Non
     if layout.reproducible:
         runs = [s for s in summaries
                 if summary_split(s)[0] in ((split,) if split else layout.splits)
-                and (not methods or s.get("method") in methods)
+                and (not methods or s.get("method") in methods or s.get("label") in methods)
                 and (s.get("protocol") or "s2s") == layout.protocol]
         for grp in group_runs(runs):
             reproduced += _reproduced_rows(layout, grp, split, groups, res)

@@ -202,7 +202,7 @@ def load_runs(path: str | Path, split: str | None = None,
             continue
         if split is not None and not split_matches(run, split):
             continue
-        if methods and run.method not in methods:
+        if methods and run.method not in methods and run.label not in methods:  # a name or a --label
             continue
         out.append(run)
     return out

@@ -80,12 +80,15 @@ def short_reason(reason: Any, width: int = 160) -> str:
 
 
 def run_label(summary: RunSummary | dict[str, Any]) -> str:
-    return as_run(summary).method or "?"
+    """What a table calls a run: its ``--label`` when it has one, else its method name (the run
+    key stays in the provenance)."""
+    r = as_run(summary)
+    return r.label or r.method or "?"
 
 
 def _disambiguate(summaries: list[RunSummary | dict[str, Any]]) -> list[str]:
     runs = [as_run(s) for s in summaries]
-    labels = [r.method or "?" for r in runs]
+    labels = [run_label(r) for r in runs]
     if len({r.split for r in runs}) > 1:
         labels = [f"{lab} ({r.split})" for lab, r in zip(labels, runs)]
     counts = Counter(labels)
