@@ -299,7 +299,7 @@ def test_options_per_method_labels_everywhere_and_runs_rm(demo_data_root, tmp_pa
                                               "--option", "folder.pattern={id}_deblur.png",
                                               "--label", "folder=Authors' outputs"], capsys)
     assert code == 0, err
-    assert "| Authors' outputs † |" in table
+    assert "| Authors' outputs † (2/72, --limit 2) |" in table
     # the same folder again under another pattern that finds nothing: a second, failed run
     code, _, _ = main_inprocess(base + ["-m", "folder", "--option", f"dir={out}", "--option",
                                         "pattern={id}_typo.png"], capsys)
