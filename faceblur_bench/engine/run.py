@@ -19,7 +19,7 @@ from ..data.origin import split_origin
 from ..devices import resolve_device
 from ..errors import DataLayoutError, DiskFullError, MethodWeightsMissingError, UsageError, WeightsMissingError
 from ..methods.base import Method, check_options_json
-from ..metrics import reference_cache
+from ..metrics import face_analysis, reference_cache
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
 from ..registry import metrics as metric_registry
@@ -89,6 +89,9 @@ class RunConfig:
     #: keep ground-truth features across runs under <results_dir>/cache/reference/ (values are
     #: the same either way; faceblur_bench.metrics.reference_cache)
     reference_cache: bool = True
+    #: one face analysis per image shared by every face metric (values are the same either way;
+    #: off only to measure what it saves: faceblur_bench.metrics.face_analysis)
+    share_face_analysis: bool = True
 
 
 def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
@@ -148,6 +151,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     run_dir = results_run_dir(cfg.results_dir, split.full_name, method_name, key)
 
     ctx = MetricContext(device=device, split=split, weights_overrides=cfg.weights_overrides)
+    face_analysis.set_sharing(ctx, cfg.share_face_analysis)
     disk = Path(cfg.results_dir) / "cache" / "reference" if cfg.reference_cache else None
     ctx.shared(reference_cache.SHARED_KEY,  # ground-truth features once per file (and across runs)
                lambda: reference_cache.ReferenceCache(disk_root=disk, split_fingerprint=fingerprint))
