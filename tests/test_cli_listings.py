@@ -46,3 +46,47 @@ def test_listing_methods_builds_no_network(monkeypatch):
     for name, n in PARAMETER_COUNTS.items():
         assert recs[name]["params_M"] == round(n / 1e6, 3)
     assert recs["folder"]["params_M"] is None
+
+
+PROBE = """
+import atexit, json, sys
+atexit.register(lambda: sys.stderr.write("LOADED=" + json.dumps(
+    [m for m in ("torch", "torchvision", "facenet_pytorch", "dlib", "lpips", "insightface")
+     if m in sys.modules]) + "\\n"))
+sys.argv = ["faceblur-bench", *{argv!r}]
+from faceblur_bench.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("argv", [["run", "--method", "wienr"], ["--help"], ["run", "--help"]])
+def test_typo_and_help_import_no_network_package(argv):
+    """A mistyped method is refused with "did you mean" and exit 2, and --help answers, without
+    importing torch or any network package (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True,
+                       text=True, timeout=600, check=False)
+    loaded = json.loads(next(x for x in r.stderr.splitlines() if x.startswith("LOADED="))[7:])
+    assert loaded == [], loaded
+    if argv[0] == "run" and argv[1] == "--method":
+        assert r.returncode == 2 and "did you mean 'wiener'" in r.stderr, r.stderr
+    else:
+        assert r.returncode == 0 and "Usage" in r.stdout
+
+
+def test_static_names_refuse_exactly_what_the_loaded_registry_refuses():
+    from faceblur_bench.errors import UnknownNameError
+    from faceblur_bench.registry import Registry
+
+    fresh = Registry("method", "faceblur_bench.methods",
+                     builtin_modules=("faceblur_bench.methods.builtin",),
+                     builtin_names=lambda: sorted(set(PARAMETER_COUNTS) | UNCOUNTED))
+    for name in method_registry.names():
+        fresh.check_name(name)  # every registered name passes
+    with pytest.raises(UnknownNameError) as ei:
+        fresh.check_name("wienr")
+    with pytest.raises(UnknownNameError) as loaded:
+        method_registry.get("wienr")
+    assert str(ei.value) == str(loaded.value)
