@@ -17,7 +17,7 @@ import difflib
 import importlib
 import warnings
 from importlib.metadata import entry_points
-from typing import Callable, Generic, Iterable, Iterator, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 from .errors import UnknownNameError
 
@@ -27,14 +27,10 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Name -> object map filled by decorators (built-ins) and entry points (plugins)."""
 
-    def __init__(self, kind: str, group: str, builtin_modules: tuple[str, ...] = (),
-                 builtin_names: Callable[[], Iterable[str]] | None = None):
+    def __init__(self, kind: str, group: str, builtin_modules: tuple[str, ...] = ()):
         self.kind = kind
         self.group = group
         self._builtin_modules = builtin_modules
-        #: the built-ins' names from static metadata (tested equal to what the modules register):
-        #: lets :meth:`check_name` refuse a typo without importing any built-in module
-        self._builtin_names = builtin_names
         self._entries: dict[str, T] = {}
         self._origin: dict[str, str] = {}
         self._loaded = False
@@ -98,22 +94,6 @@ class Registry(Generic[T]):
             suggestions = [k for k in known if name.lower() in k.lower()][:3]
         raise UnknownNameError(self.kind, name, known, suggestions)
 
-    def check_name(self, name: str) -> None:
-        """Refuse an unknown ``name`` ("did you mean") as :meth:`get` would, from the static
-        built-in names and the declared entry points — importing nothing (a mistyped
-        ``run --method`` answers at once). Without static names it loads, as :meth:`get`."""
-        if self._loaded or self._builtin_names is None:
-            self.get(name)
-            return
-        known = set(self._builtin_names()) | {ep.name for ep in entry_points(group=self.group)}
-        if name in known:
-            return
-        known_sorted = sorted(known)
-        suggestions = difflib.get_close_matches(name, known_sorted, n=3, cutoff=0.5)
-        if not suggestions:
-            suggestions = [k for k in known_sorted if name.lower() in k.lower()][:3]
-        raise UnknownNameError(self.kind, name, known_sorted, suggestions)
-
     def _load_entry_point(self, name: str) -> bool:
         """Load only the plugin declared as ``name`` (``run -m wiener`` need not import every
         built-in method package and its networks); False when there is none (then the full load
@@ -148,15 +128,8 @@ class Registry(Generic[T]):
         return name in self._entries
 
 
-def _builtin_method_names() -> list[str]:
-    from .methods.catalog import builtin_names
-
-    return builtin_names()
-
-
 methods: Registry = Registry(
-    "method", "faceblur_bench.methods", builtin_modules=("faceblur_bench.methods.builtin",),
-    builtin_names=_builtin_method_names,
+    "method", "faceblur_bench.methods", builtin_modules=("faceblur_bench.methods.builtin",)
 )
 metrics: Registry = Registry(
     "metric", "faceblur_bench.metrics", builtin_modules=("faceblur_bench.metrics.builtin",)

@@ -63,13 +63,10 @@ def run(
 
         if "WORLD_SIZE" not in os.environ:  # not already a torchrun rank: become the launcher
             raise typer.Exit(launch(nproc, sys.argv[1:]))
-    from ..registry import methods as method_registry
-
-    for n in method or ():  # a mistyped name is refused before the engine (torch) is imported
-        method_registry.check_name(n)
     from .. import engine
     from ..engine.distributed import world_from_env
     from ..data.moments import check_protocol
+    from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
 
     names = list(method) if method else engine.builtin_baselines()

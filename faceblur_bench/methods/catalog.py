@@ -28,9 +28,3 @@ PARAMETER_COUNTS: dict[str, int] = {
 }
 #: built-in methods without a parameter count: they need options to be built (``folder``)
 UNCOUNTED: frozenset[str] = frozenset({"folder"})
-
-
-def builtin_names() -> list[str]:
-    """Names of every built-in method (paper packages and the baselines), known without
-    importing any of them (``registry.methods.check_name``)."""
-    return sorted(set(PARAMETER_COUNTS) | UNCOUNTED)
