@@ -20,6 +20,9 @@ os.environ.pop("FACEBLUR_WEIGHTS", None)
 for k in [k for k in os.environ if k.startswith("FACEBLUR_WEIGHTS_")]:
     os.environ.pop(k)
 os.environ.setdefault("PYTHONHASHSEED", "0")
+# one terminal width for every test and subprocess: rich wraps tables and messages at the width,
+# and under pytest-xdist the tmp paths in them are longer (…/popen-gw0/…) than in a serial run
+os.environ["COLUMNS"] = "200"
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -591,8 +591,9 @@ def _random_alexnet_home(home: Path, monkeypatch) -> None:
 
 
 def test_paired_metric_values_do_not_depend_on_the_batch(tmp_path, demo_data_root, monkeypatch):
-    """Batch 1 vs 7 vs 16: identical bits for every registered paired metric that can run here
-    (ssim-matlab-rgb reduced over a batch differed in the last bits)."""
+    """Batch 1 vs 3 vs 8 on 8 images (singles, full batches with a short last one, one batch):
+    identical bits for every registered paired metric that can run here (ssim-matlab-rgb
+    reduced over a batch differed in the last bits)."""
     from faceblur_bench.metrics.base import MetricContext
     from faceblur_bench.registry import metrics as metric_registry
 
@@ -612,12 +613,12 @@ def test_paired_metric_values_do_not_depend_on_the_batch(tmp_path, demo_data_roo
     assert {"psnr", "ssim", "ssim-matlab-rgb", "psnr-y", "ssim-y", "identity-dlib",
             "lpips-alex"} <= set(names)
     runs = []
-    for bs in (1, 7, 16):
-        s = engine.evaluate(engine.RunConfig(method="blurred", split="demo", limit=16, metrics=names,
+    for bs in (1, 3, 8):
+        s = engine.evaluate(engine.RunConfig(method="blurred", split="demo", limit=8, metrics=names,
                                              batch_size=bs, results_dir=tmp_path / f"b{bs}",
                                              device="cpu", data_root=demo_data_root))
         rows = read_rows(Path(s["run_dir"]) / "rows.jsonl")
-        assert len(rows) == 16 and all(r["status"] == "ok" for r in rows)
+        assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
         runs.append({r["id"]: r["metrics"] for r in rows})
     for name in names:
         for i in runs[0]:

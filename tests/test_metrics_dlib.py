@@ -44,7 +44,7 @@ def ctx() -> MetricContext:
 
 @pytest.fixture(scope="module")
 def recognizer(ctx):
-    from faceblur_bench.metrics.identity_dlib import dlib_recognizer
+    from faceblur_bench.metrics.face_analysis import dlib_recognizer
 
     return dlib_recognizer(ctx)
 
@@ -117,7 +117,7 @@ def test_cli_weights_lists_dlib_files_found_with_sha256(monkeypatch, capsys):
 
 
 def test_model_package_hidden_reads_install_hint(monkeypatch):
-    from faceblur_bench.metrics.identity_dlib import model_paths
+    from faceblur_bench.metrics.face_analysis import model_paths
 
     monkeypatch.setitem(sys.modules, "face_recognition_models", None)  # find_spec -> None
     assert wts.package_dir("face_recognition_models") is None
@@ -131,7 +131,7 @@ def test_model_package_hidden_reads_install_hint(monkeypatch):
 
 def test_weight_override_is_used_and_hash_checked(tmp_path, recognizer):
     from faceblur_bench.errors import WeightsIntegrityError
-    from faceblur_bench.metrics.identity_dlib import model_paths
+    from faceblur_bench.metrics.face_analysis import model_paths
 
     p, r = model_paths({"dlib-resnet-v1": str(recognizer.recognizer_path)})
     assert r == recognizer.recognizer_path and p == recognizer.predictor_path

@@ -30,3 +30,14 @@ def test_session_cache_directory_is_removed(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "1 passed" in r.stdout
     assert [p.name for p in tmpdir.iterdir() if p.name.startswith("faceblur-tests-")] == []
+
+
+def test_readme_test_command_is_the_one_ci_runs():
+    """The README's second command (first code block) is the pytest line of ``.ci/run``."""
+    root = HERE.parent
+    block = root.joinpath("README.md").read_text().split("```bash\n", 1)[1].split("```", 1)[0]
+    readme_cmd = block.splitlines()[1].strip()
+    assert readme_cmd.startswith("python -m pytest")
+    ci = [ln.strip() for ln in root.joinpath(".ci", "run").read_text().splitlines()
+          if ln.strip().startswith("python -m pytest")]
+    assert ci == [readme_cmd]

