@@ -36,6 +36,7 @@ from ..methods.base import Method
 from ..metrics.base import Batch, Metric, MetricContext, finite_mean_std
 from ..registry import metrics as metric_registry
 from ..results import RunStore, image_path, read_features
+from ..stats import add_interval
 
 
 def check_output(out: Any, expected_shape: tuple[int, ...]) -> tuple[torch.Tensor, list[str | None]]:
@@ -180,7 +181,7 @@ class PairedState(MetricState):
         errs = {r.get("metric_errors", {}).get(name) for r in ok_rows} - {None}
         if errs:
             out["extra"]["errors"] = sorted(errs)[:5]
-        return out
+        return add_interval(out, ok_rows, name)
 
 
 class SetState(MetricState):

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..results import RunSummary
+from ..stats import CI_NAME
 from . import names
 from .render import Cell, Column, Format, Row, Table, render
 from .store import as_run
@@ -53,15 +54,19 @@ def metric_column(name: str, entry: dict[str, Any] | None, group: str | None = N
 
 
 def metric_cell(entry: dict[str, Any] | None) -> Cell:
-    """Cell of one summary metric entry (value ± std, or the reason it has none)."""
+    """Cell of one summary metric entry (value ± std and its 95% interval, or the reason it has
+    none)."""
     if entry is None:
         return Cell(note="metric not computed in this run")
     status = entry.get("status", "ok")
     value = entry.get("value")
     if status == "ok" and value is not None and not (isinstance(value, float) and math.isnan(value)):
-        std = entry.get("std")
+        std, ci = entry.get("std"), entry.get("ci95")
+        how = (entry.get("extra") or {}).get("ci")
         return Cell(value=float(value), std=None if std is None else float(std),
-                    infinite=int((entry.get("extra") or {}).get("infinite") or 0))
+                    infinite=int((entry.get("extra") or {}).get("infinite") or 0),
+                    ci=None if ci is None else (float(ci[0]), float(ci[1])),
+                    ci_how={**how, "n_units": entry.get("n_units")} if isinstance(how, dict) else None)
     reason = entry.get("reason") or ("no value" if status == "ok" else status)
     word = STATUS_TEXT.get(status, "no value")
     return Cell(note=f"{word} — {reason}" if word != reason else word)
@@ -99,15 +104,34 @@ def _disambiguate(summaries: list[RunSummary | dict[str, Any]]) -> list[str]:
     return [f"{lab} [{r.run_key}]" if counts[lab] > 1 else lab for lab, r in zip(out, runs)]
 
 
+def run_entries(run: RunSummary, metrics: list[str], ci: bool = False) -> dict[str, dict[str, Any]]:
+    """The metric entries of ``run`` among ``metrics``; with ``ci``, paired metrics of runs stored
+    before intervals were recorded get theirs from the run's rows
+    (:func:`faceblur_bench.stats.add_interval`)."""
+    entries = {m: e.to_dict() for m, e in run.metrics.items() if m in metrics}
+    todo = [m for m, e in entries.items() if e.get("ci95") is None and e.get("kind") == "paired"
+            and e.get("status") == "ok" and e.get("value") is not None]
+    if ci and todo and run.run_dir:
+        from ..stats import add_interval
+        from .store import read_rows
+
+        ok = [r for r in read_rows(run.run_dir) if r["status"] == "ok"]
+        for m in todo:
+            add_interval(entries[m], ok, m)
+    return entries
+
+
 def summary_rows(summaries: list[RunSummary | dict[str, Any]], metrics: list[str],
-                 ) -> tuple[list[Row], list[str], bool]:
-    """Rows for ``summaries`` over ``metrics`` plus run-level notes; third item: any failures."""
+                 ci: bool = False) -> tuple[list[Row], list[str], bool]:
+    """Rows for ``summaries`` over ``metrics`` plus run-level notes; third item: any failures.
+    ``ci``: see :func:`run_entries`."""
     rows: list[Row] = []
     notes: list[str] = []
     runs = [as_run(s) for s in summaries]
     any_failed = any(r.counts.failed > 0 for r in runs)
     for label, r in zip(_disambiguate(runs), runs):
-        cells = {m: metric_cell(r.metrics[m].to_dict()) if m in r.metrics else
+        entries = run_entries(r, metrics, ci)
+        cells = {m: metric_cell(entries[m]) if m in entries else
                  Cell(note=f"{m} not computed in this run") for m in metrics}
         total, failed = r.counts.total, r.counts.failed
         if any_failed:
@@ -132,6 +156,19 @@ def summary_rows(summaries: list[RunSummary | dict[str, Any]], metrics: list[str
     return rows, notes, any_failed
 
 
+def interval_protocol(cells: list[Cell]) -> str:
+    """The clause a column's protocol line gets under ``--ci``: method, unit(s) and their number,
+    resamples, seed (from the cells' :attr:`Cell.ci_how`)."""
+    how = [c.ci_how for c in cells if c.ci is not None and c.ci_how]
+    if not how:
+        return ""
+    units = sorted({str(h.get("unit")) for h in how})
+    n = sorted({h.get("n_units") for h in how if h.get("n_units") is not None})
+    count = f"{n[0]} " if len(n) == 1 else ""
+    return (f"; 95% CI: {CI_NAME} over {count}{'/'.join(units)}s, {how[0].get('resamples')} "
+            f"resamples, seed {how[0].get('seed')}")
+
+
 def summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
                   fmt: Format = "md", show_std: bool = False, title: str = "",
                   published: list[Row] | None = None) -> str:
@@ -148,8 +185,15 @@ def summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = N
 
 
 def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
-                        title: str = "", published: list[Row] | None = None) -> Table:
-    """The :class:`Table` behind :func:`summary_table`."""
+                        title: str = "", published: list[Row] | None = None,
+                        ci: bool = False, significance: bool = True) -> Table:
+    """The :class:`Table` behind :func:`summary_table`.
+
+    ``ci``: each paired value shows its 95% interval and the protocol line says how it was
+    computed. ``significance`` (default): best/second marks follow
+    :mod:`faceblur_bench.report.significance` for runs with stored rows (ties where the best is
+    not significantly better than the runner-up); published rows keep the papers' numbers.
+    """
     metrics = list(metrics) if metrics else metric_order(summaries)
     entries: dict[str, dict[str, Any]] = {}
     for s in summaries:
@@ -157,7 +201,11 @@ def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | No
             if m not in entries or (entries[m].get("protocol") is None and e.get("protocol")):
                 entries[m] = e
     columns = [metric_column(m, entries.get(m)) for m in metrics]
-    rows, notes, any_failed = summary_rows(summaries, metrics)
+    rows, notes, any_failed = summary_rows(summaries, metrics, ci=ci)
+    if ci:
+        for col in columns:
+            col.protocol = (col.protocol or "") + interval_protocol(
+                [r.cells[col.key] for r in rows if col.key in r.cells])
     if any_failed:
         columns.append(Column(key="__failed__", label="failed", higher_is_better=None, decimals=0))
     if published:
@@ -167,7 +215,38 @@ def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | No
             if any_failed:
                 r.cells.setdefault("__failed__", Cell(text=""))
         rows = rows + list(published)
-    return Table(title=title, columns=columns, rows=rows, notes=notes)
+    notes += small_set_notes(summaries, metrics)
+    table = Table(title=title, columns=columns, rows=rows, notes=notes, show_ci=ci)
+    runs = [as_run(s) for s in summaries]
+    if significance and any(r.run_dir for r in runs):
+        from .significance import apply_significance
+        from .store import read_rows
+
+        def rows_of(i: int) -> list[dict[str, Any]] | None:
+            run_dir = runs[i].run_dir if i < len(runs) else None  # published rows come after
+            return read_rows(run_dir) or None if run_dir else None
+
+        apply_significance(table, rows_of, {m: e.get("kind") for m, e in entries.items()})
+    return table
+
+
+def small_set_notes(summaries: list[dict[str, Any]], metrics: list[str]) -> list[str]:
+    """A footnote per FID column whose value carries the small-set warning of
+    :mod:`faceblur_bench.metrics.fid` (fewer than 2,048 images per set: biased upwards, by an
+    amount that depends on n); it points to KID, which is unbiased."""
+    out = []
+    for m in metrics:
+        if not m.startswith("fid"):
+            continue
+        sizes = sorted({f"{ex.get('n')}/{ex.get('n_reference')}" for s in summaries
+                        if (e := (s.get("metrics") or {}).get(m)) and e.get("status") == "ok"
+                        and (ex := e.get("extra") or {}).get("warning")})
+        if sizes:
+            kid = "kid-clean" if m == "fid-clean" else "kid"
+            out.append(f"{m}: computed on fewer than 2048 images per set (restored/reference: "
+                       f"{', '.join(sizes)}), where FID is biased upwards by an amount that "
+                       f"depends on n; compare only equal n, or use {kid} (unbiased).")
+    return out
 
 
 def has_reference(summaries: list[dict[str, Any]], split: str | None = None) -> bool:
