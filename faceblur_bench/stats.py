@@ -230,9 +230,17 @@ class PairedComparison:
     resamples: int = N_RESAMPLES
     seed: int = SEED
 
+    @property
+    def sign_patterns(self) -> str:
+        """How the p-value was obtained: every sign pattern (exact) or a random sample."""
+        if self.n_units <= EXACT_UNITS:
+            return f"exact over all 2^{self.n_units} sign patterns"
+        return f"{N_PERMUTATIONS} random sign patterns, seed {self.seed}"
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["ci95"] = list(self.ci95) if self.ci95 is not None else None
+        d["sign_patterns"] = self.sign_patterns
         return d
 
 

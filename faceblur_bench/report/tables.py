@@ -171,7 +171,8 @@ def interval_protocol(cells: list[Cell]) -> str:
 
 def summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
                   fmt: Format = "md", show_std: bool = False, title: str = "",
-                  published: list[Row] | None = None) -> str:
+                  published: list[Row] | None = None, ci: bool = False,
+                  significance: bool = True) -> str:
     """Method × metric table of run summaries (schema of ``summary.json``).
 
     ``metrics``: columns in this order (default: every metric of the runs, in their order).
@@ -180,7 +181,8 @@ def summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = N
     ``failed`` column (``failed/total``) appears when any run has failed images.
     ``published`` rows (see :mod:`faceblur_bench.report.published`) are appended, marked reported.
     """
-    table = build_summary_table(summaries, metrics, title=title, published=published)
+    table = build_summary_table(summaries, metrics, title=title, published=published, ci=ci,
+                                significance=significance)
     return render(table, fmt, show_std=show_std)
 
 
@@ -287,7 +289,7 @@ def applicable_metrics(summaries: list[dict[str, Any]], metrics: list[str]) -> t
 def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
                 fmt: Format = "md", show_std: bool = False, title: str = "",
                 published: list[Row] | None = None, split: str | None = None,
-                notes: list[str] | None = None) -> str:
+                notes: list[str] | None = None, ci: bool = False, significance: bool = True) -> str:
     """:func:`summary_table` of one split's runs; on a split without ground truth the title says
     so (:data:`NO_REFERENCE_HEADING`) and the columns every run reports "not applicable" are
     left out and named in a note (:func:`applicable_metrics`).
@@ -305,25 +307,28 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
         for heading, runs in groups:
             if heading is None:
                 parts.append(_split_table_one(runs, metrics, fmt, show_std, title, published, split,
-                                              notes=notes))
+                                              notes=notes, ci=ci, significance=significance))
             else:
                 parts.append(_split_table_one(runs, metrics, fmt, show_std, title, None, split,
-                                              suffix=heading))
+                                              suffix=heading, ci=ci, significance=significance))
         return "\n".join(p.rstrip("\n") + "\n" for p in parts)
-    return _split_table_one(summaries, metrics, fmt, show_std, title, published, split, notes=notes)
+    return _split_table_one(summaries, metrics, fmt, show_std, title, published, split, notes=notes,
+                            ci=ci, significance=significance)
 
 
 def _split_table_one(summaries: list[dict[str, Any]], metrics: list[str] | None, fmt: Format,
                      show_std: bool, title: str, published: list[Row] | None,
                      split: str | None, suffix: str | None = None,
-                     notes: list[str] | None = None) -> str:
+                     notes: list[str] | None = None, ci: bool = False,
+                     significance: bool = True) -> str:
     note = None
     if summaries and not has_reference(summaries, split):
         metrics, note = applicable_metrics(summaries, list(metrics) if metrics else metric_order(summaries))
         title = f"{title or summaries[0].get('split', '')} — {NO_REFERENCE_HEADING}"
     if suffix:  # e.g. the custom-data heading, after the split's own
         title = f"{title or (summaries[0].get('split', '') if summaries else '')} — {suffix}"
-    table = build_summary_table(summaries, metrics, title=title, published=published)
+    table = build_summary_table(summaries, metrics, title=title, published=published, ci=ci,
+                                significance=significance)
     table.notes += list(notes or [])
     if note:
         table.notes.append(note)
