@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
     app.command("plot")(plot)
     app.command("check")(check)
     app.command("leaderboard")(leaderboard)
-    app.command("compare")(compare)
+    app.command("compare")(compare_cmd)
 
 
 def _split_csv(values: Optional[List[str]]) -> list[str]:
@@ -251,7 +251,7 @@ def plot(
 def check(
     baseline: Path = typer.Option(..., "--baseline", help="Baseline: a run directory or a results directory."),
     current: Path = typer.Option(..., "--current", help="Current results: a run directory or a results directory."),
-    tolerance: Optional[List[str]] = typer.Option(None, "--tolerance", "-t", help="METRIC=ABS, METRIC=PCT% or METRIC=rel:R|abs:A (repeatable; METRIC '*' sets the default, which is 0.1% relative)."),
+    tolerance: Optional[List[str]] = typer.Option(None, "--tolerance", "-t", help="METRIC=ABS, METRIC=PCT% or METRIC=rel:R|abs:A (repeatable; METRIC '*' sets the default, which is 0.1% relative); 'auto' also fails a paired metric whose difference to the baseline is significant in the bad direction (sign-flip test over units, Holm over all metrics)."),
     no_images: bool = typer.Option(False, "--no-images", help="Compare aggregates only (skip the image-by-image comparison)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     max_images: int = typer.Option(20, "--max-images", help="Per-image regressions listed in the report."),
@@ -260,10 +260,14 @@ def check(
     from ..report.check import compare, parse_tolerances
     from . import out
 
-    res = compare(baseline, current, parse_tolerances(_split_csv_keep(tolerance)),
-                  per_image=not no_images)
+    specs = _split_csv_keep(tolerance)
+    auto = "auto" in specs
+    res = compare(baseline, current, parse_tolerances([t for t in specs if t != "auto"]),
+                  per_image=not no_images, auto=auto)
     if as_json:
-        out.print(json.dumps(res.to_json(), indent=2, default=str), markup=False, highlight=False)
+        # soft_wrap: rich would break long lines (paths) inside JSON strings at the terminal width
+        out.print(json.dumps(res.to_json(), indent=2, default=str), markup=False, highlight=False,
+                  soft_wrap=True)
     else:
         out.print(res.render(max_images=max_images), markup=False, highlight=False, end="",
                   soft_wrap=True)
@@ -291,7 +295,7 @@ def leaderboard(
     console.print(f"wrote {output}", highlight=False)
 
 
-def compare(
+def compare_cmd(
     method_a: str = typer.Argument(..., metavar="A", help="Method name (or run directory) A."),
     method_b: str = typer.Argument(..., metavar="B", help="Method name (or run directory) B."),
     split: str = typer.Option(..., "--split", "-s", help="Split name or split/subset both runs scored."),
@@ -307,6 +311,7 @@ def compare(
     check_metric_name(metric, results)
     res = compare_runs(results, split, metric, method_a, method_b)
     if as_json:
-        out.print(json.dumps(res.to_json(), indent=2, default=str), markup=False, highlight=False)
+        out.print(json.dumps(res.to_json(), indent=2, default=str), markup=False, highlight=False,
+                  soft_wrap=True)
     else:
         out.print(res.render(), markup=False, highlight=False, end="", soft_wrap=True)
