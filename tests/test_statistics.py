@@ -219,3 +219,13 @@ def test_check_tolerance_auto_flags_a_significant_small_drop(tmp_path, capsys):
     shutil.copytree(tmp_path / "base", tmp_path / "cur")
     code, out, _ = main_inprocess([*args, "--tolerance", "auto"], capsys)
     assert code == 0 and "0 significant" in out
+
+
+def test_summary_ci95_is_type_checked():
+    from faceblur_bench.results import MetricEntry, SummaryFormatError
+
+    e = MetricEntry.parse({"value": 1.0, "ci95": [0.5, 1.5], "n_units": 9}, "s")
+    assert e.ci95 == [0.5, 1.5] and e.n_units == 9 and e.to_dict()["ci95"] == [0.5, 1.5]
+    for bad in ([1.5, 0.5], [1.0], ["a", "b"], [True, 2]):
+        with pytest.raises(SummaryFormatError, match="ci95"):
+            MetricEntry.parse({"value": 1.0, "ci95": bad}, "s")
