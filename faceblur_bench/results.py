@@ -794,6 +794,18 @@ def _field(data: dict, key: str, types: tuple[type, ...], default: Any, where: s
 _NUM = (int, float)
 
 
+def _interval(data: dict, where: str) -> list[float] | None:
+    """``ci95``: null or two numbers ``[lo, hi]`` with lo <= hi."""
+    ci = _field(data, "ci95", (list,), None, where)
+    if ci is None:
+        return None
+    if len(ci) != 2 or not all(isinstance(v, _NUM) and not isinstance(v, bool) for v in ci) \
+            or not ci[0] <= ci[1]:
+        raise SummaryFormatError(f"{where}: 'ci95' is {str(ci)[:40]}, expected [lo, hi] numbers",
+                                 "re-run the same `faceblur-bench run` command to rebuild it")
+    return [float(ci[0]), float(ci[1])]
+
+
 @dataclass
 class MetricEntry:
     """One metric of a run: its value over the run (None: no value) and how it was computed."""
@@ -813,6 +825,10 @@ class MetricEntry:
     extra: dict[str, Any] = field(default_factory=dict)
     #: files the metric used: ``[{"name", "path", "sha256"}]``
     weights: list[dict[str, Any]] = field(default_factory=list)
+    #: 95% interval ``[lo, hi]`` of a paired metric's mean (cluster bootstrap over ``n_units``
+    #: independent units, see :mod:`faceblur_bench.stats`; how: ``extra["ci"]``); None: not given
+    ci95: list[float] | None = None
+    n_units: int | None = None
 
     @classmethod
     def parse(cls, data: Any, where: str) -> MetricEntry:
@@ -834,13 +850,16 @@ class MetricEntry:
             kind=_field(data, "kind", (str,), None, where),
             extra=_field(data, "extra", (dict,), None, where) or {},
             weights=_field(data, "weights", (list,), None, where) or [],
+            ci95=_interval(data, where),
+            n_units=_field(data, "n_units", (int,), None, where),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "std": self.std, "count": self.count, "status": self.status,
                 "reason": self.reason, "label": self.label, "protocol": self.protocol,
                 "higher_is_better": self.higher_is_better, "family": self.family,
-                "kind": self.kind, "extra": dict(self.extra), "weights": list(self.weights)}
+                "kind": self.kind, "extra": dict(self.extra), "weights": list(self.weights),
+                "ci95": None if self.ci95 is None else list(self.ci95), "n_units": self.n_units}
 
 
 @dataclass

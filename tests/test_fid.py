@@ -204,7 +204,7 @@ def test_reference_cache_subsets_and_dedup(env, folders):
     assert first["n_reference"] == 4  # subset 'a' only, the shared sharp image counted once
     assert first["reference"].startswith("computed")
     cached = list(
-        (Path(os.environ["XDG_CACHE_HOME"]) / "faceblur_bench" / "fid_stats").glob("fid-*.npz")
+        (Path(os.environ["XDG_CACHE_HOME"]) / "faceblur_bench" / "fid_stats").glob("inception-legacy-*.npz")
     )
     assert len(cached) == 1
     second = m.aggregate(feats, samples_a, ctx)
@@ -253,3 +253,36 @@ def test_fid_errors_name_the_fix(env, monkeypatch, tmp_path, folders):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "nothing"))
     with pytest.raises(WeightsMissingError, match=FID_FILE):
         metrics.get("fid-clean")().setup(MetricContext("cpu"))
+
+
+def test_kid_shares_fid_features_and_reference_cache(env, folders, monkeypatch):
+    from faceblur_bench.metrics import fid as fid_module
+
+    root, split, restored = folders
+    samples = [s for s in split.samples() if not s.id.endswith("-k2")]
+    ctx = MetricContext("cpu", split=split)
+    fid, kid = metrics.get("fid")(), metrics.get("kid")()
+    fid.setup(ctx)
+    kid.setup(ctx)
+    calls = []
+    real = fid_module.inception_features
+
+    def counting(model, images, resize):
+        calls.append(len(images))
+        return real(model, images, resize)
+
+    monkeypatch.setattr(fid_module, "inception_features", counting)
+    b = _batch(samples, restored)
+    f_fid, f_kid = fid.features(b), kid.features(b)
+    assert calls == [len(samples)]  # one Inception pass for both metrics
+    np.testing.assert_array_equal(f_fid, f_kid)
+    a_fid = fid.aggregate(f_fid, samples, ctx)
+    a_kid = kid.aggregate(f_kid, samples, ctx)
+    assert a_fid["reference"].startswith("computed") and a_kid["reference"].startswith("cache")
+    assert calls[1:] == [len(samples)]  # the reference set went through the network once
+    assert "KID" in a_fid["warning"]  # FID below 2048 images points to KID
+    ref = np.load(next((Path(os.environ["XDG_CACHE_HOME"]) / "faceblur_bench" / "fid_stats")
+                       .glob("inception-legacy-*.npz")))["features"]
+    mean, std, size = fid_module.kernel_inception_distance(f_kid, ref)
+    assert (a_kid["value"], a_kid["std"], a_kid["subset_size"]) == (mean, std, size)
+    assert size == len(samples) and std <= 1e-9 * abs(mean)  # every subset is the whole set

@@ -14,6 +14,18 @@ import typer
 from ..errors import UsageError
 
 FORMATS = ("md", "latex", "csv")
+MARKS = ("significance", "value")
+
+
+def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    """``value`` must be one of ``choices``; else a usage error with "did you mean"."""
+    if value not in choices:
+        import difflib
+
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError(f"{option} value", value, list(choices),
+                               difflib.get_close_matches(value, choices, n=2, cutoff=0.5))
 
 
 def register(app: typer.Typer) -> None:
@@ -22,6 +34,7 @@ def register(app: typer.Typer) -> None:
     app.command("plot")(plot)
     app.command("check")(check)
     app.command("leaderboard")(leaderboard)
+    app.command("compare")(compare_cmd)
 
 
 def _split_csv(values: Optional[List[str]]) -> list[str]:
@@ -102,6 +115,8 @@ def table(
     results: Path = typer.Option(Path("results"), "--results", help="Results directory (holding runs/) or one run directory."),
     metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="Columns of the plain table (comma-separated); default every metric of the runs."),
     show_std: bool = typer.Option(False, "--std", help="Show mean ± std in the plain table."),
+    ci: bool = typer.Option(False, "--ci", help="Show each paired value's 95% confidence interval [lo, hi] (cluster bootstrap over the split's independent units; CSV: <col>_ci_lo/_ci_hi columns). Plain table only."),
+    marks: str = typer.Option("significance", "--marks", help="significance (default): bold only where the best is significantly better than the runner-up (paired test, Holm over the columns), else the tied leaders share it; value: by value alone. Plain table only."),
     no_published: bool = typer.Option(False, "--no-published", help="Leave out the numbers reported in the papers."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     list_layouts: bool = typer.Option(False, "--list-layouts", help="List the paper layouts and exit."),
@@ -117,6 +132,7 @@ def table(
         return
     if fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r}", f"use one of {', '.join(FORMATS)}")
+    check_choice("--marks", marks, MARKS)
     meths = _split_csv(methods) or None
     check_method_names(meths, results)
     if layout is None and split is None:
@@ -127,6 +143,10 @@ def table(
         layout = L.DEFAULT_LAYOUT[split]
     results_exists = results.exists()
     if layout is not None:
+        if ci or marks != "significance":
+            raise UsageError(f"--ci and --marks apply to the plain table, not to --layout {layout}",
+                             "leave out --layout (and pass --metrics for a split with a default "
+                             "layout) to get intervals and significance marks")
         ly = L.get_layout(layout)
         summaries = store.load_summaries(results) if results_exists else []
         text = L.render_layout(ly, summaries, split=split, methods=meths, fmt=fmt,
@@ -155,7 +175,8 @@ def table(
             pub_rows = []
     # a split without ground truth gets its own heading, without the not-applicable columns
     text = tables.split_table(summaries, metrics=ms, fmt=fmt, show_std=show_std,  # type: ignore[arg-type]
-                              title=f"{split}", published=pub_rows or None, split=split, notes=pub_notes)
+                              title=f"{split}", published=pub_rows or None, split=split, notes=pub_notes,
+                              ci=ci, significance=marks == "significance")
     _write_or_print(text, output)
 
 
@@ -237,7 +258,7 @@ def plot(
 def check(
     baseline: Path = typer.Option(..., "--baseline", help="Baseline: a run directory or a results directory."),
     current: Path = typer.Option(..., "--current", help="Current results: a run directory or a results directory."),
-    tolerance: Optional[List[str]] = typer.Option(None, "--tolerance", "-t", help="METRIC=ABS, METRIC=PCT% or METRIC=rel:R|abs:A (repeatable; METRIC '*' sets the default, which is 0.1% relative)."),
+    tolerance: Optional[List[str]] = typer.Option(None, "--tolerance", "-t", help="METRIC=ABS, METRIC=PCT% or METRIC=rel:R|abs:A (repeatable; METRIC '*' sets the default, which is 0.1% relative); 'auto' also fails a paired metric whose difference to the baseline is significant in the bad direction (sign-flip test over units, Holm over all metrics)."),
     no_images: bool = typer.Option(False, "--no-images", help="Compare aggregates only (skip the image-by-image comparison)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     max_images: int = typer.Option(20, "--max-images", min=0, help="Per-image regressions listed in the report (0: none)."),
@@ -246,10 +267,14 @@ def check(
     from ..report.check import compare, parse_tolerances
     from . import out
 
-    res = compare(baseline, current, parse_tolerances(_split_csv_keep(tolerance)),
-                  per_image=not no_images)
+    specs = _split_csv_keep(tolerance)
+    auto = "auto" in specs
+    res = compare(baseline, current, parse_tolerances([t for t in specs if t != "auto"]),
+                  per_image=not no_images, auto=auto)
     if as_json:
-        out.print(json.dumps(res.to_json(), indent=2, default=str), markup=False, highlight=False)
+        # soft_wrap: rich would break long lines (paths) inside JSON strings at the terminal width
+        out.print(json.dumps(res.to_json(), indent=2, default=str), markup=False, highlight=False,
+                  soft_wrap=True)
     else:
         out.print(res.render(max_images=max_images), markup=False, highlight=False, end="",
                   soft_wrap=True)
@@ -275,3 +300,25 @@ def leaderboard(
 
     write_leaderboard(results, output, include_published=not no_published)
     console.print(f"wrote {output}", highlight=False)
+
+
+def compare_cmd(
+    method_a: str = typer.Argument(..., metavar="A", help="Method name (or run directory) A."),
+    method_b: str = typer.Argument(..., metavar="B", help="Method name (or run directory) B."),
+    split: str = typer.Option(..., "--split", "-s", help="Split name or split/subset both runs scored."),
+    metric: str = typer.Option(..., "--metric", help="A paired metric stored in both runs (e.g. psnr, ssim, lpips-alex)."),
+    results: Path = typer.Option(Path("results"), "--results", help="Results directory (holding runs/)."),
+    as_json: bool = typer.Option(False, "--json", help="Print difference, ci95, p_value, n_images, n_units (and how) as JSON."),
+) -> None:
+    """Paired comparison of A and B: mean difference A − B over the images both scored, its 95%
+    interval (cluster bootstrap) and a p-value (sign-flip permutation test over units)."""
+    from ..report.compare import compare_runs
+    from . import out
+
+    check_metric_name(metric, results)
+    res = compare_runs(results, split, metric, method_a, method_b)
+    if as_json:
+        out.print(json.dumps(res.to_json(), indent=2, default=str), markup=False, highlight=False,
+                  soft_wrap=True)
+    else:
+        out.print(res.render(), markup=False, highlight=False, end="", soft_wrap=True)

@@ -37,6 +37,7 @@ from ..aggregates import paired_aggregate
 from ..metrics.base import Batch, Metric, MetricContext
 from ..registry import metrics as metric_registry
 from ..results import RunStore, image_path, read_features
+from ..stats import add_interval
 
 
 def check_output(out: Any, expected_shape: tuple[int, ...]) -> tuple[torch.Tensor, list[str | None]]:
@@ -162,8 +163,9 @@ class PairedState(MetricState):
         return np.array(values, dtype=np.float64)
 
     def compute(self, ok_rows, samples, run_dir, ctx):
-        # the rule every reader re-applies to the stored rows (faceblur_bench.aggregates)
-        return paired_aggregate(self.metric.name, ok_rows)
+        # the rule every reader re-applies to the stored rows (faceblur_bench.aggregates), with
+        # the 95 % cluster-bootstrap interval (faceblur_bench.stats)
+        return add_interval(paired_aggregate(self.metric.name, ok_rows), ok_rows, self.metric.name)
 
 
 class SetState(MetricState):

@@ -1,4 +1,4 @@
-"""Fréchet Inception Distance between restored images and the split's sharp images.
+"""Fréchet and Kernel Inception Distances between restored images and the split's sharp images.
 
 Network: pytorch-fid's Inception-v3 (the TF 2015-12-05 graph ported to PyTorch, weights file
 ``pt_inception-2015-12-05-6726825d.pth`` resolved through :mod:`faceblur_bench.weights`), built
@@ -27,7 +27,15 @@ exactly as the nuclear norm of ``A1^T A2`` with ``Sigma_i = A_i A_i^T`` (low-ran
 the centred features when n <= 2048, eigen-factors otherwise), which avoids ``scipy.linalg.sqrtm``
 and its imaginary residue on the singular covariances of small sets.
 
-FID is biased for small sets: the aggregate carries ``n`` and a ``warning`` below 2048 images.
+FID is biased for small sets: the aggregate carries ``n`` and a ``warning`` below 2048 images
+(tables repeat it in a footnote that points to KID).
+
+KID (``kid``, ``kid-clean``): unbiased MMD² with the cubic polynomial kernel on the same features
+as ``fid`` / ``fid-clean`` — one Inception pass per batch serves both (the batch memo), and the
+reference features are cached per resize, not per metric — averaged over 100 subsets of
+``min(1000, n)`` images (torch-fidelity's and clean-fid's defaults; subsets drawn as
+torch-fidelity draws them, seed 2020), with the standard deviation over the subsets as ``std``.
+Unlike FID its expectation does not depend on n, so values on small sets can be compared.
 """
 
 from __future__ import annotations
@@ -220,14 +228,18 @@ class _FIDBase(Metric):
                                 lambda: build_fid_inception(ctx.device, ctx.weights_overrides))
 
     def features(self, batch: Batch) -> np.ndarray:
-        return inception_features(self.model, batch.restored, self.resize)
+        # one forward pass per batch and resize for FID and KID alike (the batch memo)
+        return batch.memo(("inception-pool3", self.resize),
+                          lambda: inception_features(self.model, batch.restored, self.resize))
 
     # -- reference set -------------------------------------------------------------------------
     def _cache_key(self, paths: list[Path]) -> str:
         h = hashlib.sha256()
         wpath = getattr(self.model, "weight_path", None)
         wsha = weights.sha256_of(Path(wpath)) if wpath else "?"
-        h.update(json.dumps({"protocol": self.name, "resize": self.resize, "weights": wsha}).encode())
+        # keyed by what the features are (network, resize), not by the metric: FID and KID share them
+        h.update(json.dumps({"features": "inception-pool3", "resize": self.resize,
+                             "weights": wsha}).encode())
         for p in paths:
             st = p.stat()
             h.update(json.dumps([str(p.resolve()), st.st_size, st.st_mtime_ns]).encode())
@@ -244,7 +256,7 @@ class _FIDBase(Metric):
             raise UsageError(f"{self.name}: reference image not found: {missing[0]}",
                              "check the data root; FID needs every sharp image of the split")
         key = self._cache_key(paths)
-        cache = fid_stats_dir() / f"{self.name}-{key}.npz"
+        cache = fid_stats_dir() / f"inception-{self.resize}-{key}.npz"
         if use_cache and cache.is_file():
             with np.load(cache) as z:
                 return z["features"], f"cache {cache}"
@@ -280,9 +292,10 @@ class _FIDBase(Metric):
         flush()
         return np.concatenate(out).astype(np.float32)
 
-    def aggregate(self, features: np.ndarray, samples: Sequence[Sample],
-                  ctx: MetricContext) -> dict[str, Any]:
-        """``{"value", "n", "n_reference", "warning", "reference", "resize"}`` for the scored set."""
+    def feature_sets(self, features: np.ndarray, samples: Sequence[Sample],
+                     ctx: MetricContext) -> tuple[np.ndarray, np.ndarray, str]:
+        """The restored features (checked), the reference features of the scored subsets and
+        where the latter came from (cache or computed)."""
         feats = np.asarray(features)
         if feats.ndim != 2 or feats.shape[1] != 2048 or len(feats) != len(samples):
             raise ValueError(f"{self.name}: expected ({len(samples)}, 2048) features, got {feats.shape}")
@@ -292,15 +305,22 @@ class _FIDBase(Metric):
         paths = reference_paths(ctx.split, samples)
         if not paths:
             raise UsageError(f"{self.name}: split {getattr(ctx.split, 'full_name', ctx.split)!r} "
-                             "has no sharp images", "FID is not applicable without a reference set")
+                             "has no sharp images", f"{self.label} is not applicable without a reference set")
         if not hasattr(self, "model"):
             self.setup(ctx)
         ref, origin = self.reference_features(paths)
+        return feats, ref, origin
+
+    def aggregate(self, features: np.ndarray, samples: Sequence[Sample],
+                  ctx: MetricContext) -> dict[str, Any]:
+        """``{"value", "n", "n_reference", "warning", "reference", "resize"}`` for the scored set."""
+        feats, ref, origin = self.feature_sets(features, samples, ctx)
         n = len(feats)
         warning = None
         if n < MIN_RELIABLE_N or len(ref) < MIN_RELIABLE_N:
             warning = (f"FID on {n} restored / {len(ref)} reference images is biased (upwards) below "
-                       f"{MIN_RELIABLE_N} samples; compare only values computed with the same n")
+                       f"{MIN_RELIABLE_N} samples; compare only values computed with the same n, "
+                       f"or KID (unbiased)")
         value = frechet_distance(feats, ref) if n >= 2 else float("nan")
         return {"value": value, "n": n, "n_reference": len(ref), "warning": warning,
                 "reference": origin, "resize": self.resize}
@@ -322,8 +342,93 @@ class FIDClean(_FIDBase):
     resize = "clean"
 
 
+# -- KID ---------------------------------------------------------------------------------------------
+#: KID subsets and their largest size (torch-fidelity's and clean-fid's defaults)
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+#: seed of the subset draws (torch-fidelity's default, so its value on the same features agrees)
+KID_SEED = 2020
+
+
+def polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD² between feature sets ``x (m, d)`` and ``y (n, d)`` (m, n >= 2), float64,
+    with the cubic polynomial kernel ``k(a, b) = (a·b / d + 1)^3`` (Bińkowski et al. 2018):
+    ``mean_{i≠j} k(x_i, x_j) + mean_{i≠j} k(y_i, y_j) - 2 mean_{i,j} k(x_i, y_j)``."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    m, n, d = len(x), len(y), x.shape[1]
+    if m < 2 or n < 2:
+        raise ValueError(f"KID needs at least 2 images per set, got {m} and {n}")
+    kxx = (x @ x.T / d + 1.0) ** 3
+    kyy = (y @ y.T / d + 1.0) ** 3
+    kxy = (x @ y.T / d + 1.0) ** 3
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2.0 * kxy.mean())
+
+
+def kernel_inception_distance(feats1: np.ndarray, feats2: np.ndarray, subsets: int = KID_SUBSETS,
+                              subset_size: int = KID_SUBSET_SIZE, seed: int = KID_SEED
+                              ) -> tuple[float, float, int]:
+    """KID: mean and standard deviation (ddof=0) of :func:`polynomial_mmd2_unbiased` over
+    ``subsets`` random subsets of ``min(subset_size, n1, n2)`` images drawn without replacement
+    from each set, and that size. Subsets are drawn as torch-fidelity draws them
+    (``numpy.random.RandomState(seed).choice`` for set 1, then set 2, per subset), so the same
+    features and seed give its value. When the subset is the whole of both sets every subset
+    is the same and the deviation is 0."""
+    x = np.asarray(feats1, dtype=np.float64)
+    y = np.asarray(feats2, dtype=np.float64)
+    size = min(subset_size, len(x), len(y))
+    rng = np.random.RandomState(seed)
+    mmds = np.empty(subsets)
+    for i in range(subsets):
+        a = x[rng.choice(len(x), size, replace=False)]
+        b = y[rng.choice(len(y), size, replace=False)]
+        mmds[i] = polynomial_mmd2_unbiased(a, b)
+    return float(mmds.mean()), float(mmds.std()), size
+
+
+class _KIDBase(_FIDBase):
+    def aggregate(self, features: np.ndarray, samples: Sequence[Sample],
+                  ctx: MetricContext) -> dict[str, Any]:
+        """``{"value", "std" (over subsets), "n", "n_reference", "subsets", "subset_size",
+        "seed", "reference", "resize"}`` for the scored set."""
+        feats, ref, origin = self.feature_sets(features, samples, ctx)
+        if len(feats) < 2:
+            return {"value": float("nan"), "n": len(feats), "n_reference": len(ref),
+                    "reference": origin, "resize": self.resize}
+        mean, std, size = kernel_inception_distance(feats, ref)
+        return {"value": mean, "std": std, "n": len(feats), "n_reference": len(ref),
+                "subsets": KID_SUBSETS, "subset_size": size, "seed": KID_SEED,
+                "reference": origin, "resize": self.resize}
+
+
+@metrics.register("kid")
+class KID(_KIDBase):
+    label = "KID"
+    protocol = ("pytorch-fid legacy input (as fid) and TF Inception-v3 pool3 2048-d features (shared "
+                "with fid), restored vs split's sharp images; unbiased MMD^2 with kernel (x.y/2048+1)^3, "
+                "mean (std) over 100 subsets of min(1000, n) images, seed 2020")
+    resize = "legacy"
+
+
+@metrics.register("kid-clean")
+class KIDClean(_KIDBase):
+    label = "KID (clean resize)"
+    protocol = ("clean resize input and features as fid-clean (shared with it), restored vs split's sharp "
+                "images; unbiased MMD^2 with kernel (x.y/2048+1)^3, mean (std) over 100 subsets of "
+                "min(1000, n) images, seed 2020; not clean-fid's value")
+    resize = "clean"
+
+
 __all__ = [
     "FID",
+    "KID",
+    "KID_SEED",
+    "KID_SUBSETS",
+    "KID_SUBSET_SIZE",
+    "KIDClean",
+    "kernel_inception_distance",
+    "polynomial_mmd2_unbiased",
     "MIN_RELIABLE_N",
     "FIDClean",
     "FIDInceptionPool",

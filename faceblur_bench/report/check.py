@@ -25,6 +25,13 @@ by more than its tolerance:
   tolerance are listed as improvements (exit 0).
 
 Per-image comparisons use the same tolerances on the per-image values of ``rows.jsonl``.
+
+``--tolerance auto`` (``auto=True``) adds a statistical gate on top of the fixed tolerances: for
+every paired metric of every compared run, the paired difference current − baseline over the
+images both scored is tested with :func:`faceblur_bench.stats.compare_paired` (sign-flip test
+over the split's units); the p-values of all these tests are Holm-adjusted together, and a
+metric whose difference is significant (adjusted p < 0.05) in its bad direction is a regression,
+even when it is within the fixed tolerance.
 Exit codes: 0 within tolerance, 1 regression, 2 unusable input (raised as :class:`UsageError`).
 """
 
@@ -287,8 +294,10 @@ def check_tolerance_names(tolerances: dict[str, Tolerance], runs: list[RunSummar
 
 
 def compare(baseline: str | Path, current: str | Path,
-            tolerances: dict[str, Tolerance] | None = None, per_image: bool = True) -> CheckResult:
-    """Compare two result sets (see module docstring). Raises UsageError on unusable input."""
+            tolerances: dict[str, Tolerance] | None = None, per_image: bool = True,
+            auto: bool = False) -> CheckResult:
+    """Compare two result sets (see module docstring). Raises UsageError on unusable input.
+    ``auto``: also flag significant paired changes in the bad direction (``--tolerance auto``)."""
     tolerances = dict(tolerances or {})
     b_single, b_runs = _collect(Path(baseline))
     c_single, c_runs = _collect(Path(current))
@@ -334,7 +343,46 @@ def compare(baseline: str | Path, current: str | Path,
                 "changed on purpose")
         res.compared_runs += 1
         _compare_run(res, b, c, tolerances, default, per_image)
+    if auto:
+        _significance_gate(res, [(b, c) for b, c in pairs if c is not None])
     return res
+
+
+def _significance_gate(res: CheckResult, pairs: list[tuple[RunSummary, RunSummary]]) -> None:
+    """``--tolerance auto``: paired tests of every paired metric, Holm over all of them."""
+    from .. import stats
+
+    tests = []
+    for b, c in pairs:
+        if not (b.run_dir and c.run_dir):
+            continue
+        brows, crows = read_rows(b.run_dir), read_rows(c.run_dir)
+        for name, be in b.metrics.items():
+            ce = c.metrics.get(name)
+            if be.kind != "paired" or be.status != "ok" or ce is None or ce.status != "ok":
+                continue
+            tests.append((b, c, name, be.higher_is_better, stats.compare_paired(crows, brows, name)))
+    if not tests:
+        res.notes.append("--tolerance auto: no paired metric with per-image rows to test")
+        return
+    adjusted = stats.holm([t[4].p_value if t[4].n_images else 1.0 for t in tests])
+    flagged = {(ch.split, ch.method, ch.metric) for ch in res.regressions if ch.image is None}
+    n_sig = 0
+    for (b, c, name, hib, cmp), adj in zip(tests, adjusted):
+        worse = cmp.difference < 0 if hib else cmp.difference > 0
+        if not (adj < stats.ALPHA and worse):
+            continue
+        n_sig += 1
+        if (b.split, b.method, name) in flagged:
+            continue
+        ci = "" if cmp.ci95 is None else f", 95% CI [{cmp.ci95[0]:+.4g}, {cmp.ci95[1]:+.4g}]"
+        res.changes.append(Change(
+            b.split, b.method, name, b.metrics[name].value, c.metrics[name].value, "auto",
+            "regression", reason=(f"significantly worse: paired Δ {cmp.difference:+.4g}{ci}, "
+                                  f"p = {cmp.p_value:.3g} (Holm {adj:.3g}) over {cmp.n_units} "
+                                  f"{cmp.unit}s")))
+    res.notes.append(f"--tolerance auto: {len(tests)} paired test(s) ({stats.TEST_NAME}, Holm over "
+                     f"all), {n_sig} significant in the bad direction at α = {stats.ALPHA:g}")
 
 
 def _compare_run(res: CheckResult, b: RunSummary, c: RunSummary,

@@ -116,7 +116,7 @@ def build_leaderboard(results_dir: str | Path, include_published: bool = True,
         note = None
         if sp in no_gt and runs:
             metrics, note = applicable_metrics(runs, metrics)
-        table = build_summary_table(runs, metrics, published=pub_rows)
+        table = build_summary_table(runs, metrics, published=pub_rows, ci=True)
         if note:
             table.notes.append(note)
         table.notes += pub_notes

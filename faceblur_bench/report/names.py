@@ -73,6 +73,7 @@ QUANTITIES: dict[str, Quantity] = {
     "d_arc": Quantity("d_ARC", False, 4, "MSE between ArcFace embeddings"),
     "arcface": Quantity("ArcFace", False, 4, "ArcFace embedding distance"),
     "fid": Quantity("FID", False, 2, "Fréchet Inception distance"),
+    "kid": Quantity("KID", False, 4, "kernel Inception distance (unbiased MMD²)"),
     "verification_acc": Quantity("Acc", True, 2, "face verification accuracy (%)"),
     "detection_rate": Quantity("Detection", True, 2, "face detection success rate (%)"),
     "top1": Quantity("Top-1", True, 2, "top-1 identification accuracy (%)"),

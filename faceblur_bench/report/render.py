@@ -89,6 +89,10 @@ class Cell:
     images: str | None = None
     #: show "(n/N)" beside the value (the column's cells were scored on different images)
     show_count: bool = False
+    #: 95% interval of the mean ``(lo, hi)`` (:mod:`faceblur_bench.stats`), shown with ``Table.show_ci``
+    ci: tuple[float, float] | None = None
+    #: how ``ci`` was computed: ``{"unit", "n_units", "resamples", "seed"}`` (for the protocol line)
+    ci_how: dict[str, Any] | None = None
 
     @property
     def has_value(self) -> bool:
@@ -119,6 +123,11 @@ class Table:
     notes: list[str] = field(default_factory=list)
     #: render methods as columns and metrics as rows (ranking stays per metric)
     transpose: bool = False
+    #: show each value's 95% interval "[lo, hi]" (CSV: ``<col>_ci_lo``/``<col>_ci_hi`` columns)
+    show_ci: bool = False
+    #: per column key, the marks decided elsewhere (``{row index: "best" | "second"}``, e.g. the
+    #: significance rule of :mod:`faceblur_bench.report.significance`); other columns by value
+    mark_override: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
 def format_value(value: float, decimals: int) -> str:
@@ -127,7 +136,7 @@ def format_value(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
-def _display(cell: Cell, col: Column, show_std: bool) -> str:
+def _display(cell: Cell, col: Column, show_std: bool, show_ci: bool = False) -> str:
     if cell.text is not None:
         return cell.text
     if not cell.has_value:
@@ -135,6 +144,8 @@ def _display(cell: Cell, col: Column, show_std: bool) -> str:
     s = format_value(float(cell.value), col.decimals)  # type: ignore[arg-type]
     if show_std and cell.std is not None and math.isfinite(cell.std):
         s += f" ± {format_value(float(cell.std), col.decimals)}"
+    if show_ci and cell.ci is not None:
+        s += f" [{format_value(cell.ci[0], col.decimals)}, {format_value(cell.ci[1], col.decimals)}]"
     if cell.infinite and math.isfinite(float(cell.value)):  # type: ignore[arg-type]
         s += f" ({cell.infinite}×∞)"
     if cell.show_count and cell.scored is not None and cell.total is not None:
@@ -165,6 +176,9 @@ def marks(table: Table) -> dict[tuple[int, str], str]:
     out: dict[tuple[int, str], str] = {}
     for col in table.columns:
         if col.higher_is_better is None:
+            continue
+        if col.key in table.mark_override:
+            out.update({(i, col.key): mk for i, mk in table.mark_override[col.key].items()})
             continue
         by_group: dict[str | None, list[tuple[int, float]]] = {}
         for i, row in enumerate(table.rows):
@@ -283,7 +297,7 @@ def _grid(table: Table, show_std: bool, latex: bool, arrows: bool = True) -> _Gr
             if cell is None or (not cell.has_value and cell.text is None):
                 cells.append((f"\0{letters[_cell_reason(cell)]}", None))
             else:
-                cells.append((_display(cell, col, show_std), m.get((i, col.key))))
+                cells.append((_display(cell, col, show_std, table.show_ci), m.get((i, col.key))))
         if src:
             cells.append((row.source or "", None))
         body.append(cells)
@@ -488,8 +502,11 @@ def _render_csv(table: Table, show_std: bool) -> str:
     heads = [g.corner] + [f"{grp}/{h}" if grp else h for grp, h in g.col_heads]
     body = [[label] + ["" if t.startswith("\0") else t for t, _ in cells]
             for label, cells in zip(g.row_heads, g.body)]
-    if show_std and not table.transpose:
-        # one <column>_std column after each ranked metric column
+    extras = ([("_std", lambda c: c.std)] if show_std else []) + (
+        [("_ci_lo", lambda c: c.ci[0] if c.ci else None), ("_ci_hi", lambda c: c.ci[1] if c.ci else None)]
+        if table.show_ci else [])
+    if extras and not table.transpose:
+        # after each ranked metric column: <column>_std, <column>_ci_lo, <column>_ci_hi
         new_heads = [heads[0]]
         new_body: list[list[str]] = [[r[0]] for r in body]
         for j, col in enumerate(table.columns):
@@ -497,12 +514,12 @@ def _render_csv(table: Table, show_std: bool) -> str:
             for i, r in enumerate(body):
                 new_body[i].append(r[j + 1])
             if col.higher_is_better is not None:
-                new_heads.append(f"{heads[j + 1]}_std")
-                for i, row in enumerate(table.rows):
-                    c = row.cells.get(col.key)
-                    std = c.std if c is not None else None
-                    new_body[i].append("" if std is None or not math.isfinite(std)
-                                       else repr(float(std)))
+                for suffix, get in extras:
+                    new_heads.append(f"{heads[j + 1]}{suffix}")
+                    for i, row in enumerate(table.rows):
+                        c = row.cells.get(col.key)
+                        v = get(c) if c is not None and c.text is None else None
+                        new_body[i].append("" if v is None or not math.isfinite(v) else repr(float(v)))
         extra = len(heads) - 1 - len(table.columns)
         for e in range(extra):
             new_heads.append(heads[len(table.columns) + 1 + e])

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..results import RunSummary
+from ..stats import CI_NAME
 from . import coverage, names
 from .render import Cell, Column, Format, Row, Table, render
 from .store import as_run
@@ -53,15 +54,19 @@ def metric_column(name: str, entry: dict[str, Any] | None, group: str | None = N
 
 
 def metric_cell(entry: dict[str, Any] | None) -> Cell:
-    """Cell of one summary metric entry (value ± std, or the reason it has none)."""
+    """Cell of one summary metric entry (value ± std and its 95% interval, or the reason it has
+    none)."""
     if entry is None:
         return Cell(note="metric not computed in this run")
     status = entry.get("status", "ok")
     value = entry.get("value")
     if status == "ok" and value is not None and not (isinstance(value, float) and math.isnan(value)):
-        std = entry.get("std")
+        std, ci = entry.get("std"), entry.get("ci95")
+        how = (entry.get("extra") or {}).get("ci")
         return Cell(value=float(value), std=None if std is None else float(std),
-                    infinite=int((entry.get("extra") or {}).get("infinite") or 0))
+                    infinite=int((entry.get("extra") or {}).get("infinite") or 0),
+                    ci=None if ci is None else (float(ci[0]), float(ci[1])),
+                    ci_how={**how, "n_units": entry.get("n_units")} if isinstance(how, dict) else None)
     reason = entry.get("reason") or ("no value" if status == "ok" else status)
     word = STATUS_TEXT.get(status, "no value")
     return Cell(note=f"{word} — {reason}" if word != reason else word)
@@ -102,15 +107,32 @@ def _disambiguate(summaries: list[RunSummary | dict[str, Any]]) -> list[str]:
     return [f"{lab} [{r.run_key}]" if counts[lab] > 1 else lab for lab, r in zip(out, runs)]
 
 
+def run_entries(run: RunSummary, metrics: list[str], ci: bool = False) -> dict[str, dict[str, Any]]:
+    """The metric entries of ``run`` among ``metrics``; with ``ci``, paired metrics of runs stored
+    before intervals were recorded get theirs from the run's rows
+    (:func:`faceblur_bench.stats.add_interval`)."""
+    entries = {m: e.to_dict() for m, e in run.metrics.items() if m in metrics}
+    todo = [m for m, e in entries.items() if e.get("ci95") is None and e.get("kind") == "paired"
+            and e.get("status") == "ok" and e.get("value") is not None]
+    if ci and todo and run.run_dir:
+        from ..stats import add_interval
+        from .store import read_rows
+
+        ok = [r for r in read_rows(run.run_dir) if r["status"] == "ok"]
+        for m in todo:
+            add_interval(entries[m], ok, m)
+    return entries
+
+
 def summary_rows(summaries: list[RunSummary | dict[str, Any]], metrics: list[str],
-                 ) -> tuple[list[Row], list[str], bool]:
+                 ci: bool = False) -> tuple[list[Row], list[str], bool]:
     """Rows for ``summaries`` over ``metrics`` plus run-level notes; third item: any failures.
 
     The ranking rule (:mod:`faceblur_bench.report.coverage`): a run that is not complete, or
     whose summary did not match its rows, is labelled ("wiener † (32/720)") and never marked;
     rows are ranked only against rows on the same image set (split and data); a column whose
     values were scored on different images shows "(n/N)" and ranks only values scored on every
-    image (:func:`faceblur_bench.report.render.marks`)."""
+    image (:func:`faceblur_bench.report.render.marks`). ``ci``: see :func:`run_entries`."""
     rows: list[Row] = []
     notes: list[str] = []
     runs = [as_run(s) for s in summaries]
@@ -118,7 +140,8 @@ def summary_rows(summaries: list[RunSummary | dict[str, Any]], metrics: list[str
     primary = _primary_image_set(runs)
     counted: list[Row] = []  # rows of complete runs: their per-metric counts are compared
     for label, r in zip(_disambiguate(runs), runs):
-        cells = {m: _run_cell(r, m) for m in metrics}
+        entries = run_entries(r, metrics, ci)
+        cells = {m: _run_cell(r, m, entries) for m in metrics}
         total, failed = r.counts.total, r.counts.failed
         if any_failed:
             cells["__failed__"] = Cell(value=float(failed), text=f"{failed}/{total}")
@@ -145,11 +168,12 @@ def summary_rows(summaries: list[RunSummary | dict[str, Any]], metrics: list[str
     return rows, notes, any_failed
 
 
-def _run_cell(run: RunSummary, metric: str) -> Cell:
-    """The cell of one run's metric, with the images it was scored on (when read from disk)."""
-    if metric not in run.metrics:
+def _run_cell(run: RunSummary, metric: str, entries: dict[str, dict[str, Any]]) -> Cell:
+    """The cell of one run's metric (its entry from :func:`run_entries`), with the images it was
+    scored on (when read from disk)."""
+    if metric not in entries:
         return Cell(note=f"{metric} not computed in this run")
-    cell = metric_cell(run.metrics[metric].to_dict())
+    cell = metric_cell(entries[metric])
     info = coverage.scored(run, metric)
     if info is not None and cell.has_value:
         cell.scored, cell.total, cell.images = info["scored"], info["total"], info["images"]
@@ -188,9 +212,23 @@ def _count_notes(rows: list[Row], metrics: list[str]) -> list[str]:
     return notes
 
 
+def interval_protocol(cells: list[Cell]) -> str:
+    """The clause a column's protocol line gets under ``--ci``: method, unit(s) and their number,
+    resamples, seed (from the cells' :attr:`Cell.ci_how`)."""
+    how = [c.ci_how for c in cells if c.ci is not None and c.ci_how]
+    if not how:
+        return ""
+    units = sorted({str(h.get("unit")) for h in how})
+    n = sorted({h.get("n_units") for h in how if h.get("n_units") is not None})
+    count = f"{n[0]} " if len(n) == 1 else ""
+    return (f"; 95% CI: {CI_NAME} over {count}{'/'.join(units)}s, {how[0].get('resamples')} "
+            f"resamples, seed {how[0].get('seed')}")
+
+
 def summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
                   fmt: Format = "md", show_std: bool = False, title: str = "",
-                  published: list[Row] | None = None) -> str:
+                  published: list[Row] | None = None, ci: bool = False,
+                  significance: bool = True) -> str:
     """Method × metric table of run summaries (schema of ``summary.json``).
 
     ``metrics``: columns in this order (default: every metric of the runs, in their order).
@@ -199,13 +237,21 @@ def summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = N
     ``failed`` column (``failed/total``) appears when any run has failed images.
     ``published`` rows (see :mod:`faceblur_bench.report.published`) are appended, marked reported.
     """
-    table = build_summary_table(summaries, metrics, title=title, published=published)
+    table = build_summary_table(summaries, metrics, title=title, published=published, ci=ci,
+                                significance=significance)
     return render(table, fmt, show_std=show_std)
 
 
 def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
-                        title: str = "", published: list[Row] | None = None) -> Table:
-    """The :class:`Table` behind :func:`summary_table`."""
+                        title: str = "", published: list[Row] | None = None,
+                        ci: bool = False, significance: bool = True) -> Table:
+    """The :class:`Table` behind :func:`summary_table`.
+
+    ``ci``: each paired value shows its 95% interval and the protocol line says how it was
+    computed. ``significance`` (default): best/second marks follow
+    :mod:`faceblur_bench.report.significance` for runs with stored rows (ties where the best is
+    not significantly better than the runner-up); published rows keep the papers' numbers.
+    """
     metrics = list(metrics) if metrics else metric_order(summaries)
     entries: dict[str, dict[str, Any]] = {}
     for s in summaries:
@@ -213,7 +259,11 @@ def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | No
             if m not in entries or (entries[m].get("protocol") is None and e.get("protocol")):
                 entries[m] = e
     columns = [metric_column(m, entries.get(m)) for m in metrics]
-    rows, notes, any_failed = summary_rows(summaries, metrics)
+    rows, notes, any_failed = summary_rows(summaries, metrics, ci=ci)
+    if ci:
+        for col in columns:
+            col.protocol = (col.protocol or "") + interval_protocol(
+                [r.cells[col.key] for r in rows if col.key in r.cells])
     if any_failed:
         columns.append(Column(key="__failed__", label="failed", higher_is_better=None, decimals=0))
     if published:
@@ -223,7 +273,38 @@ def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | No
             if any_failed:
                 r.cells.setdefault("__failed__", Cell(text=""))
         rows = rows + list(published)
-    return Table(title=title, columns=columns, rows=rows, notes=notes)
+    notes += small_set_notes(summaries, metrics)
+    table = Table(title=title, columns=columns, rows=rows, notes=notes, show_ci=ci)
+    runs = [as_run(s) for s in summaries]
+    if significance and any(r.run_dir for r in runs):
+        from .significance import apply_significance
+        from .store import read_rows
+
+        def rows_of(i: int) -> list[dict[str, Any]] | None:
+            run_dir = runs[i].run_dir if i < len(runs) else None  # published rows come after
+            return read_rows(run_dir) or None if run_dir else None
+
+        apply_significance(table, rows_of, {m: e.get("kind") for m, e in entries.items()})
+    return table
+
+
+def small_set_notes(summaries: list[dict[str, Any]], metrics: list[str]) -> list[str]:
+    """A footnote per FID column whose value carries the small-set warning of
+    :mod:`faceblur_bench.metrics.fid` (fewer than 2,048 images per set: biased upwards, by an
+    amount that depends on n); it points to KID, which is unbiased."""
+    out = []
+    for m in metrics:
+        if not m.startswith("fid"):
+            continue
+        sizes = sorted({f"{ex.get('n')}/{ex.get('n_reference')}" for s in summaries
+                        if (e := (s.get("metrics") or {}).get(m)) and e.get("status") == "ok"
+                        and (ex := e.get("extra") or {}).get("warning")})
+        if sizes:
+            kid = "kid-clean" if m == "fid-clean" else "kid"
+            out.append(f"{m}: computed on fewer than 2048 images per set (restored/reference: "
+                       f"{', '.join(sizes)}), where FID is biased upwards by an amount that "
+                       f"depends on n; compare only equal n, or use {kid} (unbiased).")
+    return out
 
 
 def has_reference(summaries: list[dict[str, Any]], split: str | None = None) -> bool:
@@ -286,7 +367,7 @@ def applicable_metrics(summaries: list[dict[str, Any]], metrics: list[str]) -> t
 def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = None,
                 fmt: Format = "md", show_std: bool = False, title: str = "",
                 published: list[Row] | None = None, split: str | None = None,
-                notes: list[str] | None = None) -> str:
+                notes: list[str] | None = None, ci: bool = False, significance: bool = True) -> str:
     """:func:`summary_table` of one split's runs; on a split without ground truth the title says
     so (:data:`NO_REFERENCE_HEADING`) and the columns every run reports "not applicable" are
     left out and named in a note (:func:`applicable_metrics`).
@@ -304,25 +385,28 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
         for heading, runs in groups:
             if heading is None:
                 parts.append(_split_table_one(runs, metrics, fmt, show_std, title, published, split,
-                                              notes=notes))
+                                              notes=notes, ci=ci, significance=significance))
             else:
                 parts.append(_split_table_one(runs, metrics, fmt, show_std, title, None, split,
-                                              suffix=heading))
+                                              suffix=heading, ci=ci, significance=significance))
         return "\n".join(p.rstrip("\n") + "\n" for p in parts)
-    return _split_table_one(summaries, metrics, fmt, show_std, title, published, split, notes=notes)
+    return _split_table_one(summaries, metrics, fmt, show_std, title, published, split, notes=notes,
+                            ci=ci, significance=significance)
 
 
 def _split_table_one(summaries: list[dict[str, Any]], metrics: list[str] | None, fmt: Format,
                      show_std: bool, title: str, published: list[Row] | None,
                      split: str | None, suffix: str | None = None,
-                     notes: list[str] | None = None) -> str:
+                     notes: list[str] | None = None, ci: bool = False,
+                     significance: bool = True) -> str:
     note = None
     if summaries and not has_reference(summaries, split):
         metrics, note = applicable_metrics(summaries, list(metrics) if metrics else metric_order(summaries))
         title = f"{title or summaries[0].get('split', '')} — {no_reference_heading(summaries)}"
     if suffix:  # e.g. the custom-data heading, after the split's own
         title = f"{title or (summaries[0].get('split', '') if summaries else '')} — {suffix}"
-    table = build_summary_table(summaries, metrics, title=title, published=published)
+    table = build_summary_table(summaries, metrics, title=title, published=published, ci=ci,
+                                significance=significance)
     table.notes += list(notes or []) + dropped_notes(summaries)
     if note:
         table.notes.append(note)
