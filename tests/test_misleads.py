@@ -116,6 +116,10 @@ def test_values_on_different_images_show_counts_and_rank_only_full_ones(tmp_path
     write_run(tmp_path, "other", "demo", {"idc": 0.5}, rows=[row(f"i{k}", {"idc": 0.5}) for k in range(4)])
     text = summary_table(store.load_summaries(tmp_path))
     assert "| wiener | 0.1000 (3/4) |" in text  # the best number, on fewer images: not marked
+    # 4 units cannot make a difference significant: the two full rows tie under the default marks
+    assert "| other | **0.5000 (4/4)** |" in text and "| richardson-lucy | **0.4000 (4/4)** |" in text
+    text = summary_table(store.load_summaries(tmp_path), significance=False)
+    assert "| wiener | 0.1000 (3/4) |" in text
     assert "| other | **0.5000 (4/4)** |" in text and "| richardson-lucy | <u>0.4000 (4/4)</u> |" in text
     assert "idc: rows were scored on different images" in text
 

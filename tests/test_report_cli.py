@@ -55,7 +55,7 @@ def test_leaderboard_command(tmp_path, capsys):
     text = out_md.read_text()
     sec = text.split("## shen-celeba")[1].split("\n## ")[0]
     # published whole-split PSNR of the Shen CelebA set share the column with the run
-    assert "| a | 25.00 | reproduced |" in sec
+    assert "| a | 25.00 \\[25.00, 25.00\\] | reproduced |" in sec  # with its 95 % interval
     assert "| DFPG-A (ours) | <u>26.56</u> | reported, DFPGnet (Jung et al.), Table 1 |" in sec
     assert "| Yasarla et al. \\[42\\] | **26.62** |" in sec  # Markdown-escaped: renders [42]
     # "Ours" of a paper is named after the paper in the mixed leaderboard
@@ -97,7 +97,7 @@ def test_blurred_input_is_shown_but_never_marked_best(tmp_path, capsys):
     write_run(tmp_path, "blurred", "demo", {"psnr": 30.0})
     write_run(tmp_path, "wiener", "demo", {"psnr": 24.0})
     write_run(tmp_path, "richardson-lucy", "demo", {"psnr": 26.0})
-    code, out, _ = main_inprocess(["table", "--split", "demo", "--results", str(tmp_path)], capsys)
+    code, out, _ = main_inprocess(["table", "--split", "demo", "--results", str(tmp_path), "--marks", "value"], capsys)
     assert code == 0
     lines = {ln.split("|")[1].strip(): ln for ln in out.splitlines() if ln.startswith("| ") and "---" not in ln}
     assert "| 30.00 |" in lines["blurred"] and "**" not in lines["blurred"] and "<u>" not in lines["blurred"]

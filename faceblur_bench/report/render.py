@@ -171,6 +171,34 @@ def _rank_key(cell: Cell, col: Column) -> float | None:
     return round(v, col.decimals)
 
 
+def rank_candidates(table: Table, col: Column) -> list[list[tuple[int, float]]]:
+    """The groups of ``(row index, displayed value)`` of column ``col`` that may be ranked against
+    each other: ranked rows, per rank group, only rows scored on the same images
+    (:func:`_same_images`); groups of fewer than two are left out. One rule for the marks by
+    value (:func:`marks`) and by significance (:mod:`faceblur_bench.report.significance`)."""
+    by_group: dict[str | None, list[tuple[int, float]]] = {}
+    for i, row in enumerate(table.rows):
+        if not row.ranked or col.key not in row.cells:
+            continue
+        k = _rank_key(row.cells[col.key], col)
+        if k is not None:
+            by_group.setdefault(row.rank_group, []).append((i, k))
+    groups = [_same_images(table, vals, col.key) for vals in by_group.values()]
+    return [g for g in groups if len(g) >= 2]
+
+
+def value_marks(vals: list[tuple[int, float]], higher_is_better: bool) -> dict[int, str]:
+    """``{row index: "best" | "second"}`` by value among ``vals`` (equal values share a mark)."""
+    distinct = sorted({k for _, k in vals}, reverse=higher_is_better)
+    out: dict[int, str] = {}
+    for i, k in vals:
+        if k == distinct[0]:
+            out[i] = "best"
+        elif len(distinct) > 1 and k == distinct[1]:
+            out[i] = "second"
+    return out
+
+
 def marks(table: Table) -> dict[tuple[int, str], str]:
     """``{(row index, column key): "best" | "second"}`` following the tie rules above."""
     out: dict[tuple[int, str], str] = {}
@@ -180,25 +208,9 @@ def marks(table: Table) -> dict[tuple[int, str], str]:
         if col.key in table.mark_override:
             out.update({(i, col.key): mk for i, mk in table.mark_override[col.key].items()})
             continue
-        by_group: dict[str | None, list[tuple[int, float]]] = {}
-        for i, row in enumerate(table.rows):
-            if not row.ranked or col.key not in row.cells:
-                continue
-            k = _rank_key(row.cells[col.key], col)
-            if k is not None:
-                by_group.setdefault(row.rank_group, []).append((i, k))
-        for vals in by_group.values():
-            vals = _same_images(table, vals, col.key)
-            if len(vals) < 2:
-                continue
-            distinct = sorted({k for _, k in vals}, reverse=bool(col.higher_is_better))
-            best = distinct[0]
-            second = distinct[1] if len(distinct) > 1 else None
-            for i, k in vals:
-                if k == best:
-                    out[(i, col.key)] = "best"
-                elif second is not None and k == second:
-                    out[(i, col.key)] = "second"
+        for vals in rank_candidates(table, col):
+            out.update({(i, col.key): mk for i, mk in
+                        value_marks(vals, bool(col.higher_is_better)).items()})
     return out
 
 

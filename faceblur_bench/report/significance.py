@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import stats
-from .render import Column, Table, _rank_key
+from .render import Column, Table, rank_candidates, value_marks
 
 
 @dataclass
@@ -32,6 +32,7 @@ class _Column:
     order: list[int]       # candidate row indices, best first
     p: float = 1.0         # best vs runner-up
     unit: str = "image"
+    values: list[tuple[int, float]] | None = None  # (row index, displayed value) of the candidates
 
 
 def apply_significance(table: Table, rows_of: Callable[[int], Sequence[dict[str, Any]] | None],
@@ -53,18 +54,18 @@ def apply_significance(table: Table, rows_of: Callable[[int], Sequence[dict[str,
     for col in table.columns:
         if col.higher_is_better is None:
             continue
-        cand = [(i, k) for i, r in enumerate(table.rows)
-                if r.ranked and col.key in r.cells
-                and (k := _rank_key(r.cells[col.key], col)) is not None]
-        if len(cand) < 2:
-            continue
-        cand.sort(key=lambda t: t[1], reverse=bool(col.higher_is_better))
-        order = [i for i, _ in cand]
-        if kinds.get(col.key) != "paired" or rows(order[0]) is None or rows(order[1]) is None:
-            by_value.append(col.label)
-            continue
-        cmp = stats.compare_paired(rows(order[0]), rows(order[1]), col.key)  # type: ignore[arg-type]
-        tested.append(_Column(col, order, 1.0 if cmp.p_value != cmp.p_value else cmp.p_value, cmp.unit))
+        for cand in rank_candidates(table, col):  # the rows the marks may compare (render's rule)
+            cand.sort(key=lambda t: t[1], reverse=bool(col.higher_is_better))
+            order = [i for i, _ in cand]
+            if kinds.get(col.key) != "paired" or rows(order[0]) is None or rows(order[1]) is None:
+                if col.label not in by_value:
+                    by_value.append(col.label)
+                table.mark_override.setdefault(col.key, {}).update(
+                    value_marks(cand, bool(col.higher_is_better)))
+                continue
+            cmp = stats.compare_paired(rows(order[0]), rows(order[1]), col.key)  # type: ignore[arg-type]
+            tested.append(_Column(col, order, 1.0 if cmp.p_value != cmp.p_value else cmp.p_value,
+                                  cmp.unit, cand))
     if tested:
         _mark_ties(table, tested, rows)
     if by_value:
@@ -79,8 +80,10 @@ def _mark_ties(table: Table, tested: list[_Column], rows: Callable[[int], Any]) 
     rank = {id(t): r for r, t in enumerate(sorted(tested, key=lambda t: t.p))}
     tied_cols = []
     for t, adj in zip(tested, adjusted):
-        if adj < stats.ALPHA:
-            continue  # significant: the marks by value stand
+        if adj < stats.ALPHA:  # significant: the marks by value stand
+            table.mark_override.setdefault(t.col.key, {}).update(
+                value_marks(t.values or [], bool(t.col.higher_is_better)))
+            continue
         factor = m - rank[id(t)]
         best = t.order[0]
         leaders = [best]
@@ -91,8 +94,9 @@ def _mark_ties(table: Table, tested: list[_Column], rows: Callable[[int], Any]) 
             p = stats.compare_paired(rows(best), r, t.col.key).p_value
             if not p < stats.ALPHA / factor:
                 leaders.append(i)
-        table.mark_override[t.col.key] = {i: "best" for i in leaders}
-        tied_cols.append(t.col.label)
+        table.mark_override.setdefault(t.col.key, {}).update({i: "best" for i in leaders})
+        if t.col.label not in tied_cols:
+            tied_cols.append(t.col.label)
     units = sorted({t.unit for t in tested})
     family = f"Holm over {m} column{'s' if m != 1 else ''}"
     if tied_cols:
