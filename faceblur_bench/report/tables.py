@@ -52,6 +52,18 @@ def metric_column(name: str, entry: dict[str, Any] | None, group: str | None = N
     )
 
 
+def metric_columns(summaries: list[dict[str, Any]], metrics: list[str] | None = None
+                   ) -> dict[str, Column]:
+    """``{metric: Column}`` for ``metrics`` (default: every metric of the runs, in order), each
+    from the first run's entry that names a protocol (label, direction, protocol)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for s in summaries:
+        for m, e in (s.get("metrics") or {}).items():
+            if m not in entries or (entries[m].get("protocol") is None and e.get("protocol")):
+                entries[m] = e
+    return {m: metric_column(m, entries.get(m)) for m in (metrics or metric_order(summaries))}
+
+
 def metric_cell(entry: dict[str, Any] | None) -> Cell:
     """Cell of one summary metric entry (value ± std, or the reason it has none)."""
     if entry is None:
@@ -151,12 +163,7 @@ def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | No
                         title: str = "", published: list[Row] | None = None) -> Table:
     """The :class:`Table` behind :func:`summary_table`."""
     metrics = list(metrics) if metrics else metric_order(summaries)
-    entries: dict[str, dict[str, Any]] = {}
-    for s in summaries:
-        for m, e in (s.get("metrics") or {}).items():
-            if m not in entries or (entries[m].get("protocol") is None and e.get("protocol")):
-                entries[m] = e
-    columns = [metric_column(m, entries.get(m)) for m in metrics]
+    columns = list(metric_columns(summaries, metrics).values())
     rows, notes, any_failed = summary_rows(summaries, metrics)
     if any_failed:
         columns.append(Column(key="__failed__", label="failed", higher_is_better=None, decimals=0))
@@ -234,6 +241,26 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
     return _split_table_one(summaries, metrics, fmt, show_std, title, published, split, notes=notes)
 
 
+def split_table_with_published(summaries: list[dict[str, Any]], split: str, fmt: Format = "md",
+                               metrics: list[str] | None = None, show_std: bool = False,
+                               include_published: bool = True,
+                               methods: list[str] | None = None) -> str:
+    """The plain table ``faceblur-bench table --split`` prints: :func:`split_table` of
+    ``summaries`` with the papers' numbers for ``split`` appended (their notes under the table)
+    unless ``include_published`` is off or ``methods`` restricts the rows to stored runs."""
+    from ..results import split_parts
+    from . import published
+
+    pub_rows: list[Row] = []
+    pub_notes: list[str] = []
+    if include_published and not methods:
+        name, subset = split_parts(split)
+        pub_rows = published.rows_for_split(name, subset or None, metrics or metric_order(summaries),
+                                            notes=pub_notes)
+    return split_table(summaries, metrics=metrics, fmt=fmt, show_std=show_std, title=split,
+                       published=pub_rows or None, split=split, notes=pub_notes)
+
+
 def _split_table_one(summaries: list[dict[str, Any]], metrics: list[str] | None, fmt: Format,
                      show_std: bool, title: str, published: list[Row] | None,
                      split: str | None, suffix: str | None = None,
@@ -288,5 +315,5 @@ def console_split_table(summaries: list[dict[str, Any]], fmt: Format = "md",
     return text + "\n" + "\n".join(lines) + "\n"
 
 
-__all__ = ["console_split_table", "metrics_with_values", "has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_cell",
+__all__ = ["console_split_table", "split_table_with_published", "metrics_with_values", "has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_columns", "metric_cell",
            "metric_order", "summary_rows"]
