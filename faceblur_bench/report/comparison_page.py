@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from urllib.parse import quote
 from ..errors import UsageError
 from ..results import image_name, image_path, read_sessions
 from .store import as_run, latest_runs, load_summaries, origin_groups, read_rows
+from . import names
 from .render import Column, format_value
 from .tables import _disambiguate, metric_columns, metric_order
 
@@ -120,9 +122,10 @@ def _run_columns(runs: list[dict[str, Any]], split: str, results_dir: Path) -> l
         out.append(RunColumn(
             key=run.run_key or f"run{len(out)}", label=label, method=run.method, run_dir=d,
             has_images=(d / "images").is_dir(),
-            how_to_save=(f"no saved images: re-run `faceblur-bench run -m {run.method} --split {split} "
-                         f"--out {results_dir} --save-images` (it resumes: stored rows stay, only "
-                         "the images are restored and saved)"),
+            how_to_save=(f"no saved images: re-run `faceblur-bench run -m {shlex.quote(run.method)} "
+                         f"--split {shlex.quote(split)} --out {shlex.quote(str(results_dir))} "
+                         "--save-images` (it resumes: stored rows stay, only the images are "
+                         "restored and saved)"),
             rows=rows, metrics=_per_image_metrics(rows, list(run.metrics))))
     return out
 
@@ -202,14 +205,17 @@ def _build_group(heading: str | None, runs: list[dict[str, Any]], split: str, re
                  data_root: Path | None, gi: int, files: _Files, thumbs: list[tuple[Path, Path]],
                  columns: dict[str, Column]) -> Group:
     cols = _run_columns(runs, split, results_dir)
-    root = data_root
-    if heading is not None or root is None:  # custom data: its own root; else the run's, if there
-        recorded = [as_run(s).data_root or (s.get("data_origin") or {}).get("data_root") for s in runs]
-        found = next((Path(r) for r in recorded if r and Path(r).is_dir()), None)
-        root = found if heading is not None or found is not None else None
-    samples, note = _open_samples(split, root)
-    ids = [i for i in samples if any(i in c.rows for c in cols)]
-    ids += [i for c in cols for i in c.rows if i not in samples and i not in ids]
+    recorded = [as_run(s).data_root or (s.get("data_origin") or {}).get("data_root") for s in runs]
+    found = next((Path(r) for r in recorded if r and Path(r).is_dir()), None)
+    if heading is not None:  # custom data: only the root these runs read (never another copy)
+        samples, note = _open_samples(split, found) if found is not None else (
+            {}, f"the runs' data root {recorded[0]} is not there: blurred and ground-truth "
+                "images are not shown")
+    else:  # --data-root, else the root the runs recorded, else the default root
+        samples, note = _open_samples(split, data_root or found)
+    # the split's order; ids stored but not in the split (files gone) after them
+    ids = list(dict.fromkeys([i for i in samples if any(i in c.rows for c in cols)]
+                             + [i for c in cols for i in c.rows]))
     metrics = [m for m in metric_order(runs) if any(m in c.metrics for c in cols)]
     g = Group(heading, cols, ids, samples, note, metrics)
     for iid in ids:
@@ -306,6 +312,16 @@ def _split_table_html(summaries: list[dict[str, Any]], split: str) -> str:
     return split_table_with_published(summaries, split, fmt="html")
 
 
+def _stored_split_name(split: str, data_root: str | Path | None) -> str:
+    """The name runs store for ``split``: ``folder:DIR`` is stored as ``folder:<DIR's name>``."""
+    head, colon, _ = split.partition(":")
+    if not colon or "/" in head:
+        return split
+    from ..data.base import open_split
+
+    return open_split(split, data_root, allow_partial=True).full_name
+
+
 def _json_for_script(data: Any) -> str:
     """JSON safe inside ``<script type="application/json">`` (no ``</script>`` can close it)."""
     text = json.dumps(data, ensure_ascii=False, allow_nan=False)
@@ -328,10 +344,16 @@ def write_report(split: str, results_dir: str | Path, out_dir: str | Path,
     import jinja2
 
     if images not in IMAGE_MODES:
-        raise UsageError(f"unknown --images {images!r}", f"use one of {', '.join(IMAGE_MODES)}")
+        import difflib
+
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("--images mode", images, list(IMAGE_MODES),
+                               difflib.get_close_matches(images, IMAGE_MODES, n=1, cutoff=0.5))
     if worst_n < 1:
         raise UsageError(f"--worst {worst_n} is not a row count", "pass --worst 1 or more")
     results_dir, out_dir = Path(results_dir), Path(out_dir)
+    spec, split = split, _stored_split_name(split, data_root)  # spec: how to open it (folder:DIR)
     summaries = [s for s in latest_runs(load_summaries(results_dir, split=split, methods=methods))
                  if (s.get("protocol") or "s2s") == "s2s"]
     if not summaries:
@@ -343,7 +365,7 @@ def write_report(split: str, results_dir: str | Path, out_dir: str | Path,
     files = _Files(out_dir, images)
     thumbs: list[tuple[Path, Path]] = []
     columns = metric_columns(summaries)
-    groups = [_build_group(heading, runs, split, results_dir,
+    groups = [_build_group(heading, runs, spec, results_dir,
                            Path(data_root) if data_root else None, gi, files, thumbs, columns)
               for gi, (heading, runs) in enumerate(origin_groups(summaries))]
     mb = files.total_bytes() / 1e6
@@ -369,7 +391,7 @@ def write_report(split: str, results_dir: str | Path, out_dir: str | Path,
                 if r.get("status", "ok") != "ok"]
     page_data = {"worst_n": worst_n, "groups": [{
         "runs": [{"key": c.key, "label": c.label, "has_images": c.has_images,
-                  "how": c.how_to_save} for c in g.runs],
+                  "ranked": names.is_ranked(c.method), "how": c.how_to_save} for c in g.runs],
         "metrics": [{"name": m, "label": columns[m].label,
                      "higher_is_better": columns[m].higher_is_better} for m in g.metrics],
         "has_gt": any("gt" in v for v in g.images.values()),

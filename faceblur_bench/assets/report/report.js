@@ -136,8 +136,11 @@
         sel.appendChild(o);
       }
     });
-    selA.value = String(sources.length > 1 ? 1 : 0);
-    selB.value = "0";
+    // A: the first competing run with saved images (not the blurred reference); B: the ground
+    // truth where there is one, else the input
+    const firstA = sources.findIndex((s) => s.run && s.run.ranked && s.run.has_images);
+    selA.value = String(firstA >= 0 ? firstA : Math.min(1, sources.length - 1));
+    selB.value = String(g.has_gt ? sources.length - 1 : 0);
     let current = null;
 
     function srcOf(source, id) {
@@ -161,6 +164,9 @@
       if (!source.run) return "";
       const tr = rows.find((r) => r.dataset.id === id);
       if (!tr) return "";
+      const failed = Array.from(tr.querySelectorAll("span.failed"))
+        .find((sp) => sp.dataset.run === source.run.key);
+      if (failed) return "failed: " + failed.title;
       const parts = [];
       g.metrics.forEach((m, j) => {
         const td = tr.cells[fixed + source.index * nm + j];
