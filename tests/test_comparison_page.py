@@ -283,3 +283,17 @@ def test_custom_data_and_no_ground_truth_pages_have_their_headings(tmp_path):
     (img,) = json.loads(p.data_json)["groups"][0]["images"].values()
     assert "gt" not in img and (tmp_path / "real" / unquote(img["input"])).is_file()
     assert set(img["m"]) and all((tmp_path / "real" / unquote(v)).is_file() for v in img["m"].values())
+
+
+def test_html_table_shows_confidence_intervals_where_the_summary_has_them():
+    from faceblur_bench.report.render import Table, render
+    from faceblur_bench.report.tables import metric_cell, metric_column
+
+    with_ci = metric_cell({"value": 24.3169, "std": 4.5, "status": "ok", "ci95": [23.27, 25.41]})
+    without = metric_cell({"value": 25.0, "std": 4.0, "status": "ok"})
+    from faceblur_bench.report.render import Row
+
+    html = render(Table("demo", [metric_column("psnr", None)],
+                        [Row("a", {"psnr": with_ci}), Row("b", {"psnr": without})]), "html")
+    assert html.count('class="ci"') == 1 and "<u>24.32</u><br><span class=\"ci\"" in html and "[23.27, 25.41]" in html
+    assert "95 % confidence interval" in html.split("</table>")[1]

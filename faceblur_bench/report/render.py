@@ -81,6 +81,8 @@ class Cell:
     #: images whose per-image value is infinite (PSNR of identical pairs): left out of
     #: ``value`` (the mean of the finite ones) and shown beside it as "(k×∞)"
     infinite: int = 0
+    #: 95 % confidence interval ``(lo, hi)`` of ``value`` where the summary has one (``ci95``)
+    ci95: tuple[float, float] | None = None
 
     @property
     def has_value(self) -> bool:
@@ -498,9 +500,8 @@ def _render_csv(table: Table, show_std: bool) -> str:
 
 
 def _ci_text(cell: Cell | None, col: Column) -> str | None:
-    """"[lo, hi]" of a cell's 95 % confidence interval (``Cell.ci95`` where the table code
-    provides one), in the column's decimals; None without one."""
-    ci = getattr(cell, "ci95", None) if cell is not None else None
+    """"[lo, hi]" of a cell's 95 % confidence interval in the column's decimals; None without."""
+    ci = cell.ci95 if cell is not None else None
     if not ci or len(ci) != 2 or any(v is None for v in ci):
         return None
     return f"[{format_value(float(ci[0]), col.decimals)}, {format_value(float(ci[1]), col.decimals)}]"

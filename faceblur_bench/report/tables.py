@@ -71,9 +71,10 @@ def metric_cell(entry: dict[str, Any] | None) -> Cell:
     status = entry.get("status", "ok")
     value = entry.get("value")
     if status == "ok" and value is not None and not (isinstance(value, float) and math.isnan(value)):
-        std = entry.get("std")
+        std, ci = entry.get("std"), entry.get("ci95")
         return Cell(value=float(value), std=None if std is None else float(std),
-                    infinite=int((entry.get("extra") or {}).get("infinite") or 0))
+                    infinite=int((entry.get("extra") or {}).get("infinite") or 0),
+                    ci95=(float(ci[0]), float(ci[1])) if ci and None not in ci else None)
     reason = entry.get("reason") or ("no value" if status == "ok" else status)
     word = STATUS_TEXT.get(status, "no value")
     return Cell(note=f"{word} — {reason}" if word != reason else word)
