@@ -189,7 +189,7 @@ def test_failures_plots_thumbnails_and_provenance(page, stored_demo_runs):
 
         assert escape(r["reason"]) in section
     for metric in ("psnr", "ssim"):
-        with Image.open(out / "plots" / f"kernel-size-{metric}.png") as im:
+        with Image.open(out / "plots" / f"g0-kernel-size-{metric}.png") as im:
             assert im.format == "PNG" and im.width > 300
     thumbs = sorted((out / "thumbs" / "g0").iterdir())
     assert len(thumbs) == 9

@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 from ..errors import UsageError
 from ..results import image_name, image_path, read_sessions
-from .store import as_run, latest_runs, load_summaries, origin_groups, read_rows
+from .store import as_run, load_summaries, origin_groups, read_rows
 from . import names
 from .render import Column, format_value
 from .tables import _disambiguate, metric_columns, metric_order
@@ -78,6 +78,7 @@ class Group:
     samples: dict[str, Any]
     data_note: str | None
     metrics: list[str]
+    summaries: list[dict[str, Any]] = field(default_factory=list)
     per_image: list[dict[str, Any]] = field(default_factory=list)
     images: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -217,7 +218,7 @@ def _build_group(heading: str | None, runs: list[dict[str, Any]], split: str, re
     ids = list(dict.fromkeys([i for i in samples if any(i in c.rows for c in cols)]
                              + [i for c in cols for i in c.rows]))
     metrics = [m for m in metric_order(runs) if any(m in c.metrics for c in cols)]
-    g = Group(heading, cols, ids, samples, note, metrics)
+    g = Group(heading, cols, ids, samples, note, metrics, runs)
     for iid in ids:
         s = samples.get(iid)
         meta = dict((s.meta if s is not None else None) or next(
@@ -250,10 +251,11 @@ def _build_group(heading: str | None, runs: list[dict[str, Any]], split: str, re
     return g
 
 
-def _provenance(runs: list[dict[str, Any]], labels: list[str]) -> list[dict[str, Any]]:
-    """Per run: what produced its numbers (data, weights, software, device, dates)."""
+def _provenance(g: Group) -> list[dict[str, Any]]:
+    """Per run of ``g``: what produced its numbers (data, weights, software, device, dates)."""
     out = []
-    for label, s in zip(labels, runs):
+    for c, s in zip(g.runs, g.summaries):
+        label = c.label
         run = as_run(s)
         prov = run.provenance or {}
         dates = [str(r.get("date")) for r in read_sessions(run.run_dir) if r.get("date")] \
@@ -265,7 +267,7 @@ def _provenance(runs: list[dict[str, Any]], labels: list[str]) -> list[dict[str,
             weights += [dict(w, metric=m) for w in ws or []]
         origin = s.get("data_origin") or {}
         out.append({
-            "label": label, "run_key": run.run_key, "run_dir": run.run_dir,
+            "label": label, "heading": g.heading, "run_key": run.run_key, "run_dir": run.run_dir,
             "checkpoint": run.checkpoint, "checkpoint_sha256": run.checkpoint_sha256,
             "options": json.dumps(run.method_options, sort_keys=True) if run.method_options else "",
             "origin": " — ".join(str(x) for x in (origin.get("kind"), origin.get("reason")) if x)
@@ -285,18 +287,18 @@ def _provenance(runs: list[dict[str, Any]], labels: list[str]) -> list[dict[str,
     return out
 
 
-def _kernel_plots(runs: list[dict[str, Any]], metrics: list[str], out_dir: Path,
-                  title: str) -> list[dict[str, str]]:
-    """``plot --kind kernel-size`` of each metric with per-kernel values, under ``plots/``."""
+def _kernel_plots(g: Group, gi: int, out_dir: Path, title: str) -> list[dict[str, Any]]:
+    """``plot --kind kernel-size`` of each per-image metric of ``g`` that has per-kernel values,
+    written to ``plots/g<gi>-kernel-size-<metric>.png``."""
     from .plots import kernel_size_series, metric_vs_kernel_size
 
     out = []
-    for m in metrics:
-        if not kernel_size_series(runs, m):
+    for m in g.metrics:
+        if not kernel_size_series(g.summaries, m):
             continue
-        rel = Path("plots") / f"kernel-size-{image_name(m)}"
-        metric_vs_kernel_size(runs, m, out_dir / rel, title=title)
-        out.append({"metric": m, "src": quote(rel.as_posix())})
+        rel = Path("plots") / f"g{gi}-kernel-size-{image_name(m)}"
+        metric_vs_kernel_size(g.summaries, m, out_dir / rel, title=title)
+        out.append({"metric": m, "src": quote(rel.as_posix()), "heading": g.heading})
     return out
 
 
@@ -354,8 +356,9 @@ def write_report(split: str, results_dir: str | Path, out_dir: str | Path,
         raise UsageError(f"--worst {worst_n} is not a row count", "pass --worst 1 or more")
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     spec, split = split, _stored_split_name(split, data_root)  # spec: how to open it (folder:DIR)
-    summaries = [s for s in latest_runs(load_summaries(results_dir, split=split, methods=methods))
-                 if (s.get("protocol") or "s2s") == "s2s"]
+    stored = load_summaries(results_dir, split=split, methods=methods)  # what `table` shows
+    # per image: single-image runs (a single-to-video run has n restored moments per image)
+    summaries = [s for s in stored if (s.get("protocol") or "s2s") == "s2s"]
     if not summaries:
         raise UsageError(f"no runs of split {split!r} under {results_dir}",
                          f"run `faceblur-bench run --split {split} --save-images` first, or pass "
@@ -382,11 +385,8 @@ def write_report(split: str, results_dir: str | Path, out_dir: str | Path,
         dst = out_dir / name
         if not dst.is_file() or dst.read_bytes() != data:
             dst.write_bytes(data)
-    all_labels = _disambiguate(summaries)
-    plots = _kernel_plots(summaries, [m for g in groups for m in g.metrics if m], out_dir, split) \
-        if any(g.metrics for g in groups) else []
-    plots = [p for i, p in enumerate(plots) if p["metric"] not in {q["metric"] for q in plots[:i]}]
-    failures = [{"label": c.label, "id": iid, "reason": str(r.get("reason") or "?")}
+    plots = [p for gi, g in enumerate(groups) for p in _kernel_plots(g, gi, out_dir, split)]
+    failures = [{"label": c.label, "heading": g.heading, "id": iid, "reason": str(r.get("reason") or "?")}
                 for g in groups for c in g.runs for iid, r in c.rows.items()
                 if r.get("status", "ok") != "ok"]
     page_data = {"worst_n": worst_n, "groups": [{
@@ -403,8 +403,8 @@ def write_report(split: str, results_dir: str | Path, out_dir: str | Path,
 
     html = env.get_template("index.html.j2").render(
         split=split, version=__version__, table_html=jinja2.utils.markupsafe.Markup(
-            _split_table_html(summaries, split)),
-        groups=groups, provenance=_provenance(summaries, all_labels), plots=plots,
+            _split_table_html(stored, split)),
+        groups=groups, provenance=[p for g in groups for p in _provenance(g)], plots=plots,
         failures=failures, worst_n=worst_n, data_json=_json_for_script(page_data),
         columns=columns)
     index = out_dir / "index.html"
