@@ -81,3 +81,42 @@ def fill_disk():
                 pass
 
     return fill
+
+
+@pytest.fixture(scope="session")
+def stored_demo_runs(demo_data_root, tmp_path_factory) -> tuple[Path, Path]:
+    """``(data root, results dir)`` of runs on a 9-image copy of the demo split (one image per
+    face: both subsets, kernel sizes 13…27 and 13 again), psnr and ssim, made once per session for the
+    report tests: ``blurred``; ``wiener`` with ``--save-images``; and a method named with HTML
+    specials (``k13 <b>fails</b> & "x"``) whose output is NaN on kernel-size-13 images (failed
+    rows with their reason; no saved images)."""
+    import json
+
+    import torch
+
+    from faceblur_bench import engine
+    from faceblur_bench.methods.base import Method
+
+    class FailsOnK13(Method):
+        name = 'k13 <b>fails</b> & "x"'
+
+        def restore(self, blurred, meta=None):
+            out = blurred.clone()
+            for i, m in enumerate(meta or []):
+                if int(m.get("kernel_size", 0)) == 13:
+                    out[i] = torch.nan
+            return out
+
+    tmp = tmp_path_factory.mktemp("stored-demo")
+    root = tmp / "data"
+    shutil.copytree(demo_data_root / "demo", root / "demo")
+    man_path = root / "demo" / "manifest.json"
+    man = json.loads(man_path.read_text())
+    man["samples"] = [r for i, r in enumerate(man["samples"]) if i % 8 == (i // 8) % 8]
+    man_path.write_text(json.dumps(man))
+    results = tmp / "results"
+    for method, save in (("blurred", False), ("wiener", True), (FailsOnK13(), False)):
+        engine.evaluate(engine.RunConfig(method=method, split="demo", data_root=root,
+                                         results_dir=results, metrics=["psnr", "ssim"],
+                                         device="cpu", save_images=save))
+    return root, results

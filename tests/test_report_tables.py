@@ -96,8 +96,8 @@ def test_incomplete_run_flagged(tmp_path):
 def test_unknown_format_is_usage_error(tmp_path):
     from faceblur_bench.errors import UsageError
 
-    with pytest.raises(UsageError, match="unknown table format 'html'"):
-        summary_table(_summaries(tmp_path), fmt="html")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="unknown table format 'rst'"):
+        summary_table(_summaries(tmp_path), fmt="rst")  # type: ignore[arg-type]
 
 
 def test_rows_reader_ignores_truncated_last_line(tmp_path):

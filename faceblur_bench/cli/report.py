@@ -1,4 +1,4 @@
-"""Report commands: ``table``, ``figure``, ``plot``, ``check``, ``leaderboard``.
+"""Report commands: ``table``, ``figure``, ``plot``, ``report``, ``check``, ``leaderboard``.
 
 Thin wrappers over :mod:`faceblur_bench.report`; see each function's ``--help``.
 """
@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
     app.command("table")(table)
     app.command("figure")(figure)
     app.command("plot")(plot)
+    app.command("report")(report)
     app.command("check")(check)
     app.command("leaderboard")(leaderboard)
     app.command("compare")(compare_cmd)
@@ -158,25 +159,16 @@ def table(
     from ..results import split_parts
 
     name, subset = split_parts(split)
-    pub_rows = []
     ms = _split_csv(metrics) or None
     for m in ms or []:  # as `run` does: a typo is an error with "did you mean", not an empty column
         check_metric_name(m, results)
     if not summaries and (no_published or not published.rows_for_split(name, subset or None, ms or [])):
         raise UsageError(f"no runs of split {split!r} under {results}",
                          f"run `faceblur-bench run --split {split}` first, or pass --results DIR")
-    pub_notes: list[str] = []
-    if not no_published and not meths:
-        from ..report.tables import metric_order
-
-        pub_rows = published.rows_for_split(name, subset or None, ms or metric_order(summaries),
-                                            notes=pub_notes)
-        if meths:
-            pub_rows = []
     # a split without ground truth gets its own heading, without the not-applicable columns
-    text = tables.split_table(summaries, metrics=ms, fmt=fmt, show_std=show_std,  # type: ignore[arg-type]
-                              title=f"{split}", published=pub_rows or None, split=split, notes=pub_notes,
-                              ci=ci, significance=marks == "significance")
+    text = tables.split_table_with_published(summaries, split, fmt=fmt, metrics=ms,  # type: ignore[arg-type]
+                                             show_std=show_std, include_published=not no_published,
+                                             methods=meths, ci=ci, significance=marks == "significance")
     _write_or_print(text, output)
 
 
@@ -252,6 +244,26 @@ def plot(
         path = plots.metric_distribution(summaries, metric, output, title=title)
     else:
         raise UsageError(f"unknown --kind {kind!r}", "use kernel-size or distribution")
+    console.print(f"wrote {path}", highlight=False)
+
+
+def report(
+    split: str = typer.Option(..., "--split", "-s", help="Split name, split/subset or folder:DIR."),
+    results: Path = typer.Option(Path("results"), "--results", help="Results directory (holding runs/)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder to write (index.html + images, scripts, plots)."),
+    methods: Optional[List[str]] = typer.Option(None, "--methods", "-m", help="Only these methods (comma-separated or repeated)."),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Where the split's blurred and ground-truth files are (default: the root each run recorded, else $FACEBLUR_DATA or ~/.cache/faceblur_bench/data)."),
+    images: str = typer.Option("copy", "--images", help="copy | link: put the images into the folder as copies or hard links (hard links fall back to copies across file systems)."),
+    max_image_mb: float = typer.Option(500.0, "--max-image-mb", min=0.0, help="Refuse to write a page whose images take more than this many MB."),
+    worst: int = typer.Option(10, "--worst", min=1, help="Rows the 'worst N' buttons show (changeable on the page)."),
+) -> None:
+    """Write a self-contained HTML comparison page of a split (open OUTPUT/index.html)."""
+    from ..report.comparison_page import write_report
+    from . import console
+
+    check_method_names(_split_csv(methods) or None, results)
+    path = write_report(split, results, output, data_root=data_root, methods=_split_csv(methods) or None,
+                        images=images, max_image_mb=max_image_mb, worst_n=worst)
     console.print(f"wrote {path}", highlight=False)
 
 

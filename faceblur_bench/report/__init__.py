@@ -4,6 +4,8 @@ Library entry points (the CLI in ``faceblur_bench/cli/report.py`` only wraps the
 
 - :func:`faceblur_bench.report.tables.summary_table` — method × metric table of run summaries;
 - :func:`faceblur_bench.report.leaderboard.write_leaderboard` — ``leaderboard.md``;
+- :func:`faceblur_bench.report.comparison_page.write_report` — the HTML comparison page of a
+  split (``faceblur-bench report``);
 - :mod:`faceblur_bench.report.store` — readers of ``summary.json`` (typed
   :class:`faceblur_bench.results.RunSummary`) / ``rows.jsonl``;
 - :mod:`faceblur_bench.report.published` — the papers' numbers (``results/published/*.csv``).

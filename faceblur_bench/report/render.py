@@ -21,7 +21,9 @@ Rendering rules, shared by every layout:
 
 Markdown marks: ``**x**`` (best) and ``<u>x</u>`` (second). LaTeX: ``\\textbf{x}`` and
 ``\\underline{x}`` in a ``booktabs`` tabular. CSV: plain values (no marks, no footnotes), one
-``<col>_std`` column per metric column when ``show_std``.
+``<col>_std`` column per metric column when ``show_std``. HTML (the ``report`` page): a
+``<table>`` fragment with ``<strong>`` / ``<u>`` marks, every text escaped, the footnotes in a
+list under it, and a cell's 95 % confidence interval under its value when the cell has one.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from typing import Any, Literal
 
 from ..text import printable
 
-Format = Literal["md", "latex", "csv"]
-FORMATS = ("md", "latex", "csv")
+Format = Literal["md", "latex", "csv", "html"]
+FORMATS = ("md", "latex", "csv", "html")
 
 DASH = "–"
 
@@ -272,6 +274,8 @@ def render(table: Table, fmt: Format = "md", show_std: bool = False) -> str:
         return _render_latex(table, show_std)
     if fmt == "csv":
         return _render_csv(table, show_std)
+    if fmt == "html":
+        return _render_html(table, show_std)
     from ..errors import UsageError
 
     raise UsageError(f"unknown table format {fmt!r}", f"use one of {', '.join(FORMATS)}")
@@ -543,3 +547,56 @@ def _render_csv(table: Table, show_std: bool) -> str:
     w.writerow([printable(h) for h in heads])
     w.writerows([[printable(c) for c in r] for r in body])
     return buf.getvalue()
+
+
+def _ci_text(cell: Cell | None, col: Column) -> str | None:
+    """"[lo, hi]" of a cell's 95 % confidence interval in the column's decimals; None without."""
+    ci = cell.ci if cell is not None else None
+    if not ci or len(ci) != 2 or any(v is None for v in ci):
+        return None
+    return f"[{format_value(float(ci[0]), col.decimals)}, {format_value(float(ci[1]), col.decimals)}]"
+
+
+def _render_html(table: Table, show_std: bool) -> str:
+    """``<table>`` fragment (caption = title) and its footnotes; every text is escaped."""
+    from html import escape
+
+    g = _grid(table, show_std, latex=False)
+    _, protocols = _notes(table)
+    out = ['<table class="results">']
+    if table.title:
+        out.append(f"<caption>{escape(table.title)}</caption>")
+    heads = [g.corner] + [f"{grp} {h}" if grp else h for grp, h in g.col_heads]
+    out.append("<thead><tr>" + "".join(f'<th scope="col">{escape(h)}</th>' for h in heads)
+               + "</tr></thead><tbody>")
+    cols = table.columns if not table.transpose else [None] * len(g.col_heads)
+    for i, (label, cells) in enumerate(zip(g.row_heads, g.body)):
+        tds = [f'<th scope="row">{escape(label)}</th>']
+        for j, (text, mark) in enumerate(cells):
+            if text.startswith("\0"):
+                tds.append(f'<td class="missing">{DASH} <sup>({escape(text[1:])})</sup></td>')
+                continue
+            s = escape(text)
+            if mark == "best":
+                s = f"<strong>{s}</strong>"
+            elif mark == "second":
+                s = f"<u>{s}</u>"
+            col = cols[j] if j < len(cols) else None
+            ci = _ci_text(table.rows[i].cells.get(col.key), col) if col is not None else None
+            if ci:
+                s += f'<br><span class="ci" title="95 % confidence interval">{escape(ci)}</span>'
+            klass = ' class="num"' if j < len(g.numeric) and g.numeric[j] else ""
+            tds.append(f"<td{klass}>{s}</td>")
+        out.append("<tr>" + "".join(tds) + "</tr>")
+    out.append("</tbody></table>")
+    foot = []
+    if any(mark for cells in g.body for _, mark in cells):
+        foot.append("Best in <strong>bold</strong>, second best <u>underlined</u> (ties share the mark).")
+    if any(_ci_text(c, col) for r in table.rows for col in table.columns
+           for c in [r.cells.get(col.key)] if c is not None):
+        foot.append("[lo, hi] under a value: its 95 % confidence interval.")
+    foot += [f[2:] if f.startswith("- ") else f for f in
+             _footer(table, g.missing, protocols, escape, lambda x: f"({escape(x)})")]
+    if foot:
+        out.append('<ul class="notes">' + "".join(f"<li>{f}</li>" for f in foot) + "</ul>")
+    return "\n".join(out) + "\n"

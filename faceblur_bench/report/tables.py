@@ -53,6 +53,18 @@ def metric_column(name: str, entry: dict[str, Any] | None, group: str | None = N
     )
 
 
+def metric_columns(summaries: list[dict[str, Any]], metrics: list[str] | None = None
+                   ) -> dict[str, Column]:
+    """``{metric: Column}`` for ``metrics`` (default: every metric of the runs, in order), each
+    from the first run's entry that names a protocol (label, direction, protocol)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for s in summaries:
+        for m, e in (s.get("metrics") or {}).items():
+            if m not in entries or (entries[m].get("protocol") is None and e.get("protocol")):
+                entries[m] = e
+    return {m: metric_column(m, entries.get(m)) for m in (metrics or metric_order(summaries))}
+
+
 def metric_cell(entry: dict[str, Any] | None) -> Cell:
     """Cell of one summary metric entry (value ± std and its 95% interval, or the reason it has
     none)."""
@@ -253,12 +265,7 @@ def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | No
     not significantly better than the runner-up); published rows keep the papers' numbers.
     """
     metrics = list(metrics) if metrics else metric_order(summaries)
-    entries: dict[str, dict[str, Any]] = {}
-    for s in summaries:
-        for m, e in (s.get("metrics") or {}).items():
-            if m not in entries or (entries[m].get("protocol") is None and e.get("protocol")):
-                entries[m] = e
-    columns = [metric_column(m, entries.get(m)) for m in metrics]
+    columns = list(metric_columns(summaries, metrics).values())
     rows, notes, any_failed = summary_rows(summaries, metrics, ci=ci)
     if ci:
         for col in columns:
@@ -284,7 +291,11 @@ def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | No
             run_dir = runs[i].run_dir if i < len(runs) else None  # published rows come after
             return read_rows(run_dir) or None if run_dir else None
 
-        apply_significance(table, rows_of, {m: e.get("kind") for m, e in entries.items()})
+        kinds: dict[str, Any] = {}
+        for s in summaries:
+            for m, e in (s.get("metrics") or {}).items():
+                kinds.setdefault(m, e.get("kind"))
+        apply_significance(table, rows_of, kinds)
     return table
 
 
@@ -394,6 +405,28 @@ def split_table(summaries: list[dict[str, Any]], metrics: list[str] | None = Non
                             ci=ci, significance=significance)
 
 
+def split_table_with_published(summaries: list[dict[str, Any]], split: str, fmt: Format = "md",
+                               metrics: list[str] | None = None, show_std: bool = False,
+                               include_published: bool = True,
+                               methods: list[str] | None = None, ci: bool = False,
+                               significance: bool = True) -> str:
+    """The plain table ``faceblur-bench table --split`` prints: :func:`split_table` of
+    ``summaries`` with the papers' numbers for ``split`` appended (their notes under the table)
+    unless ``include_published`` is off or ``methods`` restricts the rows to stored runs."""
+    from ..results import split_parts
+    from . import published
+
+    pub_rows: list[Row] = []
+    pub_notes: list[str] = []
+    if include_published and not methods:
+        name, subset = split_parts(split)
+        pub_rows = published.rows_for_split(name, subset or None, metrics or metric_order(summaries),
+                                            notes=pub_notes)
+    return split_table(summaries, metrics=metrics, fmt=fmt, show_std=show_std, title=split,
+                       published=pub_rows or None, split=split, notes=pub_notes, ci=ci,
+                       significance=significance)
+
+
 def _split_table_one(summaries: list[dict[str, Any]], metrics: list[str] | None, fmt: Format,
                      show_std: bool, title: str, published: list[Row] | None,
                      split: str | None, suffix: str | None = None,
@@ -450,5 +483,5 @@ def console_split_table(summaries: list[dict[str, Any]], fmt: Format = "md",
     return text + "\n" + "\n".join(lines) + "\n"
 
 
-__all__ = ["console_split_table", "metrics_with_values", "has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_cell",
+__all__ = ["console_split_table", "split_table_with_published", "metrics_with_values", "has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_columns", "metric_cell",
            "metric_order", "summary_rows"]
