@@ -250,7 +250,7 @@ def test_custom_data_and_no_ground_truth_pages_have_their_headings(tmp_path):
     from faceblur_bench import engine
     from faceblur_bench.data.synth import make_split
     from faceblur_bench.imageio import write_png
-    from faceblur_bench.report.tables import NO_REFERENCE_HEADING
+    from faceblur_bench.report.tables import FOLDER_HEADING
 
     rng = np.random.default_rng(0)
     write_png(tmp_path / "sharp" / "me.png", rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
@@ -278,7 +278,7 @@ def test_custom_data_and_no_ground_truth_pages_have_their_headings(tmp_path):
     index = write_report(f"folder:{photos}", res, tmp_path / "real", data_root=tmp_path / "crops")
     text = index.read_text()
     p = Page(text)
-    assert any(f"folder:photos — {NO_REFERENCE_HEADING}" in c for c in p.captions)
+    assert any(f"folder:photos — {FOLDER_HEADING}" in c for c in p.captions)
     assert [r["data-id"] for r in p.rows] == [f"{name}_00"] and "<i>" not in text
     (img,) = json.loads(p.data_json)["groups"][0]["images"].values()
     assert "gt" not in img and (tmp_path / "real" / unquote(img["input"])).is_file()

@@ -483,5 +483,5 @@ def console_split_table(summaries: list[dict[str, Any]], fmt: Format = "md",
     return text + "\n" + "\n".join(lines) + "\n"
 
 
-__all__ = ["console_split_table", "split_table_with_published", "metrics_with_values", "has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_columns", "metric_cell",
+__all__ = ["console_split_table", "split_table_with_published", "metrics_with_values", "has_reference", "split_table", "applicable_metrics", "NO_REFERENCE_HEADING", "FOLDER_HEADING", "summary_table", "build_summary_table", "metric_column", "metric_columns", "metric_cell",
            "metric_order", "summary_rows"]
