@@ -53,7 +53,8 @@ DOWNLOADS = re.compile(r"\bweights fetch\b")
 #: an exit-2 message about an input the reader supplies (allowed: the small data lacks it)
 MISSING_INPUT = re.compile(
     r"not found|does not exist|no such file|missing|no trained weights|no checkpoint|"
-    r"expected layout|no samples|not a file|not a directory|cannot be read|no [\w ]+ folder", re.I)
+    r"expected layout|no samples|not a file|not a directory|cannot be read|no [\w ]+ folder|"
+    r"holds no runs", re.I)
 #: exit 1 allowed only for weights the reader fetches (a trainer's loss network)
 WEIGHTS_MISSING = re.compile(r"not found .*weights fetch", re.I)
 #: what drifted docs produce: a name or option the program does not know

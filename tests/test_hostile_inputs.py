@@ -196,7 +196,8 @@ def test_a_fifo_restored_file_is_missing_not_a_hang(folders, tmp_path, capsys):
     os.mkfifo(restored / "b.png")
     code, _, err = _bounded(lambda: _cli(["score", "--restored", str(restored), "--reference",
                                           str(folders / "gt"), "--metrics", "psnr"], capsys))
-    assert code == 2 and "have no restored file" in err, err
+    # a FIFO is no restored file: that image is a failed row (the other is scored), exit 1
+    assert code == 1 and "1 of 2 image(s) failed" in err, err
 
 
 # -- 4. tampered provenance ----------------------------------------------------------------------

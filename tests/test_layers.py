@@ -13,7 +13,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "faceblur_bench"
 LAYER = {"cli": 0, "engine": 1, "train": 1, "metrics": 2, "methods": 3, "data": 3, "report": 3,
          "registry": 4, "results": 4, "weights": 4, "imageio": 4, "nets": 4, "files": 4, "devices": 4,
-         "errors": 5, "faults": 5, "__init__": 6}
+         "errors": 5, "faults": 5, "text": 5, "aggregates": 5, "stats": 5, "__init__": 6}
 
 
 def _module(path: Path) -> str:
