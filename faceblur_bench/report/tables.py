@@ -57,12 +57,19 @@ def metric_columns(summaries: list[dict[str, Any]], metrics: list[str] | None = 
                    ) -> dict[str, Column]:
     """``{metric: Column}`` for ``metrics`` (default: every metric of the runs, in order), each
     from the first run's entry that names a protocol (label, direction, protocol)."""
+    entries = metric_entries(summaries)
+    return {m: metric_column(m, entries.get(m)) for m in (metrics or metric_order(summaries))}
+
+
+def metric_entries(summaries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{metric: entry}``: per metric, the first run's summary entry that names a protocol (else
+    the first one) — what a column's label, direction, protocol and kind are read from."""
     entries: dict[str, dict[str, Any]] = {}
     for s in summaries:
         for m, e in (s.get("metrics") or {}).items():
             if m not in entries or (entries[m].get("protocol") is None and e.get("protocol")):
                 entries[m] = e
-    return {m: metric_column(m, entries.get(m)) for m in (metrics or metric_order(summaries))}
+    return entries
 
 
 def metric_cell(entry: dict[str, Any] | None) -> Cell:
@@ -291,10 +298,7 @@ def build_summary_table(summaries: list[dict[str, Any]], metrics: list[str] | No
             run_dir = runs[i].run_dir if i < len(runs) else None  # published rows come after
             return read_rows(run_dir) or None if run_dir else None
 
-        kinds: dict[str, Any] = {}
-        for s in summaries:
-            for m, e in (s.get("metrics") or {}).items():
-                kinds.setdefault(m, e.get("kind"))
+        kinds = {m: e.get("kind") for m, e in metric_entries(summaries).items()}
         apply_significance(table, rows_of, kinds)
     return table
 
