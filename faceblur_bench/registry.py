@@ -9,6 +9,13 @@ declared entry points, never from paths or strings given at run time.
 
     @methods.register("my-method")
     class MyMethod(Method): ...
+
+Names without imports: a registry with a static catalog (``catalog``: a module holding
+``CATALOG``, name -> record of every built-in, and ``record(name, obj, origin)`` computing the
+same record from a loaded object; a test asserts the two agree) answers :meth:`Registry.check`
+and :meth:`Registry.records` from that catalog, the names declared by entry points (package
+metadata, nothing loaded) and the entries registered in this process — so listings and "did you
+mean" answer without importing torch or any network. Only plugins' records need their objects.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import difflib
 import importlib
 import warnings
 from importlib.metadata import entry_points
-from typing import Callable, Generic, Iterator, TypeVar
+from types import ModuleType
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from .errors import UnknownNameError
 
@@ -27,10 +35,13 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Name -> object map filled by decorators (built-ins) and entry points (plugins)."""
 
-    def __init__(self, kind: str, group: str, builtin_modules: tuple[str, ...] = ()):
+    def __init__(self, kind: str, group: str, builtin_modules: tuple[str, ...] = (),
+                 catalog: str | None = None):
         self.kind = kind
         self.group = group
         self._builtin_modules = builtin_modules
+        #: module (by name: the catalog lives in a lower layer) with the built-ins' static records
+        self._catalog = catalog
         self._entries: dict[str, T] = {}
         self._origin: dict[str, str] = {}
         self._loaded = False
@@ -69,8 +80,12 @@ class Registry(Generic[T]):
         self._loaded = True
         for mod in self._builtin_modules:
             importlib.import_module(mod)
+        self._load_entry_points(skip=())
+
+    def _load_entry_points(self, skip: Iterable[str]) -> None:
+        skip = set(skip)
         for ep in entry_points(group=self.group):
-            if ep.name in self._entries:
+            if ep.name in self._entries or ep.name in skip:
                 continue
             try:
                 obj = ep.load()
@@ -83,16 +98,89 @@ class Registry(Generic[T]):
             self.add(ep.name, obj, origin=f"entry point {ep.value}")
 
     def get(self, name: str) -> T:
-        if not self._loaded and (name in self._entries or self._load_entry_point(name)):
+        if not self._loaded and (name in self._entries or self._load_builtin_module(name)
+                                 or self._load_entry_point(name)):
             return self._entries[name]
         self._load()
         if name in self._entries:
             return self._entries[name]
-        known = sorted(self._entries)
+        raise self._unknown(name, self._entries)
+
+    def _unknown(self, name: str, names: Iterable[str]) -> UnknownNameError:
+        known = sorted(names)
         suggestions = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         if not suggestions:
             suggestions = [k for k in known if name.lower() in k.lower()][:3]
-        raise UnknownNameError(self.kind, name, known, suggestions)
+        return UnknownNameError(self.kind, name, known, suggestions)
+
+    # -- static answers (no built-in module imported) -----------------------------------------
+    def _catalog_module(self) -> ModuleType | None:
+        return None if self._catalog is None else importlib.import_module(self._catalog)
+
+    def static(self) -> dict[str, dict[str, Any]]:
+        """Name -> static record of every built-in entry (empty without a catalog)."""
+        mod = self._catalog_module()
+        return {} if mod is None else mod.CATALOG
+
+    def declared(self) -> list[str]:
+        """Every name this registry can resolve, sorted, loading nothing: the static catalog's
+        (all of the registry's names when it has none: then the built-ins are loaded), the
+        entry points' (package metadata) and those registered in this process."""
+        if self._catalog is None:
+            self._load()
+        names = set(self.static()) | set(self._entries)
+        names.update(ep.name for ep in entry_points(group=self.group))
+        return sorted(names)
+
+    def check(self, name: str) -> None:
+        """Refuse an unknown ``name`` with "did you mean" (:class:`UnknownNameError`, exit 2) as
+        :meth:`get` would, without importing a built-in module. A name not declared anywhere
+        is looked for once more after loading the plugins (their import may register further
+        names in code); the built-ins need no load: the catalog lists all of them (tested)."""
+        if name in self.declared():
+            return
+        self._load_plugins()
+        if name not in self._entries:
+            raise self._unknown(name, self.declared())
+
+    def records(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(name, record)`` of every entry, sorted by name: built-ins from the static catalog
+        (no module imported), plugins and entries registered in code from their objects
+        (``catalog.record``; plugins are loaded for that). Needs a catalog."""
+        mod = self._catalog_module()
+        if mod is None:
+            raise TypeError(f"the {self.kind} registry has no static catalog")
+        self._load_plugins()
+        return [(n, self.record(n)) for n in sorted(set(mod.CATALOG) | set(self._entries))]
+
+    def record(self, name: str) -> dict[str, Any]:
+        """The static record of built-in ``name`` (nothing imported), or the record of the
+        loaded plugin / in-process entry ``name`` (``catalog.record``); an unknown name is
+        refused with "did you mean" (:meth:`check`). Needs a catalog."""
+        mod = self._catalog_module()
+        if mod is None:
+            raise TypeError(f"the {self.kind} registry has no static catalog")
+        if name in mod.CATALOG:
+            return mod.CATALOG[name]
+        self.check(name)
+        obj = self.get(name)
+        return mod.record(name, obj, self._origin[name])
+
+    def _load_plugins(self) -> None:
+        """Load every entry point that is not a built-in of the static catalog (a plugin that
+        fails to load is named in a warning and left out, as in the full load)."""
+        self._load_entry_points(skip=self.static())
+
+    def _load_builtin_module(self, name: str) -> bool:
+        """Import only the module the static catalog names as built-in ``name``'s origin
+        (``run -m cfmd-gan`` need not import every other method package); False when the
+        catalog has no such module or the module did not register ``name`` (then the full load
+        decides)."""
+        origin = self.static().get(name, {}).get("origin", "")
+        if not origin or origin.startswith("entry point "):
+            return False
+        importlib.import_module(origin)
+        return name in self._entries
 
     def _load_entry_point(self, name: str) -> bool:
         """Load only the plugin declared as ``name`` (``run -m wiener`` need not import every
@@ -129,10 +217,12 @@ class Registry(Generic[T]):
 
 
 methods: Registry = Registry(
-    "method", "faceblur_bench.methods", builtin_modules=("faceblur_bench.methods.builtin",)
+    "method", "faceblur_bench.methods", builtin_modules=("faceblur_bench.methods.builtin",),
+    catalog="faceblur_bench.methods.catalog",
 )
 metrics: Registry = Registry(
-    "metric", "faceblur_bench.metrics", builtin_modules=("faceblur_bench.metrics.builtin",)
+    "metric", "faceblur_bench.metrics", builtin_modules=("faceblur_bench.metrics.builtin",),
+    catalog="faceblur_bench.metrics.catalog",
 )
 splits: Registry = Registry(
     "split", "faceblur_bench.splits", builtin_modules=("faceblur_bench.data.builtin",)

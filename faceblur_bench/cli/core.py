@@ -66,17 +66,22 @@ def run(
 
         if "WORLD_SIZE" not in os.environ:  # not already a torchrun rank: become the launcher
             raise typer.Exit(launch(nproc, sys.argv[1:]))
+    from ..registry import methods as method_registry
+    from ..registry import metrics as metric_registry
+
+    # unknown names first, with "did you mean", from static metadata: before torch is imported
+    for n in dict.fromkeys(method or []):
+        method_registry.check(n)
+    for n in split_list(metrics):
+        metric_registry.check(n)
+    check_split_name(split, data_root)
     from .. import engine
     from ..engine.distributed import world_from_env
     from ..data.moments import check_protocol
-    from ..registry import methods as method_registry
-    from ..registry import metrics as metric_registry
 
     # default: the baselines that can run on this split (no kernel-based one without kernels)
     names = list(dict.fromkeys(method)) if method else engine.default_method_names(split, data_root)
     metric_names = split_list(metrics) or engine.default_metric_names(split, data_root)
-    for n in names:
-        method_registry.get(n)  # unknown names first, with "did you mean"
     per_method = route_options(parse_kv(option, "--option"), names)
     labels = route_labels(label, names)
     for n in names:  # bad options and methods unfit for the protocol fail before any work
@@ -110,6 +115,26 @@ def run(
     md = publish_split(summaries[0]["split"], out_dir, lb_path, fallback=summaries, console=True)
     print_plain(md)
     _exit_on_failed_images(summaries)
+
+
+def check_split_name(split: str, data_root: Path | None) -> None:
+    """Refuse an unknown split or subset name (``UnknownNameError``, "did you mean") without
+    importing torch; any other problem of the split (missing data) is left to the command, which
+    reports it in its own order."""
+    from ..data.base import open_split
+    from ..errors import UnknownNameError
+    from ..registry import splits
+
+    head, colon, _ = split.partition(":")
+    if colon and "/" not in head:  # split:ARGUMENT (folder:DIR): the argument is the command's
+        splits.check(head)
+        return
+    try:
+        open_split(split, data_root, allow_partial=True)
+    except UnknownNameError:
+        raise
+    except FaceblurError:
+        pass
 
 
 def route_options(opts: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
@@ -257,12 +282,15 @@ def score(
     """Score images produced by any other code against references, pairing files by name."""
     import tempfile
 
-    from .. import engine
-    from ..data.folders import PairedFolders
     from ..registry import metrics as metric_registry
-    from ..report import tables
 
     metric_names = split_list(metrics) or ["psnr", "ssim"]
+    for n in metric_names:
+        metric_registry.check(n)  # static names: a typo answers before torch is imported
+    from .. import engine
+    from ..data.folders import PairedFolders
+    from ..report import tables
+
     for n in metric_names:
         metric_registry.get(n)
     overrides = parse_weight_overrides(weights)
@@ -312,19 +340,21 @@ def list_methods(
     options that method accepts (``run --option KEY=VALUE``)."""
     from ..registry import methods as method_registry
 
+    # every answer comes from the static catalog (built-ins: no torch, no network built);
+    # plugins and methods registered in code describe themselves (methods.catalog.record)
     if method is not None:
-        cls = method_registry.get(method)
-        specs = cls.option_specs
-        recs = [{"option": k, "type": o.type_name(), "default": "(required)" if o.required else
-                 ("–" if o.default is None else o.default), "meaning": o.help}
+        rec = method_registry.record(method)
+        specs = rec["options"]
+        recs = [{"option": k, "type": o["type"], "default": "(required)" if o["required"] else
+                 ("–" if o["default"] is None else o["default"]), "meaning": o["help"]}
                 for k, o in sorted((specs or {}).items())]
         if as_json:
-            print_records([{"name": method, "description": getattr(cls, "description", ""),
+            print_records([{"name": method, "description": rec["description"],
                              "options": None if specs is None else recs}], [], method, True)
             return
         from . import out
 
-        out.print(f"[bold]{method}[/]: {getattr(cls, 'description', '')}", highlight=False)
+        out.print(f"[bold]{method}[/]: {rec['description']}", highlight=False)
         if specs is None:
             out.print("options: not declared by this method (any --option KEY=VALUE is passed "
                       "through unchecked)", highlight=False)
@@ -334,21 +364,9 @@ def list_methods(
             print_records(recs, ["option", "type", "default", "meaning"],
                            f"options of {method} (--option KEY=VALUE)", False)
         return
-    from ..methods.catalog import PARAMETER_COUNTS, UNCOUNTED
-
-    records = []
-    for name, cls in method_registry.items():
-        # built-ins: the committed counts (no network is built); plugins count themselves
-        n = PARAMETER_COUNTS.get(name)
-        if n is None and name not in UNCOUNTED:
-            try:
-                n = cls().num_parameters()
-            except FaceblurError:
-                pass
-        params = None if n is None else round(n / 1e6, 3)
-        records.append({"name": name, "params_M": params, "scale": getattr(cls, "scale", 1),
-                        "description": getattr(cls, "description", ""),
-                        "origin": method_registry.origin(name)})
+    records = [{"name": name, "params_M": None if r["params"] is None else round(r["params"] / 1e6, 3),
+                "scale": r["scale"], "description": r["description"], "origin": r["origin"]}
+               for name, r in method_registry.records()]
     print_records(records, ["name", "params_M", "scale", "description", "origin"], "methods", as_json)
 
 
@@ -380,7 +398,8 @@ def list_metrics(as_json: bool = JSON_OPT) -> None:
     """List metric protocols: name, direction, family, kind, weights needed, one-line definition."""
     from ..registry import metrics as metric_registry
 
-    records = [{"name": name, "better": cls.arrow(), "family": cls.family, "kind": cls.kind,
-                "weights": ", ".join(cls.weights) or None, "protocol": cls.protocol}
-               for name, cls in metric_registry.items()]
+    # from the static catalog: no metric module (torch, networks) is imported for built-ins
+    records = [{"name": name, "better": "↑" if r["higher_is_better"] else "↓", "family": r["family"],
+                "kind": r["kind"], "weights": ", ".join(r["weights"]) or None, "protocol": r["protocol"]}
+               for name, r in metric_registry.records()]
     print_records(records, ["name", "better", "family", "kind", "weights", "protocol"], "metrics", as_json)

@@ -41,16 +41,21 @@ def _overrides(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def users_of(name: str) -> list[str]:
-    """Registered metrics (and the entry's own ``used_by``) that need weight entry ``name``."""
+def users_of(name: str, metric_records: list[tuple[str, dict]] | None = None) -> list[str]:
+    """Registered metrics (and the entry's own ``used_by``) that need weight entry ``name``;
+    ``metric_records``: ``registry.metrics.records()`` when already at hand (static metadata of
+    the built-ins: no metric module is imported)."""
     from ..registry import metrics
 
-    found = {m for m, cls in metrics.items() if name in getattr(cls, "weights", ())}
+    found = {m for m, rec in (metric_records or metrics.records()) if name in rec["weights"]}
     return sorted(found | set(wts.get_entry(name).used_by))
 
 
 def weight_records(overrides: dict[str, str] | None = None, hash_files: bool = True) -> list[dict]:
     """One JSON-serialisable record per known weight file (what the table shows)."""
+    from ..registry import metrics
+
+    metric_records = metrics.records()
     records = []
     for st in wts.status(overrides=overrides, hash_files=hash_files):
         e = st.entry
@@ -73,7 +78,7 @@ def weight_records(overrides: dict[str, str] | None = None, hash_files: bool = T
             "path": str(st.path) if st.path else str(wts.upstream_dir(e) / e.filename),
             "size_MB": None if st.size is None else round(st.size / 1e6, 1),
             "sha256": check, "expected": e.expected_hash(),
-            "used_by": ", ".join(users_of(e.name)) or None,
+            "used_by": ", ".join(users_of(e.name, metric_records)) or None,
             "source": e.url, "download": "auto" if e.downloadable else "manual",
             "manual": e.manual or None, "description": e.description,
         })
@@ -144,7 +149,7 @@ def weights_fetch(
     for n in via_pyiqa:
         from ..registry import metrics
 
-        metrics.get(n)  # unknown metric -> exit 2 with did-you-mean
+        metrics.check(n)  # unknown metric -> exit 2 with did-you-mean
     failures: list[tuple[str, FaceblurError]] = []
     for n in via_pyiqa:
         from ..metrics import pyiqa_nr

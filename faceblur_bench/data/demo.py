@@ -50,7 +50,6 @@ from ..imageio import read_image, write_png
 from ..registry import splits
 from ..results import atomic_write_text
 from .base import Sample, Split
-from .degrade import NOISE_PRESETS, blur_image
 from .kernels import KERNEL_SIZES, check_kernel, kernel_bank
 from .layout import load_kernel_npy
 
@@ -61,7 +60,10 @@ MIN_BOX = 48
 MARGIN = 1.3
 SIZE = 128
 N_KERNELS = 10
-NOISE_SIGMA = NOISE_PRESETS["mspl-train"]
+#: σ of the demo's Gaussian noise: MSPL's training noise, ``degrade.NOISE_PRESETS["mspl-train"]``
+#: (tests/test_cli_listings.py asserts they agree). A number here, not an import: listing splits
+#: imports this module, and ``degrade`` imports torch
+NOISE_SIGMA = 2.0 / 255.0
 INSIGHTFACE_PHOTOS = ("t1.jpg", "Tom_Hanks_54745.png", "mask_black.jpg", "mask_blue.jpg",
                       "mask_green.jpg", "mask_white.jpg")
 SKIMAGE_PHOTOS = ("astronaut", "camera")
@@ -185,6 +187,8 @@ def build_demo(out_dir: str | Path, seed: int = DEFAULT_SEED) -> dict[str, Any]:
     if not faces:
         raise DataNotFoundError("demo split: MTCNN found no usable face in the source photos",
                                 "check that facenet-pytorch and its bundled MTCNN weights are installed")
+    from .degrade import blur_image  # torch: only when the demo is built
+
     bank = kernel_bank(N_KERNELS, KERNEL_SIZES, seed=seed, kind="spline")
     (out / "kernels").mkdir(parents=True, exist_ok=True)
     for k, arr in bank.items():

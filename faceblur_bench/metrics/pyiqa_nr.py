@@ -30,7 +30,6 @@ fetch pyiqa-<name>`` lets pyiqa itself fetch everything a model needs.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,107 +43,18 @@ from .. import weights as wts
 from ..errors import PackageMissingError, WeightsIntegrityError, WeightsMissingError
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
-
-#: the pyiqa release this list and the weight entries were read from
-PYIQA_TESTED = "0.1.16"
-INSTALL_HINT = "install faceblur-bench[iqa]"
-
-#: (pyiqa name, pyiqa architecture, lower is better, pyiqa's rough score range) of every pyiqa
-#: 0.1.16 no-reference model scored per image (DEFAULT_CONFIGS with metric_mode 'NR')
-NR_MODELS: tuple[tuple[str, str, bool, str], ...] = (
-    ("piqe", "PIQE", True, "0, 100"),
-    ("niqe", "NIQE", True, "~0, ~100"),
-    ("niqe_matlab", "NIQE", True, "~0, ~100"),
-    ("ilniqe", "ILNIQE", True, "~0, ~100"),
-    ("brisque", "BRISQUE", True, "~0, ~150"),
-    ("brisque_matlab", "BRISQUE", True, "~0, ~100"),
-    ("nrqm", "NRQM", False, "~0, ~10"),
-    ("pi", "PI", True, "~0, ~"),
-    ("cnniqa", "CNNIQA", False, "~0, ~1"),
-    ("musiq", "MUSIQ", False, "~0, ~100"),
-    ("musiq-ava", "MUSIQ", False, "1, 10"),
-    ("musiq-paq2piq", "MUSIQ", False, "~0, ~100"),
-    ("musiq-spaq", "MUSIQ", False, "~0, ~100"),
-    ("nima", "NIMA", False, "0, 10"),
-    ("nima-koniq", "NIMA", False, "~0, ~1"),
-    ("nima-spaq", "NIMA", False, "~0, ~1"),
-    ("nima-vgg16-ava", "NIMA", False, "0, 10"),
-    ("paq2piq", "PAQ2PIQ", False, "~0, ~100"),
-    ("dbcnn", "DBCNN", False, "~0, ~1"),
-    ("maniqa", "MANIQA", False, "~0, ~1"),
-    ("maniqa-pipal", "MANIQA", False, "~0, ~1"),
-    ("maniqa-kadid", "MANIQA", False, "~0, ~1"),
-    ("clipiqa", "CLIPIQA", False, "0, 1"),
-    ("clipiqa+", "CLIPIQA", False, "0, 1"),
-    ("clipiqa+_vitL14_512", "CLIPIQA", False, "0, 1"),
-    ("clipiqa+_rn50_512", "CLIPIQA", False, "0, 1"),
-    ("fgresq", "FGResQ", False, "0, 1"),
-    ("tres", "TReS", False, "~0, ~100"),
-    ("tres-flive", "TReS", False, "~0, ~100"),
-    ("hyperiqa", "HyperNet", False, "~0, ~1"),
-    ("metaiqa", "MetaIQA", False, "0, 1"),
-    ("uranker", "URanker", False, "~-1, ~2"),
-    ("entropy", "Entropy", False, "0, 8"),
-    ("topiq_nr", "CFANet", False, "~0, ~1"),
-    ("topiq_nr-flive", "CFANet", False, "~0, ~1"),
-    ("topiq_nr-spaq", "CFANet", False, "~0, ~1"),
-    ("topiq_nr-face", "CFANet", False, "~0, ~1"),
-    ("topiq_nr_swin-face", "CFANet", False, "~0, ~1"),
-    ("topiq_nr-face-v1", "CFANet", False, "~0, ~1"),
-    ("topiq_iaa", "CFANet", False, "1, 10"),
-    ("topiq_iaa_res50", "CFANet", False, "1, 10"),
-    ("laion_aes", "LAIONAes", False, "~1, ~10"),
-    ("liqe", "LIQE", False, "1, 5"),
-    ("liqe_mix", "LIQE", False, "1, 5"),
-    ("wadiqam_nr", "WaDIQaM", False, "~-1, ~0.1"),
-    ("qalign", "QAlign", False, "1, 5"),
-    ("qalign_8bit", "QAlign", False, "1, 5"),
-    ("qalign_4bit", "QAlign", False, "1, 5"),
-    ("qrealign", "QReAlign", False, "0, 1"),
-    ("qrealign-mini", "QReAlign", False, "0, 1"),
-    ("qrealign-lite", "QReAlign", False, "0, 1"),
-    ("qrealign-pro", "QReAlign", False, "0, 1"),
-    ("compare2score", "Compare2Score", False, "0, 100"),
-    ("unique", "UNIQUE", False, "~-3, ~3"),
-    ("arniqa", "ARNIQA", False, "0, 1"),
-    ("arniqa-live", "ARNIQA", False, "0, 1"),
-    ("arniqa-csiq", "ARNIQA", False, "0, 1"),
-    ("arniqa-tid", "ARNIQA", False, "0, 1"),
-    ("arniqa-kadid", "ARNIQA", False, "0, 1"),
-    ("arniqa-clive", "ARNIQA", False, "0, 1"),
-    ("arniqa-flive", "ARNIQA", False, "0, 1"),
-    ("arniqa-spaq", "ARNIQA", False, "0, 1"),
-    ("maclip", "MACLIP", False, "0, 1"),
-    ("qualiclip", "QualiCLIP", False, "0, 1"),
-    ("qualiclip+", "QualiCLIP", False, "0, 1"),
-    ("qualiclip+-clive", "QualiCLIP", False, "0, 1"),
-    ("qualiclip+-flive", "QualiCLIP", False, "0, 1"),
-    ("qualiclip+-spaq", "QualiCLIP", False, "0, 1"),
-    ("afine_nr", "AFINE", True, "-2, 2"),
+from .pyiqa_models import (  # noqa: F401  (the static model list, re-exported)
+    DEFAULT_NO_REFERENCE,
+    INSTALL_HINT,
+    MODEL_WEIGHTS,
+    NR_MODELS,
+    PYIQA_TESTED,
+    protocol,
+    pyiqa_installed,
 )
-
-#: the no-reference scores face-restoration benchmarks report; ``run`` adds them by default on
-#: splits without ground truth
-DEFAULT_NO_REFERENCE: tuple[str, ...] = ("pyiqa-niqe", "pyiqa-brisque", "pyiqa-musiq",
-                                         "pyiqa-maniqa", "pyiqa-clipiqa")
-
-#: weight entries (faceblur_bench.weights) per model, with the create_metric keyword that takes
-#: the resolved file (None: pyiqa only reads its own cache, e.g. CLIP's)
-MODEL_WEIGHTS: dict[str, tuple[tuple[str, str | None], ...]] = {
-    "niqe": (("pyiqa-niqe-params", "pretrained_model_path"),),
-    "brisque": (("pyiqa-brisque-svm", "pretrained_model_path"),),
-    "musiq": (("pyiqa-musiq-koniq", "pretrained_model_path"),),
-    "maniqa": (("pyiqa-maniqa-koniq", "pretrained_model_path"),),
-    "clipiqa": (("clip-rn50", None),),
-}
 
 #: images per pyiqa forward pass (bounds memory of the transformer models)
 CHUNK = 8
-
-
-def pyiqa_installed() -> bool:
-    """Whether ``pyiqa`` can be imported (checked without importing it)."""
-    return importlib.util.find_spec("pyiqa") is not None
 
 
 def pyiqa_version() -> str | None:
@@ -409,22 +319,12 @@ def fetch(metric_name: str, device: str = "cpu") -> None:
     build_model(cls.pyiqa_name, device, allow_download=True)
 
 
-def _protocol(name: str, arch: str, lower: bool, rng: str) -> str:
-    files = [f"$TORCH_HOME/hub/{wts.KNOWN[e].cache}/{wts.KNOWN[e].filename}"
-             for e, _ in MODEL_WEIGHTS.get(name, ()) if e in wts.KNOWN]
-    where = ", ".join(files) if files else "the files pyiqa downloads into $TORCH_HOME/hub/pyiqa"
-    text = (f"pyiqa (IQA-PyTorch, tested {PYIQA_TESTED}) '{name}' ({arch}), no reference: restored "
-            f"RGB uint8/255 in [0,1] at its own size (pyiqa's resize/crop policy); score ~[{rng}], "
-            f"{'lower' if lower else 'higher'} is better; mean over images; weights: {where}")
-    return text if pyiqa_installed() else f"{text} — {INSTALL_HINT}"
-
-
 def _register() -> None:
     for name, arch, lower, rng in NR_MODELS:
         ident = "".join(c if c.isalnum() else "_" for c in name)
         attrs = {"pyiqa_name": name, "arch": arch, "score_range": rng, "higher_is_better": not lower,
                  "weights": tuple(e for e, _ in MODEL_WEIGHTS.get(name, ())),
-                 "protocol": _protocol(name, arch, lower, rng), "name": f"pyiqa-{name}",
+                 "protocol": protocol(name, arch, lower, rng), "name": f"pyiqa-{name}",
                  "__module__": __name__,
                  "__doc__": f"pyiqa no-reference model '{name}' ({arch}); see the module docstring."}
         metrics.add(f"pyiqa-{name}", type(f"PyIQA_{ident}", (PyIQAMetric,), attrs), origin=__name__)
