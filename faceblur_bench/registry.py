@@ -228,5 +228,6 @@ splits: Registry = Registry(
     "split", "faceblur_bench.splits", builtin_modules=("faceblur_bench.data.builtin",)
 )
 trainers: Registry = Registry(
-    "trainer", "faceblur_bench.trainers", builtin_modules=("faceblur_bench.methods.builtin",)
+    "trainer", "faceblur_bench.trainers", builtin_modules=("faceblur_bench.methods.builtin",),
+    catalog="faceblur_bench.methods.trainer_catalog",
 )

@@ -1,48 +1,211 @@
-"""``faceblur-bench methods`` answers from static metadata (faceblur_bench/methods/catalog.py):
-the committed parameter counts equal those of the built networks, every built-in method has
-one, and listing builds no network."""
+"""The instant CLI (issue 29): listings, ``--help`` and name typos answer from static metadata.
+
+- The static catalogs (``faceblur_bench/methods/catalog.py``, ``faceblur_bench/metrics/catalog.py``)
+  equal what the built code reports: every built-in method is built and counted, every built-in
+  metric class read.
+- The listing and typo commands, run in a real interpreter, import neither torch nor any other
+  network stack, and print what the loaded registry would (the listing as it was before).
+- Names registered in code in the user's process are listed and suggested like built-ins.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
-import torch
-from typer.testing import CliRunner
 
-from faceblur_bench.cli import app
-from faceblur_bench.methods.catalog import PARAMETER_COUNTS, UNCOUNTED
+from faceblur_bench.methods import catalog as method_catalog
+from faceblur_bench.methods import trainer_catalog
+from faceblur_bench.metrics import catalog as metric_catalog
 from faceblur_bench.registry import methods as method_registry
+from faceblur_bench.registry import metrics as metric_registry
+from faceblur_bench.registry import trainers as trainer_registry
+
+#: modules no listing, help or typo answer may import (torch and what sits on it)
+HEAVY = ("torch", "torchvision", "scipy", "skimage", "facenet_pytorch", "dlib", "lpips", "pyiqa",
+         "cv2", "numba", "faceblur_bench.methods.base", "faceblur_bench.metrics.base")
+
+#: runs each CLI invocation given as JSON in argv[1] through the real entry point in this one
+#: interpreter, and records per invocation: exit code, stdout, stderr, heavy modules loaded so far
+PROBE = """
+import contextlib, io, json, sys
+heavy, commands, preamble = {heavy!r}, json.loads(sys.argv[1]), sys.argv[2]
+exec(preamble)
+from faceblur_bench.cli import main
+results = []
+for argv in commands:
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv = ["faceblur-bench", *argv]
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    results.append({{"argv": argv, "code": code, "out": out.getvalue(), "err": " ".join(err.getvalue().split()),
+                     "heavy": [m for m in heavy if m in sys.modules]}})
+sys.stdout.write(json.dumps(results))
+"""
 
 
-def _builtin(name: str) -> bool:
-    origin = method_registry.origin(name)
+def probe(commands: list[list[str]], preamble: str = "", env: dict | None = None) -> list[dict]:
+    """The CLI run on ``commands`` in one fresh interpreter (``preamble`` runs first)."""
+    r = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), json.dumps(commands), preamble],
+                       env={**(env or os.environ), "COLUMNS": "200"}, capture_output=True, text=True,
+                       timeout=600, check=False)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _builtin(name: str, registry) -> bool:
+    origin = registry.origin(name)
     return origin.startswith("faceblur_bench.") or origin.startswith("entry point baselines.")
 
 
-@pytest.mark.parametrize("name", sorted(PARAMETER_COUNTS))
-def test_static_parameter_count_matches_the_built_network(name):
-    assert method_registry.get(name)().num_parameters() == PARAMETER_COUNTS[name]
+@pytest.fixture(scope="module")
+def built_methods() -> dict[str, dict]:
+    """``record`` of every built-in method from its class, networks built (the slow way)."""
+    return {n: method_catalog.record(n, cls, method_registry.origin(n))
+            for n, cls in method_registry.items() if _builtin(n, method_registry)}
 
 
-def test_every_builtin_method_has_static_metadata():
-    builtin = {n for n, _ in method_registry.items() if _builtin(n)}
-    assert builtin and builtin == set(PARAMETER_COUNTS) | UNCOUNTED
+# -- (b) the static metadata equals what the built code reports ---------------------------------
+def test_method_catalog_equals_the_built_methods(built_methods):
+    assert set(built_methods) == set(method_catalog.CATALOG)
+    for name, rec in built_methods.items():
+        assert rec == method_catalog.CATALOG[name], f"update CATALOG[{name!r}] to {rec!r}"
+    # parameter counts are real counts of the built networks (a learned method has millions)
+    assert built_methods["dfpg"]["params"] > 10**7 and built_methods["wiener"]["params"] == 0
+    assert built_methods["folder"]["params"] is None  # needs --option dir=PATH to be built
 
 
-def test_listing_methods_builds_no_network(monkeypatch):
-    built = []
-    init = torch.nn.Module.__init__
+def test_metric_catalog_equals_the_registered_metrics():
+    built = {n: metric_catalog.record(n, cls, metric_registry.origin(n))
+             for n, cls in metric_registry.items() if _builtin(n, metric_registry)}
+    assert set(built) == set(metric_catalog.CATALOG)
+    for name, rec in built.items():
+        assert rec == metric_catalog.CATALOG[name], f"update CATALOG[{name!r}] to {rec!r}"
 
-    def counting_init(self, *a, **k):
-        built.append(type(self).__name__)
-        init(self, *a, **k)
 
-    monkeypatch.setattr(torch.nn.Module, "__init__", counting_init)
-    r = CliRunner().invoke(app, ["methods", "--json"])
-    assert r.exit_code == 0, r.output
-    recs = {x["name"]: x for x in json.loads(r.output)}
-    assert built == []
-    for name, n in PARAMETER_COUNTS.items():
-        assert recs[name]["params_M"] == round(n / 1e6, 3)
-    assert recs["folder"]["params_M"] is None
+def test_trainer_catalog_equals_the_registered_trainers():
+    built = {n: trainer_catalog.record(n, cls, trainer_registry.origin(n))
+             for n, cls in trainer_registry.items() if _builtin(n, trainer_registry)}
+    assert set(built) == set(trainer_catalog.CATALOG)
+    for name, rec in built.items():
+        assert rec == trainer_catalog.CATALOG[name], f"update CATALOG[{name!r}] to {rec!r}"
+
+
+def test_demo_noise_is_mspl_training_noise():
+    from faceblur_bench.data.degrade import NOISE_PRESETS
+    from faceblur_bench.data.demo import NOISE_SIGMA
+
+    assert NOISE_SIGMA == NOISE_PRESETS["mspl-train"]
+
+
+# -- (a) listings, help and typos in a fresh interpreter: no torch, the same answers ------------
+def test_listings_import_no_network_stack_and_match_the_loaded_registry(built_methods):
+    res = {" ".join(r["argv"]): r for r in probe([
+        ["methods", "--json"], ["metrics", "--json"], ["methods", "wiener", "--json"],
+        ["methods", "yun", "--json"], ["methods"], ["metrics"], ["splits", "--json"],
+        ["weights", "--no-hash", "--json"], ["train", "presets", "--json"], ["data", "status", "--json"]])}
+    for cmd, r in res.items():
+        assert r["code"] == 0, (cmd, r["err"])
+        assert r["heavy"] == [], (cmd, r["heavy"])
+    listed = {m["name"]: m for m in json.loads(res["methods --json"]["out"])}
+    assert set(listed) == set(method_registry.names())
+    for name, cls in method_registry.items():  # the listing as computed from the built code
+        n = built_methods[name]["params"]
+        assert listed[name] == {"name": name, "params_M": None if n is None else round(n / 1e6, 3),
+                                "scale": cls.scale, "description": cls.description,
+                                "origin": method_registry.origin(name)}
+    metrics = {m["name"]: m for m in json.loads(res["metrics --json"]["out"])}
+    assert list(metrics) == metric_registry.names()
+    for name, cls in metric_registry.items():
+        assert metrics[name] == {"name": name, "better": cls.arrow(), "family": cls.family,
+                                 "kind": cls.kind, "weights": ", ".join(cls.weights) or None,
+                                 "protocol": cls.protocol}
+    for name in ("wiener", "yun"):
+        [shown] = json.loads(res[f"methods {name} --json"]["out"])
+        specs = method_registry.get(name).option_specs
+        assert [o["option"] for o in shown["options"]] == sorted(specs)
+        for o in shown["options"]:
+            spec = specs[o["option"]]
+            assert (o["type"], o["meaning"]) == (spec.type_name(), spec.help)
+            assert o["default"] == ("–" if spec.default is None else spec.default)
+    assert "dfpg" in res["methods"]["out"] and "44.661" in res["methods"]["out"]
+    assert "lpips-alex" in res["metrics"]["out"]
+    splits = {s["name"] for s in json.loads(res["splits --json"]["out"])}
+    assert {"demo", "mspl-center"} <= splits
+    weights = {w["name"]: w for w in json.loads(res["weights --no-hash --json"]["out"])}
+    users = {m for m, cls in metric_registry.items() if "vggface16" in cls.weights}
+    assert users and set(weights["vggface16"]["used_by"].split(", ")) >= users
+    presets = json.loads(res["train presets --json"]["out"])
+    assert presets == [{"trainer": t, "preset": p, "default": p == cls.default_preset,
+                        "description": cls.preset_descriptions.get(p, ""), "overrides": over}
+                       for t, cls in trainer_registry.items() for p, over in cls.presets.items()]
+
+
+def test_listing_stored_runs_imports_no_network_stack(tmp_path, demo_data_root):
+    from faceblur_bench import engine
+    from faceblur_bench.engine.stored import list_runs
+
+    engine.evaluate(engine.RunConfig(method="blurred", split="demo", metrics=["psnr"], limit=2,
+                                     data_root=demo_data_root, results_dir=tmp_path, device="cpu"))
+    [r] = probe([["runs", "--results", str(tmp_path), "--json"]])
+    assert r["code"] == 0 and r["heavy"] == [], (r["err"], r["heavy"])
+    listed = json.loads(r["out"])
+    assert len(listed) == 1 and listed[0]["method"] == "blurred" and listed[0]["ok"] == 2
+    assert listed == json.loads(json.dumps([x.to_dict() for x in list_runs(tmp_path)], default=str))
+
+
+def test_help_and_typos_answer_without_torch():
+    res = probe([["--help"], ["run", "--help"], ["train", "--help"], ["train", "cfmd", "--help"],
+                 ["run", "--method", "sapgan"], ["run", "-m", "blurred", "--metrics", "psnr,lpisp-alex"],
+                 ["run", "-m", "blurred", "--split", "demoo"], ["run", "-m", "blurred", "--split", "mspl-center/ffqh"],
+                 ["run", "-m", "blurred", "--metrix", "psnr"], ["methods", "sapgan"],
+                 ["score", "--restored", ".", "--reference", ".", "--metrics", "ssimm"],
+                 ["weights", "fetch", "pyiqa-nqie"], ["run", "-m", "wiener", "-o", "balanse=0.1"],
+                 ["run", "-m", "wiener", "-m", "blurred", "-o", "wienr.balance=0.1"],
+                 ["train", "presets", "shne"]])
+    for r in res:
+        assert r["heavy"] == [], (r["argv"], r["heavy"])
+    helps, typos = res[:4], res[4:]
+    assert all(r["code"] == 0 for r in helps), [r["err"] for r in helps]
+    assert "--metrics" in helps[1]["out"] and "dfpg" in helps[2]["out"]
+    assert "--frame-order" in helps[3]["out"] and "no-fmr" in helps[3]["out"]
+    expected = ["did you mean 'sappgan'", "did you mean 'lpips-alex'", "did you mean 'demo'",
+                "did you mean 'ffhq'", "--metrics", "did you mean 'sappgan'", "did you mean 'ssim'",
+                "did you mean 'pyiqa-niqe'", "did you mean 'balance'", "did you mean 'wiener'",
+                "did you mean 'shen'"]
+    assert len(typos) == len(expected)
+    for r, want in zip(typos, expected):
+        assert r["code"] == 2 and want in r["err"], (r["argv"], r["err"])
+
+
+# -- in-process registrations (a notebook, a wrapper script) are names like any other -----------
+REGISTER_IN_CODE = """
+from faceblur_bench.methods.base import Method
+from faceblur_bench.registry import methods
+
+@methods.register("slow-identity")
+class Slow(Method):
+    description = "registered in code"
+
+    def restore(self, blurred, meta=None):
+        return blurred.clone()
+"""
+
+
+def test_methods_registered_in_code_are_listed_and_suggested():
+    listed, shown, typo, known = probe([["methods", "--json"], ["methods", "slow-identity", "--json"],
+                                        ["run", "--method", "slow-identty"], ["run", "--method", "sapgan"]],
+                                       preamble=REGISTER_IN_CODE)
+    rec = {m["name"]: m for m in json.loads(listed["out"])}["slow-identity"]
+    assert rec == {"name": "slow-identity", "params_M": None, "scale": 1, "description": "registered in code",
+                   "origin": "__main__"}
+    assert json.loads(shown["out"])[0]["options"] is None
+    assert typo["code"] == 2 and "did you mean 'slow-identity'" in typo["err"]
+    assert known["code"] == 2 and "did you mean 'sappgan'" in known["err"]

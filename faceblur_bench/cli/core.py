@@ -75,6 +75,8 @@ def run(
     for n in split_list(metrics):
         metric_registry.check(n)
     check_split_name(split, data_root)
+    if method:  # option names too, from the methods' static records
+        check_option_names(route_options(parse_kv(option, "--option"), list(dict.fromkeys(method))))
     from .. import engine
     from ..engine.distributed import world_from_env
     from ..data.moments import check_protocol
@@ -137,6 +139,18 @@ def check_split_name(split: str, data_root: Path | None) -> None:
         pass
 
 
+def check_option_names(per_method: dict[str, dict[str, Any]]) -> None:
+    """Refuse an option a method does not declare ("did you mean"), as its ``validate_options``
+    would, from the method's record: static for built-ins, so no torch is imported."""
+    from ..methods.catalog import check_option_names as check
+    from ..registry import methods as method_registry
+
+    for name, opts in per_method.items():
+        declared = method_registry.record(name)["options"]
+        if declared is not None:
+            check(name, opts, declared)
+
+
 def route_options(opts: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
     """``--option`` values per method of the command.
 
@@ -150,7 +164,7 @@ def route_options(opts: dict[str, Any], names: list[str]) -> dict[str, dict[str,
     from ..errors import UsageError
     from ..registry import methods as method_registry
 
-    specs = {n: method_registry.get(n).option_specs for n in names}
+    specs = {n: method_registry.record(n)["options"] for n in names}  # static for built-ins
     out: dict[str, dict[str, Any]] = {n: {} for n in names}
     for key, value in opts.items():
         prefix, dot, rest = key.partition(".")

@@ -76,11 +76,17 @@ def _run(name: str, data_root: Path, out: Path, config: Optional[Path], sets: Op
         typer.echo(f"done: {res.epochs_done} epochs, {res.steps} steps; checkpoint {res.checkpoint}")
 
 
-def _command_for(name: str, cls: Any):
-    """A typer command for trainer ``name``: the common options plus the trainer's ``cli_options``."""
-    presets = ", ".join(cls.presets) if cls.presets else "none"
+#: the ``type`` names of trainer options (``trainer_catalog.record``)
+OPTION_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _command_for(name: str, rec: dict[str, Any]):
+    """A typer command for trainer ``name`` from its record (``registry.trainers.record``: static
+    for built-ins, so ``--help`` imports no method package): the common options plus the
+    trainer's ``cli_options``."""
+    presets = ", ".join(p["name"] for p in rec["presets"]) or "none"
     common = {
-        "data_root": typer.Option(..., "--data-root", help=f"Training data: {cls.data_help or 'see the trainer docs'}."),
+        "data_root": typer.Option(..., "--data-root", help=f"Training data: {rec['data_help'] or 'see the trainer docs'}."),
         "out": typer.Option(..., "--out", help="Run folder: config.json, log.csv, steps.csv, samples/, checkpoints/."),
         "config": typer.Option(None, "--config", help="JSON or TOML file overriding configuration keys."),
         "sets": typer.Option(None, "--set", help="Override one configuration key, KEY=VALUE (dotted key, JSON "
@@ -88,7 +94,7 @@ def _command_for(name: str, cls: Any):
         "epochs": typer.Option(None, "--epochs", min=1, help="Total epochs. With --resume: extend the run to N."),
         "batch_size": typer.Option(None, "--batch-size", min=1, help="Images per step per process."),
         "preset": typer.Option(None, "--preset", "--ablation",
-                               help=f"Named configuration ({presets}; default {cls.default_preset or 'none'}). "
+                               help=f"Named configuration ({presets}; default {rec['default_preset'] or 'none'}). "
                                "`faceblur-bench train presets` lists them."),
         "tiny": typer.Option(False, "--tiny", help="Tiny networks and crops for a quick check of the data and the "
                              "set-up (minutes on a CPU); never for results."),
@@ -104,20 +110,22 @@ def _command_for(name: str, cls: Any):
                    "resume": bool, "device": Optional[str], "weights": Optional[list[str]], "progress": bool}
     params = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=annotations[k])
               for k, v in common.items()]
-    for opt, spec in cls.cli_options.items():
+    for spec in rec["cli_options"]:
+        opt = spec["option"]
         if opt in common:
             raise ValueError(f"trainer {name!r}: cli option {opt!r} clashes with a common option")
-        params.append(inspect.Parameter(opt, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[spec.type],
+        params.append(inspect.Parameter(opt, inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=Optional[OPTION_TYPES[spec["type"]]],
                                         default=typer.Option(None, f"--{opt.replace('_', '-')}",
-                                                             help=f"{spec.help} (config key {spec.key}).")))
+                                                             help=f"{spec['help']} (config key {spec['key']}).")))
 
     def command(**kw: Any) -> None:
-        extra = {opt: kw.pop(opt) for opt in cls.cli_options}
+        extra = {spec["option"]: kw.pop(spec["option"]) for spec in rec["cli_options"]}
         _run(name, extra=extra, **kw)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__name__ = f"train_{name.replace('-', '_')}"
-    command.__doc__ = cls.description
+    command.__doc__ = rec["description"]
     return command
 
 
@@ -126,12 +134,12 @@ def register_trainers() -> None:
     from ..registry import trainers
 
     known = {info.name for info in train_app.registered_commands}
-    for name, cls in trainers.items():
+    for name, rec in trainers.records():  # built-ins: static records, no method package imported
         if name in known:
             continue
         if name in RESERVED:
             raise ValueError(f"a trainer may not be called {name!r} (a `train` sub-command)")
-        train_app.command(name, help=cls.description, no_args_is_help=True)(_command_for(name, cls))
+        train_app.command(name, help=rec["description"], no_args_is_help=True)(_command_for(name, rec))
 
 
 @train_app.command("presets")
@@ -142,14 +150,14 @@ def presets(name: Optional[str] = typer.Argument(None, help="Only this trainer's
     from rich.table import Table
 
     from ..registry import trainers
-    from ..train.config import trainer_class
 
-    items = [(name, trainer_class(name))] if name else list(trainers.items())
+    # records: static for the built-ins (no method package, no torch imported)
+    items = [(name, trainers.record(name))] if name else trainers.records()
     rows = []
-    for tname, cls in items:
-        for pname, over in cls.presets.items():
-            rows.append({"trainer": tname, "preset": pname, "default": pname == cls.default_preset,
-                         "description": cls.preset_descriptions.get(pname, ""), "overrides": over})
+    for tname, rec in items:
+        for p in rec["presets"]:
+            rows.append({"trainer": tname, "preset": p["name"], "default": p["name"] == rec["default_preset"],
+                         "description": p["description"], "overrides": p["overrides"]})
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

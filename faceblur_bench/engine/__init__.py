@@ -22,22 +22,25 @@ files as they were. ``summary["data_origin"]`` says whether the split is the off
 ``make-split`` output or custom data (:mod:`faceblur_bench.data.origin`). See docs/results.md.
 """
 
-from ..devices import resolve_device
-from .run import (
-    DEFAULT_METRICS,
-    RunConfig,
-    builtin_baselines,
-    default_method_names,
-    default_metric_names,
-    evaluate,
-    make_method,
-    measure_method_runtime,
-    open_split,
-    split_fingerprint,
-)
-from .scoring import MetricState, check_output
-from .summary import provenance, summarise
+from typing import Any
 
-__all__ = ["DEFAULT_METRICS", "MetricState", "RunConfig", "builtin_baselines", "check_output", "default_method_names", "default_metric_names", "evaluate",
-           "make_method", "measure_method_runtime", "open_split", "provenance", "resolve_device", "split_fingerprint",
-           "summarise"]
+#: public name -> the submodule defining it. Imported on first use (PEP 562): the run loop
+#: needs torch, and ``faceblur-bench runs`` (``engine.stored``) lists stored runs without it
+_LAZY = {
+    "resolve_device": "..devices",
+    **dict.fromkeys(("DEFAULT_METRICS", "RunConfig", "builtin_baselines", "default_method_names",
+                     "default_metric_names", "evaluate", "make_method", "measure_method_runtime",
+                     "open_split", "split_fingerprint"), ".run"),
+    **dict.fromkeys(("MetricState", "check_output"), ".scoring"),
+    **dict.fromkeys(("provenance", "summarise"), ".summary"),
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,6 @@ append a line to (stored in that image's row as a warning).
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from abc import ABC, abstractmethod
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from ..files import sha256_file
+from .catalog import check_option_names
 from ..nets.loading import read_state_dict
 
 
@@ -144,15 +144,9 @@ class Method(ABC):
         method = cls.name or cls.__name__
         specs = cls.option_specs
         out: dict[str, Any] = {}
+        if specs is not None:
+            check_option_names(method, options, specs)
         for key, value in options.items():
-            if specs is not None and key not in specs:
-                close = difflib.get_close_matches(key, sorted(specs), n=1, cutoff=0.5)
-                msg = f"unknown option {key!r} for {method}"
-                if close:
-                    msg += f"; did you mean {close[0]!r}"
-                raise UsageError(msg, (f"options of {method}: {', '.join(sorted(specs))}" if specs
-                                       else f"{method} takes no options")
-                                 + f" (`faceblur-bench methods {method}`)")
             out[key] = specs[key].coerce(method, key, value) if specs is not None else value
         for key, spec in (specs or {}).items():
             if spec.required and key not in out:

@@ -13,7 +13,27 @@ in code are described by :func:`record` from their loaded class.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
+
+
+def check_option_names(method: str, options: Iterable[str], declared: Iterable[str]) -> None:
+    """Refuse the first of ``options`` that ``method`` does not declare (:class:`UsageError`,
+    exit 2, with "did you mean" and the declared names). Used by ``Method.validate_options`` and,
+    with the static ``options`` of a record, by ``run`` before torch is imported."""
+    from ..errors import UsageError
+
+    declared = sorted(declared)
+    for key in options:
+        if key not in declared:
+            close = difflib.get_close_matches(key, declared, n=1, cutoff=0.5)
+            msg = f"unknown option {key!r} for {method}"
+            if close:
+                msg += f"; did you mean {close[0]!r}"
+            raise UsageError(msg, (f"options of {method}: {', '.join(declared)}" if declared
+                                   else f"{method} takes no options")
+                             + f" (`faceblur-bench methods {method}`)")
 
 
 def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
