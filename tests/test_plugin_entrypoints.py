@@ -50,6 +50,24 @@ def test_plugin_method_and_split_are_listed(plugin_env):
     assert "example-pairs/" in splits["example-pairs"]["layout"]
 
 
+def test_typos_suggest_plugin_names(plugin_env):
+    """Names declared by a plugin's entry points are suggested like built-in ones (the static
+    catalogs cover only the built-ins; plugin names come from the package metadata)."""
+    from cli_helpers import probe
+
+    cases = [(["run", "--method", "unsharpp"], "did you mean 'unsharp'"),
+             (["methods", "unshrp"], "did you mean 'unsharp'"),
+             (["run", "-m", "blurred", "--split", "example-pair"], "did you mean 'example-pairs'"),
+             (["train", "presets", "residual-cn"], "did you mean 'residual-cnn'")]
+    res = probe([a for a, _ in cases] + [["methods", "unsharp", "--json"],
+                                         ["train", "presets", "residual-cnn", "--json"]], env=plugin_env)
+    for r, (args, want) in zip(res, cases):
+        assert r["code"] == 2 and want in r["err"], (args, r["err"])
+    shown, presets = res[len(cases):]
+    assert shown["code"] == 0 and [o["option"] for o in json.loads(shown["out"])[0]["options"]] == ["amount"]
+    assert presets["code"] == 0 and {p["preset"] for p in json.loads(presets["out"])} == {"small", "wide"}
+
+
 def test_plugin_runs_end_to_end(plugin_env, tmp_path):
     rng = np.random.default_rng(3)
     root = tmp_path / "data" / "example-pairs"
