@@ -1,6 +1,7 @@
 """How long the CLI's instant commands take: listings, ``--help``, typos with "did you mean".
 
-    python benchmarks/bench_cli.py [--repeats 5] [--baseline DIR] [--json OUT]
+    python benchmarks/bench_cli.py [--repeats 5] [--baseline DIR [--baseline-label TEXT]]
+                                   [--json OUT]
 
 Every command is a fresh ``python -m faceblur_bench ...`` subprocess (what a user waits for);
 its wall time is the median of ``--repeats`` runs. The commands and the two references —
@@ -93,6 +94,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--baseline", type=Path, help="package tree to compare with (PYTHONPATH)")
+    ap.add_argument("--baseline-label", help="what the baseline tree is (e.g. its commit), recorded")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "cli_cpu.json")
     args = ap.parse_args()
 
@@ -145,6 +147,7 @@ def main() -> None:
                                   "walls_s": [round(w, 3) for w in walls[(label, "this")]]}
                           for label in REFERENCES},
            "baseline": str(args.baseline) if args.baseline else None,
+           "baseline_label": args.baseline_label,
            "commands": rows, "slowest_s": round(worst, 3)}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")

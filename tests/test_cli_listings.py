@@ -27,37 +27,36 @@ def _builtin(name: str, registry) -> bool:
     return origin.startswith("faceblur_bench.") or origin.startswith("entry point baselines.")
 
 
+def _built(registry, catalog) -> dict[str, dict]:
+    """``catalog.record`` of every built-in entry of ``registry``, from its loaded class."""
+    return {n: catalog.record(n, cls, registry.origin(n)) for n, cls in registry.items()
+            if _builtin(n, registry)}
+
+
 @pytest.fixture(scope="module")
 def built_methods() -> dict[str, dict]:
-    """``record`` of every built-in method from its class, networks built (the slow way)."""
-    return {n: method_catalog.record(n, cls, method_registry.origin(n))
-            for n, cls in method_registry.items() if _builtin(n, method_registry)}
+    """Every built-in method's record from its class, networks built (the slow way)."""
+    return _built(method_registry, method_catalog)
 
 
 # -- (b) the static metadata equals what the built code reports ---------------------------------
-def test_method_catalog_equals_the_built_methods(built_methods):
-    assert set(built_methods) == set(method_catalog.CATALOG)
-    for name, rec in built_methods.items():
-        assert rec == method_catalog.CATALOG[name], f"update CATALOG[{name!r}] to {rec!r}"
-    # parameter counts are real counts of the built networks (a learned method has millions)
-    assert built_methods["dfpg"]["params"] > 10**7 and built_methods["wiener"]["params"] == 0
+@pytest.mark.parametrize("kind", ["method", "metric", "trainer"])
+def test_static_catalog_equals_the_built_code(kind, request):
+    registry, catalog = {"method": (method_registry, method_catalog),
+                         "metric": (metric_registry, metric_catalog),
+                         "trainer": (trainer_registry, trainer_catalog)}[kind]
+    built = request.getfixturevalue("built_methods") if kind == "method" else _built(registry, catalog)
+    assert set(built) == set(catalog.CATALOG)
+    for name, rec in built.items():
+        assert rec == catalog.CATALOG[name], (f"{catalog.__name__}.CATALOG[{name!r}] is stale: run "
+                                              f"`python tests/test_cli_listings.py` (new entry {rec!r})")
+
+
+def test_parameter_counts_are_those_of_the_built_networks(built_methods):
+    assert built_methods["dfpg"]["params"] == sum(
+        p.numel() for p in method_registry.get("dfpg")().net.parameters()) > 10**7
+    assert built_methods["wiener"]["params"] == 0
     assert built_methods["folder"]["params"] is None  # needs --option dir=PATH to be built
-
-
-def test_metric_catalog_equals_the_registered_metrics():
-    built = {n: metric_catalog.record(n, cls, metric_registry.origin(n))
-             for n, cls in metric_registry.items() if _builtin(n, metric_registry)}
-    assert set(built) == set(metric_catalog.CATALOG)
-    for name, rec in built.items():
-        assert rec == metric_catalog.CATALOG[name], f"update CATALOG[{name!r}] to {rec!r}"
-
-
-def test_trainer_catalog_equals_the_registered_trainers():
-    built = {n: trainer_catalog.record(n, cls, trainer_registry.origin(n))
-             for n, cls in trainer_registry.items() if _builtin(n, trainer_registry)}
-    assert set(built) == set(trainer_catalog.CATALOG)
-    for name, rec in built.items():
-        assert rec == trainer_catalog.CATALOG[name], f"update CATALOG[{name!r}] to {rec!r}"
 
 
 def test_demo_noise_is_mspl_training_noise():
@@ -171,3 +170,40 @@ def test_methods_registered_in_code_are_listed_and_suggested():
     assert json.loads(shown["out"])[0]["options"] is None
     assert typo["code"] == 2 and "did you mean 'slow-identity'" in typo["err"]
     assert known["code"] == 2 and "did you mean 'sappgan'" in known["err"]
+
+
+# -- regeneration: `python tests/test_cli_listings.py` rewrites the three catalogs from the code --
+def _literal(records: dict[str, dict]) -> str:
+    """``CATALOG`` as Python source, one entry per name (lines within the 100-column limit)."""
+    import pprint
+
+    lines = ["CATALOG: dict[str, dict[str, Any]] = {"]
+    for name, rec in records.items():
+        lines.append(f"    {name!r}: {{")
+        for key, value in rec.items():
+            prefix = f"        {key!r}: "
+            body = pprint.pformat(value, width=99 - len(prefix), sort_dicts=False, underscore_numbers=True)
+            lines.append(prefix + body.replace("\n", "\n" + " " * len(prefix)) + ",")
+        lines.append("    },")
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def regenerate() -> None:
+    """Replace the ``CATALOG = {...}`` literal of each catalog module with the records the loaded
+    code gives (pyiqa metrics stay computed from their model list, after the literal)."""
+    from pathlib import Path
+
+    for registry, catalog in ((method_registry, method_catalog), (metric_registry, metric_catalog),
+                              (trainer_registry, trainer_catalog)):
+        records = {n: r for n, r in sorted(_built(registry, catalog).items())
+                   if r.get("origin") != "faceblur_bench.metrics.pyiqa_nr"}
+        path = Path(catalog.__file__)
+        text = path.read_text()
+        start = text.index("CATALOG: dict[str, dict[str, Any]] = {\n")
+        end = text.index("\n}\n", start) + 3
+        path.write_text(text[:start] + _literal(records) + text[end:])
+        print(f"wrote {path} ({len(records)} entries)")
+
+
+if __name__ == "__main__":
+    regenerate()

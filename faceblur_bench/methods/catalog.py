@@ -6,9 +6,9 @@ baselines this distribution declares as entry points): learnable parameters at i
 options (``params``; DFPGnet alone has 44.66 M, and building every network to count them took
 seconds), output scale, description, origin (the module that registers it) and declared options.
 ``tests/test_cli_listings.py`` builds every built-in method and asserts ``record(...)`` equals
-its entry here, so a change to an architecture, a description or an option fails that test
-until the entry is updated (the failure prints the new entry). Plugins and methods registered
-in code are described by :func:`record` from their loaded class.
+its entry here, so a change to an architecture, a description or an option fails that test until
+the entry is updated (``python tests/test_cli_listings.py`` rewrites it from the code). Plugins
+and methods registered in code are described by :func:`record` from their loaded class.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
         params = None
     specs = getattr(cls, "option_specs", None)
     options = None if specs is None else {
-        k: {"type": o.type_name(), "default": o.default, "required": bool(o.required), "help": o.help}
+        k: {"type": o.type_name(), "default": o.default, "required": bool(o.required),
+            "help": o.help}
         for k, o in sorted(specs.items())}
     return {"params": params, "scale": getattr(cls, "scale", 1),
             "description": getattr(cls, "description", ""), "origin": origin, "options": options}

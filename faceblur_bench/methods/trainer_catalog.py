@@ -2,9 +2,9 @@
 --help`` and ``train presets`` show without importing torch or a method package.
 
 :data:`CATALOG` holds one :func:`record` per trainer the built-in method packages register.
-``tests/test_cli_listings.py`` imports them all and asserts ``record(...)`` equals each entry here
-(the failure prints the new entry). Plugin trainers are described by :func:`record` from their
-loaded class.
+``tests/test_cli_listings.py`` imports them all and asserts ``record(...)`` equals each entry
+here (``python tests/test_cli_listings.py`` rewrites it from the code). Plugin trainers are
+described by :func:`record` from their loaded class.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
     in order (``--<option>`` setting configuration ``key``; ``type`` int | float | str | bool)."""
     return {
         "description": cls.description, "data_help": cls.data_help, "method": cls.method,
-        "presets": [{"name": p, "description": cls.preset_descriptions.get(p, ""), "overrides": over}
-                    for p, over in cls.presets.items()],
+        "presets": [{"name": p, "description": cls.preset_descriptions.get(p, ""),
+                     "overrides": over} for p, over in cls.presets.items()],
         "default_preset": cls.default_preset,
-        "cli_options": [{"option": opt, "key": spec.key, "type": spec.type.__name__, "help": spec.help}
-                        for opt, spec in cls.cli_options.items()],
+        "cli_options": [{"option": opt, "key": spec.key, "type": spec.type.__name__,
+                         "help": spec.help} for opt, spec in cls.cli_options.items()],
         "origin": origin}
 
 

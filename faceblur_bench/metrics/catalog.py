@@ -2,11 +2,11 @@
 metrics use a file) and the name checks of ``run`` / ``score`` show without importing torch or
 a metric's network.
 
-:data:`CATALOG` holds one :func:`record` per metric the built-in modules
-(:mod:`.builtin`) register. ``tests/test_cli_listings.py`` imports them all and asserts
-``record(...)`` equals each entry here (the failure prints the new entry), so a change to a
-metric's definition fails that test until this file is updated. Plugins and metrics registered
-in code are described by :func:`record` from their loaded class.
+:data:`CATALOG` holds one :func:`record` per metric the built-in modules (:mod:`.builtin`)
+register. ``tests/test_cli_listings.py`` imports them all and asserts ``record(...)`` equals
+each entry here (``python tests/test_cli_listings.py`` rewrites it from the code), so a change
+to a metric's definition fails that test until this file is updated. Plugins and metrics
+registered in code are described by :func:`record` from their loaded class.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
     ``run`` uses it by default."""
     return {"higher_is_better": bool(cls.higher_is_better), "family": cls.family, "kind": cls.kind,
             "weights": list(cls.weights), "protocol": cls.protocol,
-            "needs_reference": bool(cls.needs_reference), "default": bool(getattr(cls, "default", True)),
+            "needs_reference": bool(cls.needs_reference),
+            "default": bool(getattr(cls, "default", True)),
             "origin": origin}
 
 
