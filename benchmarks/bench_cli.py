@@ -78,16 +78,23 @@ def env_for(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(tree), "COLUMNS": "120"}
 
 
+#: working directory of every subprocess: ``python -m`` puts it first on ``sys.path``, so it
+#: must hold no package tree (the tree timed is the one on PYTHONPATH)
+NEUTRAL_CWD = tempfile.gettempdir()
+
+
 def once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
     t = time.perf_counter()
-    r = subprocess.run(argv, capture_output=True, env=env, check=False)
+    r = subprocess.run(argv, capture_output=True, env=env, cwd=NEUTRAL_CWD, check=False)
     return time.perf_counter() - t, r.returncode
 
 
 def imports_torch(argv: list[str], env: dict[str, str]) -> bool:
     r = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], capture_output=True, text=True,
-                       env=env, check=False)
-    return any(line.rstrip().endswith("| torch") for line in r.stderr.splitlines())
+                       env=env, cwd=NEUTRAL_CWD, check=False)
+    # lines "import time: self | cumulative | <indent>module": torch at any nesting depth
+    return any(line.startswith("import time:") and line.rsplit("|", 1)[-1].strip() == "torch"
+               for line in r.stderr.splitlines())
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ and scores every restored image with it. Contract of every ``pyiqa-<name>`` metr
 - ``needs_reference = False``: they run on splits without ground truth (``lai-real``,
   ``folder:DIR``) and on the restored images of every other split.
 
-The model list is static (:data:`NR_MODELS`, pyiqa 0.1.16's no-reference models; its set-level
+The model list is static (:data:`NR_MODELS` in :mod:`.pyiqa_models`, torch-free, so the metric
+catalog reads it; pyiqa 0.1.16's no-reference models; its set-level
 scores ``fid``/``sfid``/``fid_dinov2``/``inception_score`` and the caption-based ``clipscore``
 are left out), so registering them never imports pyiqa (importing it takes seconds). Without
 pyiqa installed the metrics are listed with "install faceblur-bench[iqa]" in their protocol and
