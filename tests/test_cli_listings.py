@@ -146,6 +146,26 @@ def test_help_and_typos_answer_without_torch():
         assert r["code"] == 2 and want in r["err"], (r["argv"], r["err"])
 
 
+def test_every_help_page_answers_without_torch():
+    """``--help`` of every command and sub-command (trainers included), in one interpreter."""
+    import typer
+
+    from faceblur_bench.cli import app
+
+    def walk(cmd, path: list[str]) -> list[list[str]]:  # typer's own click: groups by interface
+        out = [path + ["--help"]]
+        if callable(getattr(cmd, "list_commands", None)):
+            ctx = cmd.context_class(cmd)
+            for name in cmd.list_commands(ctx):
+                out += walk(cmd.get_command(ctx, name), path + [name])
+        return out
+
+    pages = walk(typer.main.get_command(app), [])
+    assert ["train", "dfpg", "--help"] in pages and ["runs", "prune", "--help"] in pages
+    for r in probe(pages):
+        assert r["code"] == 0 and r["out"] and r["heavy"] == [], (r["argv"], r["err"], r["heavy"])
+
+
 # -- in-process registrations (a notebook, a wrapper script) are names like any other -----------
 REGISTER_IN_CODE = """
 from faceblur_bench.methods.base import Method
