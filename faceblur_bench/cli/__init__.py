@@ -123,6 +123,13 @@ def run_app(typer_app: typer.Typer) -> None:
 _received: list[BaseException] = []
 
 
+def note_interrupt(exc: BaseException) -> None:
+    """Report ``exc`` (an :class:`~faceblur_bench.errors.Interrupted` raised by another handler
+    than ours, e.g. torchrun's in ``run --nproc``) with its own exit code: typer turns every
+    KeyboardInterrupt into exit 130, which would make a SIGTERM look like Ctrl-C."""
+    _received.append(exc)
+
+
 def _install_signal_handlers() -> dict[int, object]:
     """SIGTERM (and SIGINT) raise :class:`~faceblur_bench.errors.Interrupted` in the main
     thread, so a run stores its summary before the process exits 143 (130). Returns the

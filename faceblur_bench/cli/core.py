@@ -64,8 +64,16 @@ def run(
 
         from ..engine.distributed import launch
 
+        from ..errors import Interrupted
+        from . import note_interrupt
+
         if "WORLD_SIZE" not in os.environ:  # not already a torchrun rank: become the launcher
-            raise typer.Exit(launch(nproc, sys.argv[1:]))
+            try:
+                code = launch(nproc, sys.argv[1:])
+            except Interrupted as exc:  # torchrun's handler took the signal, not ours: 143 stays 143
+                note_interrupt(exc)
+                raise
+            raise typer.Exit(code)
     from .. import engine
     from ..engine.distributed import world_from_env
     from ..data.moments import check_protocol
