@@ -417,3 +417,39 @@ def test_decode_failure_reasons_are_stable_between_runs():
             decode(b"this is not an image", "x.png")
         reasons.append(exc.value.message)
     assert reasons[0] == reasons[1] and " at 0x" not in reasons[0], reasons
+
+
+def test_a_tampered_file_is_warned_about_once_per_command(demo_data_root, tmp_path):
+    """A command reads a run's summary, sessions and rows at several steps (`run` read the summary
+    three times): each tampered file (and line) is named once per command, by real `run`,
+    `leaderboard` and `table` processes."""
+    import sys
+
+    out = tmp_path / "res"
+    run = ["run", "-m", "blurred", "--split", "demo", "--limit", "2", "--metrics", "psnr", "--device", "cpu",
+           "--out", str(out)]
+
+    def stderr_of(*args: str, code: int = 0) -> str:
+        r = subprocess.run([sys.executable, "-m", "faceblur_bench", *args], capture_output=True, text=True,
+                           timeout=600, check=False, env={**os.environ, "PYTHONWARNINGS": "default"})
+        assert r.returncode == code and "Traceback" not in r.stderr, r.stderr
+        return r.stderr
+
+    assert "ResultsWarning" not in stderr_of(*run)
+    (run_dir,) = out.glob("runs/demo/blurred/*")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "metrics": [1, 2]}))
+    with open(run_dir / "sessions.jsonl", "a") as f:
+        f.write('{"index": "abc"}\n')
+    with open(run_dir / "rows.jsonl", "a") as f:
+        f.write('{"id": 5, "status": "ok"}\n')
+    # table: its only run skipped, nothing is left to show (exit 2, "no runs of split")
+    for cmd, code in ((["leaderboard", "--results", str(out), "-o", str(tmp_path / "lb.md")], 0),
+                      (["table", "--results", str(out), "--split", "demo"], 2)):
+        err = stderr_of(*cmd, code=code)
+        assert err.count("ResultsWarning") == 1 and "summary.json: 'metrics' is list" in err, err
+    err = stderr_of(*run)
+    for said in ("summary.json: 'metrics' is list", "sessions.jsonl:2: session record discarded",
+                 "rows.jsonl:3: row discarded"):
+        assert err.count(said) == 1, err
+    assert err.count("ResultsWarning") == 3, err

@@ -82,7 +82,10 @@ def run_app(typer_app: typer.Typer) -> None:
     previous = _install_signal_handlers()
     _received.clear()
     try:
-        rc = typer_app(standalone_mode=False)  # returns typer.Exit codes instead of raising
+        from ..errors import stored_warnings_once
+
+        with stored_warnings_once():  # a tampered stored file is named once per command
+            rc = typer_app(standalone_mode=False)  # returns typer.Exit codes instead of raising
         if _received:  # typer turned our interrupt into Exit(130): report it (and 143 for SIGTERM)
             sys.exit(_report_interrupt(_received[-1]))
         if rc == 130:  # a KeyboardInterrupt no handler of ours saw (typer's Exit(130))
