@@ -128,6 +128,11 @@ def test_nproc_2_equals_one_process(tmp_path, single):
     assert summary_values(out) == single[1]
     assert not list(run_dir(out).glob("rows.rank*.jsonl"))  # folded into rows.jsonl
     assert json.loads((run_dir(out) / "summary.json").read_text())["world_size"] == 2
+    # sealed to the folded rows.jsonl (it was sealed to rank 0's emptied shard: every reader
+    # then called it edited and withheld it from the ranking)
+    assert "does not match" not in r.stdout + r.stderr, r.stdout
+    r = cli(out)  # a no-op rerun on one process leaves it as it is
+    assert r.returncode == 0 and "does not match" not in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_torchrun_3_ranks_equals_one_process(tmp_path, single):

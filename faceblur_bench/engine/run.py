@@ -295,7 +295,7 @@ def _evaluate(cfg: RunConfig, progress: Any) -> dict:
                 rebuilt = not _summary_still_true(store, previous)
                 if rebuilt:
                     warn_stored(
-                        f"{store.summary_path} does not match {store.rows_path.name} (edited, or "
+                        f"{store.summary_path} does not match rows.jsonl (edited, or "
                         "written before summaries were sealed to their rows): rebuilt from the rows",
                         stacklevel=2)
             summary = summarise(store.dir, samples, states, ctx, method=method, cfg=cfg, split=split,
@@ -440,7 +440,7 @@ def _summary_still_true(store: RunStore, previous: dict) -> bool:
         RunSummary.parse(previous, store.summary_path)
     except SummaryFormatError:
         return False
-    scan = scan_rows(store.rows_path, warn=False)
+    scan = scan_rows(store.dir / "rows.jsonl", warn=False)  # all rows (a rank's store writes a shard)
     by_id, conflicts = latest_rows(scan.rows)
     if scan.discarded or conflicts:
         return False
@@ -456,7 +456,8 @@ def _seal(store: RunStore, summary: dict) -> None:
     from ..results import latest_rows, scan_rows
 
     summary.pop("digest", None)
-    rows = latest_rows(scan_rows(store.rows_path, warn=False).rows)[0]
+    # rows.jsonl, not store.rows_path: rank 0 of a sharded run seals the folded rows, not its shard
+    rows = latest_rows(scan_rows(store.dir / "rows.jsonl", warn=False).rows)[0]
     summary["digest"] = summary_digest(summary, rows.values())
 
 
