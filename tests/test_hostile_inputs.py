@@ -270,6 +270,25 @@ def test_numeric_options_are_checked_at_the_door(args, what, capsys):
     assert code == 2 and what in err and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize("trainer,key,value,what", [
+    ("yun", "optim.lr", "NaN", "config key optim.lr = nan is not a finite number"),
+    ("yun", "optim.lr", "Infinity", "optim.lr = inf is not a finite number"),
+    ("yun", "optim.lr", "abc", "optim.lr = 'abc' is not a number (built-in value: 0.0002)"),
+    ("yun", "optim.lr", "-1", "optim.lr = -1: a learning rate is > 0"),
+    ("yun", "loss.lambda_pix", "NaN", "loss.lambda_pix = nan is not a finite number"),
+    ("yun", "loss.lambda_pix", "-1", "loss.lambda_pix = -1: a loss weight is >= 0"),
+    ("sappgan", "optim.lr_d", "[1]", "optim.lr_d = [1] is not a number"),
+    ("yun", "data.val_images", "2.5", "data.val_images = 2.5 is not an integer"),
+])
+def test_training_config_numbers_are_checked_at_the_door(trainer, key, value, what, tmp_path, capsys):
+    """`train --set optim.lr=NaN` reached the optimizer (a ValueError traceback) or trained on a
+    NaN loss: every number of a config file or --set is checked before anything is built."""
+    code, _, err = _cli(["train", trainer, "--data-root", str(tmp_path / "none"), "--out", str(tmp_path / "t"),
+                         "--tiny", "--set", f"{key}={value}"], capsys)
+    assert code == 2 and what in " ".join(err.split()) and "Traceback" not in err, err
+    assert not (tmp_path / "t").exists()
+
+
 def test_make_split_noise_nan_and_out_in_sharp_are_refused_before_writing(tmp_path, capsys):
     sharp = tmp_path / "sharp"
     write_png(sharp / "f1.png", np.zeros((128, 128, 3), np.uint8))
