@@ -390,14 +390,19 @@ class RowScan:
     discarded: list[tuple[int, str]] = field(default_factory=list)
 
 
+#: ``meta`` fields of a row that readers group by: integers (or null) when present
+META_INTEGERS = ("kernel_size", "n_frames", "frame_index")
+
+
 def row_problem(row: Any) -> str | None:
     """Why ``row`` is not a valid stored row, or None.
 
     A row is an object with a string ``id``, a string ``status``, ``metrics`` an object of
     numbers (or null: unscored), ``reason`` a string or null, ``meta`` / ``metric_errors``
     objects, ``restore_s`` a number, ``warnings`` a list, ``session`` an integer >= 0 and
-    ``added_metrics`` an object of session indices when present. Anything else (a hand edit, a foreign tool) is discarded like a torn
-    line, so one bad line can never make every resume or ``check`` crash.
+    ``added_metrics`` an object of session indices when present, and ``meta``'s
+    :data:`META_INTEGERS` integers >= 0 or null. Anything else (a hand edit, a foreign tool) is
+    discarded like a torn line, so one bad line can never make every resume or ``check`` crash.
     """
     if not isinstance(row, dict):
         return f"not an object ({type(row).__name__})"
@@ -416,6 +421,11 @@ def row_problem(row: Any) -> str | None:
     for k in ("meta", "metric_errors"):
         if k in row and row[k] is not None and not isinstance(row[k], dict):
             return f"{k!r} is not an object ({type(row[k]).__name__})"
+    meta = row.get("meta") or {}
+    for k in META_INTEGERS:  # tables and plots group rows by them
+        v = meta.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            return f"'meta.{k}' is not an integer >= 0 ({type(v).__name__} {str(v)[:20]!r})"
     rs = row.get("restore_s")
     if rs is not None and (isinstance(rs, bool) or not isinstance(rs, (int, float))):
         return f"'restore_s' is not a number ({type(rs).__name__})"

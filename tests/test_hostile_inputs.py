@@ -472,3 +472,22 @@ def test_a_tampered_file_is_warned_about_once_per_command(demo_data_root, tmp_pa
                  "rows.jsonl:3: row discarded"):
         assert err.count(said) == 1, err
     assert err.count("ResultsWarning") == 3, err
+
+
+def test_a_row_whose_meta_is_not_what_readers_group_by_is_discarded(stored_demo_runs, tmp_path, capsys):
+    """`meta.kernel_size: "big"` in one row crashed `plot` and `report` (int() of it): the row
+    reader discards such a row with a warning naming file and line, like any malformed row."""
+    _, results = stored_demo_runs
+    out = tmp_path / "res"
+    shutil.copytree(results, out, symlinks=True)
+    (run_dir,) = out.glob("runs/demo/wiener/*")
+    lines = (run_dir / "rows.jsonl").read_text().splitlines()
+    row = json.loads(lines[1])
+    lines[1] = json.dumps({**row, "meta": {**row["meta"], "kernel_size": "big"}})
+    (run_dir / "rows.jsonl").write_text("\n".join(lines) + "\n")
+    for cmd in (["plot", "--split", "demo", "-o", str(tmp_path / "p.png")],
+                ["report", "--split", "demo", "-o", str(tmp_path / "page")]):
+        with pytest.warns(ResultsWarning, match=r"rows.jsonl:2: row discarded \('meta.kernel_size' is not an"):
+            code, _, err = _cli([*cmd, "--results", str(out)], capsys)
+        assert code == 0 and "Traceback" not in err, err
+    assert (tmp_path / "p.png").stat().st_size and (tmp_path / "page" / "index.html").is_file()
