@@ -253,6 +253,14 @@ def _cleanup(p: subprocess.Popen, out: Path) -> None:
     p.communicate(timeout=60)
 
 
+def _stopped(p: subprocess.Popen, out: Path, code: int, said: str) -> None:
+    """The launcher exits ``code`` saying ``said`` (no traceback), and no rank outlives it."""
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == code, err
+    assert said in err and "Traceback" not in err and "SignalException" not in err, err
+    _wait_for(lambda: not _ranks_of(out), "the ranks to be gone", timeout=10)
+
+
 def _sig_bits(pid: int, field: str) -> int:
     line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field))
     return int(line.split()[1], 16)
@@ -264,10 +272,7 @@ def test_sigterm_during_rank_start_up_exits_143_and_leaves_no_rank(tmp_path):
     try:
         _wait_for(lambda: len(_ranks_of(out)) >= 3, "the two ranks to start")  # launcher + 2 ranks
         os.kill(p.pid, signal.SIGTERM)  # the ranks are importing, or meeting in the rendezvous
-        _, err = p.communicate(timeout=120)
-        assert p.returncode == 143, err
-        assert "terminated (SIGTERM)" in err and "Traceback" not in err and "SignalException" not in err, err
-        _wait_for(lambda: not _ranks_of(out), "the ranks to be gone", timeout=10)
+        _stopped(p, out, 143, "terminated (SIGTERM)")
     finally:
         _cleanup(p, out)
 
@@ -291,10 +296,7 @@ def test_sigint_mid_run_exits_130_keeps_rows_and_resumes_to_the_same_rows(tmp_pa
         os.kill(p.pid, signal.SIGINT)
         for pid in ranks:
             os.kill(pid, signal.SIGCONT)
-        _, err = p.communicate(timeout=120)
-        assert p.returncode == 130, err
-        assert "interrupted" in err and "Traceback" not in err and "SignalException" not in err, err
-        _wait_for(lambda: not _ranks_of(out), "the ranks to be gone", timeout=10)
+        _stopped(p, out, 130, "interrupted")
     finally:
         _cleanup(p, out)
     fold_row_shards(d, [t[0] for t in single[0]])
