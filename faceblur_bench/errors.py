@@ -183,3 +183,44 @@ class Terminated(Interrupted):
 class ResultsWarning(UserWarning):
     """Stored results that are not used as they are: a malformed row or summary (skipped, named
     by file and line), or a row that contradicts an already stored one."""
+
+
+#: messages already warned in the current :func:`stored_warnings_once` scope (None: no scope)
+_warned: set[str] | None = None
+
+
+def warn_stored(message: str, stacklevel: int = 1) -> None:
+    """Warn :class:`ResultsWarning` ``message`` (a stored file, its line, why it is not used).
+
+    Within a :func:`stored_warnings_once` scope (a CLI command, an ``evaluate`` call) each
+    message is shown once, however many times the file is read: a command reads a run's summary,
+    sessions and rows at several steps, and a tampered file is one problem, not one per read.
+    In a sharded run only rank 0 speaks: every rank reads the same files. ``stacklevel`` counts
+    from the caller of this function, as for :func:`warnings.warn`.
+    """
+    import os
+    import warnings
+
+    if os.environ.get("RANK", "0") != "0":
+        return
+    if _warned is not None:
+        if message in _warned:
+            return
+        _warned.add(message)
+    warnings.warn(ResultsWarning(message), stacklevel=stacklevel + 1)
+
+
+class stored_warnings_once:  # noqa: N801 — used as a context manager, like contextlib's
+    """Context: each :func:`warn_stored` message at most once inside it (nested scopes share the
+    outermost one's record)."""
+
+    def __enter__(self) -> stored_warnings_once:
+        global _warned
+        self._outer = _warned
+        if _warned is None:
+            _warned = set()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _warned
+        _warned = self._outer

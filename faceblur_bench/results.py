@@ -31,7 +31,6 @@ import json
 import math
 import os
 import tempfile
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +44,9 @@ from .errors import (
     FaceblurError,
     ResultsLockedError,
     ResultsPathError,
-    ResultsWarning,
     UsageError,
     is_disk_full,
+    warn_stored,
 )
 from .faults import crash_point
 from .files import file_kind, link_target, open_regular, outside_link, read_regular
@@ -391,14 +390,19 @@ class RowScan:
     discarded: list[tuple[int, str]] = field(default_factory=list)
 
 
+#: ``meta`` fields of a row that readers group by: integers (or null) when present
+META_INTEGERS = ("kernel_size", "n_frames", "frame_index")
+
+
 def row_problem(row: Any) -> str | None:
     """Why ``row`` is not a valid stored row, or None.
 
     A row is an object with a string ``id``, a string ``status``, ``metrics`` an object of
     numbers (or null: unscored), ``reason`` a string or null, ``meta`` / ``metric_errors``
     objects, ``restore_s`` a number, ``warnings`` a list, ``session`` an integer >= 0 and
-    ``added_metrics`` an object of session indices when present. Anything else (a hand edit, a foreign tool) is discarded like a torn
-    line, so one bad line can never make every resume or ``check`` crash.
+    ``added_metrics`` an object of session indices when present, and ``meta``'s
+    :data:`META_INTEGERS` integers >= 0 or null. Anything else (a hand edit, a foreign tool) is
+    discarded like a torn line, so one bad line can never make every resume or ``check`` crash.
     """
     if not isinstance(row, dict):
         return f"not an object ({type(row).__name__})"
@@ -417,6 +421,11 @@ def row_problem(row: Any) -> str | None:
     for k in ("meta", "metric_errors"):
         if k in row and row[k] is not None and not isinstance(row[k], dict):
             return f"{k!r} is not an object ({type(row[k]).__name__})"
+    meta = row.get("meta") or {}
+    for k in META_INTEGERS:  # tables and plots group rows by them
+        v = meta.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            return f"'meta.{k}' is not an integer >= 0 ({type(v).__name__} {str(v)[:20]!r})"
     rs = row.get("restore_s")
     if rs is not None and (isinstance(rs, bool) or not isinstance(rs, (int, float))):
         return f"'restore_s' is not a number ({type(rs).__name__})"
@@ -442,7 +451,7 @@ def scan_rows(path: Path, warn: bool = True) -> RowScan:
         data = read_regular(path)
     except OSError as exc:  # a directory or FIFO named rows.jsonl: no row is readable
         if warn:
-            warnings.warn(ResultsWarning(f"{path}: not read ({exc.strerror or exc}); no row of it is used"),
+            warn_stored(f"{path}: not read ({exc.strerror or exc}); no row of it is used",
                           stacklevel=2)
         return RowScan([])
     scan = RowScan([])
@@ -471,8 +480,8 @@ def scan_rows(path: Path, warn: bool = True) -> RowScan:
             scan.discarded.append((line_no, why))
     if warn:
         for n, why in scan.discarded:
-            warnings.warn(ResultsWarning(
-                f"{path}:{n}: row discarded ({why}); its image is scored again on the next run"),
+            warn_stored(
+                f"{path}:{n}: row discarded ({why}); its image is scored again on the next run",
                 stacklevel=2)
     return scan
 
@@ -685,7 +694,7 @@ def read_sessions(run_dir: str | Path) -> list[dict]:
     try:
         data = read_regular(path)
     except OSError as exc:
-        warnings.warn(ResultsWarning(f"{path}: not read ({exc.strerror or exc}); no session is known"),
+        warn_stored(f"{path}: not read ({exc.strerror or exc}); no session is known",
                       stacklevel=2)
         return []
     out: list[dict] = []
@@ -702,7 +711,7 @@ def read_sessions(run_dir: str | Path) -> list[dict]:
         if why is None and rec["index"] in seen:
             why = f"index {rec['index']} repeats an earlier session"
         if why is not None:
-            warnings.warn(ResultsWarning(f"{path}:{n}: session record discarded ({why})"), stacklevel=2)
+            warn_stored(f"{path}:{n}: session record discarded ({why})", stacklevel=2)
             continue
         seen.add(rec["index"])
         out.append(rec)
@@ -730,9 +739,9 @@ def _feature_files(run_dir: str | Path, metric: str) -> dict[str, np.ndarray]:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             continue  # a torn feature file: its rows were never written
         if feats.ndim < 1 or feats.shape[0] != len(ids) or feats.dtype.kind not in "biuf":
-            warnings.warn(ResultsWarning(
+            warn_stored(
                 f"{p}: feature file discarded ({feats.dtype} array of shape {feats.shape} for "
-                f"{len(ids)} ids); those images are scored again on the next run"), stacklevel=3)
+                f"{len(ids)} ids); those images are scored again on the next run", stacklevel=3)
             continue
         batches.append((p, ids, feats))
     shapes = Counter()
@@ -744,9 +753,9 @@ def _feature_files(run_dir: str | Path, metric: str) -> dict[str, np.ndarray]:
     found: dict[str, np.ndarray] = {}
     for p, ids, feats in batches:
         if feats.shape[1:] != width:
-            warnings.warn(ResultsWarning(
+            warn_stored(
                 f"{p}: feature file discarded (rows of shape {feats.shape[1:]}, the other stored "
-                f"rows are {width}); those images are scored again on the next run"), stacklevel=3)
+                f"rows are {width}); those images are scored again on the next run", stacklevel=3)
             continue
         for i, f in zip(ids, feats):
             found.setdefault(i, f)

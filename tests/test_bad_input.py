@@ -292,6 +292,7 @@ def test_score_folders_with_different_parents_and_relative_paths(tmp_path, monke
     ("stem}", "is not a valid template"),
     ("out.png", "has no placeholder"),
     ("{stem:d}", "cannot be filled in"),
+    ("{stem:>999999999}", "asks for more than 255 characters"),
 ])
 def test_bad_pattern_is_a_usage_error_naming_the_placeholders(tmp_path, pattern, needle):
     out, gt = _score_tree(tmp_path / "d", n=1)

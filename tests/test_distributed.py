@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,6 +128,11 @@ def test_nproc_2_equals_one_process(tmp_path, single):
     assert summary_values(out) == single[1]
     assert not list(run_dir(out).glob("rows.rank*.jsonl"))  # folded into rows.jsonl
     assert json.loads((run_dir(out) / "summary.json").read_text())["world_size"] == 2
+    # sealed to the folded rows.jsonl (it was sealed to rank 0's emptied shard: every reader
+    # then called it edited and withheld it from the ranking)
+    assert "does not match" not in r.stdout + r.stderr, r.stdout
+    r = cli(out)  # a no-op rerun on one process leaves it as it is
+    assert r.returncode == 0 and "does not match" not in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_torchrun_3_ranks_equals_one_process(tmp_path, single):
@@ -202,3 +209,133 @@ def test_set_and_network_metrics_sharded_equal_one_process(tmp_path, demo_data_r
     assert s1["metrics"]["verification-dlib"][0] is not None  # a value, not an n/a on both sides
     d = run_dir(two)
     assert not list(d.glob("rows.rank*.jsonl")) and not list(d.glob("**/*.rank*.*"))
+
+
+# -- signals: exit 130/143, no rank left behind, nothing stored lost ------------------------------
+def _ranks_of(out: Path) -> list[int]:
+    """Pids of live processes whose command line names ``out`` (the launcher and its ranks; the
+    ranks run in sessions of their own, so their process group is not the launcher's)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                cmd, stat = (d / "cmdline").read_bytes(), (d / "stat").read_text()
+            except OSError:
+                continue
+            if str(out).encode() in cmd and stat.rsplit(")", 1)[1].split()[0] != "Z":
+                pids.append(int(d.name))
+    return pids
+
+
+def _start(out: Path, *extra: str, env: dict | None = None, ignore_sigint: bool = False) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "faceblur_bench", *ARGS, "--out", str(out), *extra]
+    # ignore_sigint: what a shell's `cmd &` / nohup does to the process it starts
+    pre = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
+    return subprocess.Popen(cmd, env=env or env_for(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, preexec_fn=pre)
+
+
+def _wait_for(cond, what: str, timeout: float = 300) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def _cleanup(p: subprocess.Popen, out: Path) -> None:
+    """Kill whatever a failed test left: the launcher's group and every rank naming ``out``."""
+    for pid in [p.pid, *_ranks_of(out)]:
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    p.communicate(timeout=60)
+
+
+def _stopped(p: subprocess.Popen, out: Path, code: int, said: str) -> None:
+    """The launcher exits ``code`` saying ``said`` (no traceback), and no rank outlives it."""
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == code, err
+    assert said in err and "Traceback" not in err and "SignalException" not in err, err
+    _wait_for(lambda: not _ranks_of(out), "the ranks to be gone", timeout=10)
+
+
+def _sig_bits(pid: int, field: str) -> int:
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field))
+    return int(line.split()[1], 16)
+
+
+def test_sigterm_during_rank_start_up_exits_143_and_leaves_no_rank(tmp_path):
+    out = tmp_path / "res"
+    p = _start(out, "--nproc", "2")
+    try:
+        _wait_for(lambda: len(_ranks_of(out)) >= 3, "the two ranks to start")  # launcher + 2 ranks
+        os.kill(p.pid, signal.SIGTERM)  # the ranks are importing, or meeting in the rendezvous
+        _stopped(p, out, 143, "terminated (SIGTERM)")
+    finally:
+        _cleanup(p, out)
+
+
+def test_sigint_mid_run_exits_130_keeps_rows_and_resumes_to_the_same_rows(tmp_path, single):
+    """Started like `nohup ... &` (SIGINT inherited as ignored): the ranks still take SIGINT."""
+    out = tmp_path / "res"
+    p = _start(out, "--nproc", "2", "--batch-size", "1", ignore_sigint=True)
+    try:
+        _wait_for(lambda: any(b"\n" in f.read_bytes() for f in out.glob("runs/demo/blurred/*/rows.rank*.jsonl")),
+                  "a rank's first row")
+        ranks = [pid for pid in _ranks_of(out) if pid != p.pid]
+        for pid in ranks:  # freeze them mid-run, so the signal finds rows still to compute
+            os.kill(pid, signal.SIGSTOP)
+        assert len(ranks) == 2
+        for pid in ranks:  # their SIGINT has a handler (the CLI's), is not ignored as the launcher's was
+            assert _sig_bits(pid, "SigCgt") & (1 << (signal.SIGINT - 1)), pid
+            assert not _sig_bits(pid, "SigIgn") & (1 << (signal.SIGINT - 1)), pid
+        d = run_dir(out)
+        before = {row["id"]: row for k in (0, 1) for row in read_rows(row_shard_path(d, k))}
+        os.kill(p.pid, signal.SIGINT)
+        for pid in ranks:
+            os.kill(pid, signal.SIGCONT)
+        _stopped(p, out, 130, "interrupted")
+    finally:
+        _cleanup(p, out)
+    fold_row_shards(d, [t[0] for t in single[0]])
+    stored = {row["id"]: row for row in read_rows(d / "rows.jsonl")}
+    assert before and set(before) <= set(stored) and len(stored) < N  # nothing lost, not finished
+    assert all(stored[i] == row for i, row in before.items())
+    r = cli(out, "--nproc", "2")
+    assert r.returncode == 0, r.stderr
+    rows = read_rows(d / "rows.jsonl")
+    assert sorted(stable(rows)) == sorted(single[0])  # one row per id; the stored ones come first
+    assert all({row["id"]: row for row in rows}[i] == row for i, row in stored.items())  # not recomputed
+    assert summary_values(out) == single[1]
+
+
+def test_rank_waiting_for_a_peer_that_never_comes_exits_on_sigterm(tmp_path):
+    """A rank blocked in the rendezvous (its peer died starting) cannot run a Python handler: the
+    watchdog ends it, 143, within distributed.STOPPED_WAIT_S of the signal."""
+    from faceblur_bench.engine.distributed import STOPPED_WAIT_S
+
+    out = tmp_path / "res"
+    port = free_port()
+    env = {**env_for(), "WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0",
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    p = _start(out, env=env)  # rank 0 of 2; rank 1 is never started
+
+    def listening() -> bool:  # rank 0 serves the rendezvous store: it is inside init_process_group
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        _wait_for(listening, "rank 0's rendezvous store")
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        os.kill(p.pid, signal.SIGTERM)
+        _, err = p.communicate(timeout=120)
+        waited = time.monotonic() - t0
+        assert p.returncode == 143, err
+        assert "rank 0: SIGTERM while waiting for the other ranks" in err and "Traceback" not in err, err
+        assert STOPPED_WAIT_S <= waited < STOPPED_WAIT_S + 30, waited
+        assert not list(out.glob("runs/*/*/*/rows*.jsonl"))
+    finally:
+        _cleanup(p, out)

@@ -270,6 +270,25 @@ def test_numeric_options_are_checked_at_the_door(args, what, capsys):
     assert code == 2 and what in err and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize("trainer,key,value,what", [
+    ("yun", "optim.lr", "NaN", "config key optim.lr = nan is not a finite number"),
+    ("yun", "optim.lr", "Infinity", "optim.lr = inf is not a finite number"),
+    ("yun", "optim.lr", "abc", "optim.lr = 'abc' is not a number (built-in value: 0.0002)"),
+    ("yun", "optim.lr", "-1", "optim.lr = -1: a learning rate is > 0"),
+    ("yun", "loss.lambda_pix", "NaN", "loss.lambda_pix = nan is not a finite number"),
+    ("yun", "loss.lambda_pix", "-1", "loss.lambda_pix = -1: a loss weight is >= 0"),
+    ("sappgan", "optim.lr_d", "[1]", "optim.lr_d = [1] is not a number"),
+    ("yun", "data.val_images", "2.5", "data.val_images = 2.5 is not an integer"),
+])
+def test_training_config_numbers_are_checked_at_the_door(trainer, key, value, what, tmp_path, capsys):
+    """`train --set optim.lr=NaN` reached the optimizer (a ValueError traceback) or trained on a
+    NaN loss: every number of a config file or --set is checked before anything is built."""
+    code, _, err = _cli(["train", trainer, "--data-root", str(tmp_path / "none"), "--out", str(tmp_path / "t"),
+                         "--tiny", "--set", f"{key}={value}"], capsys)
+    assert code == 2 and what in " ".join(err.split()) and "Traceback" not in err, err
+    assert not (tmp_path / "t").exists()
+
+
 def test_make_split_noise_nan_and_out_in_sharp_are_refused_before_writing(tmp_path, capsys):
     sharp = tmp_path / "sharp"
     write_png(sharp / "f1.png", np.zeros((128, 128, 3), np.uint8))
@@ -417,3 +436,58 @@ def test_decode_failure_reasons_are_stable_between_runs():
             decode(b"this is not an image", "x.png")
         reasons.append(exc.value.message)
     assert reasons[0] == reasons[1] and " at 0x" not in reasons[0], reasons
+
+
+def test_a_tampered_file_is_warned_about_once_per_command(demo_data_root, tmp_path):
+    """A command reads a run's summary, sessions and rows at several steps (`run` read the summary
+    three times): each tampered file (and line) is named once per command, by real `run`,
+    `leaderboard` and `table` processes."""
+    import sys
+
+    out = tmp_path / "res"
+    run = ["run", "-m", "blurred", "--split", "demo", "--limit", "2", "--metrics", "psnr", "--device", "cpu",
+           "--out", str(out)]
+
+    def stderr_of(*args: str, code: int = 0) -> str:
+        r = subprocess.run([sys.executable, "-m", "faceblur_bench", *args], capture_output=True, text=True,
+                           timeout=600, check=False, env={**os.environ, "PYTHONWARNINGS": "default"})
+        assert r.returncode == code and "Traceback" not in r.stderr, r.stderr
+        return r.stderr
+
+    assert "ResultsWarning" not in stderr_of(*run)
+    (run_dir,) = out.glob("runs/demo/blurred/*")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "metrics": [1, 2]}))
+    with open(run_dir / "sessions.jsonl", "a") as f:
+        f.write('{"index": "abc"}\n')
+    with open(run_dir / "rows.jsonl", "a") as f:
+        f.write('{"id": 5, "status": "ok"}\n')
+    # table: its only run skipped, nothing is left to show (exit 2, "no runs of split")
+    for cmd, code in ((["leaderboard", "--results", str(out), "-o", str(tmp_path / "lb.md")], 0),
+                      (["table", "--results", str(out), "--split", "demo"], 2)):
+        err = stderr_of(*cmd, code=code)
+        assert err.count("ResultsWarning") == 1 and "summary.json: 'metrics' is list" in err, err
+    err = stderr_of(*run)
+    for said in ("summary.json: 'metrics' is list", "sessions.jsonl:2: session record discarded",
+                 "rows.jsonl:3: row discarded"):
+        assert err.count(said) == 1, err
+    assert err.count("ResultsWarning") == 3, err
+
+
+def test_a_row_whose_meta_is_not_what_readers_group_by_is_discarded(stored_demo_runs, tmp_path, capsys):
+    """`meta.kernel_size: "big"` in one row crashed `plot` and `report` (int() of it): the row
+    reader discards such a row with a warning naming file and line, like any malformed row."""
+    _, results = stored_demo_runs
+    out = tmp_path / "res"
+    shutil.copytree(results, out, symlinks=True)
+    (run_dir,) = out.glob("runs/demo/wiener/*")
+    lines = (run_dir / "rows.jsonl").read_text().splitlines()
+    row = json.loads(lines[1])
+    lines[1] = json.dumps({**row, "meta": {**row["meta"], "kernel_size": "big"}})
+    (run_dir / "rows.jsonl").write_text("\n".join(lines) + "\n")
+    for cmd in (["plot", "--split", "demo", "-o", str(tmp_path / "p.png")],
+                ["report", "--split", "demo", "-o", str(tmp_path / "page")]):
+        with pytest.warns(ResultsWarning, match=r"rows.jsonl:2: row discarded \('meta.kernel_size' is not an"):
+            code, _, err = _cli([*cmd, "--results", str(out)], capsys)
+        assert code == 0 and "Traceback" not in err, err
+    assert (tmp_path / "p.png").stat().st_size and (tmp_path / "page" / "index.html").is_file()

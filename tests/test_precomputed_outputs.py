@@ -43,6 +43,9 @@ def _frames(n: int, size: int = 32, seed: int = 0, noise: int = 6) -> list[np.nd
     ("{stme}_out.png", "did you mean {stem}"),
     ("{suffix}.png", "uses {suffix}, which is not a placeholder"),  # score's only
     ("{face:s}.png", "cannot be filled in"),
+    # padding beyond a file name's length only allocates (a 100 GB string, a MemoryError)
+    ("{id:>99999999999}.png", "asks for more than 255 characters"),
+    ("{u:.999999999f}.png", "asks for more than 255 characters"),
 ])
 def test_folder_pattern_is_refused_at_the_door(tmp_path, pattern, needle):
     from baselines.folder import Folder

@@ -225,3 +225,22 @@ def test_release_validation_folders_are_used_when_present(tmp_path):
     assert len(ds) == 3  # nothing held out: the release's valx8/ + val_GT/ validate
     assert "valx8" in val.source and val.blurred.shape == (2, 3, 32, 32) and val.sharp.shape == (2, 3, 256, 256)
     assert val.blurred.dtype == torch.uint8
+
+
+def test_train_yun_without_vgg19_weights_exits_2_naming_the_file_and_the_fix(release_tree, tmp_path):
+    # the perceptual loss on (--tiny alone switches it off): VGG-19 is needed, and every place the
+    # registry looks is an empty directory
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEBLUR_WEIGHTS")}
+    env.update(TORCH_HOME=str(empty), XDG_CACHE_HOME=str(empty), FACEBLUR_WEIGHTS=str(empty))
+    out = tmp_path / "t"
+    r = subprocess.run([sys.executable, "-m", "faceblur_bench", "train", "yun", "--data-root", str(release_tree),
+                        "--out", str(out), "--tiny", "--epochs", "1", "--set", "loss.lambda_vgg=1",
+                        "--no-progress"], check=False, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 2, r.stderr[-3000:]
+    err = " ".join(r.stderr.split())  # rich wraps long paths
+    assert "error: vgg19-dcbb9e9d.pth not found" in err and str(empty / "vgg19-dcbb9e9d.pth") in err, err
+    assert "fix: run `faceblur-bench weights fetch vgg19`" in err and "FACEBLUR_WEIGHTS_VGG19=PATH" in err, err
+    assert "Traceback" not in r.stderr
+    assert not out.exists()  # refused before the run folder was made

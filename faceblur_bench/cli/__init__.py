@@ -82,7 +82,10 @@ def run_app(typer_app: typer.Typer) -> None:
     previous = _install_signal_handlers()
     _received.clear()
     try:
-        rc = typer_app(standalone_mode=False)  # returns typer.Exit codes instead of raising
+        from ..errors import stored_warnings_once
+
+        with stored_warnings_once():  # a tampered stored file is named once per command
+            rc = typer_app(standalone_mode=False)  # returns typer.Exit codes instead of raising
         if _received:  # typer turned our interrupt into Exit(130): report it (and 143 for SIGTERM)
             sys.exit(_report_interrupt(_received[-1]))
         if rc == 130:  # a KeyboardInterrupt no handler of ours saw (typer's Exit(130))
@@ -121,6 +124,13 @@ def run_app(typer_app: typer.Typer) -> None:
 
 #: interrupts raised by our signal handlers in this process (typer swallows KeyboardInterrupt)
 _received: list[BaseException] = []
+
+
+def note_interrupt(exc: BaseException) -> None:
+    """Report ``exc`` (an :class:`~faceblur_bench.errors.Interrupted` raised by another handler
+    than ours, e.g. torchrun's in ``run --nproc``) with its own exit code: typer turns every
+    KeyboardInterrupt into exit 130, which would make a SIGTERM look like Ctrl-C."""
+    _received.append(exc)
 
 
 def _install_signal_handlers() -> dict[int, object]:

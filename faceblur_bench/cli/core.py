@@ -58,18 +58,11 @@ def run(
                               "For several nodes start torchrun yourself: docs/distributed.md."),
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
-    if nproc > 1:
-        import os
-        import sys
-
-        from ..engine.distributed import launch
-
-        if "WORLD_SIZE" not in os.environ:  # not already a torchrun rank: become the launcher
-            raise typer.Exit(launch(nproc, sys.argv[1:]))
     from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
 
     # unknown names first, with "did you mean", from static metadata: before torch is imported
+    # (and before a sharded run starts its ranks)
     for n in dict.fromkeys(method or []):
         method_registry.check(n)
     for n in split_list(metrics):
@@ -77,6 +70,22 @@ def run(
     check_split_name(split, data_root)
     if method:  # option names too, from the methods' static records
         check_option_names(route_options(parse_kv(option, "--option"), list(dict.fromkeys(method))))
+    if nproc > 1:
+        import os
+        import sys
+
+        from ..engine.distributed import launch
+
+        from ..errors import Interrupted
+        from . import note_interrupt
+
+        if "WORLD_SIZE" not in os.environ:  # not already a torchrun rank: become the launcher
+            try:
+                code = launch(nproc, sys.argv[1:])
+            except Interrupted as exc:  # torchrun's handler took the signal, not ours: 143 stays 143
+                note_interrupt(exc)
+                raise
+            raise typer.Exit(code)
     from .. import engine
     from ..engine.distributed import world_from_env
     from ..data.moments import check_protocol

@@ -26,6 +26,7 @@ Placeholders (:data:`PLACEHOLDERS`), filled from a sample by :func:`sample_value
 from __future__ import annotations
 
 import difflib
+import re
 import string
 from collections.abc import Iterable
 from pathlib import Path
@@ -45,6 +46,8 @@ PLACEHOLDERS: dict[str, tuple[str, Any]] = {
     "k": ("moment index 0..n-1 (int; --protocol s2v)", 2),
     "u": ("moment value k/(n-1) in [0,1] (float; --protocol s2v)", 0.5),
 }
+#: longest file name (bytes) on the file systems we write to: the bound on a spec's width/precision
+NAME_MAX = 255
 #: placeholders that name a moment of a single-to-video sample
 MOMENT_PLACEHOLDERS = ("k", "u")
 
@@ -79,6 +82,11 @@ def pattern_fields(pattern: str, allowed: Iterable[str], option: str) -> list[st
                              "patterns do not allow", hint)
         if spec and ("{" in spec or "}" in spec):
             raise UsageError(f"{option} {pattern!r}: the format spec of {{{field}}} holds a nested field", hint)
+        # a width or precision is padding: beyond a file name's length (255 bytes) it only
+        # allocates ({id:>99999999999} would ask for a 100 GB string before any check)
+        if any(int(n) > NAME_MAX for n in re.findall(r"\d+", spec or "")):
+            raise UsageError(f"{option} {pattern!r}: the format spec of {{{field}}} asks for more than "
+                             f"{NAME_MAX} characters (a file name's limit)", hint)
         fields.append(field)
     if not fields:
         raise UsageError(f"{option} {pattern!r} has no placeholder: every sample would pair with the "

@@ -21,16 +21,26 @@ Protocol of one sharded run (all ranks see the same results directory: a shared 
 
 A rank killed mid-run loses nothing it stored: its shard's complete lines are rows (a torn last
 line is not) and the next invocation, on any number of ranks, folds them and resumes.
+
+Signals: torchrun passes SIGINT/SIGTERM on to every rank; a rank computing stops at its next
+bytecode (the CLI's handler), stores, meets the others at the barrier and exits 130/143. A rank
+*waiting* in a collective (the rendezvous of ``init_process_group``, a barrier) for a peer that
+has already died cannot run its Python handler: the wait is C++ and never returns. A watchdog
+thread (:func:`_arm_signal_exit`) sees the signal through :func:`signal.set_wakeup_fd` and ends
+such a rank with ``os._exit(128 + signum)`` once it has waited :data:`STOPPED_WAIT_S` seconds
+past the signal; its rows are already on disk (fsynced per batch).
 """
 
 from __future__ import annotations
 
 import atexit
-
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +55,13 @@ T = TypeVar("T")
 
 #: how long a rank waits at a barrier for the slowest rank (a shard of a large split on CPU)
 BARRIER_TIMEOUT = timedelta(hours=6)
+
+#: after SIGINT/SIGTERM, seconds a rank may stay blocked in a collective (waiting for its peers to
+#: arrive after storing their rows) before it exits without them; below torchrun's 30 s to SIGKILL
+STOPPED_WAIT_S = 5.0
+
+#: collectives the main thread is in now (read by the watchdog thread)
+_waiting = 0
 
 
 @dataclass(frozen=True)
@@ -87,13 +104,68 @@ def init(device: torch.device) -> World:
     import torch.distributed as dist
 
     if not dist.is_initialized():
+        _arm_signal_exit(world)
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, timeout=BARRIER_TIMEOUT)
+        with _collective():  # the rendezvous waits for every rank (one may have died starting)
+            dist.init_process_group(backend=backend, timeout=BARRIER_TIMEOUT)
         # the process group's worker threads must be joined before the interpreter tears down:
         # a rank that exits with them alive can die in std::terminate (SIGABRT, "terminate called
         # without an active exception") after its work is done, failing the whole torchrun job
         atexit.register(_leave)
     return world
+
+
+@contextmanager
+def _collective() -> Iterator[None]:
+    """Mark the main thread as waiting for the other ranks (see :func:`_arm_signal_exit`)."""
+    global _waiting
+    _waiting += 1
+    try:
+        yield
+    finally:
+        _waiting -= 1
+
+
+def _arm_signal_exit(world: World) -> None:
+    """Start the watchdog that ends this rank when a SIGINT/SIGTERM finds it stuck in a collective.
+
+    The signal's number reaches a pipe from C (``signal.set_wakeup_fd``: written by the
+    interpreter's own handler even while the main thread is blocked in C++). From then on, once
+    the main thread has been in a collective for :data:`STOPPED_WAIT_S` seconds, the process exits
+    ``128 + signum`` (130/143). Only signals with a Python handler reach the pipe (the CLI installs
+    one for both); from a thread other than the main one nothing is armed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)  # required by set_wakeup_fd; a full pipe drops bytes, not us
+    try:
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except ValueError:
+        os.close(read_fd)
+        os.close(write_fd)
+        return
+    threading.Thread(target=_watch, args=(read_fd, world.rank), name="faceblur-signal-exit",
+                     daemon=True).start()
+
+
+def _watch(read_fd: int, rank: int) -> None:
+    stop = (signal.SIGINT, signal.SIGTERM)
+    while True:
+        got = [b for b in os.read(read_fd, 64) if b in stop]
+        if got:
+            break
+    signum = got[0]
+    blocked_since: float | None = None
+    while True:
+        now = time.monotonic()
+        blocked_since = (blocked_since or now) if _waiting else None
+        if blocked_since is not None and now - blocked_since >= STOPPED_WAIT_S:
+            name = signal.Signals(signum).name
+            os.write(2, (f"rank {rank}: {name} while waiting for the other ranks, which did not come "
+                         f"(one stopped or died first): exiting; the rows it stored are kept\n").encode())
+            os._exit(128 + signum)
+        time.sleep(0.05)
 
 
 def _leave() -> None:
@@ -125,7 +197,8 @@ def broadcast(obj: Any, world: World) -> Any:
     import torch.distributed as dist
 
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    with _collective():
+        dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
@@ -136,7 +209,8 @@ def gather(obj: Any, world: World) -> list[Any]:
     import torch.distributed as dist
 
     out: list[Any] = [None] * world.size
-    dist.all_gather_object(out, obj)
+    with _collective():
+        dist.all_gather_object(out, obj)
     return out
 
 
@@ -144,7 +218,8 @@ def barrier(world: World) -> None:
     if world.sharded:
         import torch.distributed as dist
 
-        dist.barrier()
+        with _collective():
+            dist.barrier()
 
 
 @contextmanager
@@ -209,9 +284,10 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     """``torchrun --standalone --nproc-per-node nproc -m faceblur_bench <argv>``; its exit code.
 
     ``argv`` is the command line after the program name (``run ...``), ``--nproc`` removed.
+    Raises :class:`~faceblur_bench.errors.Terminated` (SIGTERM) or
+    :class:`~faceblur_bench.errors.Interrupted` (SIGINT, SIGHUP, SIGQUIT) when torchrun's handler
+    took the signal (it stops the ranks before).
     """
-    import signal
-
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
@@ -221,14 +297,59 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     args = get_args_parser().parse_args(
         ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0",
          "-m", "faceblur_bench", *strip_nproc(argv)])
+    stop_with = signal.SIGTERM  # for ranks still running when torchrun returns (none, normally)
     try:
         run(args)
     except SignalException as exc:  # torchrun's own handler: the ranks got the signal and stored
+        stop_with = exc.sigval
         raise (Terminated() if exc.sigval == signal.SIGTERM else Interrupted()) from None
+    except Interrupted as exc:  # ours, before torchrun had installed its handlers
+        stop_with = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        raise
     except ChildFailedError as exc:  # a rank failed; its own message is already on stderr
         failures = exc.failures
         codes = [f.exitcode for f in failures.values() if getattr(f, "exitcode", 0) > 0]
         sys.stderr.write(f"sharded run failed: {len(failures) or 'a'} rank(s) failed "
                          f"(their messages are above)\n")
         return max(codes) if codes else 1  # a rank's usage error (2) stays 2; a killed rank is 1
+    finally:
+        _stop_ranks(stop_with)
     return 0
+
+
+def _rank_pids() -> list[int]:
+    """Live child processes of this one that run ``faceblur_bench`` (the ranks torchrun started;
+    they run in sessions of their own, so no signal to our process group reaches them)."""
+    me, pids = str(os.getpid()), []
+    proc = Path("/proc")
+    for d in proc.iterdir() if proc.is_dir() else ():
+        if not d.name.isdigit():
+            continue
+        try:
+            state, ppid = (d / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            cmdline = (d / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if ppid == me and state != "Z" and b"faceblur_bench" in cmdline:
+            pids.append(int(d.name))
+    return pids
+
+
+def _stop_ranks(sig: int, timeout: float = 30.0) -> None:
+    """Stop the ranks torchrun left running: ``sig``, then SIGKILL after ``timeout`` seconds.
+
+    torchrun signals its workers when it takes a signal, except when the signal lands while it
+    is still starting them (between their fork and its bookkeeping): they would live on after
+    the launcher, waiting forever for a rendezvous store that has gone.
+    """
+    pids = _rank_pids()
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    end = time.monotonic() + timeout
+    while pids and time.monotonic() < end:
+        time.sleep(0.05)
+        pids = [p for p in pids if p in _rank_pids()]
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

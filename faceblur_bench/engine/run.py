@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,11 +22,12 @@ from ..errors import (
     WAIT_MAX_S,
     DataLayoutError,
     DiskFullError,
-    ResultsWarning,
     UsageError,
     WeightsIntegrityError,
     WeightsMissingError,
     cannot_start,
+    stored_warnings_once,
+    warn_stored,
     check_range,
 )
 from ..methods.base import Method, check_options_json
@@ -132,8 +132,14 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
     """Run ``cfg.method`` on ``cfg.split``, score with ``cfg.metrics``; return the run summary.
 
     ``progress`` is an optional object with ``start(total, done, description)`` and
-    ``advance(n)`` (the CLI passes a rich progress bar).
+    ``advance(n)`` (the CLI passes a rich progress bar). A stored file that is not used as it is
+    (tampered, torn) is warned about once per call, however often it is read.
     """
+    with stored_warnings_once():
+        return _evaluate(cfg, progress)
+
+
+def _evaluate(cfg: RunConfig, progress: Any) -> dict:
     check_range("--seed", cfg.seed, 0, SEED_MAX, integer=True)  # before numpy sees it
     check_range("--wait", cfg.wait, 0, WAIT_MAX_S)  # a negative or NaN wait would block forever
     torch.manual_seed(cfg.seed)
@@ -288,9 +294,9 @@ def evaluate(cfg: RunConfig, progress: Any = None) -> dict:
             if session.idx is None and previous is not None:
                 rebuilt = not _summary_still_true(store, previous)
                 if rebuilt:
-                    warnings.warn(ResultsWarning(
-                        f"{store.summary_path} does not match {store.rows_path.name} (edited, or "
-                        "written before summaries were sealed to their rows): rebuilt from the rows"),
+                    warn_stored(
+                        f"{store.summary_path} does not match rows.jsonl (edited, or "
+                        "written before summaries were sealed to their rows): rebuilt from the rows",
                         stacklevel=2)
             summary = summarise(store.dir, samples, states, ctx, method=method, cfg=cfg, split=split,
                                 ident=ident, key=key, device=device,
@@ -434,7 +440,7 @@ def _summary_still_true(store: RunStore, previous: dict) -> bool:
         RunSummary.parse(previous, store.summary_path)
     except SummaryFormatError:
         return False
-    scan = scan_rows(store.rows_path, warn=False)
+    scan = scan_rows(store.dir / "rows.jsonl", warn=False)  # all rows (a rank's store writes a shard)
     by_id, conflicts = latest_rows(scan.rows)
     if scan.discarded or conflicts:
         return False
@@ -450,7 +456,8 @@ def _seal(store: RunStore, summary: dict) -> None:
     from ..results import latest_rows, scan_rows
 
     summary.pop("digest", None)
-    rows = latest_rows(scan_rows(store.rows_path, warn=False).rows)[0]
+    # rows.jsonl, not store.rows_path: rank 0 of a sharded run seals the folded rows, not its shard
+    rows = latest_rows(scan_rows(store.dir / "rows.jsonl", warn=False).rows)[0]
     summary["digest"] = summary_digest(summary, rows.values())
 
 
@@ -531,9 +538,7 @@ def _previous_summary(path: Path) -> dict | None:
     when missing or unreadable, and None with a :class:`ResultsWarning` when a field has the
     wrong type (a tampered file): the run then rebuilds it from the rows."""
     import json
-    import warnings
 
-    from ..errors import ResultsWarning
     from ..files import read_regular
     from ..results import RunSummary, SummaryFormatError
 
@@ -546,7 +551,7 @@ def _previous_summary(path: Path) -> dict | None:
     try:
         RunSummary.parse(data, path)
     except SummaryFormatError as exc:
-        warnings.warn(ResultsWarning(f"{exc.message}; the summary is rebuilt from the rows"), stacklevel=2)
+        warn_stored(f"{exc.message}; the summary is rebuilt from the rows", stacklevel=2)
         return None
     return data
 

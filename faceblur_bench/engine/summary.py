@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import torch
 
 from .. import __version__, weights
 from ..data.base import Sample, Split
-from ..errors import ResultsWarning
+from ..errors import warn_stored
 from ..methods.base import Method
 from ..metrics.base import MetricContext
 from ..results import SCHEMA, latest_rows, scan_rows
@@ -36,9 +35,9 @@ def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], c
     scan = scan_rows(rows_path, warn=False)  # the run already warned when it read the rows
     by_id, conflicts = latest_rows(scan.rows)
     for c in conflicts:
-        warnings.warn(ResultsWarning(
+        warn_stored(
             f"{rows_path}: a second row for {c['id']!r} disagrees with the stored ok row "
-            f"({c['metric'] or 'status'}: kept {c['kept']!r}, ignored {c['ignored']!r})"), stacklevel=2)
+            f"({c['metric'] or 'status'}: kept {c['kept']!r}, ignored {c['ignored']!r})", stacklevel=2)
     wanted = {s.id for s in samples}
     rows = [by_id[s.id] for s in samples if s.id in by_id]
     ok_rows = [r for r in rows if r["status"] == "ok"]

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .. import results
-from ..errors import ResultsWarning, UsageError
+from ..errors import UsageError, warn_stored
 from ..results import (
     RunSummary,
     SummaryFormatError,
@@ -142,10 +141,10 @@ def verify_against_rows(run: RunSummary, raw: dict[str, Any], run_dir: str | Pat
     if not problems:
         run.other["_verified"] = {"ok": True}
         return
-    warnings.warn(ResultsWarning(
+    warn_stored(
         f"{run_dir / SUMMARY}: {'; '.join(problems[:3])} — shown as its rows give it (values "
         "the rows cannot give are withheld, the run is not ranked); re-run the same "
-        "`faceblur-bench run` command to rebuild the summary"), stacklevel=3)
+        "`faceblur-bench run` command to rebuild the summary", stacklevel=3)
     run.other["_verified"] = {"ok": False, "why": problems}
     if has_rows:
         run.counts.done, run.counts.ok, run.counts.failed = counts
@@ -198,7 +197,7 @@ def load_runs(path: str | Path, split: str | None = None,
         try:
             run = load_run(d)
         except ResultsInputError as exc:
-            warnings.warn(ResultsWarning(f"skipped run {d}: {exc.message}"), stacklevel=2)
+            warn_stored(f"skipped run {d}: {exc.message}", stacklevel=2)
             continue
         if split is not None and not split_matches(run, split):
             continue
@@ -221,9 +220,9 @@ def read_rows(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / ROWS
     by_id, conflicts = results.latest_rows(results.read_rows(path))
     for c in conflicts:
-        warnings.warn(ResultsWarning(
+        warn_stored(
             f"{path}: a second row for {c['id']!r} disagrees with the stored ok row "
-            f"({c['metric'] or 'status'}: kept {c['kept']!r}, ignored {c['ignored']!r})"), stacklevel=2)
+            f"({c['metric'] or 'status'}: kept {c['kept']!r}, ignored {c['ignored']!r})", stacklevel=2)
     return list(by_id.values())
 
 

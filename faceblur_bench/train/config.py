@@ -94,6 +94,7 @@ def build_config(trainer: str | type[TrainTask], preset: str | None = None,
         name = next(k for k in cls.presets if k.upper() == name.upper())
     if tiny:
         cfg = merge_config(cfg, cls.smoke_config)
+    reference = json.loads(json.dumps(cfg))  # what the user's layers (5-7) are checked against
     if file is not None:
         over = file if isinstance(file, dict) else read_config_file(file)
         over = {k: v for k, v in over.items() if k not in ("trainer", "method", "preset", "ablation")}
@@ -105,9 +106,40 @@ def build_config(trainer: str | type[TrainTask], preset: str | None = None,
     if batch_size is not None:
         cfg["batch_size"] = int(batch_size)
     cfg["trainer"], cfg["method"], cfg["preset"] = cls.name, cls.method, name
+    check_numbers(cfg, reference)
     validate(cfg)
     cls.check_config(cfg)
     return cfg
+
+
+def check_numbers(cfg: dict[str, Any], reference: dict[str, Any], prefix: str = "") -> None:
+    """Numbers of ``cfg`` (a file, ``--set``) checked at the door: every number finite; a key
+    whose built-in value is a number holds a number (an integer where that is one); learning
+    rates (``lr``, ``lr_*``) > 0 and loss weights (``lambda_*``) >= 0. Else a
+    :class:`UsageError` (exit 2) naming the key — not an optimizer's traceback, or a NaN loss."""
+    import math
+
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        ref = reference.get(key) if isinstance(reference, dict) else None
+        if isinstance(value, dict):
+            check_numbers(value, ref if isinstance(ref, dict) else {}, f"{name}.")
+            continue
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+            raise UsageError(f"config key {name} = {value!r} is not a finite number", "give a finite number")
+        if isinstance(ref, (int, float)) and not isinstance(ref, bool):
+            kind = "an integer" if isinstance(ref, int) else "a number"
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or (isinstance(ref, int) and isinstance(value, float) and not value.is_integer())):
+                raise UsageError(f"config key {name} = {value!r} is not {kind} (built-in value: {ref!r})",
+                                 f"give {kind}, e.g. --set {name}={ref!r}")
+            if (key == "lr" or key.startswith("lr_")) and key != "lr_decay" and value <= 0:
+                raise UsageError(f"config key {name} = {value!r}: a learning rate is > 0",
+                                 f"e.g. --set {name}={ref!r}")
+            if key.startswith("lambda_") and value < 0:
+                raise UsageError(f"config key {name} = {value!r}: a loss weight is >= 0",
+                                 f"e.g. --set {name}={ref!r} (0 switches the loss off)")
 
 
 def validate(cfg: dict[str, Any]) -> None:
