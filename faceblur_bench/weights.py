@@ -546,6 +546,20 @@ for _name, _file, _sha, _desc in (
         downloadable=False,
     ))
 
+# -- the 98-point landmark model of the field's landmark distance (lmd-fan) ------------------------
+# facexlib's ``init_alignment_model('awing_fan')`` downloads this file into the facexlib package's
+# ``weights`` folder; GFPGAN, VQFR and PMRF compute LMD with it. facexlib publishes no sha256 and
+# none could be verified here (no network), so the file is not hash-checked.
+register(WeightFile(
+    name="awing-fan",
+    filename="alignment_WFLW_4HG.pth",
+    url="https://github.com/xinntao/facexlib/releases/download/v0.1.0/alignment_WFLW_4HG.pth",
+    sha256=None,
+    cache="package:facexlib/weights",
+    description="AdaptiveWing FAN, 4 stacked hourglasses, 98 WFLW landmarks ({'state_dict': ...}), "
+                "facexlib release v0.1.0, for lmd-fan; no published sha256",
+))
+
 # -- files pyiqa downloads for the default no-reference metrics (faceblur_bench.metrics.pyiqa_nr) --
 # pyiqa 0.1.16 fetches them from its Hugging Face weight repository into torch.hub.get_dir()/pyiqa;
 # no hash is published for them. CLIP's URL carries the file's full sha256 (CLIP checks it too).

@@ -24,14 +24,27 @@ uint8 RGB):
    so faces of different sizes compare. Both are NaN in the same images.
 
 G's box and landmarks are computed once per ground-truth file and kept in the reference cache.
+
+``lmd-fan``: the same protocol with the model GFPGAN, VQFR and PMRF use — facexlib's AdaptiveWing
+FAN (98 WFLW points, weight entry ``awing-fan``, ``alignment_WFLW_4HG.pth``), run as facexlib's
+``get_landmarks`` (:func:`~faceblur_bench.nets.awing_fan.fan_landmarks`) on the **crop of G's
+box** (:func:`face_crop`), the same crop cut from G and from R; landmarks in pixels of the
+ground-truth image (sub-pixel, corner origin), mean over the 98 points; NaN in the same images
+as ``lmd-dlib`` (``lmd-dlib-found`` counts the restored faces for both). Without the file the
+metric is n/a with the fetch command (``faceblur-bench weights fetch awing-fan``).
 """
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from .. import weights as wts
 from ..nets.align import DETECTOR_PROTOCOL, MTCNNDetector, main_face, to_hwc_numpy
+from ..nets.awing_fan import AWingFAN, fan_landmarks, load_awing_fan
 from ..nets.dlib_face import MODEL_PACKAGE, DlibShapePredictor
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
@@ -156,3 +169,90 @@ class LandmarkFaceFoundDlib(_LandmarkDistance):
                 "), else 0 (lmd-dlib then NaN); NaN when the ground truth has none; mean = "
                 "fraction of ground-truth faces that lmd-dlib scores")
 
+
+
+# -- lmd-fan: the 98-point AdaptiveWing FAN of facexlib ------------------------------------------------
+LANDMARKS_98 = "awing-fan"
+_FAN_PROTOCOL = ("facexlib's AdaptiveWing FAN (alignment_WFLW_4HG.pth, 98 WFLW points) as its "
+                 "get_landmarks runs it (bilinear 256x256, RGB/255, heatmap argmax + quarter-pixel "
+                 "step) on the crop of the ground truth's largest face box (" + DETECTOR_PROTOCOL +
+                 "), the same crop on the ground truth and on the restored image; mean Euclidean "
+                 "distance over the 98 points, in pixels of the ground-truth image")
+
+
+def face_crop(image_hwc: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of a face box: ``(crop (h, w, 3), origin (x0, y0) float64)``.
+
+    The box ``(x0, y0, x1, y1)`` (MTCNN's, float pixel edges) is widened to whole pixels
+    (floor of the top-left, ceil of the bottom-right) and clipped to the image, so every pixel the
+    box touches is in the crop. The crop of a ground truth's box cut from its restored image (same
+    size) covers the same pixels."""
+    h, w = image_hwc.shape[:2]
+    x0, y0 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+    x1, y1 = min(w, math.ceil(box[2])), min(h, math.ceil(box[3]))
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise ValueError(f"face box {tuple(box)} lies outside the {w}x{h} image")
+    return image_hwc[y0:y1, x0:x1], np.array([x0, y0], np.float64)
+
+
+def fan_image_landmarks(net: AWingFAN, image_hwc: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The 98 landmarks ``(98, 2)`` float64 ``(x, y)`` of ``image_hwc`` (uint8 RGB) found in the
+    crop of ``box``, in image pixels with the corner origin of :func:`fan_landmarks`."""
+    crop, origin = face_crop(image_hwc, box)
+    return fan_landmarks(net, np.ascontiguousarray(crop)) + origin
+
+
+def fan_network(ctx: MetricContext) -> tuple[AWingFAN, Path]:
+    """The run's FAN (built once per run, file and device) and its file; raises
+    :class:`~faceblur_bench.errors.WeightsMissingError` with the fetch command when the file is absent."""
+    path = wts.resolve(LANDMARKS_98, ctx.weights_overrides)
+    return ctx.shared(("awing-fan", str(path), str(ctx.device)),
+                      lambda: load_awing_fan(path, ctx.device)), path
+
+
+def fan_distances(batch: Batch, ctx: MetricContext, net: AWingFAN, path: Path,
+                  detector: MTCNNDetector) -> np.ndarray:
+    """``lmd-fan`` per image ``(N,)`` float64 with the FAN ``net`` loaded from ``path``: NaN
+    without a face on either side (the rules of :func:`landmark_distances`)."""
+    import cv2
+
+    batch.reference_for("lmd-fan")
+    refs = reference_cache(ctx)
+    ns = ctx.shared(("awing-fan-gt-namespace", str(path)), lambda: refs.namespace(
+        {"what": "awing-fan-gt-box-landmarks", "detector": DETECTOR_PROTOCOL,
+         "facenet-pytorch": package_version("facenet-pytorch"), "crop": "box floor/ceil, clipped",
+         "resize": "cv2 bilinear 256", "opencv": cv2.__version__}, [path]))
+
+    def gt_side(gt: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        face = main_face(detector.detect(gt)[0])
+        if face is None:
+            return None, None
+        box = np.asarray(face.box, np.float64)
+        return torch.from_numpy(box), torch.from_numpy(fan_image_landmarks(net, to_hwc_numpy(gt)[0], box))
+
+    per_gt = refs.per_reference(ns, batch, gt_side)
+    restored = to_hwc_numpy(batch.restored)
+    faces = batch_faces(batch, "restored", detector)
+    out = np.full(len(batch), np.nan)
+    for i, (box, lm_gt) in enumerate(per_gt):
+        if box is not None and faces[i]:
+            out[i] = mean_point_distance(fan_image_landmarks(net, restored[i], box.numpy()), lm_gt.numpy())
+    return out
+
+
+@metrics.register("lmd-fan")
+class LandmarkDistanceFAN(Metric):
+    label = "LMD (FAN, px)"
+    family = "standard"
+    kind = "paired"
+    higher_is_better = False
+    weights = (LANDMARKS_98,)
+    protocol = _FAN_PROTOCOL + _UNSCORED
+
+    def setup(self, ctx: MetricContext) -> None:
+        self.ctx = ctx
+        self.net, self.path = fan_network(ctx)
+        self.detector = mtcnn_detector(ctx)
+
+    def compute(self, batch: Batch) -> np.ndarray:
+        return fan_distances(batch, self.ctx, self.net, self.path, self.detector)

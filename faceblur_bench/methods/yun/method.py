@@ -11,9 +11,10 @@ never evaluates random weights.
 image ``outHR`` mapped by ``(x + 1) / 2`` and clamped. Only the generator runs; the face mask
 is training-only. Inputs must be exactly 32×32 (the U-Net encoder reaches 1×1).
 
-Options: ``noise`` = ``none`` (default) | ``wN`` — the w/N notebooks' forward, which multiplies
-the input and every encoder/decoder activation by N(1, 0.1) noise, in eval mode too
-(:class:`~.networks.MultiplicativeNoise` at :data:`~.networks.NOISE_AT`); ``noise_seed`` (int,
+Options: ``noise`` = ``none`` (default) | ``wN`` — the w/N notebooks' forward, which adds noise
+drawn from N(1, 0.1) to the input, to each encoder output on its way into the next layer and to
+every decoder skip concatenation, in eval mode too (:class:`~.networks.AdditiveNoise` at
+:data:`~.networks.NOISE_AT`); ``noise_seed`` (int,
 default 0). Image ``i``'s noise stream is seeded by :func:`noise_seed_of` (the seed and the
 image's input pixels), so its output does not depend on the batch it was restored in. Options
 given are part of the run key. ``ngf`` / ``upscale_width`` size the untrained network of the
@@ -38,7 +39,7 @@ from . import checkpoint as nb_ckpt
 from .networks import (
     INPUT_SIZE,
     SCALE,
-    MultiplicativeNoise,
+    AdditiveNoise,
     YunGenerator,
     YunGeneratorConfig,
     count_parameters,
@@ -64,8 +65,8 @@ class Yun(Method):
     contract_options: ClassVar[dict[str, Any]] = {"ngf": 4, "upscale_width": 4}
 
     option_specs: ClassVar[dict[str, Option] | None] = {
-        "noise": Option(str, "none", "none | wN: the w/N notebooks' multiplicative N(1, 0.1) noise "
-                                     "after every encoder/decoder layer (docs/yun.md)"),
+        "noise": Option(str, "none", "none | wN: the w/N notebooks' additive N(1, 0.1) noise on the "
+                                     "input, encoder outputs and decoder skips (docs/yun.md)"),
         "noise_seed": Option(int, 0, "seed of the wN noise (each image's stream: this seed and its "
                                      "input pixels)", minimum=0),
         "ngf": Option(int, None, "contract tests only: width of the untrained network", minimum=1),
@@ -135,7 +136,7 @@ class Yun(Method):
         x = blurred.to(self.device, torch.float32) * 2.0 - 1.0
         noise = None
         if self.noise == "wN":
-            noise = MultiplicativeNoise([noise_seed_of(self.noise_seed, xi) for xi in x])
+            noise = AdditiveNoise([noise_seed_of(self.noise_seed, xi) for xi in x])
         sharp_hr = self.net(x, noise)[2]
         return ((sharp_hr.float() + 1.0) / 2.0).clamp_(0.0, 1.0)
 

@@ -24,10 +24,20 @@ stats in the state dict); ``norm="instance"`` their ``batch_size == 1`` case
 1×1) -> ``(upx (N,3,256,256) unbounded, blurred_hr (N,3,256,256) in [-1,1] (tanh),
 sharp_hr (N,3,256,256) in [-1,1] (tanh))``.
 
-``noise``: the w/N notebooks' variant (``FaceSRnDeblur_wN_*.ipynb``, METHODS.md §B.1), which
-multiplies the input and every encoder and decoder activation by noise drawn from N(1, 0.1), in
-eval mode too — a :class:`MultiplicativeNoise` applied at :data:`NOISE_AT`; None: no noise (the
-plain notebooks' generator). The two tanh outputs and the ×8 CNN's inner layers get none.
+``noise``: the w/N notebooks' variant (``FaceSRnDeblur_wN_train.ipynb``, whose ``Generator``
+``FaceSRnDeblur_wN_test.ipynb`` repeats verbatim), in eval mode too: a tensor ``n`` drawn from
+N(1, 0.1) elementwise is **added** (``t + n``, so a +1 offset and a 0.1 spread) to 19 tensors,
+listed in the notebook's draw order in :data:`NOISE_AT`:
+
+- the generator's input (before the ×8 CNN; ``upx`` is that CNN's output, itself not noised);
+- each encoder output ``c1`` … ``c8`` **as the next layer's input** (``c4`` also as the upper
+  decoder's input) — the skip connections concatenate the noiseless ``c1`` … ``c7``;
+- every skip concatenation, after it is formed: upper decoder ``[c3, deconv4_0]``,
+  ``[c2, deconv3_0]``, ``[c1, deconv2_0]``, then lower decoder ``[c7, deconv8]`` … ``[c2,
+  deconv3]`` and ``[c1, deconv2 + I_f]`` (I_f: the noiseless ``deconv2_0`` output) — each the
+  input of the next layer, the last two those of the tanh outputs.
+
+None: no noise (the plain notebooks' generator). :class:`AdditiveNoise` draws it.
 """
 
 from __future__ import annotations
@@ -43,13 +53,16 @@ NORMS = ("batch", "instance")
 #: input side length the U-Net encoder needs (32 × 8 = 256 = 2**8)
 INPUT_SIZE: int = 32
 SCALE: int = 8
-#: standard deviation of the w/N notebooks' multiplicative noise, drawn from N(1, WN_STD)
+#: mean and standard deviation of the w/N notebooks' additive noise, drawn from N(WN_MEAN, WN_STD)
+WN_MEAN: float = 1.0
 WN_STD: float = 0.1
-#: where the w/N forward multiplies by that noise: the generator's input, then the output of
-#: each of these layers (every encoder level and every decoder layer before the tanh outputs)
+#: the tensors the w/N forward adds that noise to, in the notebook's draw order: the input; each
+#: encoder output ``conv<i>`` on its way into the next layer; the upper decoder's concatenations
+#: ``cat<i>_0`` = ``[c<i>, deconv<i+1>_0]`` (i = 3, 2, 1), then the lower decoder's ``cat<i>`` =
+#: ``[c<i>, deconv<i+1>]`` (i = 7 … 1; ``cat1`` holds ``deconv2 + I_f``)
 NOISE_AT: tuple[str, ...] = ("input", *(f"conv{i}" for i in range(1, 9)),
-                             *(f"deconv{i}" for i in range(8, 1, -1)),
-                             "deconv4_0", "deconv3_0", "deconv2_0")
+                             *(f"cat{i}_0" for i in range(3, 0, -1)),
+                             *(f"cat{i}" for i in range(7, 0, -1)))
 
 
 @dataclass(frozen=True)
@@ -119,22 +132,23 @@ def _out(c_in: int) -> nn.Sequential:
     return nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(c_in, 3, 4, 2, 1), nn.Tanh())
 
 
-class MultiplicativeNoise:
-    """``t -> t ⊙ n`` with ``n ~ N(1, std)`` elementwise, drawn on the CPU from one
+class AdditiveNoise:
+    """``t -> t + n`` with ``n ~ N(mean, std)`` elementwise (the notebook's
+    ``t + torch.empty_like(t).normal_(mean=1.0, std=0.1)``), drawn on the CPU from one
     ``torch.Generator`` per image (seeded by ``seeds[i]``), so an image's noise depends on its
     seed alone — not on the batch it shares, the device or ``--batch-size``. Each call draws the
     next tensor of every image's stream (call order = :data:`NOISE_AT`)."""
 
-    def __init__(self, seeds: Sequence[int], std: float = WN_STD):
+    def __init__(self, seeds: Sequence[int], mean: float = WN_MEAN, std: float = WN_STD):
         self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self.std = std
+        self.mean, self.std = mean, std
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
         if t.shape[0] != len(self.generators):
             raise ValueError(f"noise for {len(self.generators)} images, got a batch of {t.shape[0]}")
         n = torch.stack([torch.randn(t.shape[1:], generator=g, dtype=torch.float32)
                          for g in self.generators])
-        return t * (1.0 + self.std * n.to(t.device, t.dtype))
+        return t + (self.mean + self.std * n).to(t.device, t.dtype)
 
 
 class Upscale8(nn.Sequential):
@@ -188,25 +202,29 @@ class YunGenerator(nn.Module):
             raise ValueError(f"YunGenerator expects (N, 3, {INPUT_SIZE}, {INPUT_SIZE}) in [-1, 1], "
                              f"got {tuple(x.shape)}")
 
-        def nz(t: torch.Tensor) -> torch.Tensor:  # applied in the order of NOISE_AT
+        def nz(t: torch.Tensor) -> torch.Tensor:  # called in the order of NOISE_AT
             return t if noise is None else noise(t)
 
         upx = self.upscale8(nz(x))
-        c = [upx]
+        c: list[torch.Tensor] = []  # encoder outputs, noiseless (the skips)
+        h = upx
         for i in range(1, 9):
-            c.append(nz(getattr(self, f"conv{i}")(c[-1])))
-        c1, c2, c3, c4, c5, c6, c7, c8 = c[1:]
-        # lower decoder
-        d = nz(self.deconv8(c8))
-        for skip, layer in ((c7, self.deconv7), (c6, self.deconv6), (c5, self.deconv5),
-                            (c4, self.deconv4), (c3, self.deconv3), (c2, self.deconv2)):
-            d = nz(layer(torch.cat([skip, d], 1)))
-        # upper decoder: first four encoder levels only
-        u = nz(self.deconv4_0(c4))
-        u = nz(self.deconv3_0(torch.cat([c3, u], 1)))
-        feat = nz(self.deconv2_0(torch.cat([c2, u], 1)))  # I_f, (N, g, 128, 128)
-        blurred_hr = self.deconv1_0(torch.cat([c1, feat], 1))
-        sharp_hr = self.deconv1(torch.cat([c1, d + feat], 1))
+            c.append(getattr(self, f"conv{i}")(h))
+            h = nz(c[-1])  # what the next layer (and, for c4, the upper decoder) reads
+            if i == 4:
+                c4_in = h
+        c1, c2, c3, c4, c5, c6, c7, c8 = c
+        # upper decoder (blurred HR) from c4; the notebook runs it first
+        u = nz(torch.cat([c3, self.deconv4_0(c4_in)], 1))
+        u = nz(torch.cat([c2, self.deconv3_0(u)], 1))
+        feat = self.deconv2_0(u)  # I_f, (N, g, 128, 128)
+        blurred_hr = self.deconv1_0(nz(torch.cat([c1, feat], 1)))
+        # lower decoder (sharp HR) from c8
+        d = h
+        for skip, layer in ((c7, self.deconv8), (c6, self.deconv7), (c5, self.deconv6),
+                            (c4, self.deconv5), (c3, self.deconv4), (c2, self.deconv3)):
+            d = nz(torch.cat([skip, layer(d)], 1))
+        sharp_hr = self.deconv1(nz(torch.cat([c1, self.deconv2(d) + feat], 1)))
         return upx, blurred_hr, sharp_hr
 
 
