@@ -27,7 +27,8 @@ per-image values are hashed: before and after must hash the same (the speed-ups 
 which the script checks. ``--readme`` also times the README's first command (``faceblur-bench
 run``: every baseline x every default metric) once per setting and compares its stored values.
 ``--cli`` times ``--help``, the listings and a mistyped method (median of 3 subprocesses).
-``uptime``'s load average is recorded beside every figure: the machine is shared, so absolute
+Beside each wall time: the CPU seconds of the process and its workers (less exposed to load
+than wall time; spin-waiting counts, as it is CPU the run burns). ``uptime``'s load average is recorded beside every figure: the machine is shared, so absolute
 times are inflated by other work and ratios measured in one run are what to compare.
 """
 
@@ -38,6 +39,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -90,6 +92,12 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far (theirs included)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def setting_env(setting: str, baseline_tree: Path | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "FACEBLUR_DLIB_WORKERS")}
@@ -104,32 +112,33 @@ def setting_env(setting: str, baseline_tree: Path | None) -> dict[str, str]:
 
 
 def time_config(name: str, setting: str, args: argparse.Namespace, root: Path) -> dict:
-    before = load()
+    before, cpu = load(), children_cpu()
     r = subprocess.run([sys.executable, "-c", _CHILD, args.method, str(args.limit), str(root),
                         ",".join(CONFIGS[name])], capture_output=True, text=True, check=False,
                        env=setting_env(setting, args.baseline_tree))
     if r.returncode != 0:
         raise SystemExit(f"{name}/{setting} failed:\n{r.stderr[-3000:]}")
     rec = json.loads(r.stdout.strip().splitlines()[-1])
-    return {"config": name, "setting": setting, **rec, "load_before": before, "load_after": load()}
+    return {"config": name, "setting": setting, **rec, "cpu_s": round(children_cpu() - cpu, 2),
+            "load_before": before, "load_after": load()}
 
 
 def readme_command(setting: str, args: argparse.Namespace) -> dict:
     """The README's first command (``faceblur-bench run``) once, with a hash of its values."""
     with tempfile.TemporaryDirectory() as tmp:
-        lo = load()
+        lo, cpu = load(), children_cpu()
         t = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "faceblur_bench", "run", "--out", f"{tmp}/results",
                             "--leaderboard", f"{tmp}/lb.md"], capture_output=True, check=False,
                            env=setting_env(setting, args.baseline_tree))
-        wall = time.perf_counter() - t
+        wall, cpu = time.perf_counter() - t, children_cpu() - cpu
         h = hashlib.sha256()
         for f in sorted(Path(tmp, "results").rglob("rows.jsonl")):
             rows = sorted((json.loads(line) for line in f.read_text().splitlines() if line.strip()),
                           key=lambda row: row["id"])
             h.update(json.dumps([f.parent.name, [[row["id"], row["metrics"]] for row in rows]],
                                 sort_keys=True).encode())
-    return {"setting": setting, "wall_s": round(wall, 2), "exit": r.returncode,
+    return {"setting": setting, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "exit": r.returncode,
             "values_sha256": h.hexdigest()[:16], "load_before": lo, "load_after": load()}
 
 
@@ -180,7 +189,7 @@ def main() -> None:
                 rec = time_config(n, s, args, Path(tmp) / f"{n}-{s}-{r}")
                 runs[n, s].append(rec)
                 print(f"round {r} {s:6s} {n:13s} wall {rec['wall_s']:7.2f} s  metrics "
-                      f"{rec['metrics_s']:7.2f} s  values {rec['values_sha256']}  load "
+                      f"{rec['metrics_s']:7.2f} s  cpu {rec['cpu_s']:7.2f} s  values {rec['values_sha256']}  load "
                       f"{rec['load_before']}", flush=True)
     med = {s: {n: statistics.median(x["wall_s"] for x in runs[n, s]) for n in CONFIGS}
            for s in SETTINGS}
@@ -207,7 +216,8 @@ def main() -> None:
         rd["values_identical_before_after"] = rd["before"]["values_sha256"] == rd["after"]["values_sha256"]
         out["readme_first_command"] = rd
         for s in SETTINGS:
-            print(f"README first command, {s:6s}: {rd[s]['wall_s']:.1f} s (exit {rd[s]['exit']}), "
+            print(f"README first command, {s:6s}: {rd[s]['wall_s']:.1f} s wall, {rd[s]['cpu_s']:.1f} s "
+                  f"CPU (exit {rd[s]['exit']}), "
                   f"values {rd[s]['values_sha256']}, load {rd[s]['load_before']} -> {rd[s]['load_after']}")
     if args.cli:
         out["cli"] = {}

@@ -104,16 +104,25 @@ def test_shared_values_equal_the_protocol_written_out(runs, demo_data_root):
         assert np.array_equal(res_emb, batched.astype(np.float32), equal_nan=True)
 
 
-def test_batched_dlib_descriptors_equal_one_call_per_chip(demo_data_root):
+def demo_chips(demo_data_root: Path, n: int) -> tuple[DlibFaceRecognizer, np.ndarray]:
+    """The run's recognizer and the dlib chips ``(n, 150, 150, 3)`` of the first ``n`` demo
+    ground truths, each cut with its own landmarks (real faces: each must be found)."""
     ctx = MetricContext("cpu")
     det, rec = mtcnn_detector(ctx), dlib_recognizer(ctx)
-    imgs = [read_image(p) for p in sorted((demo_data_root / "demo" / "sharp").glob("*.png"))[:6]]
-    lms = []
-    for img in imgs:
+    chips = []
+    for p in sorted((demo_data_root / "demo" / "sharp").glob("*.png"))[:n]:
+        img = read_image(p)
         face = main_face(det.detect(img)[0])
         assert face is not None
-        lms.append(rec.landmarks(img, face.box))
-    chips = np.concatenate([rec.chips(img, [lm]) for img, lm in zip(imgs, lms)])
+        chips.append(rec.chips(img, [rec.landmarks(img, face.box)]))
+    return rec, np.concatenate(chips)
+
+
+def test_batched_dlib_descriptors_equal_one_call_per_chip(demo_data_root, monkeypatch):
+    from faceblur_bench.nets import dlib_face
+
+    monkeypatch.setenv(dlib_face.WORKERS_ENV, "0")  # dlib's own batching, in this process
+    rec, chips = demo_chips(demo_data_root, 6)
     one_by_one = np.concatenate([rec.descriptors(chips[i:i + 1]) for i in range(len(chips))])
     assert rec.descriptors(chips).tobytes() == one_by_one.tobytes()
 
@@ -179,15 +188,7 @@ def test_worker_processes_give_the_bits_of_the_scoring_process(demo_data_root, m
     in-process call bit for bit, on real chips cut from real faces; rows come back in order."""
     from faceblur_bench.nets import dlib_face
 
-    ctx = MetricContext("cpu")
-    det, rec = mtcnn_detector(ctx), dlib_recognizer(ctx)
-    imgs = [read_image(p) for p in sorted((demo_data_root / "demo" / "sharp").glob("*.png"))[:5]]
-    chips = []
-    for img in imgs:
-        face = main_face(det.detect(img)[0])
-        assert face is not None
-        chips.append(rec.chips(img, [rec.landmarks(img, face.box)]))
-    chips = np.concatenate(chips)  # 5 chips over 2 workers: parts of 3 and 2
+    rec, chips = demo_chips(demo_data_root, 5)  # 5 chips over 2 workers: parts of 3 and 2
     monkeypatch.setenv(dlib_face.WORKERS_ENV, "0")
     assert dlib_face.descriptor_pool(rec.recognizer_file) is None
     alone = rec.descriptors(chips)
@@ -212,11 +213,7 @@ def test_broken_worker_falls_back_to_the_scoring_process(demo_data_root, monkeyp
     """A worker that dies makes the pool step aside: the run gets the in-process values."""
     from faceblur_bench.nets import dlib_face
 
-    ctx = MetricContext("cpu")
-    det, rec = mtcnn_detector(ctx), dlib_recognizer(ctx)
-    img = read_image(sorted((demo_data_root / "demo" / "sharp").glob("*.png"))[0])
-    chip = rec.chips(img, [rec.landmarks(img, main_face(det.detect(img)[0]).box)])
-    chips = np.concatenate([chip, chip[:, ::-1]])
+    rec, chips = demo_chips(demo_data_root, 2)
     monkeypatch.setenv(dlib_face.WORKERS_ENV, "0")
     alone = rec.descriptors(chips)
     monkeypatch.setenv(dlib_face.WORKERS_ENV, "2")

@@ -23,7 +23,9 @@ Values are those of each metric computing alone (tested bit for bit against the 
 and against the protocol written out with dlib and MTCNN): a dlib descriptor depends only on its
 chip — a batched dlib call returns the same bits as one call per chip (tested) — so a set metric
 scoring a whole batch takes the per-image descriptors of the one-image views the paired metrics
-use (:meth:`Batch.images`).
+use (:meth:`Batch.images`), and a descriptor one image's metric asks for is computed in one call
+for every image of its batch that lacks it (:attr:`Batch.siblings`), shared out over dlib worker
+processes (:class:`~faceblur_bench.nets.dlib_face.DescriptorPool`).
 
 Sharing can be switched off for a run (``RunConfig(share_face_analysis=False)``): every metric
 then computes its own analysis — the same values, for measuring what sharing saves
