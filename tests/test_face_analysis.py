@@ -104,16 +104,25 @@ def test_shared_values_equal_the_protocol_written_out(runs, demo_data_root):
         assert np.array_equal(res_emb, batched.astype(np.float32), equal_nan=True)
 
 
-def test_batched_dlib_descriptors_equal_one_call_per_chip(demo_data_root):
+def demo_chips(demo_data_root: Path, n: int) -> tuple[DlibFaceRecognizer, np.ndarray]:
+    """The run's recognizer and the dlib chips ``(n, 150, 150, 3)`` of the first ``n`` demo
+    ground truths, each cut with its own landmarks (real faces: each must be found)."""
     ctx = MetricContext("cpu")
     det, rec = mtcnn_detector(ctx), dlib_recognizer(ctx)
-    imgs = [read_image(p) for p in sorted((demo_data_root / "demo" / "sharp").glob("*.png"))[:6]]
-    lms = []
-    for img in imgs:
+    chips = []
+    for p in sorted((demo_data_root / "demo" / "sharp").glob("*.png"))[:n]:
+        img = read_image(p)
         face = main_face(det.detect(img)[0])
         assert face is not None
-        lms.append(rec.landmarks(img, face.box))
-    chips = np.concatenate([rec.chips(img, [lm]) for img, lm in zip(imgs, lms)])
+        chips.append(rec.chips(img, [rec.landmarks(img, face.box)]))
+    return rec, np.concatenate(chips)
+
+
+def test_batched_dlib_descriptors_equal_one_call_per_chip(demo_data_root, monkeypatch):
+    from faceblur_bench.nets import dlib_face
+
+    monkeypatch.setenv(dlib_face.WORKERS_ENV, "0")  # dlib's own batching, in this process
+    rec, chips = demo_chips(demo_data_root, 6)
     one_by_one = np.concatenate([rec.descriptors(chips[i:i + 1]) for i in range(len(chips))])
     assert rec.descriptors(chips).tobytes() == one_by_one.tobytes()
 
@@ -172,3 +181,65 @@ def test_analysis_is_of_one_image():
     with pytest.raises(ValueError, match="one image"):
         FaceAnalysis(batch, MetricContext("cpu"), "identity-dlib")
     assert len(batch.images()) == 2 and batch.images() is batch.images()
+
+
+def test_worker_processes_give_the_bits_of_the_scoring_process(demo_data_root, monkeypatch):
+    """dlib descriptors shared out over worker processes (FACEBLUR_DLIB_WORKERS) equal the
+    in-process call bit for bit, on real chips cut from real faces; rows come back in order."""
+    from faceblur_bench.nets import dlib_face
+
+    rec, chips = demo_chips(demo_data_root, 5)  # 5 chips over 2 workers: parts of 3 and 2
+    monkeypatch.setenv(dlib_face.WORKERS_ENV, "0")
+    assert dlib_face.descriptor_pool(rec.recognizer_file) is None
+    alone = rec.descriptors(chips)
+    monkeypatch.setenv(dlib_face.WORKERS_ENV, "2")
+    pool = dlib_face.descriptor_pool(rec.recognizer_file)
+    procs = []
+    try:
+        assert pool is not None and pool.n == 2
+        shared_out = rec.descriptors(chips)
+        procs = list(pool.procs)
+        assert len(procs) == 2 and all(p.poll() is None for p in procs)  # really used
+        assert not pool.broken
+        assert shared_out.tobytes() == alone.tobytes()
+        # five distinct faces: a row order mix-up could not pass
+        assert len({row.tobytes() for row in alone}) == 5
+    finally:
+        dlib_face.close_pools()
+    assert procs and all(p.poll() is not None for p in procs)  # ended at close
+
+
+def test_broken_worker_falls_back_to_the_scoring_process(demo_data_root, monkeypatch):
+    """A worker that dies makes the pool step aside: the run gets the in-process values."""
+    from faceblur_bench.nets import dlib_face
+
+    rec, chips = demo_chips(demo_data_root, 2)
+    monkeypatch.setenv(dlib_face.WORKERS_ENV, "0")
+    alone = rec.descriptors(chips)
+    monkeypatch.setenv(dlib_face.WORKERS_ENV, "2")
+    pool = dlib_face.descriptor_pool(rec.recognizer_file)
+    try:
+        pool._start()
+        pool.procs[1].kill()
+        pool.procs[1].wait()
+        assert rec.descriptors(chips).tobytes() == alone.tobytes()
+        assert pool.broken and not pool.procs
+    finally:
+        dlib_face.close_pools()
+
+
+def test_openmp_threads_wait_passively_unless_told_otherwise():
+    """Importing the package sets OMP_WAIT_POLICY=PASSIVE before torch loads (an explicit
+    OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept); values do not depend on it (the benchmark
+    hashes every value under both)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import faceblur_bench, os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    for extra, want in (({}, "PASSIVE"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+                        ({"GOMP_SPINCOUNT": "300000"}, "None")):
+        out = subprocess.run([sys.executable, "-c", code], env={**base, **extra}, capture_output=True,
+                             text=True, check=True, timeout=600).stdout.strip()
+        assert out == want, (extra, out)

@@ -37,6 +37,9 @@ class Batch:
     blurred: torch.Tensor | None = None
     #: per-batch memo shared by metrics (e.g. ``cache["arcface", "restored"]``)
     cache: dict[Any, Any] = field(default_factory=dict)
+    #: a one-image view's fellow views of the batch it was cut from (itself included), so
+    #: per-image work can be done for all of them at once (:mod:`.face_analysis`); else None
+    siblings: list[Batch] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -66,8 +69,11 @@ class Batch:
             def one(t: torch.Tensor | None, i: int) -> torch.Tensor | None:
                 return None if t is None else t[i:i + 1]
 
-            return [Batch([s], one(self.restored, i), one(self.reference, i), one(self.blurred, i))
-                    for i, s in enumerate(self.samples)]
+            views = [Batch([s], one(self.restored, i), one(self.reference, i), one(self.blurred, i))
+                     for i, s in enumerate(self.samples)]
+            for v in views:
+                v.siblings = views
+            return views
 
         return self.memo(("one-image-views",), split)
 

@@ -23,7 +23,9 @@ Values are those of each metric computing alone (tested bit for bit against the 
 and against the protocol written out with dlib and MTCNN): a dlib descriptor depends only on its
 chip — a batched dlib call returns the same bits as one call per chip (tested) — so a set metric
 scoring a whole batch takes the per-image descriptors of the one-image views the paired metrics
-use (:meth:`Batch.images`).
+use (:meth:`Batch.images`), and a descriptor one image's metric asks for is computed in one call
+for every image of its batch that lacks it (:attr:`Batch.siblings`), shared out over dlib worker
+processes (:class:`~faceblur_bench.nets.dlib_face.DescriptorPool`).
 
 Sharing can be switched off for a run (``RunConfig(share_face_analysis=False)``): every metric
 then computes its own analysis — the same values, for measuring what sharing saves
@@ -46,6 +48,7 @@ from ..nets.align import DETECTOR_PROTOCOL, FaceDetection, MTCNNDetector, main_f
 from ..nets.dlib_face import (
     CHIP_PADDING,
     CHIP_SIZE,
+    DESCRIPTOR_DIM,
     MODEL_PACKAGE,
     PREDICTOR,
     RECOGNIZER,
@@ -152,8 +155,34 @@ class FaceAnalysis:
         self.view, self.ctx, self.owner = view, ctx, owner
         self.scope: tuple[str, ...] = () if sharing(ctx) else (owner,)
 
+    def _key(self, part: Any) -> tuple:
+        return ("face-analysis", part, *self.scope)
+
     def _memo(self, part: Any, factory: Callable[[], Any]) -> Any:
-        return self.view.memo(("face-analysis", part, *self.scope), factory)
+        return self.view.memo(self._key(part), factory)
+
+    def _missing(self, part: Any) -> list[FaceAnalysis]:
+        """This image and its fellow images of the batch (:attr:`Batch.siblings`) whose ``part``
+        is not computed yet — empty when this image's is."""
+        if self._key(part) in self.view.cache:
+            return []
+        views = self.view.siblings or [self.view]
+        return [f for f in (FaceAnalysis(v, self.ctx, self.owner) for v in views)
+                if f._key(part) not in f.view.cache]
+
+    def _describe_all(self, part: Any, jobs: list[tuple[FaceAnalysis, np.ndarray, np.ndarray | None]]
+                      ) -> None:
+        """Memoise ``part`` = the descriptor of ``image`` cut with ``landmarks`` for every job
+        ``(analysis, image, landmarks)``, all chips in one dlib call (shared out over the worker
+        processes; a descriptor depends only on its chip, so each is the bits of a call alone)."""
+        rec = self.recognizer
+        cut = [(f, rec.chips(img, [lm])) for f, img, lm in jobs if lm is not None]
+        descs = rec.descriptors(np.concatenate([c for _, c in cut])) if cut else None
+        for k, (f, _) in enumerate(cut):
+            f.view.cache[f._key(part)] = descs[k]
+        for f, _, lm in jobs:
+            if lm is None:
+                f.view.cache[f._key(part)] = np.full(DESCRIPTOR_DIM, np.nan, np.float64)
 
     @property
     def detector(self) -> MTCNNDetector:
@@ -202,24 +231,31 @@ class FaceAnalysis:
         return self._gt()[1]
 
     def descriptor(self, rule: CropRule) -> np.ndarray:
-        """The restored image's descriptor ``(128,)``, cut with the ``rule``'s landmarks."""
-        return self._memo(("descriptor", rule), lambda: self.recognizer.describe(
-            [self.restored_hwc()], [self.landmarks(rule)])[0])
+        """The restored image's descriptor ``(128,)``, cut with the ``rule``'s landmarks.
+
+        Computed for every image of the batch that lacks it at once (one dlib call)."""
+        part = ("descriptor", rule)
+        self._describe_all(part, [(f, f.restored_hwc(), f.landmarks(rule))
+                                  for f in self._missing(part)])
+        return self.view.cache[self._key(part)]
 
     def input_descriptor(self) -> np.ndarray:
         """The blurred input's descriptor ``(128,)``, resized to the output size and cut with the
-        restored image's own landmarks."""
+        restored image's own landmarks (with the images of the batch that lack it, at once)."""
         if self.view.blurred is None:
             raise ValueError("identity-consistency-dlib needs the blurred input of each image")
-
-        def run() -> np.ndarray:
-            restored = self.restored_hwc()
-            inp = input_at_output_size(to_hwc_numpy(self.view.blurred)[0], restored.shape)
+        part, jobs = "descriptor-input", []
+        for f in self._missing(part):
+            if f.view.blurred is None:
+                continue
+            restored = f.restored_hwc()
+            inp = input_at_output_size(to_hwc_numpy(f.view.blurred)[0], restored.shape)
             if np.array_equal(inp, restored):  # same pixels, same landmarks: the same chip
-                return self.descriptor("own")
-            return self.recognizer.describe([inp], [self.landmarks("own")])[0]
-
-        return self._memo("descriptor-input", run)
+                f.view.cache[f._key(part)] = f.descriptor("own")
+            else:
+                jobs.append((f, inp, f.landmarks("own")))
+        self._describe_all(part, jobs)
+        return self.view.cache[self._key(part)]
 
 
 def analyses(batch: Batch, ctx: MetricContext, owner: str) -> list[FaceAnalysis]:
