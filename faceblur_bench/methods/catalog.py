@@ -186,8 +186,9 @@ CATALOG: dict[str, dict[str, Any]] = {
                     'noise': {'type': 'str',
                               'default': 'none',
                               'required': False,
-                              'help': "none | wN: the w/N notebooks' multiplicative N(1, 0.1) "
-                                      'noise after every encoder/decoder layer (docs/yun.md)'},
+                              'help': "none | wN: the w/N notebooks' additive N(1, 0.1) noise on "
+                                      'the input, encoder outputs and decoder skips '
+                                      '(docs/yun.md)'},
                     'noise_seed': {'type': 'int',
                                    'default': 0,
                                    'required': False,

@@ -261,6 +261,23 @@ CATALOG: dict[str, dict[str, Any]] = {
         'default': True,
         'origin': 'faceblur_bench.metrics.landmark_distance',
     },
+    'lmd-fan': {
+        'higher_is_better': False,
+        'family': 'standard',
+        'kind': 'paired',
+        'weights': ['awing-fan'],
+        'protocol': ("facexlib's AdaptiveWing FAN (alignment_WFLW_4HG.pth, 98 WFLW points) as its "
+                     'get_landmarks runs it (bilinear 256x256, RGB/255, heatmap argmax + '
+                     "quarter-pixel step) on the crop of the ground truth's largest face box "
+                     '(MTCNN (facenet-pytorch weights), min face 20 px, stage thresholds '
+                     '0.6/0.7/0.8, pyramid factor 0.707), the same crop on the ground truth and '
+                     'on the restored image; mean Euclidean distance over the 98 points, in '
+                     'pixels of the ground-truth image; NaN (counted as unscored) when either '
+                     'image has no MTCNN face (restored side recorded by lmd-dlib-found)'),
+        'needs_reference': True,
+        'default': True,
+        'origin': 'faceblur_bench.metrics.landmark_distance',
+    },
     'lpips-alex': {
         'higher_is_better': False,
         'family': 'standard',
