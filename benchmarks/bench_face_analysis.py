@@ -1,6 +1,7 @@
 """What the face metrics cost, before and after this tree's speed-ups, measured in one run.
 
     python benchmarks/bench_face_analysis.py [--method wiener] [--limit 72] [--rounds 2]
+                                             [--configs face|gt] [--env KEY=VALUE ...]
                                              [--readme] [--cli] [--baseline-tree DIR] [--json OUT]
 
 Every configuration is one ``evaluate()`` of ``--method`` on the demo split in its own fresh
@@ -10,6 +11,10 @@ Python process (fresh results folder, ground-truth side computed in every config
 - ``psnr,identity-dlib``,
 - ``psnr`` + the five face metrics (``detection-rate``, ``identity-dlib``, ``identity-kept-dlib``,
   ``verification-dlib``, ``identity-consistency-dlib``), face analysis shared,
+
+or with ``--configs gt`` (the ground-truth side and the luma, shared per image since issue #29):
+``psnr`` alone; ``psnr,psnr-y,ssim-y,identity-dlib,lmd-dlib``; every default metric of ``run``
+(those whose weights are absent are n/a and cost their setup only),
 
 each under two settings of the same code, so before and after are measured side by side:
 
@@ -51,7 +56,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 FACE = ("detection-rate", "identity-dlib", "identity-kept-dlib", "verification-dlib",
         "identity-consistency-dlib")
-CONFIGS = {"psnr": ("psnr",), "identity-dlib": ("psnr", "identity-dlib"), "five": ("psnr", *FACE)}
+CONFIG_SETS = {
+    "face": {"psnr": ("psnr",), "identity-dlib": ("psnr", "identity-dlib"), "five": ("psnr", *FACE)},
+    "gt": {"psnr": ("psnr",), "luma-dlib-lmd": ("psnr", "psnr-y", "ssim-y", "identity-dlib", "lmd-dlib"),
+           "default": ("default",)},
+}
+CONFIGS = CONFIG_SETS["face"]
 SETTINGS = ("before", "after")
 CLI = {
     "python -c pass": [sys.executable, "-c", "pass"],
@@ -65,6 +75,8 @@ CLI = {
 }
 #: environment of the "before" setting on this tree (libgomp's default spin count, no workers)
 BEFORE_ENV = {"GOMP_SPINCOUNT": "300000", "FACEBLUR_DLIB_WORKERS": "0"}
+#: ``--env KEY=VALUE``: set in both settings' processes (e.g. ``FACEBLUR_DLIB_WORKERS=0``)
+EXTRA_ENV: dict[str, str] = {}
 
 # one configuration, run in a child process: prints one JSON line
 _CHILD = r"""
@@ -73,6 +85,9 @@ from pathlib import Path
 from faceblur_bench.engine import RunConfig, evaluate
 from faceblur_bench.results import read_features, read_rows
 method, limit, root, metrics = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4].split(",")
+if metrics == ["default"]:  # run's metric set without --metrics
+    from faceblur_bench.engine.run import default_metric_names
+    metrics = default_metric_names("demo")
 t = time.perf_counter()
 s = evaluate(RunConfig(method=method, split="demo", metrics=metrics, limit=limit, results_dir=root,
                        device="cpu", reference_cache=False))
@@ -108,6 +123,7 @@ def setting_env(setting: str, baseline_tree: Path | None) -> dict[str, str]:
         else:
             tree = baseline_tree
     env["PYTHONPATH"] = str(tree)
+    env.update(EXTRA_ENV)  # --env: the same for both settings
     return env
 
 
@@ -168,8 +184,15 @@ def main() -> None:
     ap.add_argument("--cli", action="store_true", help="also time --help, the listings and a typo")
     ap.add_argument("--baseline-tree", type=Path, help="code of the 'before' setting (default: "
                     "this tree with the previous thread and worker settings)")
+    ap.add_argument("--configs", choices=sorted(CONFIG_SETS), default="face",
+                    help="which metric sets to time (default: face)")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="environment variable set for both settings (repeatable)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    global CONFIGS
+    CONFIGS = CONFIG_SETS[args.configs]
+    EXTRA_ENV.update(kv.split("=", 1) for kv in args.env)
 
     subprocess.run([sys.executable, "-c", "from faceblur_bench.data.base import default_data_root;"
                     "from faceblur_bench.engine import open_split;"
@@ -178,6 +201,7 @@ def main() -> None:
     out: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                              "platform": platform.platform()},
                  "method": args.method, "images": args.limit, "rounds": args.rounds,
+                 "configs": {n: list(m) for n, m in CONFIGS.items()}, "env": EXTRA_ENV,
                  "before": (f"code of {args.baseline_tree}" if args.baseline_tree else
                             f"this tree with {BEFORE_ENV}"), "after": "this tree, defaults"}
     jobs = [(n, s) for s in SETTINGS for n in CONFIGS]
@@ -194,23 +218,30 @@ def main() -> None:
     med = {s: {n: statistics.median(x["wall_s"] for x in runs[n, s]) for n in CONFIGS}
            for s in SETTINGS}
     same = {n: len({x["values_sha256"] for s in SETTINGS for x in runs[n, s]}) == 1 for n in CONFIGS}
-    per_round = [{s: ratios({n: runs[n, s][r]["wall_s"] for n in CONFIGS}) for s in SETTINGS}
-                 for r in range(args.rounds)]
     summary = {
         "median_wall_s": med,
-        "five_vs_identity_dlib_above_psnr": {s: ratios(med[s]) for s in SETTINGS},
-        "five_vs_identity_dlib_per_round": per_round,
+        "median_metrics_s": {s: {n: statistics.median(x["metrics_s"] for x in runs[n, s]) for n in CONFIGS}
+                             for s in SETTINGS},
         "speedup_before_over_after": {n: round(med["before"][n] / med["after"][n], 3) for n in CONFIGS},
         "values_identical_before_after": same,
     }
+    if args.configs == "face":
+        summary["five_vs_identity_dlib_above_psnr"] = {s: ratios(med[s]) for s in SETTINGS}
+        summary["five_vs_identity_dlib_per_round"] = [
+            {s: ratios({n: runs[n, s][r]["wall_s"] for n in CONFIGS}) for s in SETTINGS}
+            for r in range(args.rounds)]
     out["face_metrics"] = {"runs": {f"{n}/{s}": runs[n, s] for n, s in jobs}, **summary}
     print(f"\nmedian wall over {args.rounds} rounds ({args.limit} images, {args.method}):")
     for n in CONFIGS:
         print(f"  {n:13s} before {med['before'][n]:7.2f} s   after {med['after'][n]:7.2f} s   "
-              f"x{summary['speedup_before_over_after'][n]}  values identical: {same[n]}")
-    print(f"five face metrics vs identity-dlib alone (above psnr): before "
-          f"{summary['five_vs_identity_dlib_above_psnr']['before']}x, after "
-          f"{summary['five_vs_identity_dlib_above_psnr']['after']}x; per round {per_round}")
+              f"x{summary['speedup_before_over_after'][n]}  (metrics "
+              f"{summary['median_metrics_s']['before'][n]:.2f} -> {summary['median_metrics_s']['after'][n]:.2f} s)"
+              f"  values identical: {same[n]}")
+    if args.configs == "face":
+        print(f"five face metrics vs identity-dlib alone (above psnr): before "
+              f"{summary['five_vs_identity_dlib_above_psnr']['before']}x, after "
+              f"{summary['five_vs_identity_dlib_above_psnr']['after']}x; per round "
+              f"{summary['five_vs_identity_dlib_per_round']}")
     if args.readme:
         rd = {s: readme_command(s, args) for s in SETTINGS}
         rd["values_identical_before_after"] = rd["before"]["values_sha256"] == rd["after"]["values_sha256"]

@@ -9,7 +9,9 @@ run and handed to every metric that asks, as the reference cache
 - ``restored_faces``: MTCNN detections of the restored image, run on that image alone (a batch
   of one: detections of a batch depend in their last bits on the other images in it);
 - ``landmarks("gt")``: dlib's 5 landmarks of the ground truth (its largest MTCNN box), with the
-  ground truth's descriptor — from the reference cache, once per ground-truth file;
+  ground truth's descriptor — from the reference cache, once per ground-truth file; the ground
+  truth's MTCNN detections are those every metric of the image shares
+  (:func:`~faceblur_bench.metrics.identity.reference_faces`: LMD, ArcFace, MobileFaceNet);
 - ``landmarks("own")``: dlib's 5 landmarks of the restored image, started from its largest
   MTCNN box;
 - ``descriptor(rule)``: the dlib descriptor of the restored image cut with the ``rule``'s
@@ -56,11 +58,10 @@ from ..nets.dlib_face import (
     install_error,
 )
 from .base import Batch, MetricContext
-from .identity import batch_faces, mtcnn_detector
+from .identity import SHARING_KEY, batch_faces, mtcnn_detector, reference_faces, sharing
 from .reference_cache import package_version, reference_cache
 
-#: ``ctx.shared`` key of the run's sharing switch (the engine sets it; absent: shared)
-SHARING_KEY = ("face-analysis", "sharing")
+__all__ = ["SHARING_KEY", "FaceAnalysis", "analyses", "set_sharing", "sharing"]
 CropRule = Literal["gt", "own"]
 
 
@@ -70,11 +71,6 @@ def set_sharing(ctx: MetricContext, enabled: bool) -> None:
     Must be called before the first metric asks for an analysis (the engine does it when it
     creates the run's context)."""
     ctx.shared(SHARING_KEY, lambda: bool(enabled))
-
-
-def sharing(ctx: MetricContext) -> bool:
-    """Whether the metrics of ``ctx``'s run share one face analysis per image."""
-    return bool(ctx.shared(SHARING_KEY, lambda: True))
 
 
 # -- the dlib family's files and networks -----------------------------------------------------------
@@ -120,11 +116,12 @@ def _gt_namespace(ctx: MetricContext, recognizer: DlibFaceRecognizer) -> str:
 
 
 def _gt_landmarks_descriptor(gt: torch.Tensor, recognizer: DlibFaceRecognizer,
-                             detector: MTCNNDetector) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """One ground truth ``(1, 3, H, W)`` uint8: dlib's 5 landmarks ``(5, 2)`` int64 of its
-    largest MTCNN face (None without a face) and its descriptor ``(128,)`` float64 (NaN then)."""
+                             faces: list[FaceDetection]) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """One ground truth ``(1, 3, H, W)`` uint8 and its MTCNN ``faces``: dlib's 5 landmarks
+    ``(5, 2)`` int64 of its largest face (None without a face) and its descriptor ``(128,)``
+    float64 (NaN then)."""
     img = to_hwc_numpy(gt)[0]
-    face = main_face(detector.detect(gt)[0])
+    face = main_face(faces)
     lm = None if face is None else recognizer.landmarks(img, face.box)
     desc = torch.from_numpy(recognizer.describe([img], [lm])[0])
     return (None if lm is None else torch.from_numpy(lm)), desc
@@ -206,8 +203,9 @@ class FaceAnalysis:
         def run() -> tuple[np.ndarray | None, np.ndarray]:
             self.view.reference_for(self.owner)
             rec, det = self.recognizer, self.detector
-            (lm, desc), = reference_cache(self.ctx).per_reference(
-                _gt_namespace(self.ctx, rec), self.view, lambda y: _gt_landmarks_descriptor(y, rec, det))
+            (lm, desc), = reference_cache(self.ctx).per_reference_at(
+                _gt_namespace(self.ctx, rec), self.view, lambda y, i: _gt_landmarks_descriptor(
+                    y, rec, reference_faces(self.view, i, self.ctx, det)))
             return (None if lm is None else lm.numpy()), desc.numpy()
 
         return self._memo("gt", run)

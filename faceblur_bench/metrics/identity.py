@@ -18,10 +18,12 @@ restoration that destroys the face is still scored (a detector run on the restor
 drop exactly the worst outputs). Distance = 1 − cosine similarity. An image whose ground truth has
 no detectable face gets NaN; the engine counts it as "unscored" in the run summary.
 
-Shared work (per batch, through ``batch.memo``): MTCNN detections of the restored and reference
-images, ResNetArcFace-18 embeddings, ArcFace-ONNX embeddings (ground-truth-aligned) — the
-verification and identification metrics reuse them. Networks are built once per run through
-``ctx.shared``.
+Shared work (per batch, through ``batch.memo``): MTCNN detections of the restored images,
+ResNetArcFace-18 embeddings, ArcFace-ONNX embeddings (ground-truth-aligned) — the verification and
+identification metrics reuse them. The ground truth's MTCNN detections (:func:`reference_faces`)
+are computed once per image for every metric that starts from them (ArcFace, MobileFaceNet, the
+dlib family, the landmark distances) and kept in the reference cache once per ground-truth file.
+Networks are built once per run through ``ctx.shared``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
 ARCFACE_DEFAULT = "arcface-r50"
 
 
+#: ``ctx.shared`` key of the run's face-analysis sharing switch (the engine sets it; absent: shared)
+SHARING_KEY = ("face-analysis", "sharing")
+
+
+def sharing(ctx: MetricContext) -> bool:
+    """Whether the metrics of ``ctx``'s run share one face analysis per image (the restored side
+    in :mod:`.face_analysis`, the ground truth's detections in :func:`reference_faces`)."""
+    return bool(ctx.shared(SHARING_KEY, lambda: True))
+
+
 # -- shared building blocks -----------------------------------------------------------------------
 def mtcnn_detector(ctx: MetricContext) -> MTCNNDetector:
     """The run's MTCNN detector (built once per run and device)."""
@@ -66,6 +78,55 @@ def batch_faces(batch: Batch, which: str, detector: MTCNNDetector) -> list[list[
         return detector.detect(images)
 
     return batch.memo(("faces", "mtcnn", which), run)
+
+
+def _faces_namespace(ctx: MetricContext) -> str:
+    """Reference-cache namespace of the ground truth's MTCNN detections: the detector protocol, the
+    package that ships its weights and computes it, torch and the device type (MTCNN's bits depend
+    on the kernels that run it)."""
+    refs = reference_cache(ctx)
+    return ctx.shared(("gt-mtcnn-faces-namespace", ctx.device.type), lambda: refs.namespace(
+        {"what": "gt-mtcnn-faces", "detector": DETECTOR_PROTOCOL, "input": "one image alone",
+         "facenet-pytorch": package_version("facenet-pytorch"), "torch": torch.__version__,
+         "device": ctx.device.type}))
+
+
+def pack_faces(faces: list[FaceDetection]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Detections of one image as tensors (what the reference cache stores): boxes ``(K, 4)``,
+    probabilities ``(K,)``, landmarks ``(K, 5, 2)``, all float64 — the detector's own values, so
+    :func:`unpack_faces` gives back the same bits in the same order."""
+    return (torch.from_numpy(np.array([f.box for f in faces], np.float64).reshape(-1, 4)),
+            torch.tensor([f.prob for f in faces], dtype=torch.float64),
+            torch.from_numpy(np.array([f.landmarks for f in faces], np.float64).reshape(-1, 5, 2)))
+
+
+def unpack_faces(packed: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> list[FaceDetection]:
+    """Inverse of :func:`pack_faces`."""
+    boxes, probs, lms = (t.numpy() for t in packed)
+    return [FaceDetection(boxes[k].copy(), float(probs[k]), lms[k].copy()) for k in range(len(probs))]
+
+
+def reference_faces(batch: Batch, i: int, ctx: MetricContext, detector: MTCNNDetector
+                    ) -> list[FaceDetection]:
+    """MTCNN detections of ground truth ``i`` of ``batch``, highest probability first.
+
+    Run on that image alone (a batch of one: batched detections differ in their last bits), once
+    per image for every metric of the run (memo of the image's one-image view, which the paired
+    metrics score and a set metric's whole batch is cut into) and once per ground-truth file
+    (reference cache, namespace ``gt-mtcnn-faces``). With sharing off (:func:`sharing`) the caller
+    gets a detection of its own, as when each metric detected alone."""
+    if batch.reference is None:
+        raise ValueError("reference_faces needs a batch with ground-truth images")
+    if not sharing(ctx):
+        return detector.detect(batch.reference[i:i + 1])[0]
+    view = batch.images()[i]
+
+    def run() -> list[FaceDetection]:
+        (packed,) = reference_cache(ctx).per_reference(
+            _faces_namespace(ctx), view, lambda gt: pack_faces(detector.detect(gt)[0]))
+        return unpack_faces(packed)
+
+    return view.memo(("faces", "mtcnn", "reference-alone"), run)
 
 
 def main_landmarks(faces: list[list[FaceDetection]]) -> list[np.ndarray | None]:
@@ -169,7 +230,8 @@ def arcface_pair_embeddings(batch: Batch, ctx: MetricContext, embedder: ArcFaceO
                  "facenet-pytorch": package_version("facenet-pytorch"),
                  "insightface": package_version("insightface"), "align": "norm_crop 112"},
                 [embedder.path]))
-            per_gt = refs.per_reference(ns, batch, lambda y: _gt_landmarks_embedding(y, embedder, detector))
+            per_gt = refs.per_reference_at(ns, batch, lambda y, i: _gt_landmarks_embedding(
+                y, embedder, reference_faces(batch, i, ctx, detector)))
             lms = [None if lm is None else lm.numpy() for lm, _ in per_gt]
             ref_emb = np.concatenate([e.numpy() for _, e in per_gt]) if per_gt else \
                 np.zeros((0, embedder.dim or 512), np.float32)
@@ -186,10 +248,10 @@ def arcface_pair_embeddings(batch: Batch, ctx: MetricContext, embedder: ArcFaceO
 
 
 def _gt_landmarks_embedding(gt: torch.Tensor, embedder: ArcFaceONNXEmbedder,
-                            detector: MTCNNDetector) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """One ground truth ``(1, 3, H, W)`` uint8: its main face's landmarks ``(5, 2)`` (None when no
-    face) and its aligned ArcFace embedding ``(1, D)`` (NaN row when no face)."""
-    (lm,) = main_landmarks(detector.detect(gt))
+                            faces: list[FaceDetection]) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """One ground truth ``(1, 3, H, W)`` uint8 and its MTCNN ``faces``: its main face's landmarks
+    ``(5, 2)`` (None when no face) and its aligned ArcFace embedding ``(1, D)`` (NaN row when no face)."""
+    (lm,) = main_landmarks([faces])
     emb = embed_aligned(embedder, to_hwc_numpy(gt), [lm])
     return (None if lm is None else torch.from_numpy(np.asarray(lm, np.float32).copy())), torch.from_numpy(emb)
 

@@ -23,7 +23,9 @@ uint8 RGB):
    distance, that of the outer eye corners (points 36 and 45, 0-based; the 300-W normalisation),
    so faces of different sizes compare. Both are NaN in the same images.
 
-G's box and landmarks are computed once per ground-truth file and kept in the reference cache.
+G's box and landmarks are computed once per ground-truth file and kept in the reference cache;
+G's MTCNN detections are those every face metric of the image shares
+(:func:`~faceblur_bench.metrics.identity.reference_faces`).
 
 ``lmd-fan``: the same protocol with the model GFPGAN, VQFR and PMRF use — facexlib's AdaptiveWing
 FAN (98 WFLW points, weight entry ``awing-fan``, ``alignment_WFLW_4HG.pth``), run as facexlib's
@@ -43,12 +45,12 @@ import numpy as np
 import torch
 
 from .. import weights as wts
-from ..nets.align import DETECTOR_PROTOCOL, MTCNNDetector, main_face, to_hwc_numpy
+from ..nets.align import DETECTOR_PROTOCOL, FaceDetection, MTCNNDetector, main_face, to_hwc_numpy
 from ..nets.awing_fan import AWingFAN, fan_landmarks, load_awing_fan
 from ..nets.dlib_face import MODEL_PACKAGE, DlibShapePredictor
 from ..registry import metrics
 from .base import Batch, Metric, MetricContext
-from .identity import batch_faces, mtcnn_detector
+from .identity import batch_faces, mtcnn_detector, reference_faces
 from .face_analysis import packaged_model
 from .reference_cache import package_version, reference_cache
 
@@ -77,11 +79,12 @@ def _gt_namespace(ctx: MetricContext, predictor: DlibShapePredictor) -> str:
          "dlib": package_version("dlib-bin") or package_version("dlib")}, [predictor.path]))
 
 
-def _gt_box_landmarks(gt: torch.Tensor, predictor: DlibShapePredictor, detector: MTCNNDetector
+def _gt_box_landmarks(gt: torch.Tensor, predictor: DlibShapePredictor, faces: list[FaceDetection]
                       ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """One ground truth ``(1, 3, H, W)`` uint8: its largest MTCNN box ``(4,)`` float64 and the
-    68 landmarks ``(68, 2)`` int64 found in it; ``(None, None)`` without a face."""
-    face = main_face(detector.detect(gt)[0])
+    """One ground truth ``(1, 3, H, W)`` uint8 and its MTCNN ``faces``: its largest MTCNN box
+    ``(4,)`` float64 and the 68 landmarks ``(68, 2)`` int64 found in it; ``(None, None)`` without
+    a face."""
+    face = main_face(faces)
     if face is None:
         return None, None
     lm = predictor.landmarks(to_hwc_numpy(gt)[0], face.box)
@@ -106,9 +109,9 @@ def landmark_distances(batch: Batch, ctx: MetricContext, predictor: DlibShapePre
     image, NaN without a ground-truth face. Computed once per batch for the three metrics."""
     def run() -> dict[str, np.ndarray]:
         batch.reference_for("lmd-dlib")
-        per_gt = reference_cache(ctx).per_reference(
+        per_gt = reference_cache(ctx).per_reference_at(
             _gt_namespace(ctx, predictor), batch,
-            lambda y: _gt_box_landmarks(y, predictor, detector))
+            lambda y, i: _gt_box_landmarks(y, predictor, reference_faces(batch, i, ctx, detector)))
         restored = to_hwc_numpy(batch.restored)
         faces = batch_faces(batch, "restored", detector)
         n = len(batch)
@@ -223,14 +226,14 @@ def fan_distances(batch: Batch, ctx: MetricContext, net: AWingFAN, path: Path,
          "facenet-pytorch": package_version("facenet-pytorch"), "crop": "box floor/ceil, clipped",
          "resize": "cv2 bilinear 256", "opencv": cv2.__version__}, [path]))
 
-    def gt_side(gt: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        face = main_face(detector.detect(gt)[0])
+    def gt_side(gt: torch.Tensor, i: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        face = main_face(reference_faces(batch, i, ctx, detector))
         if face is None:
             return None, None
         box = np.asarray(face.box, np.float64)
         return torch.from_numpy(box), torch.from_numpy(fan_image_landmarks(net, to_hwc_numpy(gt)[0], box))
 
-    per_gt = refs.per_reference(ns, batch, gt_side)
+    per_gt = refs.per_reference_at(ns, batch, gt_side)
     restored = to_hwc_numpy(batch.restored)
     faces = batch_faces(batch, "restored", detector)
     out = np.full(len(batch), np.nan)

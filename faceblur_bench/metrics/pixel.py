@@ -15,7 +15,8 @@ Variants (each its own named metric, never a hidden flag):
 ``psnr-y`` / ``ssim-y`` (BasicSR ``test_y_channel``): luma of MATLAB ``rgb2ycbcr`` (BT.601
 limited range) ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255`` for R, G, B in 0..255, kept as
 float (BasicSR does not round; MATLAB's uint8 ``rgb2ycbcr`` would), then PSNR with peak 255 and
-the Gaussian SSIM above with L=255 on that single channel.
+the Gaussian SSIM above with L=255 on that single channel. The luma of each batch is converted
+once for both (:func:`batch_luma`).
 
 ``ssim-gray`` (Wang et al.'s MATLAB ``ssim_index.m`` on ``rgb2gray``; matches a rewrite of
 ``ssim_index.m`` to 3e-14, and the values IQA-PyTorch publishes for its TID2013 calibration pairs
@@ -197,6 +198,13 @@ def rgb_to_gray_matlab(rgb_u8: torch.Tensor) -> torch.Tensor:
     return torch.floor((x * w).sum(1, keepdim=True) + 0.5).clamp_(0, 255)
 
 
+def batch_luma(batch: Batch, which: str) -> torch.Tensor:
+    """:func:`rgb_to_y_bt601` of ``batch.<which>`` (``"restored"`` / ``"reference"``), converted
+    once per batch for every metric that asks (``psnr-y``, ``ssim-y``): the same tensor, so the
+    same bits as a conversion of its own."""
+    return batch.memo(("luma", "bt601", which), lambda: rgb_to_y_bt601(getattr(batch, which)))
+
+
 def psnr_float(restored: torch.Tensor, reference: torch.Tensor, peak: float = 255.0) -> torch.Tensor:
     """Per-image PSNR of real-valued ``(N, C, H, W)`` tensors on a 0..peak scale (float64 ``(N,)``)."""
     d = restored.double() - reference.double()
@@ -242,8 +250,8 @@ class PSNRY(Metric):
     higher_is_better = True
 
     def compute(self, batch: Batch) -> np.ndarray:
-        ref = _check_pair(batch.restored, batch.reference, self.name)
-        return psnr_float(rgb_to_y_bt601(batch.restored), rgb_to_y_bt601(ref)).cpu().numpy()
+        _check_pair(batch.restored, batch.reference, self.name)
+        return psnr_float(batch_luma(batch, "restored"), batch_luma(batch, "reference")).cpu().numpy()
 
 
 @metrics.register("ssim-y")
@@ -253,8 +261,8 @@ class SSIMY(Metric):
     higher_is_better = True
 
     def compute(self, batch: Batch) -> np.ndarray:
-        ref = _check_pair(batch.restored, batch.reference, self.name)
-        return ssim_gaussian(rgb_to_y_bt601(batch.restored), rgb_to_y_bt601(ref)).cpu().numpy()
+        _check_pair(batch.restored, batch.reference, self.name)
+        return ssim_gaussian(batch_luma(batch, "restored"), batch_luma(batch, "reference")).cpu().numpy()
 
 
 @metrics.register("ssim-gray")
@@ -289,6 +297,7 @@ __all__ = [
     "SSIMY",
     "SSIMGray",
     "SSIMMatlabRGB",
+    "batch_luma",
     "gaussian_window",
     "psnr_float",
     "psnr_u8",

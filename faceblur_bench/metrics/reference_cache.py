@@ -2,7 +2,7 @@
 
 MSPL and Shen reuse each sharp image for 80 blurred inputs (the demo for 8), and every method of
 a split shares them, so the reference half of a paired network metric (LPIPS activations,
-d_VGG pool5 features, ResNetArcFace-18 embeddings, the ground truth's MTCNN landmarks and
+d_VGG pool5 features, ResNetArcFace-18 embeddings, the ground truth's MTCNN detections and
 ArcFace embeddings) is computed once per distinct ground-truth file.
 
 Policy
@@ -121,11 +121,18 @@ class ReferenceCache:
         ``compute`` takes a uint8 ``(1, 3, H, W)`` tensor on the batch's device and returns
         tensors (or tuples/lists of tensors, or None); results come back on the CPU.
         """
+        return self.per_reference_at(namespace, batch, lambda y, i: compute(y))
+
+    def per_reference_at(self, namespace: str, batch: Batch,
+                         compute: Callable[[torch.Tensor, int], Any]) -> list[Any]:
+        """:meth:`per_reference` with ``compute(batch.reference[i:i+1], i)``: the index lets a
+        computation use what is shared per image of the batch (the ground truth's MTCNN
+        detections, :func:`~faceblur_bench.metrics.identity.reference_faces`)."""
         if batch.reference is None:
             raise ValueError("per_reference needs a batch with ground-truth images")
         # hashed once per batch, not once per metric (and moved off the GPU once)
         keys = batch.memo(("reference-pixel-keys",), lambda: [pixel_key(r) for r in batch.reference])
-        return [self._get(namespace, key, lambda i=i: compute(batch.reference[i:i + 1]))
+        return [self._get(namespace, key, lambda i=i: compute(batch.reference[i:i + 1], i))
                 for i, key in enumerate(keys)]
 
     # -- layers -----------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ from .identity import (
     arcface_pair_embeddings,
     batch_faces,
     mtcnn_detector,
+    reference_faces,
 )
 from .reference_cache import package_version, reference_cache
 
@@ -551,8 +552,9 @@ class VerificationPaper(_PairedEmbeddingSetMetric):
     def embeddings(self, batch: Batch, which: str) -> tuple[np.ndarray, np.ndarray]:
         """(single-face flag (N,), MobileFaceNet embedding (N, 512)) of ``batch.<which>``, memoised
         (those of the ground truth once per file, through the reference cache)."""
-        def one_gt(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            ok, emb = self._embed_single_face(to_hwc_numpy(y), self.detector.detect(y))
+        def one_gt(y: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            faces = [reference_faces(batch, i, self.ctx, self.detector)]
+            ok, emb = self._embed_single_face(to_hwc_numpy(y), faces)
             return torch.from_numpy(ok), torch.from_numpy(emb)
 
         def run():
@@ -560,7 +562,7 @@ class VerificationPaper(_PairedEmbeddingSetMetric):
                 refs = reference_cache(self.ctx)
                 ns = refs.namespace({"what": "mobilefacenet-own-single-face", "detector": DETECTOR_PROTOCOL,
                                      "facenet-pytorch": package_version("facenet-pytorch")}, [self.path])
-                per_gt = refs.per_reference(ns, batch, one_gt)
+                per_gt = refs.per_reference_at(ns, batch, one_gt)
                 return (np.concatenate([ok.numpy() for ok, _ in per_gt]),
                         np.concatenate([e.numpy() for _, e in per_gt]))
             faces = batch_faces(batch, which, self.detector)
