@@ -33,7 +33,8 @@ which the script checks. ``--readme`` also times the README's first command (``f
 run``: every baseline x every default metric) once per setting and compares its stored values.
 ``--cli`` times ``--help``, the listings and a mistyped method (median of 3 subprocesses).
 Beside each wall time: the CPU seconds of the process and its workers (less exposed to load
-than wall time; spin-waiting counts, as it is CPU the run burns). ``uptime``'s load average is recorded beside every figure: the machine is shared, so absolute
+than wall time; spin-waiting counts, as it is CPU the run burns). And the number of images MTCNN ran on
+and its seconds (its ``detect`` wrapped in the child: what sharing the ground truth's detections saves). ``uptime``'s load average is recorded beside every figure: the machine is shared, so absolute
 times are inflated by other work and ratios measured in one run are what to compare.
 """
 
@@ -84,6 +85,15 @@ import hashlib, json, sys, time
 from pathlib import Path
 from faceblur_bench.engine import RunConfig, evaluate
 from faceblur_bench.results import read_features, read_rows
+from faceblur_bench.nets.align import MTCNNDetector
+detect, mtcnn = MTCNNDetector.detect, {"images": 0, "s": 0.0}
+def counted(self, images):  # images MTCNN runs on, and its time (same in both trees' code)
+    t0 = time.perf_counter()
+    out = detect(self, images)
+    mtcnn["images"] += len(out)
+    mtcnn["s"] += time.perf_counter() - t0
+    return out
+MTCNNDetector.detect = counted
 method, limit, root, metrics = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4].split(",")
 if metrics == ["default"]:  # run's metric set without --metrics
     from faceblur_bench.engine.run import default_metric_names
@@ -98,7 +108,8 @@ h = hashlib.sha256(json.dumps([[r["id"], r["metrics"]] for r in rows], sort_keys
 if "verification-dlib" in metrics:
     h.update(read_features(run, "verification-dlib", [r["id"] for r in rows]).tobytes())
 print(json.dumps({"wall_s": round(wall, 3), "metrics_s": round(s["timings"]["metrics_s"], 3),
-                  "values_sha256": h.hexdigest()[:16]}))
+                  "values_sha256": h.hexdigest()[:16], "mtcnn_images": mtcnn["images"],
+                  "mtcnn_s": round(mtcnn["s"], 3)}))
 """
 
 
@@ -127,11 +138,19 @@ def setting_env(setting: str, baseline_tree: Path | None) -> dict[str, str]:
     return env
 
 
+def child_cwd(env: dict[str, str]) -> str:
+    """The working directory of a setting's child: its tree (``python -c``/``-m`` put the working
+    directory before ``PYTHONPATH`` on ``sys.path``, so run from this checkout a baseline child
+    would import this tree's code)."""
+    return env["PYTHONPATH"]
+
+
 def time_config(name: str, setting: str, args: argparse.Namespace, root: Path) -> dict:
     before, cpu = load(), children_cpu()
+    env = setting_env(setting, args.baseline_tree)
     r = subprocess.run([sys.executable, "-c", _CHILD, args.method, str(args.limit), str(root),
                         ",".join(CONFIGS[name])], capture_output=True, text=True, check=False,
-                       env=setting_env(setting, args.baseline_tree))
+                       env=env, cwd=child_cwd(env))
     if r.returncode != 0:
         raise SystemExit(f"{name}/{setting} failed:\n{r.stderr[-3000:]}")
     rec = json.loads(r.stdout.strip().splitlines()[-1])
@@ -141,12 +160,13 @@ def time_config(name: str, setting: str, args: argparse.Namespace, root: Path) -
 
 def readme_command(setting: str, args: argparse.Namespace) -> dict:
     """The README's first command (``faceblur-bench run``) once, with a hash of its values."""
+    env = setting_env(setting, args.baseline_tree)
     with tempfile.TemporaryDirectory() as tmp:
         lo, cpu = load(), children_cpu()
         t = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "faceblur_bench", "run", "--out", f"{tmp}/results",
                             "--leaderboard", f"{tmp}/lb.md"], capture_output=True, check=False,
-                           env=setting_env(setting, args.baseline_tree))
+                           env=env, cwd=child_cwd(env))
         wall, cpu = time.perf_counter() - t, children_cpu() - cpu
         h = hashlib.sha256()
         for f in sorted(Path(tmp, "results").rglob("rows.jsonl")):
@@ -213,7 +233,8 @@ def main() -> None:
                 rec = time_config(n, s, args, Path(tmp) / f"{n}-{s}-{r}")
                 runs[n, s].append(rec)
                 print(f"round {r} {s:6s} {n:13s} wall {rec['wall_s']:7.2f} s  metrics "
-                      f"{rec['metrics_s']:7.2f} s  cpu {rec['cpu_s']:7.2f} s  values {rec['values_sha256']}  load "
+                      f"{rec['metrics_s']:7.2f} s  cpu {rec['cpu_s']:7.2f} s  MTCNN {rec['mtcnn_images']} images "
+                      f"{rec['mtcnn_s']:5.2f} s  values {rec['values_sha256']}  load "
                       f"{rec['load_before']}", flush=True)
     med = {s: {n: statistics.median(x["wall_s"] for x in runs[n, s]) for n in CONFIGS}
            for s in SETTINGS}
@@ -222,6 +243,11 @@ def main() -> None:
         "median_wall_s": med,
         "median_metrics_s": {s: {n: statistics.median(x["metrics_s"] for x in runs[n, s]) for n in CONFIGS}
                              for s in SETTINGS},
+        "median_cpu_s": {s: {n: statistics.median(x["cpu_s"] for x in runs[n, s]) for n in CONFIGS}
+                         for s in SETTINGS},
+        "mtcnn_images": {s: {n: runs[n, s][0]["mtcnn_images"] for n in CONFIGS} for s in SETTINGS},
+        "median_mtcnn_s": {s: {n: statistics.median(x["mtcnn_s"] for x in runs[n, s]) for n in CONFIGS}
+                           for s in SETTINGS},
         "speedup_before_over_after": {n: round(med["before"][n] / med["after"][n], 3) for n in CONFIGS},
         "values_identical_before_after": same,
     }
@@ -236,6 +262,8 @@ def main() -> None:
         print(f"  {n:13s} before {med['before'][n]:7.2f} s   after {med['after'][n]:7.2f} s   "
               f"x{summary['speedup_before_over_after'][n]}  (metrics "
               f"{summary['median_metrics_s']['before'][n]:.2f} -> {summary['median_metrics_s']['after'][n]:.2f} s)"
+              f"  cpu {summary['median_cpu_s']['before'][n]:.2f} -> {summary['median_cpu_s']['after'][n]:.2f} s"
+              f"  MTCNN {summary['mtcnn_images']['before'][n]} -> {summary['mtcnn_images']['after'][n]} images"
               f"  values identical: {same[n]}")
     if args.configs == "face":
         print(f"five face metrics vs identity-dlib alone (above psnr): before "
