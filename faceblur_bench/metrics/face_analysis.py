@@ -61,7 +61,8 @@ from .base import Batch, MetricContext
 from .identity import SHARING_KEY, batch_faces, mtcnn_detector, reference_faces, sharing
 from .reference_cache import package_version, reference_cache
 
-__all__ = ["SHARING_KEY", "FaceAnalysis", "analyses", "set_sharing", "sharing"]
+__all__ = ["SHARING_KEY", "CropRule", "FaceAnalysis", "analyses", "dlib_recognizer",
+           "input_at_output_size", "model_paths", "packaged_model", "set_sharing", "sharing"]
 CropRule = Literal["gt", "own"]
 
 
