@@ -139,7 +139,7 @@ def test_each_ground_truth_is_detected_once(runs, demo_data_root):
 
 def _one_gt_batch(demo_data_root, n: int = 3) -> Batch:
     samples = ThreeFacesTwice(demo_data_root).samples()[::2][:n]
-    refs = torch.stack([torch.from_numpy(read_image(s.sharp)).permute(2, 0, 1) for s in samples])
+    refs = torch.stack([torch.from_numpy(read_image(s.sharp).copy()).permute(2, 0, 1) for s in samples])
     return Batch(samples, refs.clone(), refs)
 
 
