@@ -361,7 +361,9 @@ def random_feature_weights(d: Path) -> dict[str, str]:
     d.mkdir(parents=True, exist_ok=True)
     # names without the published files' hash prefixes: a random file must never pass for them
     alex = d / "alexnet_random.pth"
-    torch.save(torchvision.models.alexnet(weights=None).state_dict(), alex)
+    trunk = {k: v for k, v in torchvision.models.alexnet(weights=None).state_dict().items()
+             if k.startswith("features.")}  # LPIPS reads only the conv trunk (10 MB, not 233)
+    torch.save(trunk, alex)
     return {"vggface16": str(save_random_vggface16(d / "VGGFace16.pth")),
             "vgg-face-dag": str(save_random_dag(d / "vgg_face_dag.pth")),
             "vgg19": str(save_random_vgg19(d / "vgg19_random.pth")), LPIPS_BACKBONE: str(alex)}
