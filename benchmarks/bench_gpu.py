@@ -41,11 +41,13 @@ demo split's sharp faces and downloads the cp312 wheels the image lacks into the
 ``.bench-gpu/``; name it in ``carry``). Then, as ONE command, ``carry=[".bench-gpu"]``,
 ``timeout_s=540``::
 
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .bench-gpu/wheels/*.whl; export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 FACEBLUR_WEIGHTS=$PWD/.bench-gpu/weights; nvidia-smi -L; python3 benchmarks/bench_gpu.py --device cuda --faces .bench-gpu/faces --work /tmp/bgpu --json $OUT/gpu_cuda.json --budget 480 2>&1 | tee $OUT/bench_gpu.log
+    set -o pipefail; python3 -m pip install -q --no-index --no-deps --target /tmp/site .bench-gpu/wheels/*.whl; export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 FACEBLUR_WEIGHTS=$PWD/.bench-gpu/weights; nvidia-smi -L; python3 benchmarks/bench_gpu.py --device cuda --faces .bench-gpu/faces --work /tmp/bgpu --json $OUT/gpu_cuda.json --budget 400 2>&1 | tee $OUT/bench_gpu.log
 
 then copy ``gpu_cuda.json`` / ``bench_gpu.log`` from the returned files into
-``benchmarks/results/``. ``--budget S`` skips the parts that would start after S seconds (recorded
-as skipped), so the command ends inside the tool's 10-minute limit.
+``benchmarks/results/``. With ``--budget S`` each CLI part gets a share of what is left of S
+(``run`` / ``score`` past it are stopped with SIGTERM and report the rate of the rows they stored,
+``"timed_out": true``) and parts that would start after S seconds are recorded as skipped, so the
+command ends inside the tool's 10-minute limit (the JSON is rewritten after every part).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -117,13 +120,47 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def cli(args: list[str], log: Path, timeout: float) -> tuple[int, float]:
-    """``python -m faceblur_bench ARGS`` (the real CLI); (exit code, wall seconds). Output -> ``log``."""
+def cli(args: list[str], log: Path, timeout: float, module: list[str] | None = None) -> tuple[int, float, bool]:
+    """``python -m faceblur_bench ARGS`` (the real CLI; ``module`` replaces ``-m faceblur_bench``);
+    (exit code, wall seconds, timed out). Output -> ``log``.
+
+    Past ``timeout`` the process group gets SIGTERM — ``run`` / ``score`` then store the rows
+    they have and exit 143, so the images done so far still give a rate — and SIGKILL 30 s later."""
     t0 = time.perf_counter()
     with open(log, "w") as fh:
-        proc = subprocess.run([sys.executable, "-m", "faceblur_bench", *args], stdout=fh, stderr=subprocess.STDOUT,
-                              env=cli_env(), timeout=timeout)
-    return proc.returncode, time.perf_counter() - t0
+        proc = subprocess.Popen([sys.executable, *(module or ["-m", "faceblur_bench"]), *args], stdout=fh,
+                                stderr=subprocess.STDOUT, env=cli_env(), start_new_session=True)
+        try:
+            return proc.wait(timeout=max(1.0, timeout)), time.perf_counter() - t0, False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            return proc.returncode, time.perf_counter() - t0, True
+
+
+def rows_done(out: Path) -> int:
+    """Rows stored under a results folder (``rows.jsonl`` and the ranks' row shards)."""
+    n = 0
+    for p in out.glob("runs/**/rows*.jsonl"):
+        with open(p, "rb") as fh:
+            n += sum(1 for line in fh if line.strip())
+    return n
+
+
+def over_budget(a: argparse.Namespace, st: dict) -> bool:
+    return bool(a.budget) and time.perf_counter() - st["t_start"] > a.budget
+
+
+def time_left(a: argparse.Namespace, st: dict, share: float) -> float:
+    """Seconds a CLI part may take: ``--timeout``, and with ``--budget`` that ``share`` of what
+    is left of it (so the parts after it still get their turn)."""
+    if not a.budget:
+        return a.timeout
+    return min(a.timeout, max(20.0, share * (a.budget - (time.perf_counter() - st["t_start"]))))
 
 
 def tail(path: Path, n: int = 6) -> str:
@@ -206,7 +243,13 @@ def _run_summary(out: Path) -> dict:
     return json.loads(found[0].read_text()) if found else {}
 
 
-def _run_result(code: int, wall: float, n: int, out: Path, log: Path) -> dict:
+def _run_result(code: int, wall: float, n: int, out: Path, log: Path, timed_out: bool = False) -> dict:
+    if timed_out:  # stopped at its time cap: the rate of the images it stored
+        done = rows_done(out)
+        if not done:
+            raise RuntimeError(f"run stopped at its time cap ({wall:.0f} s) before storing a row: {tail(log)}")
+        return {"images": done, "images_requested": n, "timed_out": True, "exit_code": code,
+                "wall_s": round(wall, 3), "images_per_s": round(done / wall, 2)}
     if code not in (0, 1):  # 1: the run ran and some images failed (counted below)
         raise RuntimeError(f"run exited {code}: {tail(log)}")
     s = _run_summary(out)
@@ -222,10 +265,10 @@ def _run_result(code: int, wall: float, n: int, out: Path, log: Path) -> dict:
 def part_run_suite(a: argparse.Namespace, st: dict) -> dict:
     out, log = st["work"] / "run_suite", st["work"] / "run_suite.log"
     n = min(a.images, st["n_split"])
-    code, wall = cli(run_args(a, st, out), log, a.timeout)
-    r = _run_result(code, wall, n, out, log)
-    st["suite_wall"] = wall
-    scale = 19200 / n
+    code, wall, late = cli(run_args(a, st, out), log, time_left(a, st, 0.45))
+    r = _run_result(code, wall, n, out, log, late)
+    st["suite_rate"] = r["images_per_s"]
+    scale = 19200 / r["images"]
     r.update(method=a.baseline, metrics=a.metrics or "full default suite", target_s=TARGET_S,
              projected_19200_s=round(wall * scale, 1), meets_target=wall * scale <= TARGET_S)
     return r
@@ -238,18 +281,15 @@ def part_sharded(a: argparse.Namespace, st: dict) -> dict:
     nproc = max(1, n_gpu)
     out, log = st["work"] / "run_sharded", st["work"] / "run_sharded.log"
     args = run_args(a, st, out)
+    cap = time_left(a, st, 0.9)
     if nproc > 1:
-        code, wall = cli(args + ["--nproc", str(nproc)], log, a.timeout)
+        code, wall, late = cli(args + ["--nproc", str(nproc)], log, cap)
         how = f"faceblur-bench run --nproc {nproc} (NCCL)"
     else:  # --nproc 1 does not launch torchrun: start it directly, one rank
-        t0 = time.perf_counter()
-        with open(log, "w") as fh:
-            code = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                   "--nproc-per-node", "1", "-m", "faceblur_bench", *args],
-                                  stdout=fh, stderr=subprocess.STDOUT, env=cli_env(), timeout=a.timeout).returncode
-        wall = time.perf_counter() - t0
+        code, wall, late = cli(args, log, cap, module=["-m", "torch.distributed.run", "--standalone",
+                                                       "--nproc-per-node", "1", "-m", "faceblur_bench"])
         how = "torchrun --standalone --nproc-per-node 1 (world size 1: no process group, so no NCCL)"
-    r = _run_result(code, wall, min(a.images, st["n_split"]), out, log)
+    r = _run_result(code, wall, min(a.images, st["n_split"]), out, log, late)
     r.update(nproc=nproc, gpus=n_gpu, launcher=how)
     st["sharded"] = r
     return r
@@ -262,7 +302,7 @@ def part_nccl_speedup(a: argparse.Namespace, st: dict) -> dict:
                 "reason": "NCCL sharding needs >= 2 GPUs"
                           + (f" (this machine has {sh['gpus']})" if sh else "")
                           + "; sharded_run exercised the torchrun path with one rank"}
-    return {"nproc": sh["nproc"], "speedup_vs_1": round(st["suite_wall"] / sh["wall_s"], 3),
+    return {"nproc": sh["nproc"], "speedup_vs_1": round(sh["images_per_s"] / st["suite_rate"], 3),
             "images_per_s": sh["images_per_s"]}
 
 
@@ -290,8 +330,11 @@ def part_inference(a: argparse.Namespace, st: dict) -> dict:
     dev = torch.device(a.device)
     cpu_quick = a.quick and dev.type == "cpu"
     batch = 1 if cpu_quick else 16
-    rows, errors = {}, {}
+    rows, errors, late = {}, {}, []
     for name in learned_methods():
+        if over_budget(a, st):
+            late.append(name)
+            continue
         try:
             m = engine.make_method(name)
             m.init_untrained(dev, tiny=a.tiny)
@@ -312,6 +355,10 @@ def part_inference(a: argparse.Namespace, st: dict) -> dict:
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     out = {"unit": "images/s", "tiny_networks": a.tiny, "random_weights": True, "methods": rows}
+    if late:
+        out["skipped_for_budget"] = late
+        if not (rows or errors):
+            out.update(status="skipped", reason=f"--budget {a.budget:g} s spent before the first one")
     if errors:
         out.update(status="error", error="; ".join(f"{k}: {v}" for k, v in errors.items()), failed=sorted(errors))
     return out
@@ -338,9 +385,12 @@ def part_score(a: argparse.Namespace, st: dict) -> dict:
                     shutil.copyfile(src, dst)
     metrics = a.metrics or ",".join(default_metric_names(st["split"], st["data_root"]))
     js, log = st["work"] / "score.json", st["work"] / "score.log"
-    code, wall = cli(["score", "--restored", str(restored), "--reference", str(ref), "--metrics", metrics,
+    code, wall, late = cli(["score", "--restored", str(restored), "--reference", str(ref), "--metrics", metrics,
                       "--device", a.device, "--json", str(js), "--batch-size", str(a.batch),
-                      "--out", str(st["work"] / "score_results")], log, a.timeout)
+                      "--out", str(st["work"] / "score_results")], log, time_left(a, st, 0.5))
+    if late:
+        return {**_run_result(code, wall, len(samples), st["work"] / "score_results", log, late),
+                "metrics": metrics.split(",")}
     if code not in (0, 1):
         raise RuntimeError(f"score exited {code}: {tail(log)}")
     return {"images": len(samples), "exit_code": code, "wall_s": round(wall, 3),
@@ -429,8 +479,11 @@ def part_train(a: argparse.Namespace, st: dict) -> dict:
 
     dev = torch.device(a.device)
     overrides = random_feature_weights(st["work"] / "random_weights")
-    rows, errors = {}, {}
+    rows, errors, late = {}, {}, []
     for name in trainers.names():
+        if over_budget(a, st):
+            late.append(name)
+            continue
         try:
             rows[name] = train_one(name, a, dev, st["work"], overrides)
             print(f"  train {name:10s} {rows[name]}", flush=True)
@@ -439,6 +492,10 @@ def part_train(a: argparse.Namespace, st: dict) -> dict:
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     out = {"unit": "images/s (median train_step)", "random_weights": True, "trainers": rows}
+    if late:
+        out["skipped_for_budget"] = late
+        if not (rows or errors):
+            out.update(status="skipped", reason=f"--budget {a.budget:g} s spent before the first one")
     if errors:
         out.update(status="error", error="; ".join(f"{k}: {v}" for k, v in errors.items()), failed=sorted(errors))
     return out
@@ -476,12 +533,12 @@ def run_parts(a: argparse.Namespace) -> dict:
     if work.exists() and a.work:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    st: dict[str, Any] = {"work": work}
+    st: dict[str, Any] = {"work": work, "t_start": time.perf_counter()}
     dist = ensure_distribution(work)
     result: dict[str, Any] = {"benchmark": "bench_gpu", "environment": environment(a), "parts": {}}
     if dist:
         result["environment"]["dist_info"] = "written (package not installed; entry points from pyproject.toml)"
-    t_start = time.perf_counter()
+    t_start = st["t_start"]
     only = set(a.only.split(",")) if a.only else None
     for name, fn, needs_split in PARTS:
         t0 = time.perf_counter()
