@@ -58,6 +58,12 @@ def run(
                               "For several nodes start torchrun yourself: docs/distributed.md."),
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
+    import os
+
+    if "RANK" in os.environ:  # a torchrun rank: stop when its launcher dies, even by SIGKILL
+        from ..engine.distributed import die_with_launcher
+
+        die_with_launcher()
     from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
 
@@ -71,7 +77,6 @@ def run(
     if method:  # option names too, from the methods' static records
         check_option_names(route_options(parse_kv(option, "--option"), list(dict.fromkeys(method))))
     if nproc > 1:
-        import os
         import sys
 
         from ..engine.distributed import launch
