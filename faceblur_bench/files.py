@@ -59,6 +59,19 @@ def file_kind(mode: int) -> str:
     return "not a regular file"
 
 
+def not_a_file(path: str | Path) -> str | None:
+    """Why ``path`` is not a regular file, as the end of a sentence ("does not exist", "is a
+    FIFO, not a regular file", "is a directory, not a regular file", ...); None when it is one.
+    Decided by ``stat`` alone (symlinks followed): nothing is opened, so a FIFO cannot block."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "is a dangling symlink (its target does not exist)" if os.path.islink(path) else "does not exist"
+    except OSError as exc:  # a symlink loop, a name too long, no permission on a folder above
+        return f"cannot be examined ({exc.strerror or type(exc).__name__})"
+    return None if stat.S_ISREG(mode) else f"is {file_kind(mode)}, not a regular file"
+
+
 def open_regular(path: str | Path):  # noqa: ANN201 — a binary file object
     """Open ``path`` for reading (binary) only if it is a regular file.
 
