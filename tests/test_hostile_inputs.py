@@ -166,6 +166,54 @@ def test_folder_split_and_make_split_refuse_a_link_out_of_their_folder(folders, 
     assert not (tmp_path / "ms").exists()
 
 
+def _odd_folder(root: Path, outside: Path) -> Path:
+    """A folder of one 128x128 face and every kind of entry a reader must skip (and name)."""
+    import socket
+
+    d = root / "faces"
+    d.mkdir()
+    write_png(d / "f1.png", np.zeros((128, 128, 3), np.uint8))
+    (d / "notes.txt").write_text("not an image\n")  # a file of another kind: skipped quietly
+    (d / "inner").mkdir()  # a plain subfolder: quietly not searched
+    write_png(d / "inner" / "f2.png", np.zeros((128, 128, 3), np.uint8))
+    os.mkfifo(d / "pipe.png")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(d / "s.sock"))
+    (d / "innerlink").symlink_to("inner")
+    (d / "outlink").symlink_to(outside)  # a folder outside the root: not followed
+    (d / "gone.png").symlink_to("nowhere.png")  # inside, dangling
+    return d
+
+
+SKIPPED = {"gone.png": "is a dangling symlink (its target does not exist)",
+           "innerlink": "is a symlink to a folder (subfolders are not read)",
+           "outlink": "is a symlink leading outside the folder (not followed)",
+           "pipe.png": "is a FIFO, not a regular file", "s.sock": "is a socket, not a regular file"}
+
+
+def test_folder_readers_name_what_they_skip_and_read_nothing_outside(folders, tmp_path, capsys):
+    from faceblur_bench.data.photos import _photos
+    from faceblur_bench.files import folder_entries
+
+    d = _odd_folder(tmp_path, folders / "outside")
+    files, skipped = _bounded(lambda: folder_entries(d, [".png"]))  # a FIFO is never opened
+    assert files == [d / "f1.png"]
+    assert {s["file"]: s["reason"] for s in skipped} == SKIPPED
+    with pytest.warns(UserWarning, match=r"faces: 5 entries skipped, not regular files: gone.png is a "
+                      r"dangling symlink .*; innerlink is a symlink to a folder .*; outlink is a symlink "
+                      r"leading outside the folder \(not followed\); and 2 more"):
+        assert _photos(d) == [d / "f1.png"]  # the folder: split's photo list
+    code, out, err = _bounded(lambda: _cli(["make-split", "--sharp", str(d), "--protocol", "shen",
+                                            "--subset", "helen", "--out", str(tmp_path / "ms")], capsys), 120)
+    assert code == 0, err
+    said = " ".join((out + err).split())
+    assert f"{d}: 5 entries skipped, not regular files: gone.png" in said and "and 2 more" in said, said
+    (man_path,) = (tmp_path / "ms").glob("*/make_split.json")
+    man = json.loads(man_path.read_text())
+    assert {s["file"]: s["reason"] for s in man["skipped_not_files"]} == SKIPPED
+    assert len(man["images"]) == 1  # f1 alone: inner/f2.png (linked twice) was not read
+
+
 # -- 3. hangs ------------------------------------------------------------------------------------
 def test_a_fifo_named_like_an_image_or_a_stored_file_never_blocks(tmp_path):
     from faceblur_bench.errors import ImageError
