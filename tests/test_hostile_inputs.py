@@ -278,6 +278,48 @@ def test_tampered_summary_sessions_and_rows_are_discarded_with_a_warning(field, 
     assert [s["index"] for s in rebuilt["sessions"]] == [0, 1]
 
 
+@pytest.mark.parametrize("damage", ["torn-row", "appended-garbage"])
+def test_damaged_rows_are_named_as_such_not_as_an_edited_summary(damage, folders, stored, tmp_path, capsys):
+    """A malformed line of rows.jsonl is the rows file's damage: the warning names that file and
+    its line, never "the summary was edited"; the run is still unverified (not ranked) until the
+    same command runs again. An edited summary is still called edited."""
+    from faceblur_bench.report.store import load_run
+
+    out, run_dir = _copy(stored, tmp_path)
+    rows_path = run_dir / "rows.jsonl"
+    lines = rows_path.read_text().splitlines(keepends=True)
+    if damage == "torn-row":  # a row the summary stands on is gone
+        lines[1] = lines[1][:25] + "\n"
+    else:  # every row intact, one line of garbage after them
+        lines.append("not json at all\n")
+    rows_path.write_text("".join(lines))
+    bad = 2 if damage == "torn-row" else len(lines)
+    with pytest.warns(ResultsWarning) as caught:
+        run = load_run(run_dir)
+    said = " ".join(str(w.message) for w in caught)
+    assert (f"rows.jsonl has 1 malformed line (line {bad}): the rows file was damaged after the summary "
+            "was sealed (it counted none)") in said, said
+    assert "edited" not in said, said
+    assert run.other["_verified"]["ok"] is False  # a damaged run never poses as a clean one
+    code, lb, err = _cli(["leaderboard", "--results", str(out), "-o", str(tmp_path / "lb.md")], capsys)
+    assert code == 0 and "unverified: rows.jsonl has 1 malformed line" in (tmp_path / "lb.md").read_text()
+    with pytest.warns(ResultsWarning):
+        code, _, err = _score(folders, out, capsys)  # the same command: rescored, sealed again
+    assert code == 0, err
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = load_run(run_dir)
+    assert run.other["_verified"]["ok"] is True and run.rows_discarded == 1
+    assert not any("was damaged after" in str(w.message) for w in caught), [str(w.message) for w in caught]
+    summary = json.loads((run_dir / "summary.json").read_text())  # now the summary alone is edited
+    summary["metrics"]["psnr"]["value"] += 1.0
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    with pytest.warns(ResultsWarning, match="the summary was edited after it was sealed"):
+        assert load_run(run_dir).other["_verified"]["ok"] is False
+
+
 def test_rows_jsonl_as_a_directory_stops_the_run_and_keeps_it(folders, stored, tmp_path, capsys):
     out, run_dir = _copy(stored, tmp_path)
     (run_dir / "rows.jsonl").unlink()
