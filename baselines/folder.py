@@ -31,6 +31,7 @@ import torch
 
 from faceblur_bench.data.patterns import MOMENT_PLACEHOLDERS, PLACEHOLDERS, fill, pattern_fields, sample_values
 from faceblur_bench.errors import ImageError, UsageError
+from faceblur_bench.files import not_a_file
 from faceblur_bench.imageio import frame_count, read_image, to_tensor01
 from faceblur_bench.methods.base import Method, Option
 
@@ -94,8 +95,11 @@ class Folder(Method):
         """The restored image of one sample, uint8 RGB of ``size`` (rules: module docstring)."""
         p = self.path_for(meta)
         sid = meta.get("id")
-        if not p.is_file():
-            raise ImageError(f"no restoration for {sid}: expected {p}", "check --option dir / --option pattern")
+        why = not_a_file(p)  # by stat: a FIFO named like a restoration is never opened
+        if why is not None:
+            raise ImageError(f"no restoration for {sid}: expected {p}"
+                             + ("" if why == "does not exist" else f", which {why}"),
+                             "check --option dir / --option pattern")
         notes = meta.get("notes")
         if meta.get("moment_index") is not None and not any(f in MOMENT_PLACEHOLDERS for f in self.fields):
             n = frame_count(p)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 _SHA256: dict[tuple[str, int, int], str] = {}
@@ -57,6 +58,66 @@ def file_kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a regular file"
+
+
+def not_a_file(path: str | Path) -> str | None:
+    """Why ``path`` is not a regular file, as the end of a sentence ("does not exist", "is a
+    FIFO, not a regular file", "is a directory, not a regular file", ...); None when it is one.
+    Decided by ``stat`` alone (symlinks followed): nothing is opened, so a FIFO cannot block."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "is a dangling symlink (its target does not exist)" if os.path.islink(path) else "does not exist"
+    except OSError as exc:  # a symlink loop, a name too long, no permission on a folder above
+        return f"cannot be examined ({exc.strerror or type(exc).__name__})"
+    return None if stat.S_ISREG(mode) else f"is {file_kind(mode)}, not a regular file"
+
+
+def folder_entries(folder: str | Path, suffixes: Iterable[str]) -> tuple[list[Path], list[dict[str, str]]]:
+    """The files a reader of ``folder`` takes, and what it skipped that the user should hear of.
+
+    Returns ``(files, skipped)``, sorted by name: ``files`` are the regular files directly in
+    ``folder`` whose suffix (any case) is in ``suffixes`` — a symlink to a file counts, also one
+    leading out of ``folder`` (the caller's :func:`check_inside` refuses it by name).
+    ``skipped`` holds ``{"file": name, "reason": ...}`` for every other entry that is not a
+    regular file: a FIFO, socket or device (whatever its suffix), a symlink to a folder (only
+    the folder's own files are read), a dangling link, a link leading out of ``folder`` to
+    anything but a file. Hidden names, plain subfolders and regular files of other suffixes are
+    left out without a word. Decided by ``lstat``/``stat``: nothing is opened, and no link that
+    leads out of ``folder`` is followed further than its target's metadata."""
+    folder = Path(folder)
+    want = {x.lower() for x in suffixes}
+    files: list[Path] = []
+    skipped: list[dict[str, str]] = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        try:
+            link = stat.S_ISLNK(p.lstat().st_mode)
+        except OSError:
+            continue  # gone meanwhile
+        why = not_a_file(p)
+        if why is None:
+            if p.suffix.lower() in want:
+                files.append(p)
+            continue
+        if link and outside_link(folder, p) is not None:
+            why = "is a symlink leading outside the folder (not followed)"
+        elif link and p.is_dir():
+            why = "is a symlink to a folder (subfolders are not read)"
+        elif p.is_dir():
+            continue  # a plain subfolder: not part of the folder's files, on purpose
+        skipped.append({"file": p.name, "reason": why})
+    return files, skipped
+
+
+def describe_skipped(folder: str | Path, skipped: list[dict[str, str]], shown: int = 3) -> str:
+    """One warning line for :func:`folder_entries`' ``skipped``: the count, the first ``shown``
+    names with why, and that nothing of them was read."""
+    first = "; ".join(f"{s['file']} {s['reason']}" for s in skipped[:shown])
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return (f"{folder}: {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} skipped, not regular "
+            f"files: {first}{more}")
 
 
 def open_regular(path: str | Path):  # noqa: ANN201 — a binary file object

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError, WeightsIntegrityError, WeightsMissingError, WeightsOverrideError
-from .files import cache_dir, sha256_file, user_cache_root
+from .files import cache_dir, not_a_file, sha256_file, user_cache_root
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def explicit_override(wf: WeightFile, overrides: dict[str, str] | None = None) -
         return Path(overrides[wf.name]).expanduser(), f"--weights {wf.name}="
     var = env_override_var(wf.name)
     if os.environ.get(var):
-        return Path(os.environ[var]).expanduser(), f"${var}"
+        return Path(os.environ[var]).expanduser(), f"${var}="
     return None
 
 
@@ -185,12 +185,13 @@ def check_overrides(overrides: dict[str, str] | None) -> None:
 
 
 def _override_missing(wf: WeightFile, path: Path, given: str) -> WeightsOverrideError:
-    what = "is a directory" if path.is_dir() else "does not exist"
+    what = not_a_file(path) or "is not a regular file"  # by stat: a FIFO is never opened
     return WeightsOverrideError(
         f"weight override {given}{path} for {wf.name} ({wf.filename}) {what}; an explicit "
         "override is never replaced by another file",
-        f"fix the path (it must be the {wf.filename} file itself), or drop the override to use "
-        "the default lookup (`faceblur-bench weights` lists where each file is found)")
+        f"fix the path: it must name the {wf.filename} file itself (a regular file, not a FIFO, "
+        "socket or folder); or drop the override to use the default lookup (`faceblur-bench "
+        "weights` lists where each file is found)")
 
 
 def candidates(wf: WeightFile, overrides: dict[str, str] | None = None) -> list[Path]:
@@ -242,7 +243,7 @@ def resolve(name: str, overrides: dict[str, str] | None = None, verify: bool = T
             return p
         if i == 0 and explicit is not None:
             raise _override_missing(wf, p, explicit[1])
-    where = "\n".join(f"    {p}" for p in looked)
+    where = "\n".join(f"    {p}" + _unless_absent(p) for p in looked)
     how = wf.manual or f"run `faceblur-bench weights fetch {wf.name}`"
     err = WeightsMissingError(
         f"{wf.filename} not found ({wf.name}: {wf.description}); looked in:\n{where}",
@@ -287,6 +288,13 @@ def used_record(used: Iterable[tuple[str, Path]]) -> list[dict[str, str]]:
     return out
 
 
+def _unless_absent(path: Path) -> str:
+    """``" (is a FIFO, not a regular file)"`` for a looked-in place that holds something other
+    than the file; "" where nothing is (by stat: nothing is opened)."""
+    why = not_a_file(path)
+    return "" if why in (None, "does not exist") else f"  ({why})"
+
+
 def _symlink_loop(path: Path) -> bool:
     try:
         os.stat(path)
@@ -317,6 +325,11 @@ def status(names: Iterable[str] | None = None, overrides: dict[str, str] | None 
     out = []
     for name in sorted(names or KNOWN):
         wf = get_entry(name)
+        explicit = explicit_override(wf, overrides)
+        why = not_a_file(explicit[0]) if explicit is not None else None
+        if why is not None:  # a run would refuse it, not fall through to the other places
+            out.append(Status(wf, None, None, None, f"override {explicit[1]}{explicit[0]} {why}"))
+            continue
         path = next((p for p in candidates(wf, overrides) if p.is_file()), None)
         if path is None:
             out.append(Status(wf, None, None, None, "missing"))

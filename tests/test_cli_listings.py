@@ -167,6 +167,30 @@ def test_every_help_page_answers_without_torch():
         assert r["code"] == 0 and r["out"] and r["heavy"] == [], (r["argv"], r["err"], r["heavy"])
 
 
+def test_checkpoint_for_a_method_that_takes_none_is_refused_before_torch(tmp_path):
+    """``--checkpoint`` was ignored by wiener/blurred, yet its hash entered the run identity:
+    refused from the static records (exit 2, no torch), naming the methods that take one."""
+    out = str(tmp_path / "res")
+    wiener, mixed, nproc, runtime, dfpg = probe([
+        ["run", "-m", "wiener", "--checkpoint", "x.pth", "--out", out],
+        ["run", "-m", "dfpg", "-m", "blurred", "--checkpoint", "x.pth", "--out", out],
+        ["run", "-m", "blurred", "--nproc", "2", "--checkpoint", "x.pth", "--out", out],
+        ["runtime", "-m", "wiener", "--checkpoint", "x.pth"],
+        ["run", "-m", "dfpg", "--checkpoint", str(tmp_path / "nope.pth"), "--out", out]])
+    for r in (wiener, mixed, nproc, runtime):
+        assert r["code"] == 2 and r["heavy"] == [] and "Traceback" not in r["err"], (r["argv"], r["err"])
+        assert "methods that take a checkpoint: cfmd-gan, dfpg," in " ".join(r["err"].split()), r["err"]
+    assert "wiener takes no checkpoint (it would be ignored)" in wiener["err"]
+    assert "drop --checkpoint;" in wiener["err"]
+    assert "blurred takes no checkpoint" in mixed["err"] and "dfpg" not in mixed["err"].split("fix:")[0]
+    assert "run blurred in a command of its own" in mixed["err"]
+    assert "blurred takes no checkpoint" in nproc["err"]  # refused before any rank starts
+    assert dfpg["code"] == 2 and "takes no checkpoint" not in dfpg["err"]  # dfpg reads it: its own error
+    assert not (tmp_path / "res").exists()
+    recs = method_catalog.CATALOG
+    assert [n for n in recs if not recs[n]["checkpoint"]] == ["blurred", "folder", "richardson-lucy", "wiener"]
+
+
 # -- in-process registrations (a notebook, a wrapper script) are names like any other -----------
 REGISTER_IN_CODE = """
 from faceblur_bench.methods.base import Method
@@ -182,14 +206,17 @@ class Slow(Method):
 
 
 def test_methods_registered_in_code_are_listed_and_suggested():
-    listed, shown, typo, known = probe([["methods", "--json"], ["methods", "slow-identity", "--json"],
-                                        ["run", "--method", "slow-identty"], ["run", "--method", "sapgan"]],
-                                       preamble=REGISTER_IN_CODE)
+    listed, shown, typo, known, ck = probe(
+        [["methods", "--json"], ["methods", "slow-identity", "--json"], ["run", "--method", "slow-identty"],
+         ["run", "--method", "sapgan"], ["run", "--method", "slow-identity", "--checkpoint", "x.pth"]],
+        preamble=REGISTER_IN_CODE)
     rec = {m["name"]: m for m in json.loads(listed["out"])}["slow-identity"]
     assert rec == {"name": "slow-identity", "params_M": None, "scale": 1, "description": "registered in code",
                    "origin": "__main__"}
     assert json.loads(shown["out"])[0]["options"] is None
     assert typo["code"] == 2 and "did you mean 'slow-identity'" in typo["err"]
+    # it does not override Method.load: a checkpoint would be ignored, and is refused
+    assert ck["code"] == 2 and "slow-identity takes no checkpoint" in ck["err"], ck["err"]
     assert known["code"] == 2 and "did you mean 'sappgan'" in known["err"]
 
 

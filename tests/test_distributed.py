@@ -339,3 +339,70 @@ def test_rank_waiting_for_a_peer_that_never_comes_exits_on_sigterm(tmp_path):
         assert not list(out.glob("runs/*/*/*/rows*.jsonl"))
     finally:
         _cleanup(p, out)
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) child processes of ``pid``: the ranks torchrun's in-process agent forked."""
+    kids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                state, ppid = (d / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            except (OSError, ValueError):
+                continue
+            if int(ppid) == pid and state != "Z":
+                kids.append(int(d.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigkilled_launcher_takes_its_ranks_with_it_and_the_run_resumes(tmp_path, single):
+    """SIGKILL reaches no handler of the launcher: the ranks (its children, in sessions of their
+    own) get SIGTERM from the kernel (PR_SET_PDEATHSIG), store, and exit; none runs on alone."""
+    out = tmp_path / "res"
+    p = _start(out, "--nproc", "2", "--batch-size", "1")
+    try:
+        _wait_for(lambda: any(b"\n" in f.read_bytes() for f in out.glob("runs/demo/blurred/*/rows.rank*.jsonl")),
+                  "a rank's first row")
+        ranks = _children(p.pid)
+        assert len(ranks) == 2, ranks
+        for pid in ranks:  # frozen, so the kill finds rows still to compute (and they cannot finish)
+            os.kill(pid, signal.SIGSTOP)
+        d = run_dir(out)
+        before = {row["id"]: row for k in (0, 1) for row in read_rows(row_shard_path(d, k))}
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=60)  # not communicate(): the ranks hold its output pipes open
+        for pid in ranks:  # the parent-death SIGTERM is pending; it is taken on resuming
+            os.kill(pid, signal.SIGCONT)
+        _wait_for(lambda: not any(_alive(pid) for pid in ranks), "the ranks to be gone", timeout=15)
+    finally:
+        _cleanup(p, out)
+    fold_row_shards(d, [t[0] for t in single[0]])
+    stored = {row["id"]: row for row in read_rows(d / "rows.jsonl")}
+    assert before and all(stored[i] == row for i, row in before.items())  # intact
+    assert len(stored) < N  # they stopped: they did not run the split to its end without a launcher
+    r = cli(out)  # the lock is free: the rerun (one process) resumes
+    assert r.returncode == 0, r.stderr
+    rows = read_rows(d / "rows.jsonl")
+    assert sorted(stable(rows)) == sorted(single[0])
+    assert all({row["id"]: row for row in rows}[i] == row for i, row in stored.items())  # not recomputed
+    assert summary_values(out) == single[1]
+
+
+def test_rank_whose_launcher_died_before_it_started_stops_at_once(tmp_path):
+    """The launcher can die between forking a rank and the rank's prctl: the rank checks that its
+    parent is still the launcher named in its environment, and stops (143) when it is not."""
+    from faceblur_bench.engine.distributed import LAUNCHER_PID_ENV
+
+    env = {**env_for(), "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", LAUNCHER_PID_ENV: "1"}
+    r = subprocess.run([sys.executable, "-m", "faceblur_bench", *ARGS, "--out", str(tmp_path / "res")],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 143, r.stderr
+    assert "its launcher (pid 1) has exited" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "res").exists()  # stopped before any work

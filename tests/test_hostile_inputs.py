@@ -166,6 +166,54 @@ def test_folder_split_and_make_split_refuse_a_link_out_of_their_folder(folders, 
     assert not (tmp_path / "ms").exists()
 
 
+def _odd_folder(root: Path, outside: Path) -> Path:
+    """A folder of one 128x128 face and every kind of entry a reader must skip (and name)."""
+    import socket
+
+    d = root / "faces"
+    d.mkdir()
+    write_png(d / "f1.png", np.zeros((128, 128, 3), np.uint8))
+    (d / "notes.txt").write_text("not an image\n")  # a file of another kind: skipped quietly
+    (d / "inner").mkdir()  # a plain subfolder: quietly not searched
+    write_png(d / "inner" / "f2.png", np.zeros((128, 128, 3), np.uint8))
+    os.mkfifo(d / "pipe.png")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(d / "s.sock"))
+    (d / "innerlink").symlink_to("inner")
+    (d / "outlink").symlink_to(outside)  # a folder outside the root: not followed
+    (d / "gone.png").symlink_to("nowhere.png")  # inside, dangling
+    return d
+
+
+SKIPPED = {"gone.png": "is a dangling symlink (its target does not exist)",
+           "innerlink": "is a symlink to a folder (subfolders are not read)",
+           "outlink": "is a symlink leading outside the folder (not followed)",
+           "pipe.png": "is a FIFO, not a regular file", "s.sock": "is a socket, not a regular file"}
+
+
+def test_folder_readers_name_what_they_skip_and_read_nothing_outside(folders, tmp_path, capsys):
+    from faceblur_bench.data.photos import _photos
+    from faceblur_bench.files import folder_entries
+
+    d = _odd_folder(tmp_path, folders / "outside")
+    files, skipped = _bounded(lambda: folder_entries(d, [".png"]))  # a FIFO is never opened
+    assert files == [d / "f1.png"]
+    assert {s["file"]: s["reason"] for s in skipped} == SKIPPED
+    with pytest.warns(UserWarning, match=r"faces: 5 entries skipped, not regular files: gone.png is a "
+                      r"dangling symlink .*; innerlink is a symlink to a folder .*; outlink is a symlink "
+                      r"leading outside the folder \(not followed\); and 2 more"):
+        assert _photos(d) == [d / "f1.png"]  # the folder: split's photo list
+    code, out, err = _bounded(lambda: _cli(["make-split", "--sharp", str(d), "--protocol", "shen",
+                                            "--subset", "helen", "--out", str(tmp_path / "ms")], capsys), 120)
+    assert code == 0, err
+    said = " ".join((out + err).split())
+    assert f"{d}: 5 entries skipped, not regular files: gone.png" in said and "and 2 more" in said, said
+    (man_path,) = (tmp_path / "ms").glob("*/make_split.json")
+    man = json.loads(man_path.read_text())
+    assert {s["file"]: s["reason"] for s in man["skipped_not_files"]} == SKIPPED
+    assert len(man["images"]) == 1  # f1 alone: inner/f2.png (linked twice) was not read
+
+
 # -- 3. hangs ------------------------------------------------------------------------------------
 def test_a_fifo_named_like_an_image_or_a_stored_file_never_blocks(tmp_path):
     from faceblur_bench.errors import ImageError
@@ -228,6 +276,48 @@ def test_tampered_summary_sessions_and_rows_are_discarded_with_a_warning(field, 
     assert isinstance(rebuilt["data_origin"], dict) and isinstance(rebuilt["sessions"], list)
     assert rebuilt["metrics"]["psnr"]["value"] == summary["metrics"]["psnr"]["value"]  # not 99
     assert [s["index"] for s in rebuilt["sessions"]] == [0, 1]
+
+
+@pytest.mark.parametrize("damage", ["torn-row", "appended-garbage"])
+def test_damaged_rows_are_named_as_such_not_as_an_edited_summary(damage, folders, stored, tmp_path, capsys):
+    """A malformed line of rows.jsonl is the rows file's damage: the warning names that file and
+    its line, never "the summary was edited"; the run is still unverified (not ranked) until the
+    same command runs again. An edited summary is still called edited."""
+    from faceblur_bench.report.store import load_run
+
+    out, run_dir = _copy(stored, tmp_path)
+    rows_path = run_dir / "rows.jsonl"
+    lines = rows_path.read_text().splitlines(keepends=True)
+    if damage == "torn-row":  # a row the summary stands on is gone
+        lines[1] = lines[1][:25] + "\n"
+    else:  # every row intact, one line of garbage after them
+        lines.append("not json at all\n")
+    rows_path.write_text("".join(lines))
+    bad = 2 if damage == "torn-row" else len(lines)
+    with pytest.warns(ResultsWarning) as caught:
+        run = load_run(run_dir)
+    said = " ".join(str(w.message) for w in caught)
+    assert (f"rows.jsonl has 1 malformed line (line {bad}): the rows file was damaged after the summary "
+            "was sealed (it counted none)") in said, said
+    assert "edited" not in said, said
+    assert run.other["_verified"]["ok"] is False  # a damaged run never poses as a clean one
+    code, lb, err = _cli(["leaderboard", "--results", str(out), "-o", str(tmp_path / "lb.md")], capsys)
+    assert code == 0 and "unverified: rows.jsonl has 1 malformed line" in (tmp_path / "lb.md").read_text()
+    with pytest.warns(ResultsWarning):
+        code, _, err = _score(folders, out, capsys)  # the same command: rescored, sealed again
+    assert code == 0, err
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = load_run(run_dir)
+    assert run.other["_verified"]["ok"] is True and run.rows_discarded == 1
+    assert not any("was damaged after" in str(w.message) for w in caught), [str(w.message) for w in caught]
+    summary = json.loads((run_dir / "summary.json").read_text())  # now the summary alone is edited
+    summary["metrics"]["psnr"]["value"] += 1.0
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    with pytest.warns(ResultsWarning, match="the summary was edited after it was sealed"):
+        assert load_run(run_dir).other["_verified"]["ok"] is False
 
 
 def test_rows_jsonl_as_a_directory_stops_the_run_and_keeps_it(folders, stored, tmp_path, capsys):

@@ -265,3 +265,48 @@ def test_missing_cell_reason_says_manual_download_where_fetch_cannot(tmp_path, m
     with pytest.raises(WeightsMissingError) as exc:
         wts.resolve("arcface-resnet18")
     assert "`faceblur-bench weights fetch arcface-resnet18`" in exc.value.short
+
+
+def test_override_that_is_a_fifo_socket_or_folder_says_what_it_is(homes, monkeypatch, capsys):
+    """Not "does not exist": the override names something, of the wrong kind. Judged by stat
+    alone: a FIFO with no writer is never opened (that would block this test forever)."""
+    import os
+    import socket
+
+    from faceblur_bench.errors import WeightsOverrideError
+
+    e = wts.get_entry("arcface-resnet18")
+    up = wts.upstream_dir(e)
+    up.mkdir(parents=True)
+    (up / e.filename).write_bytes(b"upstream")  # never used in place of a bad override
+    fifo, folder, sock = homes / "w.fifo", homes / "w.dir", homes / "w.sock"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(sock))
+        for path, kind in ((fifo, "a FIFO"), (folder, "a directory"), (sock, "a socket")):
+            with pytest.raises(WeightsOverrideError) as ei:
+                wts.check_overrides({e.name: str(path)})
+            assert f"--weights {e.name}={path} for {e.name} ({e.filename}) is {kind}, not a regular file" \
+                in ei.value.message
+            assert "not a FIFO, socket or folder" in ei.value.hint
+            monkeypatch.setenv("FACEBLUR_WEIGHTS_ARCFACE_RESNET18", str(path))
+            with pytest.raises(WeightsOverrideError) as ei:
+                wts.resolve(e.name)
+            assert f"$FACEBLUR_WEIGHTS_ARCFACE_RESNET18={path} for {e.name}" in ei.value.message
+            assert f"is {kind}, not a regular file" in ei.value.message
+            # the listing shows the override refused, as a run would, not the upstream file
+            code, out, _ = _cli(monkeypatch, capsys, "weights", "--no-hash", "--json")
+            rec = {r["name"]: r for r in json.loads(out)}[e.name]
+            assert code == 0 and rec["status"] == "override refused" and rec["path"] == str(path), rec
+            assert rec["detail"].endswith(f"is {kind}, not a regular file")
+            monkeypatch.delenv("FACEBLUR_WEIGHTS_ARCFACE_RESNET18")
+    with pytest.raises(WeightsOverrideError, match="does not exist"):
+        wts.check_overrides({e.name: str(homes / "nope.pth")})
+    # a FIFO where the default lookup looks is named in the "not found" list, not read
+    a = wts.get_entry("vggface16")
+    monkeypatch.setenv("FACEBLUR_WEIGHTS", str(homes))
+    os.mkfifo(homes / a.filename)
+    with pytest.raises(WeightsMissingError) as ei:
+        wts.resolve(a.name)
+    assert f"{homes / a.filename}  (is a FIFO, not a regular file)" in ei.value.message

@@ -44,6 +44,9 @@ def runtime(
 
     Without --dtype: fp32, plus bf16 autocast for methods with a torch network (it changes
     nothing for numpy code such as the Wiener baseline)."""
+    from .core import check_checkpoint_takers
+
+    check_checkpoint_takers([method], checkpoint)  # from the static record: before torch
     from .. import engine
     from ..errors import WeightsMissingError
     from ..metrics.runtime import DTYPES, applicable_dtypes, measure_runtime

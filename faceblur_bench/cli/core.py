@@ -58,6 +58,12 @@ def run(
                               "For several nodes start torchrun yourself: docs/distributed.md."),
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
+    import os
+
+    if "RANK" in os.environ:  # a torchrun rank: stop when its launcher dies, even by SIGKILL
+        from ..engine.distributed import die_with_launcher
+
+        die_with_launcher()
     from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
 
@@ -68,10 +74,10 @@ def run(
     for n in split_list(metrics):
         metric_registry.check(n)
     check_split_name(split, data_root)
-    if method:  # option names too, from the methods' static records
+    if method:  # option names and --checkpoint too, from the methods' static records
         check_option_names(route_options(parse_kv(option, "--option"), list(dict.fromkeys(method))))
+        check_checkpoint_takers(list(dict.fromkeys(method)), checkpoint)
     if nproc > 1:
-        import os
         import sys
 
         from ..engine.distributed import launch
@@ -95,6 +101,7 @@ def run(
     metric_names = split_list(metrics) or engine.default_metric_names(split, data_root)
     per_method = route_options(parse_kv(option, "--option"), names)
     labels = route_labels(label, names)
+    check_checkpoint_takers(names, checkpoint)  # the default methods (baselines) take none
     for n in names:  # bad options and methods unfit for the protocol fail before any work
         cls = method_registry.get(n)
         cls.validate_options(per_method[n])
@@ -158,6 +165,27 @@ def check_option_names(per_method: dict[str, dict[str, Any]]) -> None:
         declared = method_registry.record(name)["options"]
         if declared is not None:
             check(name, opts, declared)
+
+
+def check_checkpoint_takers(names: list[str], checkpoint: Path | None) -> None:
+    """Refuse ``--checkpoint`` (:class:`UsageError`, exit 2) when a method of ``names`` reads
+    none: it would be ignored, yet its hash would enter that run's identity. From the methods'
+    records: static for built-ins, so no torch is imported."""
+    from ..errors import UsageError
+    from ..registry import methods as method_registry
+
+    if checkpoint is None:
+        return
+    ignoring = [n for n in names if not method_registry.record(n).get("checkpoint", True)]
+    if not ignoring:
+        return
+    takers = sorted(n for n, r in method_registry.static().items() if r.get("checkpoint"))
+    which = ", ".join(ignoring)
+    fix = ("drop --checkpoint" if len(ignoring) == len(names)
+           else f"run {which} in a command of {'its' if len(ignoring) == 1 else 'their'} own, without --checkpoint")
+    raise UsageError(f"--checkpoint {checkpoint}: {which} take{'s' if len(ignoring) == 1 else ''} no "
+                     "checkpoint (it would be ignored)",
+                     f"{fix}; methods that take a checkpoint: {', '.join(takers)}")
 
 
 def route_options(opts: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:

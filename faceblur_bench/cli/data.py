@@ -126,6 +126,7 @@ def make_split_cmd(
     from rich.markup import escape
 
     from ..data.synth import check_protocol, make_split
+    from ..files import describe_skipped
     from ..devices import resolve_device
     from . import console, out
     from .common import make_progress
@@ -145,6 +146,9 @@ def make_split_cmd(
                          progress=lambda i, n: prog.update(task, completed=i, total=n))
     for sk in man.get("skipped", []):  # unreadable faces (corrupt, over the pixel limit)
         console.print(f"[yellow]skipped[/] {escape(sk['file'])}: {escape(sk['reason'])}", highlight=False)
+    if man.get("skipped_not_files"):  # FIFOs, sockets, symlinked folders: never read
+        console.print(f"[yellow]warning:[/] {escape(describe_skipped(sharp, man['skipped_not_files']))} "
+                      "(listed in make_split.json as skipped_not_files)", highlight=False)
     out.print(f"wrote {len(man['files'])} files ({len(man['images'])} faces x 80 kernels) under {out_dir}; "
               f"load with --data-root {out_dir} --split "
               f"{('mspl-' + man['variant'] + '/' + man['subset']) if protocol == 'mspl' else 'shen-' + man['subset']}")

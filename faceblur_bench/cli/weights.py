@@ -59,7 +59,10 @@ def weight_records(overrides: dict[str, str] | None = None, hash_files: bool = T
     records = []
     for st in wts.status(overrides=overrides, hash_files=hash_files):
         e = st.entry
-        if st.path is None:
+        refused = st.detail.startswith("override ")  # an explicit override that is not a file
+        if refused:
+            state = "override refused"
+        elif st.path is None:
             state = "missing"
         elif st.hash_ok is False:
             state = "sha256 mismatch"
@@ -75,7 +78,9 @@ def weight_records(overrides: dict[str, str] | None = None, hash_files: bool = T
             check = "ok" if st.hash_ok else "MISMATCH"
         records.append({
             "name": e.name, "file": e.filename, "status": state,
-            "path": str(st.path) if st.path else str(wts.upstream_dir(e) / e.filename),
+            "path": str(st.path) if st.path else str(wts.explicit_override(e, overrides)[0]) if refused
+            else str(wts.upstream_dir(e) / e.filename),
+            "detail": st.detail,
             "size_MB": None if st.size is None else round(st.size / 1e6, 1),
             "sha256": check, "expected": e.expected_hash(),
             "used_by": ", ".join(users_of(e.name, metric_records)) or None,
@@ -95,7 +100,7 @@ def _show(overrides: dict[str, str], hash_files: bool, as_json: bool) -> None:
     t = Table(title="weight files", caption="path: where it was found, or where to place it")
     for col in ("name", "status", "sha256", "size_MB", "used_by", "path", "download"):
         t.add_column(col, overflow="fold")
-    colour = {"found": "green", "missing": "yellow", "sha256 mismatch": "bold red"}
+    colour = {"found": "green", "missing": "yellow", "sha256 mismatch": "bold red", "override refused": "bold red"}
     home = str(Path.home())
     for r in records:
         path = "~" + r["path"][len(home):] if r["path"].startswith(home + "/") else r["path"]

@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import DataLayoutError, DataNotFoundError, ImageError
-from ..files import check_inside
+from ..files import check_inside, not_a_file
 from ..imageio import SEQUENCE_SUFFIXES, frame_count
 from ..text import printable
 from .base import Sample, Split, absolute_path
@@ -73,9 +73,10 @@ class PairedFolders(Split):
         for r in sorted(self.reference.iterdir()):
             if r.suffix.lower() not in SEQUENCE_SUFFIXES:
                 continue
-            if not r.is_file():
-                warnings.warn(f"{r}: not an image file ({'a directory' if r.is_dir() else 'a broken link'}); "
-                              "skipped", stacklevel=2)
+            why = not_a_file(r)  # by stat: a FIFO is never opened
+            if why is not None:
+                what = why.removeprefix("is ").removesuffix(", not a regular file")
+                warnings.warn(f"{r}: not an image file ({what}); skipped", stacklevel=2)
                 continue
             check_inside(self.reference, r, "reference")
             refs.append(r)

@@ -18,7 +18,8 @@ truncated, over the pixel limit) does not stop the others: it is listed under
 ``photos_unreadable`` and becomes a sample of its own (id: the photo's stem) whose row fails with
 the reason (decoding its copy under ``unreadable/``), so ``run`` lists it and exits 1 like any
 failed image. A symlink leading out of
-``DIR`` is refused (exit 2), as ``score`` refuses one; FIFOs and other non-files are ignored. The split is named ``folder:<DIR name>``
+``DIR`` to a photo is refused (exit 2), as ``score`` refuses one; FIFOs, sockets, symlinked
+subfolders and other non-files are not read, and a warning names them. The split is named ``folder:<DIR name>``
 in results, tables and the leaderboard.
 """
 
@@ -28,11 +29,12 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataLayoutError, DataNotFoundError, ImageError, UsageError
-from ..files import check_inside, sha256_file
+from ..files import check_inside, describe_skipped, folder_entries, sha256_file
 from ..imageio import IMAGE_SUFFIXES, image_size, read_image, write_png
 from ..registry import splits
 from ..text import printable
@@ -44,11 +46,13 @@ PHOTOS_PER_CALL = 8
 
 
 def _photos(folder: Path) -> list[Path]:
-    """The photo files directly in ``folder`` (FIFOs, devices and directories are not files);
-    a symlink leading out of ``folder`` is refused (:func:`~faceblur_bench.files.check_inside`,
-    the rule of every reader), never followed."""
-    found = sorted(p for p in folder.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The photo files directly in ``folder``; a symlink to a file leading out of ``folder`` is
+    refused (:func:`~faceblur_bench.files.check_inside`, the rule of every reader), never
+    followed. FIFOs, sockets, devices, symlinked subfolders and links leading out to anything
+    but a file are not read: a warning names them (count, the first few, why)."""
+    found, odd = folder_entries(folder, IMAGE_SUFFIXES)
+    if odd:
+        warnings.warn(describe_skipped(folder, odd), stacklevel=2)
     for p in found:
         check_inside(folder, p, "photo")
     return found

@@ -34,6 +34,7 @@ import os
 import shutil
 import socket
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -43,7 +44,7 @@ import torch
 
 from ..devices import resolve_device
 from ..errors import SEED_MAX, DataLayoutError, ImageError, UnknownNameError, UsageError, check_range
-from ..files import check_inside
+from ..files import check_inside, describe_skipped, folder_entries
 from ..imageio import IMAGE_SUFFIXES, read_image, write_png
 from .degrade import (
     NOISE_PRESETS,
@@ -65,22 +66,30 @@ PROTOCOLS = ("mspl", "shen")
 
 
 def read_sharp_dir(sharp_dir: str | Path, size: int = 128,
-                   skipped: list[dict[str, str]] | None = None) -> list[tuple[str, np.ndarray]]:
+                   skipped: list[dict[str, str]] | None = None,
+                   not_files: list[dict[str, str]] | None = None) -> list[tuple[str, np.ndarray]]:
     """Sorted ``[(stem, uint8 (size, size, 3))]`` of the images in ``sharp_dir``; every image must
     be ``size x size`` (:class:`DataLayoutError` naming the file otherwise).
 
     A file that cannot be decoded (corrupt, truncated, over the pixel limit of
     :func:`~faceblur_bench.imageio.max_image_pixels`) raises :class:`ImageError`, unless
     ``skipped`` is a list: then it is left out and ``{"file": name, "reason": ...}`` is appended
-    (a per-image failure). A file name that is not valid UTF-8 is refused by name."""
+    (a per-image failure). A file name that is not valid UTF-8 is refused by name.
+
+    Entries that are not regular files (FIFOs, sockets, symlinked folders, links leading out of
+    the folder to anything but a file: :func:`~faceblur_bench.files.folder_entries`) are never
+    read; they are appended to ``not_files`` when it is a list, else named in a warning."""
     d = Path(sharp_dir)
     if not d.is_dir():
         raise UsageError(f"--sharp {d} is not a directory", "pass a folder of 128x128 face images")
     out: list[tuple[str, np.ndarray]] = []
     seen: set[str] = set()
-    for p in sorted(d.iterdir()):
-        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
+    files, odd = folder_entries(d, IMAGE_SUFFIXES)
+    if not_files is not None:
+        not_files.extend(odd)
+    elif odd:
+        warnings.warn(describe_skipped(d, odd), stacklevel=2)
+    for p in files:
         require_utf8_name(p)
         check_inside(d, p, "--sharp image")  # a link out of the folder is never read
         if p.stem in seen:
@@ -182,7 +191,8 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
                          f"({sharp_dir}): the split would be written into its input",
                          "pass an --out folder outside the folder of sharp faces")
     skipped: list[dict[str, str]] = []
-    faces = read_sharp_dir(sharp_dir, skipped=skipped)
+    not_files: list[dict[str, str]] = []
+    faces = read_sharp_dir(sharp_dir, skipped=skipped, not_files=not_files)
     final_out = out
     if final_out.exists() and not final_out.is_dir():
         raise UsageError(f"--out {final_out} is a file", "choose a directory")
@@ -193,7 +203,7 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
     (stage / STAGE_OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
     try:
         manifest = _make_split_into(faces, protocol, final_out, stage, seed, subset, variant, noise,
-                                    kernel_kind, device, progress, skipped)
+                                    kernel_kind, device, progress, skipped, not_files)
         for q in sorted(stage.rglob("*")):  # same file system: each move is a rename
             if q.is_file() and q.name != STAGE_OWNER:
                 dest = final_out / q.relative_to(stage)
@@ -213,7 +223,8 @@ def _make_split_into(faces: list[tuple[str, np.ndarray]], protocol: str, final_o
                      seed: int, subset: str | None, variant: str, noise: str | float | None,
                      kernel_kind: str, device: str,
                      progress: Callable[[int, int], None] | None,
-                     skipped: list[dict[str, str]]) -> dict[str, Any]:
+                     skipped: list[dict[str, str]],
+                     not_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """The work of :func:`make_split`, writing under the staging folder ``out`` (checks against
     the final folder ``final_out``)."""
     if protocol == "mspl":
@@ -297,5 +308,7 @@ def _make_split_into(faces: list[tuple[str, np.ndarray]], protocol: str, final_o
     }
     if skipped:
         manifest["skipped"] = skipped
+    if not_files:  # entries of --sharp that are not regular files: never read
+        manifest["skipped_not_files"] = not_files
     (top / MADE_MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return manifest

@@ -29,11 +29,16 @@ has already died cannot run its Python handler: the wait is C++ and never return
 thread (:func:`_arm_signal_exit`) sees the signal through :func:`signal.set_wakeup_fd` and ends
 such a rank with ``os._exit(128 + signum)`` once it has waited :data:`STOPPED_WAIT_S` seconds
 past the signal; its rows are already on disk (fsynced per batch).
+
+A launcher killed with SIGKILL (``run --nproc N``, or torchrun itself) cannot pass anything on:
+each rank asks the kernel for SIGTERM when its parent dies (:func:`die_with_launcher`, Linux
+``PR_SET_PDEATHSIG``), so it stops as above instead of running on alone, holding the run lock.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import signal
 import sys
@@ -62,6 +67,13 @@ STOPPED_WAIT_S = 5.0
 
 #: collectives the main thread is in now (read by the watchdog thread)
 _waiting = 0
+
+#: the pid of the ``run --nproc`` launcher, set by :func:`launch` for its ranks (their parent:
+#: torchrun's elastic agent runs inside the launcher and starts the ranks itself)
+LAUNCHER_PID_ENV = "FACEBLUR_LAUNCHER_PID"
+
+#: ``prctl`` option of <linux/prctl.h>: the signal this process gets when its parent dies
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,32 @@ def world_from_env() -> World:
         raise UsageError(f"RANK={rank} is outside WORLD_SIZE={size}",
                          "start sharded runs with torchrun (it sets them), or unset them")
     return World(rank, size, local)
+
+
+def die_with_launcher() -> bool:
+    """Make this rank get SIGTERM when the process that started it dies, even by SIGKILL.
+
+    Called once at the start of a torchrun rank (``RANK`` set). The kernel sends the signal when
+    the parent (the ``run --nproc`` launcher, whose in-process elastic agent forked the rank from
+    its main thread; or a hand-started torchrun) exits; the CLI's handler then stores and exits
+    143 like any SIGTERM. The launcher may have died before the request was made: when
+    :data:`LAUNCHER_PID_ENV` names it and it is no longer this process's parent, the rank sends
+    itself the SIGTERM at once. Returns whether the request was made (False: not Linux, or no
+    ``prctl``; the rank then lives on until its work or a collective fails).
+    """
+    expected = os.environ.pop(LAUNCHER_PID_ENV, "")  # not for processes this rank may start
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        done = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+    if done and expected.isdigit() and os.getppid() != int(expected):  # it died before prctl
+        sys.stderr.write(f"rank {os.environ.get('RANK', '?')}: its launcher (pid {expected}) has "
+                         "exited: stopping\n")
+        os.kill(os.getpid(), signal.SIGTERM)
+    return done
 
 
 def init(device: torch.device) -> World:
@@ -298,6 +336,7 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
         ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0",
          "-m", "faceblur_bench", *strip_nproc(argv)])
     stop_with = signal.SIGTERM  # for ranks still running when torchrun returns (none, normally)
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # inherited by the ranks: die_with_launcher
     try:
         run(args)
     except SignalException as exc:  # torchrun's own handler: the ranks got the signal and stored
@@ -313,6 +352,7 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
                          f"(their messages are above)\n")
         return max(codes) if codes else 1  # a rank's usage error (2) stays 2; a killed rank is 1
     finally:
+        os.environ.pop(LAUNCHER_PID_ENV, None)
         _stop_ranks(stop_with)
     return 0
 

@@ -294,10 +294,8 @@ def _evaluate(cfg: RunConfig, progress: Any) -> dict:
             if session.idx is None and previous is not None:
                 rebuilt = not _summary_still_true(store, previous)
                 if rebuilt:
-                    warn_stored(
-                        f"{store.summary_path} does not match rows.jsonl (edited, or "
-                        "written before summaries were sealed to their rows): rebuilt from the rows",
-                        stacklevel=2)
+                    warn_stored(f"{store.summary_path} {_why_rebuilt(store, previous)}: rebuilt from the rows",
+                                stacklevel=2)
             summary = summarise(store.dir, samples, states, ctx, method=method, cfg=cfg, split=split,
                                 ident=ident, key=key, device=device,
                                 timings={**timings, "total_s": time.perf_counter() - t0},
@@ -447,6 +445,20 @@ def _summary_still_true(store: RunStore, previous: dict) -> bool:
     # sealed to its rows: an edited value, count or row (or a summary from before digests) is
     # rebuilt, never left in place and reported as "left as it was"
     return previous.get("digest") == summary_digest(previous, by_id.values())
+
+
+def _why_rebuilt(store: RunStore, previous: dict) -> str:
+    """Which file made a stored summary untrue: the rows (malformed lines it did not count) or
+    the summary itself (edited, or from before summaries were sealed)."""
+    from ..results import scan_rows
+
+    lines = [n for n, _ in scan_rows(store.dir / "rows.jsonl", warn=False).discarded]
+    known = int(previous.get("rows_discarded") or 0)
+    if len(lines) > known:
+        shown = ", ".join(map(str, lines[:5])) + (", …" if len(lines) > 5 else "")
+        return (f"counted {known} malformed line(s) of rows.jsonl, the file now has {len(lines)} "
+                f"(line(s) {shown}: the rows file was damaged after the summary was sealed)")
+    return "does not match rows.jsonl (edited, or written before summaries were sealed to their rows)"
 
 
 def _seal(store: RunStore, summary: dict) -> None:

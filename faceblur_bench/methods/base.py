@@ -160,6 +160,13 @@ class Method(ABC):
         return out
 
     @classmethod
+    def takes_checkpoint(cls) -> bool:
+        """Whether ``--checkpoint`` means anything to this method: its class overrides
+        :meth:`load` (where a checkpoint is read). The base ``load`` ignores one, and a run of a
+        method that ignores it must not carry it (its hash would enter the run identity)."""
+        return cls.load is not Method.load
+
+    @classmethod
     def check_protocol_options(cls, protocol: str, options: dict[str, Any]) -> None:
         """Refuse (:class:`~faceblur_bench.errors.UsageError`) options that do not fit the
         evaluation ``protocol`` (``s2s`` | ``s2v``), before any work. Base: nothing to check."""

@@ -41,7 +41,8 @@ def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
 
     ``params``: ``cls().num_parameters()`` (builds the network), None when the method cannot be
     built without options (e.g. ``folder``) or does not count; ``options``: None when the method
-    declares none (anything passes through), else option -> ``{type, default, required, help}``.
+    declares none (anything passes through), else option -> ``{type, default, required, help}``;
+    ``checkpoint``: whether the method reads ``--checkpoint`` (``Method.takes_checkpoint``).
     """
     from ..errors import FaceblurError
 
@@ -55,7 +56,8 @@ def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
             "help": o.help}
         for k, o in sorted(specs.items())}
     return {"params": params, "scale": getattr(cls, "scale", 1),
-            "description": getattr(cls, "description", ""), "origin": origin, "options": options}
+            "description": getattr(cls, "description", ""), "origin": origin, "options": options,
+            "checkpoint": bool(getattr(cls, "takes_checkpoint", lambda: True)())}
 
 
 CATALOG: dict[str, dict[str, Any]] = {
@@ -65,6 +67,7 @@ CATALOG: dict[str, dict[str, Any]] = {
         'description': 'No restoration: returns the blurred input (lower bound row of every table)',
         'origin': 'entry point baselines.identity:Blurred',
         'options': {},
+        'checkpoint': False,
     },
     'cfmd-gan': {
         'params': 9_246_323,
@@ -74,6 +77,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                         'face, from a checkpoint'),
         'origin': 'faceblur_bench.methods.cfmd.method',
         'options': None,
+        'checkpoint': True,
     },
     'dfpg': {
         'params': 44_661_379,
@@ -82,6 +86,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                         'from a trained checkpoint'),
         'origin': 'faceblur_bench.methods.dfpg.method',
         'options': {},
+        'checkpoint': True,
     },
     'folder': {
         'params': None,
@@ -99,6 +104,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                                 'required': False,
                                 'help': 'restored file name; placeholders {id} {stem} {name} '
                                         '{subset} {kernel} {face} {k} {u} (docs/inputs.md)'}},
+        'checkpoint': False,
     },
     'mspl-gan': {
         'params': 18_471_308,
@@ -108,6 +114,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                         'checkpoint'),
         'origin': 'faceblur_bench.methods.mspl.method',
         'options': None,
+        'checkpoint': True,
     },
     'richardson-lucy': {
         'params': 0,
@@ -119,6 +126,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                                  'default': 10,
                                  'required': False,
                                  'help': 'Richardson-Lucy iterations'}},
+        'checkpoint': False,
     },
     'sappgan': {
         'params': 44_661_379,
@@ -128,6 +136,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                         'checkpoint'),
         'origin': 'faceblur_bench.methods.sappgan.method',
         'options': {},
+        'checkpoint': True,
     },
     'shen': {
         'params': 18_626_333,
@@ -136,6 +145,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                         'net; from a `faceblur-bench train shen` checkpoint'),
         'origin': 'faceblur_bench.methods.shen.method',
         'options': None,
+        'checkpoint': True,
     },
     'shen-cvpr18': {
         'params': 14_811_588,
@@ -145,6 +155,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                         'checkpoint'),
         'origin': 'faceblur_bench.methods.shen.method',
         'options': None,
+        'checkpoint': True,
     },
     'shen-n2': {
         'params': 22_201_590,
@@ -153,6 +164,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                         'checkpoint'),
         'origin': 'faceblur_bench.methods.shen.method',
         'options': None,
+        'checkpoint': True,
     },
     'shen-n3': {
         'params': 25_776_847,
@@ -161,6 +173,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                         'checkpoint'),
         'origin': 'faceblur_bench.methods.shen.method',
         'options': None,
+        'checkpoint': True,
     },
     'wiener': {
         'params': 0,
@@ -172,6 +185,7 @@ CATALOG: dict[str, dict[str, Any]] = {
                                 'default': 0.05,
                                 'required': False,
                                 'help': "regularisation weight of skimage's Wiener filter"}},
+        'checkpoint': False,
     },
     'yun': {
         'params': 58_295_494,
@@ -199,5 +213,6 @@ CATALOG: dict[str, dict[str, Any]] = {
                                       'required': False,
                                       'help': 'contract tests only: x8 CNN width of the untrained '
                                               'network'}},
+        'checkpoint': True,
     },
 }

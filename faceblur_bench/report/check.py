@@ -249,7 +249,7 @@ def _incomplete(s: RunSummary) -> str:
     cov = coverage(s)
     why = "" if cov.complete or cov.state == "subset" else f"{cov.state} ({cov.label})"
     if not cov.verified:
-        why = (why + "; " if why else "") + "unverified (summary.json does not match its rows)"
+        why = (why + "; " if why else "") + "unverified (summary.json does not match its rows, or they are damaged)"
     return why
 
 

@@ -89,8 +89,7 @@ class Coverage:
         }.get(self.state, "")
         if not self.verified:
             text = (text + "; " if text else "") + (
-                f"summary.json does not match its rows ({self.why_unverified}): shown as the "
-                "rows give it, not ranked")
+                f"unverified: {self.why_unverified}: shown as the rows give it, not ranked")
         return text
 
 

@@ -110,11 +110,14 @@ def verify_against_rows(run: RunSummary, raw: dict[str, Any], run_dir: str | Pat
     ok_rows = [r for r in rows if r["status"] == "ok"]
     problems: list[str] = []
     sealed = isinstance(raw.get("digest"), str)
+    damage = _damaged_rows(run_dir, run.rows_discarded) if has_rows else None
+    if damage:  # the rows file was damaged, not (or not provably) the summary: say which
+        problems.append(damage)
     if not has_rows and (run.counts.done or run.counts.ok or any(
             e.value is not None for e in run.metrics.values())):
         problems.append(f"{ROWS} is missing, so its values cannot be checked")
-    elif sealed and raw["digest"] != summary_digest(raw, rows):
-        problems.append(f"it does not match {ROWS} (edited after it was written)")
+    elif sealed and raw["digest"] != summary_digest(raw, rows) and not damage:
+        problems.append(f"it does not match {ROWS} (the summary was edited after it was sealed)")
     counts = (len(rows), len(ok_rows), len(rows) - len(ok_rows))
     if has_rows and (run.counts.done, run.counts.ok, run.counts.failed) != counts:
         problems.append(f"counts done/ok/failed {run.counts.done}/{run.counts.ok}/"
@@ -159,6 +162,29 @@ def verify_against_rows(run: RunSummary, raw: dict[str, Any], run_dir: str | Pat
         elif entry.status == "ok":
             entry.value, entry.std = None, None
             entry.status, entry.reason = "error", WITHHELD
+
+
+def _damaged_rows(run_dir: Path, known: int) -> str | None:
+    """The damage of a run's rows files that its summary does not account for, or None.
+
+    A summary counts the malformed lines of ``rows.jsonl`` it was sealed with (``rows_discarded``:
+    their images were scored again, the summary is true of the valid rows). More malformed lines
+    now (a line of ``rows.jsonl`` or a rank shard damaged after sealing) mean a row the summary
+    stands on may be gone: the run is not what it was, whatever the summary says."""
+    found: list[tuple[str, list[int]]] = []
+    for path in [run_dir / ROWS, *results.row_shard_paths(run_dir)]:
+        lines = [n for n, _ in results.scan_rows(path, warn=False).discarded]  # read_rows warned
+        if lines:
+            found.append((path.name, lines))
+    if sum(len(lines) for _, lines in found) <= known:
+        return None
+    parts = []
+    for name, lines in found:
+        many = "s" if len(lines) > 1 else ""
+        shown = ", ".join(map(str, lines[:5])) + (", …" if len(lines) > 5 else "")
+        parts.append(f"{name} has {len(lines)} malformed line{many} (line{many} {shown})")
+    sealed = f"it counted {known}" if known else "it counted none"
+    return "; ".join(parts) + f": the rows file was damaged after the summary was sealed ({sealed})"
 
 
 def _same_aggregate(entry: Any, agg: dict[str, Any]) -> bool:
