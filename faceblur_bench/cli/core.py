@@ -59,6 +59,8 @@ def run(
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
     from ..registry import methods as method_registry
+    from ..data.moments import check_protocol_name
+    from ..devices import check_device_name
     from ..registry import metrics as metric_registry
 
     # unknown names first, with "did you mean", from static metadata: before torch is imported
@@ -68,8 +70,16 @@ def run(
     for n in split_list(metrics):
         metric_registry.check(n)
     check_split_name(split, data_root)
-    if method:  # option names too, from the methods' static records
-        check_option_names(route_options(parse_kv(option, "--option"), list(dict.fromkeys(method))))
+    # and every other usage error that needs no loaded method: the spelling of --device,
+    # --protocol, --weights NAME=PATH; with --method, options (names and values), labels and
+    # whether each method fits the protocol, from the methods' static records
+    check_device_name(device)
+    check_protocol_name(protocol)
+    overrides = parse_weight_overrides(weights)
+    if method:
+        given = list(dict.fromkeys(method))
+        check_method_options(route_options(parse_kv(option, "--option"), given), protocol)
+        route_labels(label, given)
     if nproc > 1:
         import os
         import sys
@@ -102,7 +112,6 @@ def run(
         cls.check_protocol_options(protocol, per_method[n])
     for n in metric_names:
         metric_registry.get(n)
-    overrides = parse_weight_overrides(weights)
     summaries = []
     with make_progress() as prog:
         for name in names:
@@ -148,16 +157,21 @@ def check_split_name(split: str, data_root: Path | None) -> None:
         pass
 
 
-def check_option_names(per_method: dict[str, dict[str, Any]]) -> None:
-    """Refuse an option a method does not declare ("did you mean"), as its ``validate_options``
-    would, from the method's record: static for built-ins, so no torch is imported."""
-    from ..methods.catalog import check_option_names as check
+def check_method_options(per_method: dict[str, dict[str, Any]], protocol: str | None = None) -> None:
+    """Refuse what each method's ``validate_options`` and the protocol check would refuse — an
+    option it does not declare ("did you mean"), a value of the wrong type or below its
+    minimum, ``--protocol s2v`` for a method without ``accepts_moment`` — from the method's
+    record: static for built-ins, so no torch is imported."""
+    from ..data.moments import check_protocol
+    from ..methods.catalog import check_options
     from ..registry import methods as method_registry
 
     for name, opts in per_method.items():
-        declared = method_registry.record(name)["options"]
-        if declared is not None:
-            check(name, opts, declared)
+        rec = method_registry.record(name)
+        if rec["options"] is not None:
+            check_options(name, opts, rec["options"])
+        if protocol is not None:
+            check_protocol(protocol, name, rec["accepts_moment"])
 
 
 def route_options(opts: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
@@ -307,16 +321,19 @@ def score(
 
     from ..registry import metrics as metric_registry
 
+    from ..devices import check_device_name
+
     metric_names = split_list(metrics) or ["psnr", "ssim"]
     for n in metric_names:
         metric_registry.check(n)  # static names: a typo answers before torch is imported
+    check_device_name(device)  # and the spellings of --device and --weights
+    overrides = parse_weight_overrides(weights)
     from .. import engine
     from ..data.folders import PairedFolders
     from ..report import tables
 
     for n in metric_names:
         metric_registry.get(n)
-    overrides = parse_weight_overrides(weights)
     split = PairedFolders(restored, reference, pattern)
     tmp = None
     if out_dir is None:

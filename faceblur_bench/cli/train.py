@@ -20,6 +20,9 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
+# the ``type`` names of trainer options (``trainer_catalog.record``) are those of method options
+from ..methods.catalog import OPTION_TYPES
+
 
 
 class _LazyTrainerGroup(TyperGroup):
@@ -75,9 +78,6 @@ def _run(name: str, data_root: Path, out: Path, config: Optional[Path], sets: Op
     if res.checkpoint is not None and res.history:
         typer.echo(f"done: {res.epochs_done} epochs, {res.steps} steps; checkpoint {res.checkpoint}")
 
-
-#: the ``type`` names of trainer options (``trainer_catalog.record``)
-OPTION_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
 def _command_for(name: str, rec: dict[str, Any]):
