@@ -58,12 +58,21 @@ RESERVED = {"presets", "export"}
 def _run(name: str, data_root: Path, out: Path, config: Optional[Path], sets: Optional[list[str]],
          epochs: Optional[int], batch_size: Optional[int], preset: Optional[str], tiny: bool, resume: bool,
          device: Optional[str], weights: Optional[list[str]], progress: bool, extra: dict[str, Any]) -> None:
+    from ..devices import check_device_name
+    from ..methods.trainer_catalog import preset_overrides
+    from ..registry import trainers
     from ..train.config import parse_set, set_dotted, trainer_class
-    from ..train.loop import train
     from .common import parse_weight_overrides
 
-    cls = trainer_class(name)
+    # usage errors first, from the trainer's record (static for built-ins): before torch loads
+    if preset is not None:
+        preset_overrides(name, {p["name"]: p["overrides"] for p in trainers.record(name)["presets"]}, preset)
+    check_device_name(device)
     overrides = parse_set(sets)
+    weights_overrides = parse_weight_overrides(weights)
+    from ..train.loop import train
+
+    cls = trainer_class(name)
     for opt, value in extra.items():
         if value is not None:
             set_dotted(overrides, cls.cli_options[opt].key, value)
@@ -72,7 +81,7 @@ def _run(name: str, data_root: Path, out: Path, config: Optional[Path], sets: Op
     try:
         res = train(name, data_root, out, config=config, preset=preset, epochs=epochs, batch_size=batch_size,
                     tiny=tiny, overrides=overrides, resume=resume, device=None if device in (None, "auto") else device,
-                    weights_overrides=parse_weight_overrides(weights), progress=progress)
+                    weights_overrides=weights_overrides, progress=progress)
     except (WeightsMissingError, WeightsIntegrityError) as exc:  # a loss network's file: nothing trained
         raise cannot_start(exc) from exc
     if res.checkpoint is not None and res.history:
