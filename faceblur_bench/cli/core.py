@@ -58,9 +58,9 @@ def run(
                               "For several nodes start torchrun yourself: docs/distributed.md."),
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
-    from ..registry import methods as method_registry
     from ..data.moments import check_protocol_name
     from ..devices import check_device_name
+    from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
 
     # unknown names first, with "did you mean", from static metadata: before torch is imported
@@ -319,9 +319,8 @@ def score(
     """Score images produced by any other code against references, pairing files by name."""
     import tempfile
 
-    from ..registry import metrics as metric_registry
-
     from ..devices import check_device_name
+    from ..registry import metrics as metric_registry
 
     metric_names = split_list(metrics) or ["psnr", "ssim"]
     for n in metric_names:
