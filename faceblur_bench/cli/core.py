@@ -58,8 +58,6 @@ def run(
                               "For several nodes start torchrun yourself: docs/distributed.md."),
 ) -> None:
     """Restore every image of a split with each method, score it, and write results."""
-    from ..data.moments import check_protocol_name
-    from ..devices import check_device_name
     from ..registry import methods as method_registry
     from ..registry import metrics as metric_registry
 
@@ -70,6 +68,9 @@ def run(
     for n in split_list(metrics):
         metric_registry.check(n)
     check_split_name(split, data_root)
+    from ..data.moments import check_protocol_name  # after the names: a typo imports nothing more
+    from ..devices import check_device_name
+
     # and every other usage error that needs no loaded method: the spelling of --device,
     # --protocol, --weights NAME=PATH; with --method, options (names and values), labels and
     # whether each method fits the protocol, from the methods' static records
