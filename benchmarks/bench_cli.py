@@ -1,4 +1,5 @@
-"""How long the CLI's instant commands take: listings, ``--help``, typos with "did you mean".
+"""How long the CLI's instant commands take: listings, ``--help``, typos with "did you mean",
+bad option values (usage errors, exit 2).
 
     python benchmarks/bench_cli.py [--repeats 5] [--baseline DIR [--baseline-label TEXT]]
                                    [--json OUT]
@@ -39,7 +40,8 @@ REFERENCES = {
     "python -c pass": ["-c", "pass"],
     "python -c 'import torch'": ["-c", "import torch"],
 }
-#: label -> faceblur-bench arguments (listings, help, typos; every one should answer at once)
+#: label -> faceblur-bench arguments (listings, help, typos, bad values; every one should answer
+#: at once)
 COMMANDS = {
     "--help": ["--help"],
     "run --help": ["run", "--help"],
@@ -60,6 +62,20 @@ COMMANDS = {
     "run --metrix (option typo)": ["run", "-m", "blurred", "--metrix", "psnr"],
     "methods sapgan (typo)": ["methods", "sapgan"],
     "train presets shne (typo)": ["train", "presets", "shne"],
+    # bad option values (issue 29): answered from static records before torch, like names
+    "run --device cudda (bad value)": ["run", "-m", "wiener", "--device", "cudda"],
+    "run --option balance=abc (bad value)": ["run", "-m", "wiener", "--option", "balance=abc"],
+    "run --protocol paperr (bad value)": ["run", "-m", "wiener", "--protocol", "paperr"],
+    "run --protocol s2v (unfit method)": ["run", "-m", "wiener", "--protocol", "s2v"],
+    "run --weights nonexist.pth (not NAME=PATH)": ["run", "-m", "sappgan", "--weights", "nonexist.pth"],
+    "runtime --dtype fp3 (bad value)": ["runtime", "-m", "wiener", "--dtype", "fp3"],
+    "table --methods wienr (typo)": ["table", "--split", "demo", "--methods", "wienr", "--results", "{tmp}"],
+    "figure --split demoo (typo)": ["figure", "--split", "demoo", "--methods", "wiener", "--results", "{tmp}"],
+    "plot --metric psnrr (typo)": ["plot", "--split", "demo", "--metric", "psnrr", "--results", "{tmp}"],
+    "make-split --protocol msp (typo)": ["make-split", "--sharp", "{tmp}", "--protocol", "msp", "--out", "{tmp}/o"],
+    "data verify demoo (typo)": ["data", "verify", "demoo"],
+    "train cfmd --preset nop (typo)": ["train", "cfmd", "--data-root", "{tmp}", "--out", "{tmp}/t", "--preset", "nop"],
+    "train wienr (a method's typo)": ["train", "wienr"],
 }
 
 
@@ -128,10 +144,10 @@ def main() -> None:
     rows = []
     print(f"\nmedian wall of {args.repeats} runs; ratio = command / `import torch` ({torch_s:.2f} s)")
     for label in REFERENCES:
-        print(f"  {label:32s} {med[(label, 'this')]:6.2f} s")
+        print(f"  {label:44s} {med[(label, 'this')]:6.2f} s")
     for label in COMMANDS:
         rec = {"command": label, "argv": COMMANDS[label]}
-        line = f"  {label:32s}"
+        line = f"  {label:44s}"
         for tree in trees:
             j = (label, tree)
             rec[tree] = {"wall_s": round(med[j], 3), "walls_s": [round(w, 3) for w in walls[j]],

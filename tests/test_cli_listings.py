@@ -61,7 +61,7 @@ def test_parameter_counts_are_those_of_the_built_networks(built_methods):
 
 
 def test_demo_noise_is_mspl_training_noise():
-    from faceblur_bench.data.degrade import NOISE_PRESETS
+    from faceblur_bench.data.make_split_args import NOISE_PRESETS
     from faceblur_bench.data.demo import NOISE_SIGMA
 
     assert NOISE_SIGMA == NOISE_PRESETS["mspl-train"]

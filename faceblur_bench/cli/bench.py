@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from ..errors import UsageError
+from ..metrics.catalog import DTYPES
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -44,15 +45,15 @@ def runtime(
 
     Without --dtype: fp32, plus bf16 autocast for methods with a torch network (it changes
     nothing for numpy code such as the Wiener baseline)."""
-    from .core import check_checkpoint_takers
+    from ..devices import check_device_name
+    from ..registry import methods as method_registry
+    from .common import parse_kv
+    from .core import check_checkpoint_takers, check_method_options
 
-    check_checkpoint_takers([method], checkpoint)  # from the static record: before torch
-    from .. import engine
-    from ..errors import WeightsMissingError
-    from ..metrics.runtime import DTYPES, applicable_dtypes, measure_runtime
-    from . import out
-    from .common import make_progress, parse_kv
-
+    # usage errors before torch is imported: names, spellings, the method's options (its record)
+    method_registry.check(method)
+    check_checkpoint_takers([method], checkpoint)
+    check_device_name(device)
     for d in dtype or []:
         if d not in DTYPES:
             raise UsageError(f"--dtype {d!r} is not one of {', '.join(DTYPES)}", "use --dtype fp32 or --dtype bf16")
@@ -60,8 +61,16 @@ def runtime(
     batches = list(batch) if batch else [1, 16]
     if min(batches) < 1:
         raise UsageError("--batch must be >= 1", "e.g. --batch 1 --batch 16")
+    options = parse_kv(option, "--option")
+    check_method_options({method: options})
+    from .. import engine
+    from ..errors import WeightsMissingError
+    from ..metrics.runtime import applicable_dtypes, measure_runtime
+    from . import out
+    from .common import make_progress
+
     dev = engine.resolve_device(device)
-    m = engine.make_method(method, parse_kv(option, "--option"))
+    m = engine.make_method(method, options)
     if untrained:
         if checkpoint is not None:
             raise UsageError("--untrained and --checkpoint exclude each other", "drop one of them")

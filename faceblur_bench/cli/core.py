@@ -74,9 +74,20 @@ def run(
     for n in split_list(metrics):
         metric_registry.check(n)
     check_split_name(split, data_root)
-    if method:  # option names and --checkpoint too, from the methods' static records
-        check_option_names(route_options(parse_kv(option, "--option"), list(dict.fromkeys(method))))
-        check_checkpoint_takers(list(dict.fromkeys(method)), checkpoint)
+    from ..data.moments import check_protocol_name  # after the names: a typo imports nothing more
+    from ..devices import check_device_name
+
+    # and every other usage error that needs no loaded method: the spelling of --device,
+    # --protocol, --weights NAME=PATH; with --method, options (names and values), labels,
+    # --checkpoint and whether each method fits the protocol, from the methods' static records
+    check_device_name(device)
+    check_protocol_name(protocol)
+    overrides = parse_weight_overrides(weights)
+    if method:
+        given = list(dict.fromkeys(method))
+        check_method_options(route_options(parse_kv(option, "--option"), given), protocol)
+        route_labels(label, given)
+        check_checkpoint_takers(given, checkpoint)
     if nproc > 1:
         import sys
 
@@ -109,7 +120,6 @@ def run(
         cls.check_protocol_options(protocol, per_method[n])
     for n in metric_names:
         metric_registry.get(n)
-    overrides = parse_weight_overrides(weights)
     summaries = []
     with make_progress() as prog:
         for name in names:
@@ -155,16 +165,21 @@ def check_split_name(split: str, data_root: Path | None) -> None:
         pass
 
 
-def check_option_names(per_method: dict[str, dict[str, Any]]) -> None:
-    """Refuse an option a method does not declare ("did you mean"), as its ``validate_options``
-    would, from the method's record: static for built-ins, so no torch is imported."""
-    from ..methods.catalog import check_option_names as check
+def check_method_options(per_method: dict[str, dict[str, Any]], protocol: str | None = None) -> None:
+    """Refuse what each method's ``validate_options`` and the protocol check would refuse — an
+    option it does not declare ("did you mean"), a value of the wrong type or below its
+    minimum, ``--protocol s2v`` for a method without ``accepts_moment`` — from the method's
+    record: static for built-ins, so no torch is imported."""
+    from ..data.moments import check_protocol
+    from ..methods.catalog import check_options
     from ..registry import methods as method_registry
 
     for name, opts in per_method.items():
-        declared = method_registry.record(name)["options"]
-        if declared is not None:
-            check(name, opts, declared)
+        rec = method_registry.record(name)
+        if rec["options"] is not None:
+            check_options(name, opts, rec["options"])
+        if protocol is not None:
+            check_protocol(protocol, name, rec["accepts_moment"])
 
 
 def check_checkpoint_takers(names: list[str], checkpoint: Path | None) -> None:
@@ -333,18 +348,20 @@ def score(
     """Score images produced by any other code against references, pairing files by name."""
     import tempfile
 
+    from ..devices import check_device_name
     from ..registry import metrics as metric_registry
 
     metric_names = split_list(metrics) or ["psnr", "ssim"]
     for n in metric_names:
         metric_registry.check(n)  # static names: a typo answers before torch is imported
+    check_device_name(device)  # and the spellings of --device and --weights
+    overrides = parse_weight_overrides(weights)
     from .. import engine
     from ..data.folders import PairedFolders
     from ..report import tables
 
     for n in metric_names:
         metric_registry.get(n)
-    overrides = parse_weight_overrides(weights)
     split = PairedFolders(restored, reference, pattern)
     tmp = None
     if out_dir is None:

@@ -50,6 +50,9 @@ def verify_cmd(
     counts differ."""
     from rich.progress import Progress
 
+    from .core import check_split_name
+
+    check_split_name(split, data_root)  # an unknown name answers before torch is imported
     from ..data.manifest import verify
     from ..engine import open_split
     from . import console, out
@@ -125,20 +128,25 @@ def make_split_cmd(
     """Synthesise a test split from your own faces in exactly the layout the loaders read."""
     from rich.markup import escape
 
-    from ..data.synth import check_protocol, make_split
+    from ..data.make_split_args import resolve_args
+    from ..devices import check_device_name, resolve_device
     from ..files import describe_skipped
-    from ..devices import resolve_device
     from . import console, out
     from .common import make_progress
 
-    check_protocol(protocol)  # names and device before the progress bar starts
-    resolve_device(device)
     nz: str | float | None = noise
     if noise is not None:
         try:
             nz = float(noise)
         except ValueError:
             nz = noise
+    # names, values and the spelling of --device before torch is imported; then whether the
+    # device exists, before the progress bar starts
+    resolve_args(protocol, subset, variant, nz, kernels)
+    check_device_name(device)
+    from ..data.synth import make_split
+
+    resolve_device(device)
     with make_progress() as prog:
         task = prog.add_task(f"make-split {protocol}", total=None)
         man = make_split(sharp, protocol, out_dir, seed=seed, subset=subset, variant=variant, noise=nz,

@@ -74,7 +74,7 @@ def check_method_names(methods: list[str] | None, results: Path) -> None:
         return
     from ..report import published
 
-    known = sorted(set(method_registry.names()) | _stored(results, "method") | _stored(results, "label")
+    known = sorted(set(method_registry.declared()) | _stored(results, "method") | _stored(results, "label")
                    | {e.harness_method for e in published.load() if e.harness_method})
     for m in methods:
         if m not in known:
@@ -88,7 +88,7 @@ def check_metric_name(metric: str, results: Path) -> None:
     from ..errors import UnknownNameError
     from ..registry import metrics as metric_registry
 
-    known = sorted(set(metric_registry.names()) | _stored(results, "metrics"))
+    known = sorted(set(metric_registry.declared()) | _stored(results, "metrics"))
     if metric not in known:
         raise UnknownNameError("metric", metric, known,
                                difflib.get_close_matches(metric, known, n=3, cutoff=0.5))
@@ -196,10 +196,15 @@ def figure(
     score_metrics: list[str] | None = typer.Option(None, "--score-metrics", help="No-reference metrics shown under the panels (default: those the runs scored, at most 4)."),
 ) -> None:
     """Write a qualitative comparison grid (blurred | methods | ground truth) as PNG."""
+    from .core import check_split_name
+
+    # usage errors before the drawing stack (torch, networks) is imported
+    check_method_names(_split_csv(methods), results)
+    check_split_name(split, data_root)
+    crop = _parse_zoom(zoom)
     from ..report.figures import moments_figure, qualitative_figure
     from . import console
 
-    check_method_names(_split_csv(methods), results)
     if moments:
         ms = _split_csv(methods)
         if len(ms) != 1:
@@ -211,9 +216,13 @@ def figure(
 
     path = qualitative_figure(split, _split_csv(methods), output, results_dir=results,
                               ids=_split_csv(ids) or None, data_root=data_root,
-                              zoom=_parse_zoom(zoom), max_images=max_images, scores=scores,
+                              zoom=crop, max_images=max_images, scores=scores,
                               score_metrics=_split_csv(score_metrics) or None)
     console.print(f"wrote {path}", highlight=False)
+
+
+#: ``plot --kind`` values
+PLOT_KINDS = ("kernel-size", "distribution")
 
 
 def plot(
@@ -225,9 +234,11 @@ def plot(
     output: Path = typer.Option(Path("plot.png"), "--output", "-o", help="PNG file to write."),
 ) -> None:
     """Plot a metric against blur-kernel size, or its per-image distribution, per method."""
-    from ..report import plots, store
+    from ..report import store
     from . import console
 
+    if kind not in PLOT_KINDS:
+        raise UsageError(f"unknown --kind {kind!r}", "use kernel-size or distribution")
     check_method_names(_split_csv(methods), results)
     check_metric_name(metric, results)
     summaries = store.load_summaries(results, split=split, methods=_split_csv(methods) or None)
@@ -238,12 +249,12 @@ def plot(
 
     summaries = store.latest_runs(summaries)
     title = split + title_suffix(summaries)  # a limited/partial run says so in the title
+    from ..report import plots
+
     if kind == "kernel-size":
         path = plots.metric_vs_kernel_size(summaries, metric, output, title=title)
-    elif kind == "distribution":
-        path = plots.metric_distribution(summaries, metric, output, title=title)
     else:
-        raise UsageError(f"unknown --kind {kind!r}", "use kernel-size or distribution")
+        path = plots.metric_distribution(summaries, metric, output, title=title)
     console.print(f"wrote {path}", highlight=False)
 
 
@@ -324,10 +335,10 @@ def compare_cmd(
 ) -> None:
     """Paired comparison of A and B: mean difference A − B over the images both scored, its 95%
     interval (cluster bootstrap) and a p-value (sign-flip permutation test over units)."""
+    check_metric_name(metric, results)  # before the statistics stack is imported
     from ..report.compare import compare_runs
     from . import out
 
-    check_metric_name(metric, results)
     res = compare_runs(results, split, metric, method_a, method_b)
     if as_json:
         out.print(json.dumps(res.to_json(), indent=2, default=str), markup=False, highlight=False,

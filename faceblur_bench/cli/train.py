@@ -20,6 +20,9 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
+# the ``type`` names of trainer options (``trainer_catalog.record``) are those of method options
+from ..methods.catalog import OPTION_TYPES
+
 
 
 class _LazyTrainerGroup(TyperGroup):
@@ -44,6 +47,45 @@ class _LazyTrainerGroup(TyperGroup):
             self._add_trainers()
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """A name that is no sub-command but a method (or close to one: ``wienr``) is answered
+        with what trains it, if anything; other names get click's "No such command" with its
+        "did you mean" among the trainers."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            _refuse_method_name(name)
+        return super().resolve_command(ctx, args)
+
+
+def _refuse_method_name(name: str) -> None:
+    """:class:`UsageError` when ``name`` is no sub-command and not close to one, but is (or is
+    close to) a registered method: it names the trainer whose checkpoints that method runs, says
+    that a non-learned method has nothing to train, or lists the trainers."""
+    import difflib
+
+    from ..errors import UsageError
+    from ..registry import methods, trainers
+
+    records = trainers.records()
+    trainer_names = [t for t, _ in records]
+    if difflib.get_close_matches(name, trainer_names + sorted(RESERVED), n=1):
+        return  # click's own "Did you mean" names the sub-command
+    known = methods.declared()
+    method = name if name in known else next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.8)), None)
+    if method is None:
+        return
+    said = f"no trainer {name!r}" + ("" if method == name else f" (did you mean the method {method!r}?)")
+    by = [t for t, rec in records if rec["method"] == method]
+    if by:
+        raise UsageError(f"{said}: method {method!r} runs checkpoints of `faceblur-bench train {by[0]}`",
+                         f"faceblur-bench train {by[0]} --help")
+    if methods.record(method)["params"] == 0:
+        raise UsageError(f"{said}: method {method!r} learns nothing, there is nothing to train",
+                         f"run it directly: faceblur-bench run --method {method}")
+    raise UsageError(f"{said}: no trainer is called {method!r}",
+                     f"trainers: {', '.join(trainer_names)}; `faceblur-bench train NAME --help` "
+                     "lists a trainer's presets (variants of a method are often presets)")
+
 
 train_app = typer.Typer(help="Train a registered method from scratch (`faceblur-bench train NAME --help`).",
                         no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -55,12 +97,21 @@ RESERVED = {"presets", "export"}
 def _run(name: str, data_root: Path, out: Path, config: Optional[Path], sets: Optional[list[str]],
          epochs: Optional[int], batch_size: Optional[int], preset: Optional[str], tiny: bool, resume: bool,
          device: Optional[str], weights: Optional[list[str]], progress: bool, extra: dict[str, Any]) -> None:
+    from ..devices import check_device_name
+    from ..methods.trainer_catalog import preset_overrides
+    from ..registry import trainers
     from ..train.config import parse_set, set_dotted, trainer_class
-    from ..train.loop import train
     from .common import parse_weight_overrides
 
-    cls = trainer_class(name)
+    # usage errors first, from the trainer's record (static for built-ins): before torch loads
+    if preset is not None:
+        preset_overrides(name, {p["name"]: p["overrides"] for p in trainers.record(name)["presets"]}, preset)
+    check_device_name(device)
     overrides = parse_set(sets)
+    weights_overrides = parse_weight_overrides(weights)
+    from ..train.loop import train
+
+    cls = trainer_class(name)
     for opt, value in extra.items():
         if value is not None:
             set_dotted(overrides, cls.cli_options[opt].key, value)
@@ -69,15 +120,12 @@ def _run(name: str, data_root: Path, out: Path, config: Optional[Path], sets: Op
     try:
         res = train(name, data_root, out, config=config, preset=preset, epochs=epochs, batch_size=batch_size,
                     tiny=tiny, overrides=overrides, resume=resume, device=None if device in (None, "auto") else device,
-                    weights_overrides=parse_weight_overrides(weights), progress=progress)
+                    weights_overrides=weights_overrides, progress=progress)
     except (WeightsMissingError, WeightsIntegrityError) as exc:  # a loss network's file: nothing trained
         raise cannot_start(exc) from exc
     if res.checkpoint is not None and res.history:
         typer.echo(f"done: {res.epochs_done} epochs, {res.steps} steps; checkpoint {res.checkpoint}")
 
-
-#: the ``type`` names of trainer options (``trainer_catalog.record``)
-OPTION_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
 def _command_for(name: str, rec: dict[str, Any]):

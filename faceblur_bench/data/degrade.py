@@ -33,22 +33,6 @@ import torch.nn.functional as F
 
 from ..errors import UsageError
 
-#: Gaussian noise σ on the [0, 1] scale.
-#: ``mspl-train``: ``(1/255)·N(0, 4)`` on [-1, 1] images in ``MSPL-GAN:src/train.py`` = 2/255 on [0, 1];
-#: ``shen``: σ = 0.01 (Shen et al. paper); ``none``: the released MSPL test files carry no noise.
-NOISE_PRESETS: dict[str, float] = {"none": 0.0, "mspl-train": 2.0 / 255.0, "shen": 0.01}
-
-
-def noise_sigma(preset: str | float) -> float:
-    """σ of a named preset (see :data:`NOISE_PRESETS`) or a number passed through."""
-    if isinstance(preset, (int, float)):
-        from ..errors import check_range
-
-        return float(check_range("--noise", preset, 0.0, 1.0))  # NaN, inf, < 0 refused
-    if preset not in NOISE_PRESETS:
-        raise UsageError(f"unknown noise preset {preset!r}", f"use one of {', '.join(NOISE_PRESETS)} or a number")
-    return NOISE_PRESETS[preset]
-
 
 # --------------------------------------------------------------------------------------------
 # reference (CPU, per image) path

@@ -60,7 +60,7 @@ MIN_BOX = 48
 MARGIN = 1.3
 SIZE = 128
 N_KERNELS = 10
-#: σ of the demo's Gaussian noise: MSPL's training noise, ``degrade.NOISE_PRESETS["mspl-train"]``
+#: σ of the demo's Gaussian noise: MSPL's training noise, ``make_split_args.NOISE_PRESETS["mspl-train"]``
 #: (tests/test_cli_listings.py asserts they agree). A number here, not an import: listing splits
 #: imports this module, and ``degrade`` imports torch
 NOISE_SIGMA = 2.0 / 255.0

@@ -154,9 +154,14 @@ def make_kernel(kind: str, size: int, seed: int = 0, index: int = 0) -> np.ndarr
     """Dispatch on ``kind`` ("spline" or "random-walk")."""
     if kind == "spline":
         return spline_kernel(size, seed, index)
-    if kind == "random-walk":
-        return random_walk_kernel(size, seed, index)
-    raise UsageError(f"unknown kernel generator {kind!r}", f"use one of {', '.join(GENERATORS)}")
+    check_generator(kind)
+    return random_walk_kernel(size, seed, index)
+
+
+def check_generator(kind: str) -> None:
+    """:class:`UsageError` (exit 2) unless ``kind`` is one of :data:`GENERATORS`."""
+    if kind not in GENERATORS:
+        raise UsageError(f"unknown kernel generator {kind!r}", f"use one of {', '.join(GENERATORS)}")
 
 
 def kernel_bank(n_per_size: int, sizes: tuple[int, ...] = KERNEL_SIZES, seed: int = 0,

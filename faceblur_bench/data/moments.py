@@ -29,8 +29,9 @@ PROTOCOL_HELP = {
 }
 
 
-def check_protocol(protocol: str, method_name: str, accepts_moment: bool) -> None:
-    """UsageError for an unknown protocol or a method that cannot run it."""
+def check_protocol_name(protocol: str) -> None:
+    """:class:`~faceblur_bench.errors.UnknownNameError` (exit 2, "did you mean") for a
+    ``--protocol`` that is not one of :data:`PROTOCOLS`."""
     if protocol not in PROTOCOLS:
         import difflib
 
@@ -38,6 +39,11 @@ def check_protocol(protocol: str, method_name: str, accepts_moment: bool) -> Non
 
         raise UnknownNameError("protocol", protocol, list(PROTOCOLS),
                                difflib.get_close_matches(protocol, PROTOCOLS, n=1, cutoff=0.3))
+
+
+def check_protocol(protocol: str, method_name: str, accepts_moment: bool) -> None:
+    """UsageError for an unknown protocol or a method that cannot run it."""
+    check_protocol_name(protocol)
     if protocol == "s2v" and not accepts_moment:
         raise UsageError(
             f"method {method_name!r} restores one image per input and takes no moment: it cannot be "

@@ -27,7 +27,6 @@ out one grey level apart; :func:`~faceblur_bench.data.degrade.blur_image` reprod
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -43,15 +42,13 @@ import numpy as np
 import torch
 
 from ..devices import resolve_device
-from ..errors import SEED_MAX, DataLayoutError, ImageError, UnknownNameError, UsageError, check_range
+from ..errors import SEED_MAX, DataLayoutError, ImageError, UsageError, check_range
 from ..files import check_inside, describe_skipped, folder_entries
 from ..imageio import IMAGE_SUFFIXES, read_image, write_png
 from .degrade import (
-    NOISE_PRESETS,
     ROTATE_CROP_DEFAULTS,
     blur_all_pairs,
     gaussian_noise,
-    noise_sigma,
     quantize_uint8,
     random_rotate_crop,
 )
@@ -59,10 +56,10 @@ from .direct import DirectBlur, direct_ok
 from .kernels import KERNEL_SIZES, kernel_bank
 from .layout import MADE_MANIFEST, require_utf8_name
 from ..results import check_write_inside
+from .make_split_args import NOISE_PRESETS, PROTOCOLS, SHEN_SUBSETS, check_protocol, resolve_args
 from .mspl import MSPL_SUBSETS
 
-SHEN_SUBSETS = {"helen": "Helen", "celeba": "CelebA"}
-PROTOCOLS = ("mspl", "shen")
+__all__ = ["PROTOCOLS", "check_protocol", "make_split", "read_sharp_dir"]
 
 
 def read_sharp_dir(sharp_dir: str | Path, size: int = 128,
@@ -144,13 +141,6 @@ def _write_blurred(path: Path, y: np.ndarray, sigma: float, noise_seed: int | No
     write_png(path, y)
 
 
-def check_protocol(protocol: str) -> None:
-    """:class:`UnknownNameError` (with "did you mean") unless ``protocol`` is mspl or shen."""
-    if protocol not in PROTOCOLS:
-        raise UnknownNameError("protocol", protocol, list(PROTOCOLS),
-                               difflib.get_close_matches(protocol, PROTOCOLS, n=1, cutoff=0.5))
-
-
 STAGE_PREFIX = ".make-split-"
 #: inside a staging folder: "<host> <pid>" of the make-split writing it
 STAGE_OWNER = ".owner"
@@ -181,7 +171,7 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
     place only when every file is written; on any error (bad input, interrupt) ``out`` is left
     as it was. Names (protocol, subset, variant) and ``device`` are checked before any work.
     """
-    check_protocol(protocol)
+    subset, sigma = resolve_args(protocol, subset, variant, noise, kernel_kind)
     check_range("--seed", seed, 0, SEED_MAX, integer=True)
     device = str(resolve_device(device))
     out = Path(out)
@@ -202,7 +192,7 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
     stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=final_out))
     (stage / STAGE_OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
     try:
-        manifest = _make_split_into(faces, protocol, final_out, stage, seed, subset, variant, noise,
+        manifest = _make_split_into(faces, protocol, final_out, stage, seed, subset, variant, sigma,
                                     kernel_kind, device, progress, skipped, not_files)
         for q in sorted(stage.rglob("*")):  # same file system: each move is a rename
             if q.is_file() and q.name != STAGE_OWNER:
@@ -220,35 +210,23 @@ def make_split(sharp_dir: str | Path, protocol: str, out: str | Path, seed: int 
 
 
 def _make_split_into(faces: list[tuple[str, np.ndarray]], protocol: str, final_out: Path, out: Path,
-                     seed: int, subset: str | None, variant: str, noise: str | float | None,
+                     seed: int, subset: str, variant: str, sigma: float,
                      kernel_kind: str, device: str,
                      progress: Callable[[int, int], None] | None,
                      skipped: list[dict[str, str]],
                      not_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """The work of :func:`make_split`, writing under the staging folder ``out`` (checks against
-    the final folder ``final_out``)."""
+    the final folder ``final_out``; names and σ resolved by :func:`resolve_args`)."""
     if protocol == "mspl":
-        subset = subset or "celeba"
-        if subset not in MSPL_SUBSETS:
-            raise UsageError(f"unknown MSPL subset {subset!r}", f"use one of {', '.join(MSPL_SUBSETS)}")
-        if variant not in ("center", "random"):
-            raise UsageError(f"unknown MSPL variant {variant!r}", "use center or random")
         folder, ids = MSPL_SUBSETS[subset]
         top = out / f"Test_data_{variant}" / f"Test_data_{folder}"
         gt_dir, blur_dir, kdir = top / f"{folder}_gt", top / f"{folder}_blur", out / "test250kernels"
         n_bank = 30
-        sigma = noise_sigma("none" if noise is None else noise)
     else:
-        subset = subset or "helen"
-        if subset not in SHEN_SUBSETS:
-            raise UsageError(f"unknown Shen subset {subset!r}", f"use one of {', '.join(SHEN_SUBSETS)}")
-        if variant != "center":
-            raise UsageError("--variant applies to the mspl protocol only", "drop --variant")
         folder, ids = SHEN_SUBSETS[subset], range(1, 11)
         top = out / f"Test_data_{folder}"
         gt_dir, blur_dir, kdir = top / f"final_{folder}_gt", top / f"final_{folder}_blur", top / "kernels"
         n_bank = 10
-        sigma = noise_sigma("shen" if noise is None else noise)
     final_gt = final_out / gt_dir.relative_to(out)
     if final_gt.exists() and any(final_gt.iterdir()):
         raise UsageError(f"{final_gt} already holds images", "choose an empty --out directory")

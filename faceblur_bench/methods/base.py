@@ -10,7 +10,6 @@ append a line to (stored in that image's row as a warning).
 from __future__ import annotations
 
 import json
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 
 from ..files import sha256_file
-from .catalog import check_option_names
+from .catalog import check_option_names, coerce_option
 from ..nets.loading import read_state_dict
 
 
@@ -44,38 +43,9 @@ class Option:
         return self.type.__name__
 
     def coerce(self, method: str, name: str, value: Any) -> Any:
-        """``value`` as ``self.type`` (strings are parsed), or a :class:`UsageError` naming it."""
-        from ..errors import UsageError
-
-        want = self.type
-        bad = UsageError(f"option {name!r} for {method} must be {want.__name__}, got {value!r}",
-                         f"pass --option {name}=<{want.__name__}> (default {self.default!r}); "
-                         f"`faceblur-bench methods {method}` lists its options")
-        if want is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-                return value.lower() in ("true", "1", "yes")
-            raise bad
-        if want is str:
-            return value if isinstance(value, str) else str(value)
-        if isinstance(value, bool):
-            raise bad
-        try:
-            out = want(value) if isinstance(value, str) else value
-        except ValueError:
-            raise bad from None
-        if want is int and not (isinstance(out, int) or (isinstance(out, float) and out.is_integer())):
-            raise bad
-        if want is float and not isinstance(out, (int, float)):
-            raise bad
-        out = want(out)
-        if want is float and not math.isfinite(out):
-            raise bad
-        if self.minimum is not None and out < self.minimum:
-            raise UsageError(f"option {name!r} for {method} must be >= {self.minimum:g}, got {out!r}",
-                             f"pass --option {name}=<{want.__name__} >= {self.minimum:g}>")
-        return out
+        """``value`` as ``self.type`` (strings are parsed), or a :class:`UsageError` naming it
+        (:func:`~faceblur_bench.methods.catalog.coerce_option`)."""
+        return coerce_option(method, name, value, self.type, self.default, self.minimum)
 
 
 def check_options_json(options: dict[str, Any], method: str) -> None:

@@ -14,6 +14,7 @@ and methods registered in code are described by :func:`record` from their loaded
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,13 +37,70 @@ def check_option_names(method: str, options: Iterable[str], declared: Iterable[s
                              + f" (`faceblur-bench methods {method}`)")
 
 
+#: the ``type`` names of a record's options -> the Python type :func:`coerce_option` converts to
+OPTION_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def coerce_option(method: str, name: str, value: Any, want: type, default: Any = None,
+                  minimum: float | None = None) -> Any:
+    """``value`` of option ``name`` of ``method`` as ``want`` (``int``, ``float``, ``bool`` or
+    ``str``; strings are parsed, numbers must be finite and ``>= minimum``), or a
+    :class:`UsageError` (exit 2) naming the option, its type and ``default``. The one rule of
+    ``Option.coerce`` (loaded classes) and of ``run``'s checks from static records."""
+    from ..errors import UsageError
+
+    bad = UsageError(f"option {name!r} for {method} must be {want.__name__}, got {value!r}",
+                     f"pass --option {name}=<{want.__name__}> (default {default!r}); "
+                     f"`faceblur-bench methods {method}` lists its options")
+    if want is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise bad
+    if want is str:
+        return value if isinstance(value, str) else str(value)
+    if isinstance(value, bool):
+        raise bad
+    try:
+        out = want(value) if isinstance(value, str) else value
+    except ValueError:
+        raise bad from None
+    if want is int and not (isinstance(out, int) or (isinstance(out, float) and out.is_integer())):
+        raise bad
+    if want is float and not isinstance(out, (int, float)):
+        raise bad
+    out = want(out)
+    if want is float and not math.isfinite(out):
+        raise bad
+    if minimum is not None and out < minimum:
+        raise UsageError(f"option {name!r} for {method} must be >= {minimum:g}, got {out!r}",
+                         f"pass --option {name}=<{want.__name__} >= {minimum:g}>")
+    return out
+
+
+def check_options(method: str, options: dict[str, Any], declared: dict[str, dict[str, Any]]) -> None:
+    """Refuse ``options`` of ``method`` that its record's ``declared`` options (name ->
+    ``{type, default, required, minimum}``) rule out — an unknown name ("did you mean"), a value
+    of the wrong type or below its minimum (:func:`coerce_option`) — as ``validate_options`` of
+    the loaded class would, without importing it (``run`` and ``runtime`` before torch). A
+    missing required option is left to the class (it may say more than the record)."""
+    check_option_names(method, options, declared)
+    for key, value in options.items():
+        want = OPTION_TYPES.get(declared[key]["type"])
+        if want is not None:  # a plugin's own type: its class converts it
+            coerce_option(method, key, value, want, declared[key]["default"], declared[key].get("minimum"))
+
+
 def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
     """The listing's record of method class ``cls`` registered as ``name`` from ``origin``.
 
     ``params``: ``cls().num_parameters()`` (builds the network), None when the method cannot be
     built without options (e.g. ``folder``) or does not count; ``options``: None when the method
-    declares none (anything passes through), else option -> ``{type, default, required, help}``;
-    ``checkpoint``: whether the method reads ``--checkpoint`` (``Method.takes_checkpoint``).
+    declares none (anything passes through), else option -> ``{type, default, required,
+    minimum, help}``; ``checkpoint``: whether the method reads ``--checkpoint``
+    (``Method.takes_checkpoint``); ``accepts_moment``: it restores a chosen moment
+    (``--protocol s2v``).
     """
     from ..errors import FaceblurError
 
@@ -53,11 +111,12 @@ def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
     specs = getattr(cls, "option_specs", None)
     options = None if specs is None else {
         k: {"type": o.type_name(), "default": o.default, "required": bool(o.required),
-            "help": o.help}
+            "minimum": o.minimum, "help": o.help}
         for k, o in sorted(specs.items())}
     return {"params": params, "scale": getattr(cls, "scale", 1),
             "description": getattr(cls, "description", ""), "origin": origin, "options": options,
-            "checkpoint": bool(getattr(cls, "takes_checkpoint", lambda: True)())}
+            "checkpoint": bool(getattr(cls, "takes_checkpoint", lambda: True)()),
+            "accepts_moment": bool(getattr(cls, "accepts_moment", False))}
 
 
 CATALOG: dict[str, dict[str, Any]] = {
@@ -68,6 +127,7 @@ CATALOG: dict[str, dict[str, Any]] = {
         'origin': 'entry point baselines.identity:Blurred',
         'options': {},
         'checkpoint': False,
+        'accepts_moment': False,
     },
     'cfmd-gan': {
         'params': 9_246_323,
@@ -78,6 +138,7 @@ CATALOG: dict[str, dict[str, Any]] = {
         'origin': 'faceblur_bench.methods.cfmd.method',
         'options': None,
         'checkpoint': True,
+        'accepts_moment': True,
     },
     'dfpg': {
         'params': 44_661_379,
@@ -87,6 +148,7 @@ CATALOG: dict[str, dict[str, Any]] = {
         'origin': 'faceblur_bench.methods.dfpg.method',
         'options': {},
         'checkpoint': True,
+        'accepts_moment': False,
     },
     'folder': {
         'params': None,
@@ -98,13 +160,16 @@ CATALOG: dict[str, dict[str, Any]] = {
         'options': {'dir': {'type': 'str',
                             'default': None,
                             'required': False,
+                            'minimum': None,
                             'help': 'directory holding the restored images'},
                     'pattern': {'type': 'str',
                                 'default': '{stem}.png',
                                 'required': False,
+                                'minimum': None,
                                 'help': 'restored file name; placeholders {id} {stem} {name} '
                                         '{subset} {kernel} {face} {k} {u} (docs/inputs.md)'}},
         'checkpoint': False,
+        'accepts_moment': True,
     },
     'mspl-gan': {
         'params': 18_471_308,
@@ -115,6 +180,7 @@ CATALOG: dict[str, dict[str, Any]] = {
         'origin': 'faceblur_bench.methods.mspl.method',
         'options': None,
         'checkpoint': True,
+        'accepts_moment': False,
     },
     'richardson-lucy': {
         'params': 0,
@@ -125,8 +191,10 @@ CATALOG: dict[str, dict[str, Any]] = {
         'options': {'num_iter': {'type': 'int',
                                  'default': 10,
                                  'required': False,
+                                 'minimum': 1,
                                  'help': 'Richardson-Lucy iterations'}},
         'checkpoint': False,
+        'accepts_moment': False,
     },
     'sappgan': {
         'params': 44_661_379,
@@ -137,6 +205,7 @@ CATALOG: dict[str, dict[str, Any]] = {
         'origin': 'faceblur_bench.methods.sappgan.method',
         'options': {},
         'checkpoint': True,
+        'accepts_moment': False,
     },
     'shen': {
         'params': 18_626_333,
@@ -146,6 +215,7 @@ CATALOG: dict[str, dict[str, Any]] = {
         'origin': 'faceblur_bench.methods.shen.method',
         'options': None,
         'checkpoint': True,
+        'accepts_moment': False,
     },
     'shen-cvpr18': {
         'params': 14_811_588,
@@ -156,6 +226,7 @@ CATALOG: dict[str, dict[str, Any]] = {
         'origin': 'faceblur_bench.methods.shen.method',
         'options': None,
         'checkpoint': True,
+        'accepts_moment': False,
     },
     'shen-n2': {
         'params': 22_201_590,
@@ -165,6 +236,7 @@ CATALOG: dict[str, dict[str, Any]] = {
         'origin': 'faceblur_bench.methods.shen.method',
         'options': None,
         'checkpoint': True,
+        'accepts_moment': False,
     },
     'shen-n3': {
         'params': 25_776_847,
@@ -174,6 +246,7 @@ CATALOG: dict[str, dict[str, Any]] = {
         'origin': 'faceblur_bench.methods.shen.method',
         'options': None,
         'checkpoint': True,
+        'accepts_moment': False,
     },
     'wiener': {
         'params': 0,
@@ -184,8 +257,10 @@ CATALOG: dict[str, dict[str, Any]] = {
         'options': {'balance': {'type': 'float',
                                 'default': 0.05,
                                 'required': False,
+                                'minimum': 0.0,
                                 'help': "regularisation weight of skimage's Wiener filter"}},
         'checkpoint': False,
+        'accepts_moment': False,
     },
     'yun': {
         'params': 58_295_494,
@@ -196,23 +271,28 @@ CATALOG: dict[str, dict[str, Any]] = {
         'options': {'ngf': {'type': 'int',
                             'default': None,
                             'required': False,
+                            'minimum': 1,
                             'help': 'contract tests only: width of the untrained network'},
                     'noise': {'type': 'str',
                               'default': 'none',
                               'required': False,
+                              'minimum': None,
                               'help': "none | wN: the w/N notebooks' additive N(1, 0.1) noise on "
                                       'the input, encoder outputs and decoder skips '
                                       '(docs/yun.md)'},
                     'noise_seed': {'type': 'int',
                                    'default': 0,
                                    'required': False,
+                                   'minimum': 0,
                                    'help': "seed of the wN noise (each image's stream: this seed "
                                            'and its input pixels)'},
                     'upscale_width': {'type': 'int',
                                       'default': None,
                                       'required': False,
+                                      'minimum': 1,
                                       'help': 'contract tests only: x8 CNN width of the untrained '
                                               'network'}},
         'checkpoint': True,
+        'accepts_moment': False,
     },
 }

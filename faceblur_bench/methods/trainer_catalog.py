@@ -9,7 +9,10 @@ described by :func:`record` from their loaded class.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
+
+from ..errors import UnknownNameError, UsageError
 
 
 def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
@@ -25,6 +28,27 @@ def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
         "cli_options": [{"option": opt, "key": spec.key, "type": spec.type.__name__,
                          "help": spec.help} for opt, spec in cls.cli_options.items()],
         "origin": origin}
+
+
+def lookup_preset(kind: str, table: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """Override dict ``table[name]`` (case-insensitive); unknown -> UnknownNameError naming ``kind``.
+    Torch-free: ``train NAME --preset`` is checked against a static record before torch loads."""
+    by_upper = {k.upper(): k for k in table}
+    key = by_upper.get(name.upper())
+    if key is None:
+        raise UnknownNameError(kind, name, list(table), difflib.get_close_matches(name, list(table), n=2)
+                               or difflib.get_close_matches(name.upper(), list(by_upper), n=2))
+    return table[key]
+
+
+def preset_overrides(trainer: str, presets: dict[str, dict[str, Any]], name: str) -> tuple[str, dict[str, Any]]:
+    """(name as declared, overrides) of preset ``name`` of ``trainer`` (case-insensitive), or a
+    usage error: the trainer has no presets, or an unknown name ("did you mean"). Used to build a
+    configuration and, from a trainer's static record, by ``train NAME`` before torch loads."""
+    if not presets:
+        raise UsageError(f"trainer {trainer!r} has no presets (--preset {name})", "omit --preset")
+    over = lookup_preset(f"{trainer} preset", presets, name)
+    return next(k for k in presets if k.upper() == name.upper()), over
 
 
 CATALOG: dict[str, dict[str, Any]] = {

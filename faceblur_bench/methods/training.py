@@ -26,7 +26,8 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import nn
 
-from ..errors import UnknownNameError, UsageError
+from ..errors import UsageError
+from .trainer_catalog import lookup_preset
 
 #: keys every trainer has (the loop reads them); a task's ``defaults`` may override the values
 GENERIC: dict[str, Any] = {
@@ -61,16 +62,6 @@ def merge_config(base: dict[str, Any], override: dict[str, Any], *, strict: bool
         else:
             out[k] = copy.deepcopy(v)
     return out
-
-
-def lookup_preset(kind: str, table: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
-    """Override dict ``table[name]`` (case-insensitive); unknown -> UnknownNameError naming ``kind``."""
-    by_upper = {k.upper(): k for k in table}
-    key = by_upper.get(name.upper())
-    if key is None:
-        raise UnknownNameError(kind, name, list(table), difflib.get_close_matches(name, list(table), n=2)
-                               or difflib.get_close_matches(name.upper(), list(by_upper), n=2))
-    return table[key]
 
 
 @dataclass(frozen=True)

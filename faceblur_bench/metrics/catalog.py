@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: precisions ``faceblur-bench runtime --dtype`` times (``metrics.runtime``): fp32, and bf16 autocast
+DTYPES = ("fp32", "bf16")
+
 
 def record(name: str, cls: Any, origin: str) -> dict[str, Any]:
     """The listing's record of metric class ``cls`` registered as ``name`` from ``origin``:

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from ..methods.base import Method
+from .catalog import DTYPES  # torch-free: `runtime --dtype` is checked before torch loads
 
-DTYPES = ("fp32", "bf16")
 
 
 def device_name(device: torch.device) -> str:

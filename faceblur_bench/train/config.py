@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
-from ..methods.training import GENERIC, TrainTask, lookup_preset, merge_config
+
+if TYPE_CHECKING:  # torch: imported where a configuration is built, not by `train`'s usage checks
+    from ..methods.training import TrainTask
 from ..registry import trainers
 
 
@@ -84,14 +86,15 @@ def build_config(trainer: str | type[TrainTask], preset: str | None = None,
                  batch_size: int | None = None, *, tiny: bool = False,
                  overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The resolved training configuration of ``trainer`` (see the module docstring)."""
+    from ..methods.trainer_catalog import preset_overrides
+    from ..methods.training import GENERIC, merge_config
+
     cls = trainer_class(trainer)
     cfg = merge_config(GENERIC, cls.defaults, strict=False)
     name = preset or cls.default_preset
     if name is not None:
-        if not cls.presets:
-            raise UsageError(f"trainer {cls.name!r} has no presets (--preset {name})", "omit --preset")
-        cfg = merge_config(cfg, lookup_preset(f"{cls.name} preset", cls.presets, name))
-        name = next(k for k in cls.presets if k.upper() == name.upper())
+        name, over = preset_overrides(cls.name, cls.presets, name)
+        cfg = merge_config(cfg, over)
     if tiny:
         cfg = merge_config(cfg, cls.smoke_config)
     reference = json.loads(json.dumps(cfg))  # what the user's layers (5-7) are checked against
