@@ -3,6 +3,7 @@ on where that makes sense, and nothing already computed is lost."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -710,3 +711,57 @@ def test_run_summary_is_typed_and_names_the_wrong_field(tmp_path):
         with pytest.raises(SummaryFormatError, match=needle) as e:
             RunSummary.parse({**stored, field_: bad}, "X/summary.json")
         assert str(e.value).startswith("X/summary.json") and e.value.exit_code == 2
+
+
+def test_set_metric_features_do_not_depend_on_the_batch(tmp_path, demo_data_root, monkeypatch):
+    """The per-image state of every registered set metric (FID/KID Inception features, the
+    verification and identification embeddings) is stored with the same bits at --batch-size 1
+    and 4 (4 + 2 on six images): a set value must not change when a run is re-batched or
+    resumed. Weight files are format-faithful random files; features are compared only with
+    themselves (no value here is a metric's real value)."""
+    from test_fid import _fake_inception_state
+    from test_metrics_identity import make_arcface_onnx
+    from test_verification import _save_random_mobilefacenet
+
+    from faceblur_bench import weights
+    from faceblur_bench.data.demo import DemoSplit
+    from faceblur_bench.registry import metrics as metric_registry
+    from faceblur_bench.results import read_features
+
+    e = weights.KNOWN["fid-inception"]  # random file: skip the upstream sha256-prefix check
+    monkeypatch.setitem(weights.KNOWN, e.name, dataclasses.replace(e, sha256=None, sha256_prefix=None))
+    torch.save(_fake_inception_state(), tmp_path / "inception.pth")
+    _save_random_mobilefacenet(tmp_path)
+    overrides = {"fid-inception": str(tmp_path / "inception.pth"),
+                 "arcface-r50": str(make_arcface_onnx(tmp_path)),
+                 "mobilefacenet": str(tmp_path / "model_mobilefacenet.pth")}
+    class TwoPeople(DemoSplit):
+        """Three images of each of the demo's first two faces, identity = the face (the LFW
+        and identification metrics need identities)."""
+
+        def samples(self):
+            s = super().samples()
+            return [dataclasses.replace(s[i], meta={**s[i].meta, "identity": str(s[i].sharp.stem)})
+                    for i in (0, 1, 2, 8, 9, 10)]
+
+    names = [n for n, c in metric_registry.items() if c.kind == "set"]
+    assert {"fid", "kid", "verification-dlib", "verification-lfw", "verification-paper"} <= set(names)
+    feats = []
+    for bs in (1, 4):
+        s = engine.evaluate(engine.RunConfig(method="blurred", split=TwoPeople(demo_data_root),
+                                             metrics=names, batch_size=bs, device="cpu",
+                                             results_dir=tmp_path / f"b{bs}",
+                                             weights_overrides=overrides))
+        run_dir = Path(s["run_dir"])
+        ids = [r["id"] for r in read_rows(run_dir / "rows.jsonl")]
+        assert len(ids) == 6
+        stored = {n: read_features(run_dir, n, ids) for n in names}
+        # every set metric ran and stored a state for each image (none skipped as unavailable)
+        assert all(f is not None and f.shape[0] == 6 for f in stored.values()), {
+            n: s["metrics"][n].get("reason") for n, f in stored.items() if f is None}
+        feats.append(stored)
+    # before each image was scored alone, verification-paper's MobileFaceNet embeddings differed
+    # in the last bits between the two batchings
+    assert all(feats[0][n].dtype == feats[1][n].dtype for n in names)
+    differ = [n for n in names if feats[0][n].tobytes() != feats[1][n].tobytes()]
+    assert not differ, differ

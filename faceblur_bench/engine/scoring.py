@@ -169,12 +169,21 @@ class PairedState(MetricState):
 
 
 class SetState(MetricState):
-    """Per-image state (embeddings, features, flags) stored with the run; one value per set."""
+    """Per-image state (embeddings, features, flags) stored with the run; one value per set.
+
+    Each image's state is computed on its own (a one-image batch), for the reason given in
+    :class:`PairedState`: the stored features — hence FID, KID and the verification accuracies
+    computed from them — must not depend on ``--batch-size`` or on where a run was resumed.
+    """
 
     def update(self, batch: Batch, store: RunStore) -> np.ndarray | None:
-        feats = np.asarray(self.metric.features(batch))
-        if feats.shape[0] != len(batch):
-            raise ValueError(f"features() returned {feats.shape[0]} rows for {len(batch)} images")
+        feats = []
+        for one in batch.images():
+            f = np.asarray(self.metric.features(one))
+            if f.shape[0] != 1:
+                raise ValueError(f"features() returned {f.shape[0]} rows for 1 image")
+            feats.append(f)
+        feats = np.concatenate(feats)
         store.write_features(self.metric.name, [s.id for s in batch.samples], feats)
         return None
 

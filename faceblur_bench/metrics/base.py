@@ -59,8 +59,8 @@ class Batch:
         """This batch as one-image batches, made once and shared by every metric (so the memo of
         an image's view serves every metric of that image); a one-image batch is its own view.
 
-        Paired metrics score each view alone (a value must not depend on which images shared
-        its batch); a set metric scoring the whole batch reads per-image results off the views.
+        Paired and set metrics alike score each view alone (a value or a stored feature must
+        not depend on which images shared its batch).
         """
         if len(self) == 1:
             return [self]
