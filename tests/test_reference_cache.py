@@ -146,6 +146,25 @@ def test_disk_namespace_changes_with_split_protocol_and_weights(random_weights, 
     assert len([d for d in root.iterdir() if d.is_dir()]) == 4
 
 
+def test_namespace_names_the_device_type_and_torch(monkeypatch):
+    """Features computed on a GPU are never read back on a CPU (nor the reverse): every metric's
+    namespace includes the device type and the torch version; which GPU does not matter."""
+    proto = {"what": "vggface16-pool5", "input": "0-255 raw"}
+
+    def ns(device="cpu"):
+        return ReferenceCache(split_fingerprint="s", device=device).namespace(proto)
+
+    assert ns("cuda") != ns("cpu") == ns(torch.device("cpu"))
+    assert ns("cuda:0") == ns("cuda:1") == ns("cuda")
+    # the cache a metric gets outside the engine computes on the context's device
+    from faceblur_bench.metrics.reference_cache import reference_cache
+
+    assert reference_cache(MetricContext("cpu")).compute_env == {"torch": torch.__version__, "device": "cpu"}
+    before = ns()
+    monkeypatch.setattr(torch, "__version__", "0.0.0-other")
+    assert ns() != before
+
+
 def test_damaged_cache_file_is_recomputed(random_weights, tmp_path):
     batch = shared_gt_batch(per_gt=1)
     root = tmp_path / "refs"

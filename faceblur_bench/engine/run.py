@@ -204,7 +204,8 @@ def _evaluate(cfg: RunConfig, progress: Any) -> dict:
     disk = Path(cfg.results_dir) / "cache" / "reference" if cfg.reference_cache else None
     ctx.shared(reference_cache.SHARED_KEY,  # ground-truth features once per file (and across runs)
                lambda: reference_cache.ReferenceCache(disk_root=disk, split_fingerprint=fingerprint,
-                                                      results_root=Path(cfg.results_dir)))
+                                                      results_root=Path(cfg.results_dir),
+                                                      device=device))
     # metrics merge: those already stored with this run stay in its summary (the run key does
     # not include the metric list), the requested ones are added
     metric_names = _stored_metric_names(run_dir, cfg.metrics)

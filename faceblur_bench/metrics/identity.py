@@ -81,14 +81,13 @@ def batch_faces(batch: Batch, which: str, detector: MTCNNDetector) -> list[list[
 
 
 def _faces_namespace(ctx: MetricContext) -> str:
-    """Reference-cache namespace of the ground truth's MTCNN detections: the detector protocol, the
-    package that ships its weights and computes it, torch and the device type (MTCNN's bits depend
-    on the kernels that run it)."""
+    """Reference-cache namespace of the ground truth's MTCNN detections: the detector protocol and
+    the package that ships its weights and computes it (torch and the device type are part of
+    every namespace)."""
     refs = reference_cache(ctx)
-    return ctx.shared(("gt-mtcnn-faces-namespace", ctx.device.type), lambda: refs.namespace(
+    return ctx.shared(("gt-mtcnn-faces-namespace",), lambda: refs.namespace(
         {"what": "gt-mtcnn-faces", "detector": DETECTOR_PROTOCOL, "input": "one image alone",
-         "facenet-pytorch": package_version("facenet-pytorch"), "torch": torch.__version__,
-         "device": ctx.device.type}))
+         "facenet-pytorch": package_version("facenet-pytorch")}))
 
 
 def pack_faces(faces: list[FaceDetection]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -18,8 +18,9 @@ Policy
   name: a name reused for other content never returns another image's features.
 - **Disk (across runs):** ``<results>/cache/reference/<namespace>/<sha256(pixel key)>.pt``
   where ``namespace`` hashes split fingerprint × metric protocol (name, protocol text, input
-  convention) × sha256 of every weight file involved: a change of any part is a different
-  directory, so stale features are never read. Files are written to a temporary name and
+  convention) × sha256 of every weight file involved × torch version and device type (the
+  kernels that computed the features: a GPU's bits are never read back on a CPU, nor the
+  reverse): a change of any part is a different directory, so stale features are never read. Files are written to a temporary name and
   renamed (atomic; concurrent runs write identical bytes), read with ``torch.load(...,
   weights_only=True)``; an unreadable file is recomputed and rewritten.
 
@@ -97,7 +98,10 @@ class ReferenceCache:
     """Per-ground-truth results of reference-side computations (see the module policy)."""
 
     def __init__(self, budget_bytes: int | None = None, disk_root: str | Path | None = None,
-                 split_fingerprint: str | None = None, results_root: str | Path | None = None):
+                 split_fingerprint: str | None = None, results_root: str | Path | None = None,
+                 device: str | torch.device = "cpu"):
+        #: what computed the features, part of every namespace (torch version, device type)
+        self.compute_env = {"torch": torch.__version__, "device": torch.device(device).type}
         self.budget = memory_budget_bytes() if budget_bytes is None else int(budget_bytes)
         self.disk_root = None if disk_root is None or split_fingerprint is None else Path(disk_root)
         self.split_fingerprint = split_fingerprint
@@ -109,9 +113,11 @@ class ReferenceCache:
         self.stats = {"computed": 0, "memory": 0, "disk": 0}
 
     def namespace(self, protocol: dict[str, Any], weight_files: Sequence[str | Path] = ()) -> str:
-        """Key of one metric protocol on this split: split fingerprint × protocol × weights sha256."""
+        """Key of one metric protocol on this split: split fingerprint × protocol × weights
+        sha256 × torch version and device type (:attr:`compute_env`)."""
         blob = json.dumps({"split": self.split_fingerprint, "protocol": protocol,
-                           "weights": [sha256_file(p) for p in weight_files]}, sort_keys=True, default=str)
+                           "weights": [sha256_file(p) for p in weight_files],
+                           "computed_by": self.compute_env}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def per_reference(self, namespace: str, batch: Batch,
@@ -203,4 +209,4 @@ class ReferenceCache:
 
 def reference_cache(ctx: MetricContext) -> ReferenceCache:
     """The run's cache (memory + disk when the engine set it up; memory only otherwise)."""
-    return ctx.shared(SHARED_KEY, ReferenceCache)
+    return ctx.shared(SHARED_KEY, lambda: ReferenceCache(device=ctx.device))
