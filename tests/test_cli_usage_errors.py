@@ -144,3 +144,32 @@ def test_torch_parses_every_device_type_named_unsupported():
 
     for t in TORCH_DEVICE_TYPES:
         assert torch.device(t).type == t
+
+
+def test_engine_refuses_a_checkpoint_the_method_ignores(tmp_path, demo_data_root):
+    """``RunConfig(checkpoint=...)`` for a method that reads none is refused by the engine too —
+    a registered one and a method object built in a notebook (no registry record) — before
+    anything is written; a method that reads one is not refused for it."""
+    from faceblur_bench.engine import RunConfig, evaluate
+    from faceblur_bench.methods.base import Method
+
+    class Identity(Method):
+        name = "notebook-identity"
+
+        def restore(self, blurred):
+            return blurred
+
+    ck = tmp_path / "weights.pth"
+    ck.write_bytes(b"x")
+    for method in ("blurred", Identity()):
+        cfg = RunConfig(method=method, split="demo", data_root=demo_data_root, limit=1,
+                        metrics=["psnr"], results_dir=tmp_path / "out", device="cpu", checkpoint=ck)
+        with pytest.raises(UsageError, match=r"takes no checkpoint \(it would be ignored\)") as exc:
+            evaluate(cfg)
+        assert "drop --checkpoint" in exc.value.hint and "dfpg" in exc.value.hint
+    assert not (tmp_path / "out").exists()
+    # dfpg reads one: refused for what the file is, never for taking one
+    with pytest.raises(Exception) as other:  # noqa: PT011 — any error but the ignored-checkpoint one
+        evaluate(RunConfig(method="dfpg", split="demo", data_root=demo_data_root, limit=1, metrics=["psnr"],
+                           results_dir=tmp_path / "out2", device="cpu", checkpoint=ck))
+    assert "takes no checkpoint" not in str(other.value)

@@ -48,7 +48,8 @@ def runtime(
     from ..devices import check_device_name
     from ..registry import methods as method_registry
     from .common import parse_kv
-    from .core import check_checkpoint_takers, check_method_options
+    from ..methods.catalog import check_checkpoint_takers
+    from .core import check_method_options
 
     # usage errors before torch is imported: names, spellings, the method's options (its record)
     method_registry.check(method)

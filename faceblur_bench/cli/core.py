@@ -8,6 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import WAIT_MAX_S, FaceblurError, WeightsMissingError
+from ..methods.catalog import check_checkpoint_takers
 from .common import (
     JSON_OPT,
     SEED_RANGE,
@@ -180,27 +181,6 @@ def check_method_options(per_method: dict[str, dict[str, Any]], protocol: str | 
             check_options(name, opts, rec["options"])
         if protocol is not None:
             check_protocol(protocol, name, rec["accepts_moment"])
-
-
-def check_checkpoint_takers(names: list[str], checkpoint: Path | None) -> None:
-    """Refuse ``--checkpoint`` (:class:`UsageError`, exit 2) when a method of ``names`` reads
-    none: it would be ignored, yet its hash would enter that run's identity. From the methods'
-    records: static for built-ins, so no torch is imported."""
-    from ..errors import UsageError
-    from ..registry import methods as method_registry
-
-    if checkpoint is None:
-        return
-    ignoring = [n for n in names if not method_registry.record(n).get("checkpoint", True)]
-    if not ignoring:
-        return
-    takers = sorted(n for n, r in method_registry.static().items() if r.get("checkpoint"))
-    which = ", ".join(ignoring)
-    fix = ("drop --checkpoint" if len(ignoring) == len(names)
-           else f"run {which} in a command of {'its' if len(ignoring) == 1 else 'their'} own, without --checkpoint")
-    raise UsageError(f"--checkpoint {checkpoint}: {which} take{'s' if len(ignoring) == 1 else ''} no "
-                     "checkpoint (it would be ignored)",
-                     f"{fix}; methods that take a checkpoint: {', '.join(takers)}")
 
 
 def route_options(opts: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:

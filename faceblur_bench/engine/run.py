@@ -31,6 +31,7 @@ from ..errors import (
     check_range,
 )
 from ..methods.base import Method, check_options_json
+from ..methods.catalog import check_checkpoint_takers
 from ..metrics import face_analysis, reference_cache
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
@@ -159,6 +160,9 @@ def _evaluate(cfg: RunConfig, progress: Any) -> dict:
     check_options_json(method.options, method_name)
     moments.check_protocol(cfg.protocol, method_name, method.accepts_moment)
     method.check_protocol_options(cfg.protocol, method.options)
+    # a checkpoint the method ignores would still enter the run identity (the CLI refuses it
+    # before torch loads; a notebook's RunConfig is refused here, by the same rule)
+    check_checkpoint_takers([method_name], cfg.checkpoint, lambda _: type(method).takes_checkpoint())
     try:
         with weights.recording() as method_weights:
             method.load(cfg.checkpoint, device)

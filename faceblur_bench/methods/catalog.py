@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -296,3 +296,32 @@ CATALOG: dict[str, dict[str, Any]] = {
         'accepts_moment': False,
     },
 }
+
+
+def check_checkpoint_takers(names: list[str], checkpoint: Any,
+                            takes: Callable[[str], bool] | None = None) -> None:
+    """Refuse ``--checkpoint`` (:class:`UsageError`, exit 2) when a method of ``names`` reads
+    none: it would be ignored, yet its hash would enter that run's identity.
+
+    ``takes(name)`` says whether a method reads one; by default the methods' registry records
+    (static for built-ins, so no torch is imported). The engine passes the class's own
+    :meth:`~faceblur_bench.methods.base.Method.takes_checkpoint` (a method object built in a
+    notebook has no record)."""
+    from ..errors import UsageError
+    from ..registry import methods as method_registry
+
+    if checkpoint is None:
+        return
+    if takes is None:
+        def takes(n: str) -> bool:
+            return bool(method_registry.record(n).get("checkpoint", True))
+    ignoring = [n for n in names if not takes(n)]
+    if not ignoring:
+        return
+    takers = sorted(n for n, r in method_registry.static().items() if r.get("checkpoint"))
+    which = ", ".join(ignoring)
+    fix = ("drop --checkpoint" if len(ignoring) == len(names)
+           else f"run {which} in a command of {'its' if len(ignoring) == 1 else 'their'} own, without --checkpoint")
+    raise UsageError(f"--checkpoint {checkpoint}: {which} take{'s' if len(ignoring) == 1 else ''} no "
+                     "checkpoint (it would be ignored)",
+                     f"{fix}; methods that take a checkpoint: {', '.join(takers)}")
