@@ -42,6 +42,10 @@ def test_noop_resume_keeps_summary_and_says_what_it_reused(tmp_path, demo_data_r
     run_dir = Path(first["run_dir"])
     assert first["this_session"]["session"] == 0 and first["this_session"]["computed"] == 4
     assert [s["rows"] for s in first["sessions"]] == [4]
+    # what computed the rows includes the restoration batch size and the thread count (a
+    # network's 8-bit output may change with either)
+    assert first["sessions"][0]["batch_size"] == 4 == first["provenance"]["batch_size"]
+    assert first["sessions"][0]["torch_threads"] >= 1
     assert all(r["session"] == 0 for r in read_rows(run_dir / "rows.jsonl"))
     before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file() and p.name != ".lock"}
     restores["images"] = 0

@@ -219,7 +219,7 @@ def _evaluate(cfg: RunConfig, progress: Any) -> dict:
     timings = {"restore_s": 0.0, "metrics_s": 0.0, "decode_s": 0.0}
     summary: dict = {}
     with distributed.open_store(run_dir, cfg.wait, world, ids) as store:
-        session = _Session(store, device, cfg.seed)
+        session = _Session(store, device, cfg.seed, cfg.batch_size)
         # ok rows are never recomputed; failed images are retried (the cause may have been fixed).
         # Rank 0 reads the store before any rank appends: every rank shards the same list.
         stored_ok: dict[str, dict] = {}
@@ -365,8 +365,8 @@ class _Session:
     """This invocation's session record, started lazily: only an invocation that computes
     something (rows, added metrics, saved images, a runtime) writes provenance."""
 
-    def __init__(self, store: RunStore, device: torch.device, seed: int):
-        self.store, self.device, self.seed = store, device, seed
+    def __init__(self, store: RunStore, device: torch.device, seed: int, batch_size: int):
+        self.store, self.device, self.seed, self.batch_size = store, device, seed, batch_size
         self.idx: int | None = None
         self.counts = {"computed": 0, "failed": 0, "completed": 0, "images_saved": 0, "rerestored": 0}
 
@@ -379,7 +379,7 @@ class _Session:
                 old = _previous_summary(self.store.summary_path) or {}
                 self.store.start_session({**(old.get("provenance") or {"date": None}),
                                           "reconstructed": "from summary.json (rows without a session)"})
-            self.idx = self.store.start_session(provenance(self.device, self.seed))
+            self.idx = self.store.start_session(provenance(self.device, self.seed, self.batch_size))
         return self.idx
 
 
@@ -598,7 +598,7 @@ def _session_table(run_dir: Path, samples: list[Sample], sessions: list[dict]) -
                 if si == i:
                     added[m] = added.get(m, 0) + 1
         keep = ("index", "date", "faceblur_bench", "python", "torch", "device", "device_name",
-                "seed", "packages", "reconstructed")
+                "seed", "torch_threads", "batch_size", "packages", "reconstructed")
         out.append({**{k: rec.get(k) for k in keep if k in rec}, "rows": rows, "added_metrics": added})
     return out
 

@@ -81,11 +81,14 @@ def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], c
         "rows_discarded": len(scan.discarded),
         "row_conflicts": conflicts[:20],
         "timings": {k: round(v, 4) for k, v in timings.items()},
-        "provenance": provenance(device, cfg.seed),
+        "provenance": provenance(device, cfg.seed, cfg.batch_size),
     }
 
 
-def provenance(device: torch.device, seed: int) -> dict:
+def provenance(device: torch.device, seed: int, batch_size: int | None = None) -> dict:
+    """What computed a session's rows: code, packages, device, seed, torch threads and the
+    restoration batch size (a network's output may change in its last bits — and, once
+    quantised, an 8-bit value — with the batch size and the thread count)."""
     from importlib.metadata import PackageNotFoundError, version
 
     pk = {}
@@ -112,5 +115,6 @@ def provenance(device: torch.device, seed: int) -> dict:
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
         "autocast": None,
         "torch_threads": torch.get_num_threads(),
+        "batch_size": batch_size,
         "packages": pk,
     }

@@ -30,6 +30,7 @@ uninterrupted run would have had (bit-exact on CPU; up to non-deterministic GPU 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import math
@@ -391,6 +392,12 @@ class Trainer:
 
     def close(self) -> None:
         if self.dist.enabled and dist.is_initialized():
+            # a DistributedDataParallel wrapper keeps the process group (and its Gloo/NCCL worker
+            # threads) alive after destroy_process_group; freed only at interpreter exit, it can
+            # abort the process ("terminate called without an active exception", seen once on a
+            # loaded 2-core machine after a complete run) — so release the wrappers first
+            self.nets = {k: getattr(m, "module", m) for k, m in getattr(self, "nets", {}).items()}
+            gc.collect()
             dist.destroy_process_group()
 
 
