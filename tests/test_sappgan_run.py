@@ -14,6 +14,7 @@ from faceblur_bench.imageio import quantize, read_image, to_tensor01
 from faceblur_bench.methods.dfpg.vggface import save_random_vggface16
 from faceblur_bench.metrics.pixel import psnr_u8
 from faceblur_bench.registry import methods
+from faceblur_bench.results import image_path
 from faceblur_bench.train.loop import train
 from faceblur_bench.data.training import make_layout
 
@@ -51,7 +52,7 @@ def test_run_sappgan_on_demo_split(checkpoint, demo_data_root, tmp_path):
     out = tmp_path / "results"
     proc = _cli("run", "--method", "sappgan", "--checkpoint", str(checkpoint), "--split", "demo",
                 "--out", str(out), "--metrics", "psnr,ssim", "--limit", "2", "--batch-size", "1",
-                "--leaderboard", str(tmp_path / "lb.md"), "--device", "cpu", env=env)
+                "--save-images", "--leaderboard", str(tmp_path / "lb.md"), "--device", "cpu", env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     summaries = list(out.glob("runs/demo/sappgan/*/summary.json"))
     assert len(summaries) == 1
@@ -61,20 +62,23 @@ def test_run_sappgan_on_demo_split(checkpoint, demo_data_root, tmp_path):
     tiny_count.load(checkpoint, "cpu")
     assert s["num_parameters"] == tiny_count.num_parameters() < 1_000_000  # the tiny trained model, not the paper one
     rows = [json.loads(line) for line in (summaries[0].parent / "rows.jsonl").read_text().splitlines()]
-    # recompute the first row through the library: same checkpoint, same restore() of the same
-    # one-image batch (--batch-size 1: a convolution's last bits may change with the batch size
-    # at one thread per core), same PSNR
+    # the row's PSNR is exactly that of the image the run restored and saved
+    saved = torch.from_numpy(np.array(read_image(image_path(summaries[0].parent, rows[0]["id"])))).permute(2, 0, 1)[None]
     from faceblur_bench.engine import open_split
 
     split = open_split("demo", demo_data_root)
     sample = next(x for x in split.samples() if x.id == rows[0]["id"])
+    sharp = torch.from_numpy(np.array(read_image(sample.sharp))).permute(2, 0, 1)[None]
+    assert float(psnr_u8(saved, sharp)[0]) == rows[0]["metrics"]["psnr"]
+    # and that image is what the library's restore() gives with the same checkpoint, up to float
+    # rounding: this process and the CLI's may round a convolution differently in the last bit
+    # (allocation alignment, threads), which can move a pixel across an 8-bit step
     blurred = to_tensor01([read_image(sample.blurred)])
     restored = tiny_count.restore(blurred)
     assert restored.shape == blurred.shape and 0.0 <= float(restored.min()) and float(restored.max()) <= 1.0
-    sharp = torch.from_numpy(np.array(read_image(sample.sharp))).permute(2, 0, 1)[None]
-    psnr = float(psnr_u8(quantize(restored), sharp)[0])
-    assert psnr == pytest.approx(rows[0]["metrics"]["psnr"], abs=1e-6)
-    assert not np.isclose(psnr, float(psnr_u8(quantize(blurred), sharp)[0]))  # it did change the image
+    diff = (quantize(restored).int() - saved.int()).abs()
+    assert int(diff.max()) <= 1 and int((diff > 0).sum()) <= diff.numel() // 1000, (int(diff.max()), int((diff > 0).sum()))
+    assert not torch.equal(quantize(blurred), saved)  # it did change the image
 
 
 def test_run_sappgan_without_checkpoint_refuses(demo_data_root, tmp_path):
