@@ -30,7 +30,9 @@ os.environ["COLUMNS"] = "200"
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
     _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    # the dlib descriptor pool (FACEBLUR_DLIB_WORKERS, default one process per core) follows the
+    # same rule: below 2 it computes in the scoring process (same bits, tests/test_face_analysis.py)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "FACEBLUR_DLIB_WORKERS"):
         os.environ.setdefault(var, _THREADS)
 
 REPO = Path(__file__).resolve().parents[1]
