@@ -25,7 +25,7 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 os.environ["COLUMNS"] = "200"
 # one compute thread per core in all: under pytest-xdist every worker (and every subprocess it
 # starts) would otherwise run torch/OpenMP with a thread per core, and on a 2-core machine the
-# spinning threads of two workers cut each other's throughput (measured: suite 460 s -> 336 s).
+# spinning threads of two workers cut each other's throughput (measured idle: suite 460 s -> 331 s).
 # Read by OpenMP/MKL when torch loads, so it is set before any test module imports torch.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:

@@ -735,6 +735,7 @@ def test_set_metric_features_do_not_depend_on_the_batch(tmp_path, demo_data_root
     overrides = {"fid-inception": str(tmp_path / "inception.pth"),
                  "arcface-r50": str(make_arcface_onnx(tmp_path)),
                  "mobilefacenet": str(tmp_path / "model_mobilefacenet.pth")}
+
     class TwoPeople(DemoSplit):
         """Three images of each of the demo's first two faces, identity = the face (the LFW
         and identification metrics need identities)."""

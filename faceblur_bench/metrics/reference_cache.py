@@ -20,8 +20,8 @@ Policy
   where ``namespace`` hashes split fingerprint × metric protocol (name, protocol text, input
   convention) × sha256 of every weight file involved × torch version and device type (the
   kernels that computed the features: a GPU's bits are never read back on a CPU, nor the
-  reverse): a change of any part is a different directory, so stale features are never read. Files are written to a temporary name and
-  renamed (atomic; concurrent runs write identical bytes), read with ``torch.load(...,
+  reverse): a change of any part is a different directory, so stale features are never read.
+  Files are written to a temporary name and renamed (atomic; concurrent runs write identical bytes), read with ``torch.load(...,
   weights_only=True)``; an unreadable file is recomputed and rewritten.
 
 Values are tensors (or tuples/lists of tensors, or None) on the CPU; metrics move them to
