@@ -27,6 +27,7 @@ CASES = [
     (["run", "-m", "richardson-lucy", "-o", "num_iter=1.5"], "option 'num_iter' for richardson-lucy must be int, got 1.5"),
     (["run", "-m", "richardson-lucy", "-o", "num_iter=0"], "option 'num_iter' for richardson-lucy must be >= 1, got 0"),
     (["run", "-m", "yun", "-o", "noise_seed=-1"], "option 'noise_seed' for yun must be >= 0"),
+    (["run", "--option", "balanse=0.1"], "takes option 'balanse'; did you mean 'balance'?"),  # default methods
     (["run", "-m", "wiener", "--protocol", "paperr"], "unknown protocol 'paperr'"),
     (["run", "-m", "wiener", "--protocol", "s2v"], "method 'wiener' restores one image per input and takes no moment"),
     (["run", "-m", "sappgan", "--weights", "nonexist.pth"], "--weights 'nonexist.pth' is not NAME=PATH"),

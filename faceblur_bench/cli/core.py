@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import WAIT_MAX_S, FaceblurError, WeightsMissingError
-from ..methods.catalog import check_checkpoint_takers
+from ..methods.catalog import builtin_baselines, check_checkpoint_takers
 from .common import (
     JSON_OPT,
     SEED_RANGE,
@@ -89,6 +89,10 @@ def run(
         check_method_options(route_options(parse_kv(option, "--option"), given), protocol)
         route_labels(label, given)
         check_checkpoint_takers(given, checkpoint)
+    else:
+        # the defaults are built-in baselines, those that fit the split chosen once it is read
+        # (after torch loads): an option KEY no baseline declares is a typo whatever the split
+        route_options(parse_kv(option, "--option"), builtin_baselines())
     if nproc > 1:
         import sys
 

@@ -28,7 +28,8 @@ from typing import Any
 #: needs torch, and ``faceblur-bench runs`` (``engine.stored``) lists stored runs without it
 _LAZY = {
     "resolve_device": "..devices",
-    **dict.fromkeys(("DEFAULT_METRICS", "RunConfig", "builtin_baselines", "default_method_names",
+    "builtin_baselines": "..methods.catalog",
+    **dict.fromkeys(("DEFAULT_METRICS", "RunConfig", "default_method_names",
                      "default_metric_names", "evaluate", "make_method", "measure_method_runtime",
                      "open_split", "split_fingerprint"), ".run"),
     **dict.fromkeys(("MetricState", "check_output"), ".scoring"),

@@ -31,7 +31,7 @@ from ..errors import (
     check_range,
 )
 from ..methods.base import Method, check_options_json
-from ..methods.catalog import check_checkpoint_takers
+from ..methods.catalog import builtin_baselines, check_checkpoint_takers
 from ..metrics import face_analysis, reference_cache
 from ..metrics.base import MetricContext
 from ..registry import methods as method_registry
@@ -60,18 +60,6 @@ def default_metric_names(split: str, data_root: str | Path | None = None) -> lis
 def make_method(name: str, options: dict[str, Any] | None = None) -> Method:
     cls = method_registry.get(name)
     return cls(**(options or {}))
-
-
-def builtin_baselines() -> list[str]:
-    """The default methods of ``run``: every method this distribution registers through an entry
-    point that needs no options (``folder`` needs a directory, so it is left out)."""
-    from importlib.metadata import entry_points
-
-    names = []
-    for ep in entry_points(group="faceblur_bench.methods"):
-        if ep.dist is not None and ep.dist.name == "faceblur-bench" and ep.name != "folder":
-            names.append(ep.name)
-    return sorted(names)
 
 
 def default_method_names(split: str, data_root: str | Path | None = None) -> list[str]:

@@ -325,3 +325,16 @@ def check_checkpoint_takers(names: list[str], checkpoint: Any,
     raise UsageError(f"--checkpoint {checkpoint}: {which} take{'s' if len(ignoring) == 1 else ''} no "
                      "checkpoint (it would be ignored)",
                      f"{fix}; methods that take a checkpoint: {', '.join(takers)}")
+
+
+def builtin_baselines() -> list[str]:
+    """The default methods of ``run``: every method this distribution registers through an entry
+    point that needs no options (``folder`` needs a directory, so it is left out). Read from the
+    entry points' metadata: no method module is imported."""
+    from importlib.metadata import entry_points
+
+    names = []
+    for ep in entry_points(group="faceblur_bench.methods"):
+        if ep.dist is not None and ep.dist.name == "faceblur-bench" and ep.name != "folder":
+            names.append(ep.name)
+    return sorted(names)
