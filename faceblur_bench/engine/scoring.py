@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,20 @@ class MetricState(ABC):
         when it cannot be given) and ``extra`` fields."""
 
 
+def each_image_alone(batch: Batch, fn: Callable[[Batch], Any], what: str) -> np.ndarray:
+    """``fn`` on every image of ``batch`` as a one-image batch (:meth:`Batch.images`), results
+    stacked on the first axis ``(N, ...)``: what is stored for an image never depends on which
+    images shared its batch (``--batch-size``, where a run was resumed). ``fn`` returns one row
+    per call; ``what`` names it in the error when it does not."""
+    rows = []
+    for one in batch.images():
+        r = np.asarray(fn(one))
+        if r.shape[:1] != (1,):
+            raise ValueError(f"{what} returned shape {r.shape} for 1 image, not one row")
+        rows.append(r)
+    return np.concatenate(rows)
+
+
 class PairedState(MetricState):
     """One value per image, stored in the rows; the run value is their mean (NaN = unscored).
 
@@ -154,13 +168,9 @@ class PairedState(MetricState):
     """
 
     def update(self, batch: Batch, store: RunStore) -> np.ndarray | None:
-        values = []
-        for one in batch.images():
-            v = np.asarray(self.metric.compute(one), dtype=np.float64).reshape(-1)
-            if v.shape[0] != 1:
-                raise ValueError(f"compute() returned {v.shape[0]} values for 1 image")
-            values.append(v[0])
-        return np.array(values, dtype=np.float64)
+        return each_image_alone(
+            batch, lambda one: np.asarray(self.metric.compute(one), dtype=np.float64).reshape(-1),
+            "compute()")
 
     def compute(self, ok_rows, samples, run_dir, ctx):
         # the rule every reader re-applies to the stored rows (faceblur_bench.aggregates), with
@@ -171,19 +181,13 @@ class PairedState(MetricState):
 class SetState(MetricState):
     """Per-image state (embeddings, features, flags) stored with the run; one value per set.
 
-    Each image's state is computed on its own (a one-image batch), for the reason given in
-    :class:`PairedState`: the stored features — hence FID, KID and the verification accuracies
-    computed from them — must not depend on ``--batch-size`` or on where a run was resumed.
+    Each image's state is computed on its own, as :class:`PairedState`'s values are: the stored
+    features — hence FID, KID and the verification accuracies computed from them — must not
+    depend on ``--batch-size`` or on where a run was resumed.
     """
 
     def update(self, batch: Batch, store: RunStore) -> np.ndarray | None:
-        feats = []
-        for one in batch.images():
-            f = np.asarray(self.metric.features(one))
-            if f.shape[0] != 1:
-                raise ValueError(f"features() returned {f.shape[0]} rows for 1 image")
-            feats.append(f)
-        feats = np.concatenate(feats)
+        feats = each_image_alone(batch, self.metric.features, "features()")
         store.write_features(self.metric.name, [s.id for s in batch.samples], feats)
         return None
 

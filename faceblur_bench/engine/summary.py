@@ -85,7 +85,7 @@ def summarise(run_dir: Path, samples: list[Sample], states: list[MetricState], c
     }
 
 
-def provenance(device: torch.device, seed: int, batch_size: int | None = None) -> dict:
+def provenance(device: torch.device, seed: int, batch_size: int) -> dict:
     """What computed a session's rows: code, packages, device, seed, torch threads and the
     restoration batch size (a network's output may change in its last bits — and, once
     quantised, an 8-bit value — with the batch size and the thread count)."""

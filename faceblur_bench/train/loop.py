@@ -396,7 +396,7 @@ class Trainer:
             # threads) alive after destroy_process_group; freed only at interpreter exit, it can
             # abort the process ("terminate called without an active exception", seen once on a
             # loaded 2-core machine after a complete run) — so release the wrappers first
-            self.nets = {k: getattr(m, "module", m) for k, m in getattr(self, "nets", {}).items()}
+            self.nets = {k: getattr(m, "module", m) for k, m in self.nets.items()}
             gc.collect()
             dist.destroy_process_group()
 
